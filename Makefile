@@ -1,0 +1,45 @@
+# digipost-ebox. `make demo` runs the whole system locally; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+TOOLS     := $(VENV)/.installed-$(shell sha256sum .ci/requirements.txt | cut -c1-12)
+PATH_WITH_TOOLS := $(CURDIR)/$(VENV)/bin:$(PATH)
+LAMBDAS   := -p fetch -p fanout
+# Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
+TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
+
+.PHONY: help tools fmt fmt-check lint test test-rust checkov build deploy deploy-code demo bench sim bootstrap clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(TOOLS): .ci/requirements.txt
+	@echo "==> installing pinned Python tools into $(VENV)"
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/requirements.txt
+	touch $@
+
+tools: $(TOOLS) ## Install the pinned tools (moto, cargo-lambda, zig, checkov) into .venv
+
+fmt: ## Format the code
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+lint: fmt-check ## Formatting and clippy, warnings denied
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust: $(TOOLS)
+	cargo $(TEST_RUNNER) --workspace --locked
+
+test: lint test-rust ## Everything: format, lint, all tests (unit, adapters on moto, simulator, end to end)
+
+build: $(TOOLS) ## Release zips of the Lambda functions for arm64 (target/lambda/*/bootstrap.zip)
+	PATH="$(PATH_WITH_TOOLS)" cargo lambda build --release --arm64 --output-format zip $(LAMBDAS)
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,131 @@
+//! AWS adapters of the ports, and the one place that builds the SDK configuration.
+
+pub mod bootstrap;
+mod dynamodb;
+mod s3;
+mod secrets;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use dynamodb::{DynamoConnections, DynamoState};
+pub use s3::S3Objects;
+pub use secrets::SecretsManager;
+
+use crate::ports::{BoxError, StoreError};
+
+/// Loads the SDK configuration from the environment (region, credentials, and the
+/// standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides), with this
+/// project's retry and timeout policy.
+pub async fn load_from_env() -> SdkConfig {
+    base_loader().load().await
+}
+
+/// An SDK configuration pointing every client at one endpoint (a local moto server),
+/// with fixed test credentials.
+pub async fn load_for_endpoint(endpoint_url: &str, region: &str) -> SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "static");
+    base_loader()
+        .endpoint_url(endpoint_url)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+fn base_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(100)),
+        )
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build())
+}
+
+/// Every client the project uses, made from one [`SdkConfig`].
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        // Short calls get an overall bound; S3 does not, as an attachment upload may be long.
+        let short = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(short.clone())
+            .build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .timeout_config(short.clone())
+            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short).build();
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            // An overridden endpoint (moto, a VPC endpoint by URL) has no per-bucket DNS.
+            .force_path_style(endpoint_overridden(sdk, "S3"))
+            // Checksums are given explicitly (SHA-256); no extra CRC32 of the SDK's own.
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
+        }
+    }
+}
+
+fn endpoint_overridden(sdk: &SdkConfig, service: &str) -> bool {
+    sdk.endpoint_url().is_some()
+        || std::env::var_os(format!("AWS_ENDPOINT_URL_{service}")).is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+}
+
+/// Turns an SDK error into a [`StoreError`], saying whether retrying later can help.
+/// The SDK has already retried transient faults by then; what is still transient
+/// (throttling, timeouts, 5xx) is worth another run, the rest is not.
+pub(crate) fn store_error<E, R>(
+    operation: &'static str,
+    target: impl Into<String>,
+    err: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let (message, retryable) = match &err {
+        SdkError::TimeoutError(_) => ("timed out".to_owned(), true),
+        SdkError::DispatchFailure(f) => (format!("could not reach the service ({f:?})"), true),
+        SdkError::ResponseError(_) => ("unreadable response".to_owned(), true),
+        SdkError::ServiceError(s) => {
+            let e = s.err();
+            let code = e.code().unwrap_or("unknown");
+            let retryable = code.contains("Throttl")
+                || code.contains("ProvisionedThroughputExceeded")
+                || code == "RequestLimitExceeded"
+                || code == "InternalServerError"
+                || code == "ServiceUnavailable"
+                || code == "SlowDown";
+            (format!("{code}: {}", e.message().unwrap_or("")), retryable)
+        }
+        _ => (err.to_string(), false),
+    };
+    StoreError {
+        operation,
+        target: target.into(),
+        message,
+        retryable,
+        source: Some(Box::new(err) as BoxError),
+    }
+}

@@ -1,0 +1,52 @@
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use secrecy::SecretString;
+
+use crate::ports::{SecretError, SecretStore};
+
+/// Secrets Manager, read with `GetSecretValue`. Wrap it in
+/// [`crate::secrets_cache::CachedSecrets`] to read each secret once per warm process.
+#[derive(Clone, Debug)]
+pub struct SecretsManager {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManager {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl SecretStore for SecretsManager {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        let id = secret_id.to_owned();
+        match self.client.get_secret_value().secret_id(secret_id).send().await {
+            Ok(out) => out
+                .secret_string
+                .map(SecretString::from)
+                .ok_or(SecretError::NotAString { id }),
+            Err(err) => {
+                use aws_sdk_secretsmanager::error::SdkError;
+                // Only the error code and message: the SDK error's Debug form is never logged,
+                // so nothing of a request that carried a secret can leak through it.
+                let code = err.code().unwrap_or_default().to_owned();
+                Err(match code.as_str() {
+                    "ResourceNotFoundException" => SecretError::NotFound { id },
+                    "AccessDeniedException" => SecretError::AccessDenied { id },
+                    _ => SecretError::Unavailable {
+                        id,
+                        retryable: matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+                            || code == "InternalServiceError"
+                            || code.contains("Throttl"),
+                        message: if code.is_empty() {
+                            "the service could not be reached".to_owned()
+                        } else {
+                            format!("{code}: {}", err.message().unwrap_or_default())
+                        },
+                    },
+                })
+            }
+        }
+    }
+}

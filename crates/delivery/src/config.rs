@@ -1,0 +1,187 @@
+//! Configuration from the environment, read once at start.
+//!
+//! Every binary has one `Config::from_env()` built on [`Env`], which collects every missing
+//! or malformed variable and reports them all at once, so that a broken deployment is
+//! fixed in one round instead of one variable at a time.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration is incomplete: {}", self.problems.join("; "))
+    }
+}
+
+/// Reads variables from a lookup function (the process environment in production,
+/// a map in tests) and remembers what was wrong.
+pub struct Env<F> {
+    lookup: F,
+    problems: Vec<String>,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env::new(|name: &str| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn new(lookup: F) -> Self {
+        Self {
+            lookup,
+            problems: Vec::new(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A variable that must be set and not blank.
+    pub fn required(&mut self, name: &str) -> String {
+        match self.get(name) {
+            Some(v) => v,
+            None => {
+                self.problems.push(format!("{name} is not set"));
+                String::new()
+            }
+        }
+    }
+
+    /// A variable with a default; when set, it must parse.
+    pub fn parsed_or<T>(&mut self, name: &str, default: T) -> T
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.trim().parse() {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problems.push(format!("{name}={raw:?} is malformed: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// A URL that must be set and be absolute http(s).
+    pub fn required_url(&mut self, name: &str) -> String {
+        let v = self.required(name);
+        if !(v.is_empty() || v.starts_with("https://") || v.starts_with("http://")) {
+            self.problems
+                .push(format!("{name}={v:?} is malformed: not an http(s) URL"));
+        }
+        v
+    }
+
+    /// A space-separated list that must have at least one item.
+    pub fn required_list(&mut self, name: &str) -> Vec<String> {
+        self.required(name).split_whitespace().map(str::to_owned).collect()
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.get(name)
+    }
+
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// Names of the variables shared across the project.
+pub mod vars {
+    pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
+    pub const STATE_TABLE: &str = "STATE_TABLE";
+    pub const VERDEELBAK_BUCKET: &str = "VERDEELBAK_BUCKET";
+    pub const FETCH_FUNCTION_NAME: &str = "FETCH_FUNCTION_NAME";
+    pub const EBOX_TOKEN_URL: &str = "EBOX_TOKEN_URL";
+    pub const EBOX_AUDIENCE: &str = "EBOX_AUDIENCE";
+    pub const EBOX_PROVIDER_REGISTRY_URL: &str = "EBOX_PROVIDER_REGISTRY_URL";
+    pub const EBOX_SCOPES: &str = "EBOX_SCOPES";
+}
+
+/// Where the state lives: the names every binary needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageNames {
+    pub connections_table: String,
+    pub state_table: String,
+    pub verdeelbak_bucket: String,
+}
+
+impl StorageNames {
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        Self {
+            connections_table: env.required(vars::CONNECTIONS_TABLE),
+            state_table: env.required(vars::STATE_TABLE),
+            verdeelbak_bucket: env.required(vars::VERDEELBAK_BUCKET),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::new(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn names_every_missing_and_malformed_variable() {
+        let mut e = env(&[
+            ("STATE_TABLE", "state"),
+            ("VERDEELBAK_BUCKET", "  "),
+            ("FETCH_CONCURRENCY", "lots"),
+            ("EBOX_TOKEN_URL", "ftp://x"),
+        ]);
+        let names = StorageNames::read(&mut e);
+        let _: usize = e.parsed_or("FETCH_CONCURRENCY", 8);
+        let _ = e.required_url("EBOX_TOKEN_URL");
+        assert_eq!(names.state_table, "state");
+        let err = e.finish().unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "CONNECTIONS_TABLE is not set".to_string(),
+                "VERDEELBAK_BUCKET is not set".to_string(),
+                "FETCH_CONCURRENCY=\"lots\" is malformed: invalid digit found in string".to_string(),
+                "EBOX_TOKEN_URL=\"ftp://x\" is malformed: not an http(s) URL".to_string(),
+            ]
+        );
+        assert!(
+            err.to_string()
+                .starts_with("configuration is incomplete: CONNECTIONS_TABLE")
+        );
+    }
+
+    #[test]
+    fn complete_configuration_passes() {
+        let mut e = env(&[
+            ("CONNECTIONS_TABLE", "c"),
+            ("STATE_TABLE", "s"),
+            ("VERDEELBAK_BUCKET", "b"),
+            ("EBOX_SCOPES", "a  b"),
+        ]);
+        let names = StorageNames::read(&mut e);
+        assert_eq!(e.required_list("EBOX_SCOPES"), vec!["a", "b"]);
+        assert_eq!(e.parsed_or("FETCH_CONCURRENCY", 8usize), 8);
+        e.finish().unwrap();
+        assert_eq!(names.verdeelbak_bucket, "b");
+    }
+}

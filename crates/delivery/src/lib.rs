@@ -1,0 +1,15 @@
+//! The sync engine of digipost-ebox.
+//!
+//! The engine talks to the world through narrow ports ([`ports`]); [`aws`] implements them
+//! against DynamoDB, S3 and Secrets Manager, [`memory`] implements them in memory for fast
+//! tests. The same conformance tests run against both, so the twins cannot drift.
+
+pub mod aws;
+pub mod config;
+pub mod entity;
+pub mod memory;
+pub mod ports;
+pub mod schema;
+pub mod secrets_cache;
+
+pub use entity::EntityId;

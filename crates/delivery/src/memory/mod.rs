@@ -1,0 +1,279 @@
+//! In-memory twins of every port, for fast engine tests. They follow the same rules as
+//! the AWS adapters (conditional writes, lease expiry, cursor monotonicity, checksums),
+//! and the conformance suite in `tests/adapters.rs` holds them to it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use secrecy::SecretString;
+
+use crate::EntityId;
+use crate::ports::*;
+
+#[derive(Default)]
+pub struct MemoryConnections {
+    items: Mutex<BTreeMap<EntityId, Connection>>,
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryConnections {
+    async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.items.lock().unwrap().get(entity).cloned())
+    }
+
+    async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        if items.contains_key(&connection.entity_id) {
+            return Ok(Insert::AlreadyExists);
+        }
+        items.insert(connection.entity_id.clone(), connection.clone());
+        Ok(Insert::Inserted)
+    }
+
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.items
+            .lock()
+            .unwrap()
+            .insert(connection.entity_id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(match self.items.lock().unwrap().get_mut(entity) {
+            Some(c) => {
+                c.enabled = enabled;
+                c.updated_at = now;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
+        Ok(self.items.lock().unwrap().remove(entity).is_some())
+    }
+
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
+        let items = self.items.lock().unwrap();
+        let after = |c: &&Connection| from.as_deref().is_none_or(|f| c.entity_id.as_str() > f);
+        let page: Vec<Connection> = items.values().filter(after).take(limit).cloned().collect();
+        let next = (page.len() == limit && items.values().filter(after).nth(limit).is_some())
+            .then(|| page.last().map(|c| c.entity_id.to_string()))
+            .flatten();
+        Ok(Page { items: page, next })
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryState {
+    leases: Mutex<HashMap<EntityId, (String, DateTime<Utc>)>>,
+    cursors: Mutex<HashMap<(EntityId, String), DateTime<Utc>>>,
+    ledger: Mutex<HashMap<(EntityId, String, String), LedgerEntry>>,
+    reports: Mutex<HashMap<EntityId, serde_json::Value>>,
+}
+
+#[async_trait]
+impl LeaseStore for MemoryState {
+    async fn acquire(
+        &self,
+        entity: &EntityId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if let Some((current, current_until)) = leases.get(entity)
+            && current != holder
+            && *current_until > now
+        {
+            return Ok(LeaseOutcome::HeldBy {
+                holder: current.clone(),
+                until: *current_until,
+            });
+        }
+        leases.insert(entity.clone(), (holder.to_owned(), until));
+        Ok(LeaseOutcome::Acquired)
+    }
+
+    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if leases.get(entity).is_some_and(|(h, _)| h == holder) {
+            leases.remove(entity);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryState {
+    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .cursors
+            .lock()
+            .unwrap()
+            .get(&(entity.clone(), provider_id.to_owned()))
+            .copied())
+    }
+
+    async fn advance(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        to: DateTime<Utc>,
+    ) -> Result<CursorOutcome, StoreError> {
+        let mut cursors = self.cursors.lock().unwrap();
+        let key = (entity.clone(), provider_id.to_owned());
+        match cursors.get(&key) {
+            Some(current) if *current > to => Ok(CursorOutcome::WouldMoveBackwards { current: *current }),
+            _ => {
+                cursors.insert(key, to);
+                Ok(CursorOutcome::Advanced)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for MemoryState {
+    async fn get(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let key = (entity.clone(), provider_id.to_owned(), message_id.to_owned());
+        Ok(self.ledger.lock().unwrap().get(&key).cloned())
+    }
+
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
+        let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
+        let mut ledger = self.ledger.lock().unwrap();
+        if ledger.contains_key(&key) {
+            return Ok(Insert::AlreadyExists);
+        }
+        ledger.insert(key, entry.clone());
+        Ok(Insert::Inserted)
+    }
+}
+
+#[async_trait]
+impl RunReportStore for MemoryState {
+    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError> {
+        self.reports.lock().unwrap().insert(entity.clone(), report.clone());
+        Ok(())
+    }
+
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self.reports.lock().unwrap().get(entity).cloned())
+    }
+}
+
+/// Secrets held in memory; counts reads so tests can see what a cache saved.
+#[derive(Default)]
+pub struct MemorySecrets {
+    values: Mutex<HashMap<String, String>>,
+    reads: AtomicUsize,
+}
+
+impl MemorySecrets {
+    pub fn set(&self, id: &str, value: &str) {
+        self.values.lock().unwrap().insert(id.to_owned(), value.to_owned());
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemorySecrets {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        match self.values.lock().unwrap().get(secret_id) {
+            Some(v) => Ok(SecretString::from(v.clone())),
+            None => Err(SecretError::NotFound {
+                id: secret_id.to_owned(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        (**self).get(secret_id).await
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryObjects {
+    objects: Mutex<BTreeMap<String, Bytes>>,
+}
+
+#[async_trait]
+impl ObjectStore for MemoryObjects {
+    async fn put(&self, object: PutObject) -> Result<Insert, StoreError> {
+        if object.if_absent && self.objects.lock().unwrap().contains_key(&object.key) {
+            return Ok(Insert::AlreadyExists);
+        }
+        let bytes = match object.body {
+            ObjectBody::Bytes(b) => b,
+            ObjectBody::Stream { length, chunks } => {
+                let (mut chunks, _) = verified_body(chunks, length, object.sha256);
+                let mut buf = BytesMut::new();
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = chunk.map_err(|e| StoreError::new("put object", &object.key, e.to_string()))?;
+                    buf.extend_from_slice(&chunk);
+                }
+                buf.freeze()
+            }
+        };
+        if sha256_of(&bytes) != object.sha256 {
+            return Err(StoreError::new(
+                "put object",
+                &object.key,
+                "content does not match its SHA-256 checksum",
+            ));
+        }
+        let mut objects = self.objects.lock().unwrap();
+        if object.if_absent && objects.contains_key(&object.key) {
+            return Ok(Insert::AlreadyExists);
+        }
+        objects.insert(object.key, bytes);
+        Ok(Insert::Inserted)
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        Ok(self.objects.lock().unwrap().get(key).map(|b| meta(key, b, true)))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            // Like S3's listing, which carries no checksum values.
+            .map(|(k, b)| meta(k, b, false))
+            .collect())
+    }
+}
+
+fn meta(key: &str, bytes: &Bytes, with_sha: bool) -> ObjectMeta {
+    ObjectMeta {
+        key: key.to_owned(),
+        size: bytes.len() as u64,
+        sha256: with_sha.then(|| sha256_of(bytes)),
+    }
+}

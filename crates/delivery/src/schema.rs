@@ -1,0 +1,57 @@
+//! The DynamoDB key schemas, defined once.
+//!
+//! The local bootstrap creates tables from these constants, the adapters build keys with
+//! them, and a test checks that `infra/` declares the same names.
+
+use crate::EntityId;
+
+/// Connections table: one item per connection, keyed by the entity's enterprise number.
+pub const CONNECTIONS_PARTITION_KEY: &str = "entity_id";
+
+/// State table: everything one entity's runs keep (lease, cursors, ledger, last run),
+/// under one partition per entity.
+pub const STATE_PARTITION_KEY: &str = "pk";
+pub const STATE_SORT_KEY: &str = "sk";
+/// Epoch seconds after which DynamoDB may delete an item (leases, old ledger rows).
+pub const STATE_TTL_ATTRIBUTE: &str = "ttl";
+
+pub const LEASE_SORT_KEY: &str = "LEASE";
+pub const LAST_RUN_SORT_KEY: &str = "RUN#LAST";
+pub const CURSOR_PREFIX: &str = "CURSOR#";
+pub const LEDGER_PREFIX: &str = "MSG#";
+
+pub fn entity_partition(entity: &EntityId) -> String {
+    format!("ENTITY#{entity}")
+}
+
+pub fn cursor_sort_key(provider_id: &str) -> String {
+    format!("{CURSOR_PREFIX}{}", escape(provider_id))
+}
+
+pub fn ledger_sort_key(provider_id: &str, message_id: &str) -> String {
+    format!("{LEDGER_PREFIX}{}#{}", escape(provider_id), escape(message_id))
+}
+
+/// Ids come from e-Box; escaping `#` (and the escape character) keeps composite keys
+/// unambiguous whatever an id contains.
+fn escape(id: &str) -> String {
+    id.replace('%', "%25").replace('#', "%23")
+}
+
+pub fn unescape(id: &str) -> String {
+    id.replace("%23", "#").replace("%25", "%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composite_keys_cannot_collide() {
+        // Without escaping, ("a#b", "c") and ("a", "b#c") would share a key.
+        assert_ne!(ledger_sort_key("a#b", "c"), ledger_sort_key("a", "b#c"));
+        assert_eq!(ledger_sort_key("p1", "m-1"), "MSG#p1#m-1");
+        assert_eq!(unescape("a%23b%25"), "a#b%");
+        assert_eq!(cursor_sort_key("x#y"), "CURSOR#x%23y");
+    }
+}

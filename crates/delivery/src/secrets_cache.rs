@@ -1,0 +1,51 @@
+//! Secrets cached per warm process: a schedule tick every few minutes must not cost a
+//! Secrets Manager call per entity, yet a renewed certificate must be picked up.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::ports::{SecretError, SecretStore};
+
+pub struct CachedSecrets<S> {
+    inner: S,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, SecretString)>>,
+}
+
+impl<S> CachedSecrets<S> {
+    pub fn new(inner: S, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets a secret, for example after e-Box refused the key it held: the next read
+    /// goes to the store and sees a renewal at once.
+    pub async fn invalidate(&self, secret_id: &str) {
+        self.entries.lock().await.remove(secret_id);
+    }
+}
+
+#[async_trait]
+impl<S: SecretStore> SecretStore for CachedSecrets<S> {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        if let Some((read_at, value)) = self.entries.lock().await.get(secret_id)
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = self.inner.get(secret_id).await?;
+        self.entries
+            .lock()
+            .await
+            .insert(secret_id.to_owned(), (Instant::now(), value.clone()));
+        Ok(value)
+    }
+}

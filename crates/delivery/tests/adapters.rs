@@ -1,0 +1,520 @@
+//! One conformance suite, two backends: every test runs against the in-memory twins and
+//! against the AWS adapters talking HTTP to a real moto server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use delivery::EntityId;
+use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
+use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use delivery::ports::*;
+use delivery::secrets_cache::CachedSecrets;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use testkit::MotoServer;
+
+struct Backend {
+    connections: Arc<dyn ConnectionStore>,
+    leases: Arc<dyn LeaseStore>,
+    cursors: Arc<dyn CursorStore>,
+    ledger: Arc<dyn Ledger>,
+    reports: Arc<dyn RunReportStore>,
+    objects: Arc<dyn ObjectStore>,
+    secrets: Secrets,
+    _moto: Option<MotoServer>,
+}
+
+enum Secrets {
+    Memory(Arc<MemorySecrets>),
+    Moto(AwsClients),
+}
+
+impl Secrets {
+    async fn set(&self, id: &str, value: &str) {
+        match self {
+            Secrets::Memory(m) => m.set(id, value),
+            Secrets::Moto(clients) => {
+                let exists = clients.secrets.describe_secret().secret_id(id).send().await.is_ok();
+                if exists {
+                    clients
+                        .secrets
+                        .put_secret_value()
+                        .secret_id(id)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .unwrap();
+                } else {
+                    clients
+                        .secrets
+                        .create_secret()
+                        .name(id)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    fn store(&self) -> Arc<dyn SecretStore> {
+        match self {
+            Secrets::Memory(m) => m.clone(),
+            Secrets::Moto(clients) => Arc::new(SecretsManager::new(clients.secrets.clone())),
+        }
+    }
+}
+
+async fn memory() -> Backend {
+    let state = Arc::new(MemoryState::default());
+    Backend {
+        connections: Arc::new(MemoryConnections::default()),
+        leases: state.clone(),
+        cursors: state.clone(),
+        ledger: state.clone(),
+        reports: state,
+        objects: Arc::new(MemoryObjects::default()),
+        secrets: Secrets::Memory(Arc::new(MemorySecrets::default())),
+        _moto: None,
+    }
+}
+
+async fn moto() -> Backend {
+    let moto = MotoServer::start();
+    let clients = moto.clients().await;
+    let names = moto.fresh_storage(&clients).await;
+    let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
+    Backend {
+        connections: Arc::new(DynamoConnections::new(
+            clients.dynamodb.clone(),
+            &names.connections_table,
+        )),
+        leases: state.clone(),
+        cursors: state.clone(),
+        ledger: state.clone(),
+        reports: state,
+        objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
+        secrets: Secrets::Moto(clients),
+        _moto: Some(moto),
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[tokio::test] async fn $name() { super::$name(super::memory().await).await } )*
+        }
+        mod against_moto {
+            $( #[tokio::test] async fn $name() { super::$name(super::moto().await).await } )*
+        }
+    };
+}
+
+conformance!(
+    connections_round_trip,
+    connections_page_through_all,
+    lease_is_exclusive_until_it_expires,
+    cursor_never_moves_backwards,
+    ledger_records_each_message_once,
+    run_report_round_trip,
+    object_round_trip_with_checksum,
+    object_conditional_create_loses_cleanly,
+    object_with_wrong_checksum_is_refused,
+    object_streamed_in_chunks_reads_back_identical,
+    streamed_object_that_fails_its_checks_is_not_stored,
+    objects_listed_by_prefix,
+    secret_read_once_then_served_from_cache,
+    missing_secret_is_not_found,
+);
+
+fn entity(n: u32) -> EntityId {
+    // Valid enterprise numbers: eight digits and their check digits.
+    let base = 4_000_000u64 + u64::from(n);
+    EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap()
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_790_000_000 + seconds, 0).unwrap()
+}
+
+fn connection(n: u32, shared: bool) -> Connection {
+    let entity_id = entity(n);
+    Connection {
+        name: format!("Agentschap {n}"),
+        enabled: true,
+        credentials: if shared {
+            CredentialsRef::SharedCertificate {
+                client_id: format!("client-{n}"),
+                certificate_secret_id: "digipost/ebox/certificate".into(),
+            }
+        } else {
+            CredentialsRef::Secret {
+                secret_id: format!("digipost/ebox/connections/{entity_id}"),
+            }
+        },
+        verdeelbak_prefix: Connection::default_prefix(&entity_id),
+        created_at: at(0),
+        updated_at: at(0),
+        entity_id,
+    }
+}
+
+async fn connections_round_trip(b: Backend) {
+    let c = connection(1, false);
+    assert_eq!(b.connections.insert(&c).await.unwrap(), Insert::Inserted);
+    let mut other = c.clone();
+    other.name = "overwritten?".into();
+    assert_eq!(b.connections.insert(&other).await.unwrap(), Insert::AlreadyExists);
+    assert_eq!(b.connections.get(&c.entity_id).await.unwrap(), Some(c.clone()));
+
+    assert!(b.connections.set_enabled(&c.entity_id, false, at(5)).await.unwrap());
+    let disabled = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.updated_at, at(5));
+    assert!(!b.connections.set_enabled(&entity(2), true, at(6)).await.unwrap());
+    assert_eq!(b.connections.get(&entity(2)).await.unwrap(), None);
+
+    let shared = connection(3, true);
+    b.connections.put(&shared).await.unwrap();
+    assert_eq!(
+        b.connections.get(&shared.entity_id).await.unwrap(),
+        Some(shared.clone())
+    );
+
+    assert!(b.connections.remove(&c.entity_id).await.unwrap());
+    assert!(!b.connections.remove(&c.entity_id).await.unwrap());
+    assert_eq!(b.connections.get(&c.entity_id).await.unwrap(), None);
+}
+
+async fn connections_page_through_all(b: Backend) {
+    for n in 0..7 {
+        b.connections.put(&connection(n, n % 2 == 0)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut from = None;
+    for _ in 0..20 {
+        let page = b.connections.page(from.clone(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|c| c.entity_id));
+        from = page.next;
+        if from.is_none() {
+            break;
+        }
+    }
+    assert!(from.is_none(), "paging did not end");
+    seen.sort();
+    let expected: Vec<EntityId> = (0..7).map(entity).collect();
+    assert_eq!(seen, expected);
+}
+
+async fn lease_is_exclusive_until_it_expires(b: Backend) {
+    let e = entity(1);
+    assert_eq!(
+        b.leases.acquire(&e, "run-a", at(900), at(0)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    assert_eq!(
+        b.leases.acquire(&e, "run-b", at(1000), at(10)).await.unwrap(),
+        LeaseOutcome::HeldBy {
+            holder: "run-a".into(),
+            until: at(900)
+        }
+    );
+    // Another entity is not affected.
+    assert_eq!(
+        b.leases.acquire(&entity(2), "run-b", at(900), at(10)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    // The holder may extend its own lease.
+    assert_eq!(
+        b.leases.acquire(&e, "run-a", at(1200), at(20)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    assert!(matches!(
+        b.leases.acquire(&e, "run-b", at(2000), at(1100)).await.unwrap(),
+        LeaseOutcome::HeldBy { until, .. } if until == at(1200)
+    ));
+    // After expiry, a lease left by a killed run is taken over.
+    assert_eq!(
+        b.leases.acquire(&e, "run-b", at(2000), at(1201)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    assert!(
+        !b.leases.release(&e, "run-a").await.unwrap(),
+        "a lost lease cannot be released"
+    );
+    assert!(b.leases.release(&e, "run-b").await.unwrap());
+    assert_eq!(
+        b.leases.acquire(&e, "run-c", at(2100), at(1300)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+}
+
+async fn cursor_never_moves_backwards(b: Backend) {
+    let e = entity(1);
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), None);
+    assert_eq!(
+        b.cursors.advance(&e, "p1", at(100)).await.unwrap(),
+        CursorOutcome::Advanced
+    );
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(100)));
+    assert_eq!(
+        b.cursors.advance(&e, "p1", at(50)).await.unwrap(),
+        CursorOutcome::WouldMoveBackwards { current: at(100) }
+    );
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(100)));
+    assert_eq!(
+        b.cursors.advance(&e, "p1", at(100)).await.unwrap(),
+        CursorOutcome::Advanced
+    );
+    assert_eq!(
+        b.cursors.advance(&e, "p1", at(200)).await.unwrap(),
+        CursorOutcome::Advanced
+    );
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(200)));
+    // Cursors are per provider and per entity.
+    assert_eq!(b.cursors.get(&e, "p2").await.unwrap(), None);
+    assert_eq!(b.cursors.get(&entity(2), "p1").await.unwrap(), None);
+    assert_eq!(
+        b.cursors.advance(&e, "p2", at(10)).await.unwrap(),
+        CursorOutcome::Advanced
+    );
+}
+
+async fn ledger_records_each_message_once(b: Backend) {
+    let e = entity(1);
+    let entry = LedgerEntry {
+        provider_id: "p#1".into(),
+        message_id: "m-1".into(),
+        delivered_at: at(10),
+        message_key: "verdeelbak/x/p1/m-1/message.json".into(),
+        message_sha256: "ab".repeat(32),
+        expires_at: Some(at(86_400 * 60)),
+    };
+    assert_eq!(b.ledger.get(&e, "p#1", "m-1").await.unwrap(), None);
+    assert_eq!(b.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
+    let mut again = entry.clone();
+    again.delivered_at = at(20);
+    assert_eq!(b.ledger.record(&e, &again).await.unwrap(), Insert::AlreadyExists);
+    assert_eq!(b.ledger.get(&e, "p#1", "m-1").await.unwrap(), Some(entry.clone()));
+    // The same message id under another provider or entity is another message.
+    assert_eq!(b.ledger.get(&e, "p", "1#m-1").await.unwrap(), None);
+    assert_eq!(b.ledger.get(&entity(2), "p#1", "m-1").await.unwrap(), None);
+    let no_expiry = LedgerEntry {
+        expires_at: None,
+        ..entry.clone()
+    };
+    assert_eq!(b.ledger.record(&entity(2), &no_expiry).await.unwrap(), Insert::Inserted);
+    assert_eq!(b.ledger.get(&entity(2), "p#1", "m-1").await.unwrap(), Some(no_expiry));
+}
+
+async fn run_report_round_trip(b: Backend) {
+    let e = entity(1);
+    assert_eq!(b.reports.get_last(&e).await.unwrap(), None);
+    let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok", "delivered": 3});
+    b.reports.put_last(&e, &report).await.unwrap();
+    let newer = serde_json::json!({"entity_id": e.as_str(), "outcome": "partial"});
+    b.reports.put_last(&e, &newer).await.unwrap();
+    assert_eq!(b.reports.get_last(&e).await.unwrap(), Some(newer));
+}
+
+fn put(key: &str, bytes: &[u8], if_absent: bool) -> PutObject {
+    PutObject {
+        key: key.into(),
+        body: ObjectBody::Bytes(Bytes::copy_from_slice(bytes)),
+        sha256: sha256_of(bytes),
+        content_type: "application/pdf".into(),
+        if_absent,
+    }
+}
+
+async fn object_round_trip_with_checksum(b: Backend) {
+    let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        b.objects.put(put("a/b/c.pdf", &bytes, false)).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(b.objects.get("a/b/c.pdf").await.unwrap().as_deref(), Some(&bytes[..]));
+    let meta = b.objects.head("a/b/c.pdf").await.unwrap().unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    assert_eq!(meta.sha256, Some(sha256_of(&bytes)));
+    assert_eq!(b.objects.head("a/b/missing").await.unwrap(), None);
+    assert_eq!(b.objects.get("a/b/missing").await.unwrap(), None);
+}
+
+async fn object_conditional_create_loses_cleanly(b: Backend) {
+    assert_eq!(
+        b.objects.put(put("k/message.json", b"first", true)).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        b.objects.put(put("k/message.json", b"second", true)).await.unwrap(),
+        Insert::AlreadyExists
+    );
+    assert_eq!(
+        b.objects.get("k/message.json").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+}
+
+async fn object_with_wrong_checksum_is_refused(b: Backend) {
+    let mut object = put("k/bad.pdf", b"the real bytes", false);
+    object.sha256 = sha256_of(b"other bytes");
+    let err = b.objects.put(object).await.unwrap_err();
+    assert_eq!(err.operation, "put object");
+    assert_eq!(err.target, "k/bad.pdf");
+    assert_eq!(b.objects.head("k/bad.pdf").await.unwrap(), None);
+}
+
+async fn object_streamed_in_chunks_reads_back_identical(b: Backend) {
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        bytes.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let object = PutObject {
+        key: "s/big.zip".into(),
+        body: ObjectBody::Stream {
+            length: bytes.len() as u64,
+            chunks: futures::stream::iter(chunks).boxed(),
+        },
+        sha256: sha256_of(&bytes),
+        content_type: "application/zip".into(),
+        if_absent: true,
+    };
+    assert_eq!(b.objects.put(object).await.unwrap(), Insert::Inserted);
+    let back = b.objects.get("s/big.zip").await.unwrap().unwrap();
+    assert_eq!(back.len(), bytes.len());
+    assert!(back == bytes, "streamed object differs");
+}
+
+async fn objects_listed_by_prefix(b: Backend) {
+    for key in [
+        "v/0403170701/p/m2/message.json",
+        "v/0403170701/p/m1/a.pdf",
+        "v/0403170701/p/m1/message.json",
+        "v/1000000021/p/m1/message.json",
+    ] {
+        b.objects.put(put(key, key.as_bytes(), false)).await.unwrap();
+    }
+    let listed: Vec<(String, u64)> = b
+        .objects
+        .list("v/0403170701/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.key.clone(), m.size))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("v/0403170701/p/m1/a.pdf".to_string(), 23),
+            ("v/0403170701/p/m1/message.json".to_string(), 30),
+            ("v/0403170701/p/m2/message.json".to_string(), 30),
+        ]
+    );
+}
+
+async fn secret_read_once_then_served_from_cache(b: Backend) {
+    b.secrets
+        .set("digipost/ebox/connections/x", "{\"client_id\":\"v1\"}")
+        .await;
+    let direct = b.secrets.store();
+    let cached = CachedSecrets::new(b.secrets.store(), Duration::from_secs(3600));
+    assert_eq!(
+        cached.get("digipost/ebox/connections/x").await.unwrap().expose_secret(),
+        "{\"client_id\":\"v1\"}"
+    );
+    // The store changes; the cache keeps serving what it read, without asking again.
+    b.secrets
+        .set("digipost/ebox/connections/x", "{\"client_id\":\"v2\"}")
+        .await;
+    assert_eq!(
+        direct.get("digipost/ebox/connections/x").await.unwrap().expose_secret(),
+        "{\"client_id\":\"v2\"}"
+    );
+    assert_eq!(
+        cached.get("digipost/ebox/connections/x").await.unwrap().expose_secret(),
+        "{\"client_id\":\"v1\"}"
+    );
+    if let Secrets::Memory(m) = &b.secrets {
+        assert_eq!(m.reads(), 2, "one read through the cache, one direct");
+    }
+    // Invalidation (after e-Box refused a key) makes the next read fresh.
+    cached.invalidate("digipost/ebox/connections/x").await;
+    assert_eq!(
+        cached.get("digipost/ebox/connections/x").await.unwrap().expose_secret(),
+        "{\"client_id\":\"v2\"}"
+    );
+    // A zero TTL caches nothing.
+    let uncached = CachedSecrets::new(b.secrets.store(), Duration::ZERO);
+    uncached.get("digipost/ebox/connections/x").await.unwrap();
+    b.secrets
+        .set("digipost/ebox/connections/x", "{\"client_id\":\"v3\"}")
+        .await;
+    assert_eq!(
+        uncached
+            .get("digipost/ebox/connections/x")
+            .await
+            .unwrap()
+            .expose_secret(),
+        "{\"client_id\":\"v3\"}"
+    );
+}
+
+async fn missing_secret_is_not_found(b: Backend) {
+    let err = b
+        .secrets
+        .store()
+        .get("digipost/ebox/connections/none")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SecretError::NotFound { id } if id == "digipost/ebox/connections/none"),
+        "{err:?}"
+    );
+    assert!(!err.retryable());
+}
+
+async fn streamed_object_that_fails_its_checks_is_not_stored(b: Backend) {
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 256) as u8).collect();
+    let stream = |data: Vec<u8>| {
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            data.chunks(16 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        futures::stream::iter(chunks).boxed()
+    };
+    let cases = [
+        // (key, body sent, length announced, checksum, expected message)
+        (
+            "s/digest.pdf",
+            bytes.clone(),
+            bytes.len() as u64,
+            sha256_of(b"else"),
+            "SHA-256",
+        ),
+        (
+            "s/short.pdf",
+            bytes[..200_000].to_vec(),
+            bytes.len() as u64,
+            sha256_of(&bytes),
+            "200000 bytes",
+        ),
+        ("s/long.pdf", bytes.clone(), 100_000, sha256_of(&bytes), "longer than"),
+    ];
+    for (key, body, length, sha256, expected) in cases {
+        let object = PutObject {
+            key: key.into(),
+            body: ObjectBody::Stream {
+                length,
+                chunks: stream(body),
+            },
+            sha256,
+            content_type: "application/pdf".into(),
+            if_absent: false,
+        };
+        let err = b.objects.put(object).await.unwrap_err();
+        assert!(err.message.contains(expected), "{key}: {err}");
+        assert_eq!(b.objects.head(key).await.unwrap(), None, "{key} was stored");
+    }
+}

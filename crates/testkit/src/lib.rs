@@ -1,0 +1,163 @@
+//! Real local services for tests: a moto server for S3, DynamoDB and Secrets Manager.
+//!
+//! Each server runs on a free loopback port, is waited for by polling (never a fixed
+//! sleep), and is stopped by its own process id when its handle is dropped, also when the
+//! test panics. Should the test process die without unwinding, the server still goes: it
+//! watches its stdin, a pipe from the test process, and exits when that closes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use delivery::aws::AwsClients;
+use delivery::config::StorageNames;
+
+pub const REGION: &str = "eu-west-1";
+
+/// The workspace root, found from this crate's manifest directory.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root exists")
+}
+
+/// A program of the project's tool virtualenv (`make tools` creates it).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("DIGIPOST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
+    let path = dir.join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make tools` (or `make test`) to create the project's virtualenv",
+        path.display()
+    );
+    path
+}
+
+/// A name no other test uses, for tables and buckets.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `GET path` until it answers 200, the child exits, or `limit` passes.
+pub fn wait_for_http(child: &mut Child, addr: SocketAddr, path: &str, limit: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("process exited before it was ready ({status})"));
+        }
+        if http_ok(addr, path) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(format!("not ready after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+/// A moto server of our own.
+pub struct MotoServer {
+    child: Child,
+    pub url: String,
+}
+
+impl MotoServer {
+    pub fn start() -> Self {
+        let python = venv_bin("python");
+        let mut last_error = String::new();
+        // A port found free can be taken by another test before moto binds it; try again.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&python)
+                .arg("-c")
+                .arg(MOTO_LAUNCHER)
+                .arg(port.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto server");
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            match wait_for_http(&mut child, addr, "/moto-api/", Duration::from_secs(60)) {
+                Ok(()) => {
+                    return Self {
+                        child,
+                        url: format!("http://{addr}"),
+                    };
+                }
+                Err(e) => {
+                    last_error = e;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        panic!("moto server did not start: {last_error}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Clients for this server, built the way production builds them.
+    pub async fn clients(&self) -> AwsClients {
+        AwsClients::new(&delivery::aws::load_for_endpoint(&self.url, REGION).await)
+    }
+
+    /// Fresh tables and bucket, created by the project's own bootstrap.
+    pub async fn fresh_storage(&self, clients: &AwsClients) -> StorageNames {
+        let names = StorageNames {
+            connections_table: unique_name("connections"),
+            state_table: unique_name("state"),
+            verdeelbak_bucket: unique_name("verdeelbak"),
+        };
+        delivery::aws::bootstrap::ensure_resources(clients, &names)
+            .await
+            .expect("bootstrap tables and bucket");
+        names
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs moto in-process and exits as soon as stdin (a pipe from the test) closes.
+const MOTO_LAUNCHER: &str = r#"
+import os, sys, threading
+def watch():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
