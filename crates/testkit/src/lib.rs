@@ -161,3 +161,28 @@ threading.Thread(target=watch, daemon=True).start()
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;
+
+/// An RSA key and a self-signed certificate, made at test time (never committed).
+pub struct KeyMaterial {
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+}
+
+impl KeyMaterial {
+    pub fn generate(common_name: &str) -> Self {
+        Self::generate_valid_until(common_name, (2040, 1, 1))
+    }
+
+    pub fn generate_valid_until(common_name: &str, (year, month, day): (i32, u8, u8)) -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("generate RSA key");
+        let mut params = rcgen::CertificateParams::new(vec![common_name.to_owned()]).expect("certificate params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        let cert = params.self_signed(&key).expect("self-sign certificate");
+        Self {
+            private_key_pem: key.serialize_pem(),
+            certificate_pem: cert.pem(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Shared by the simulator's tests: a running simulator, a registered client, signed
+//! client assertions, and a small HTTP helper.
+#![allow(dead_code)]
+
+use chrono::Utc;
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE};
+use ebox_sim::{SimConfig, Simulator};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use testkit::KeyMaterial;
+
+pub const ENTERPRISE_A: &str = "0403170701";
+pub const ENTERPRISE_B: &str = "0123456749";
+pub const PROVIDER: &str = "ebox-enterprise";
+pub const PROVIDER_2: &str = "vlaamse-overheid";
+
+pub struct Fixture {
+    pub sim: Simulator,
+    pub http: reqwest::Client,
+    pub key_a: KeyMaterial,
+}
+
+impl Fixture {
+    pub async fn start() -> Self {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let http = reqwest::Client::new();
+        let key_a = KeyMaterial::generate("digipost-test");
+        let f = Self { sim, http, key_a };
+        f.register("client-a", ENTERPRISE_A, &f.key_a.certificate_pem, None)
+            .await;
+        f
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.base_url())
+    }
+
+    pub fn registry(&self, provider: &str) -> String {
+        format!("{}/registries/{provider}", self.sim.base_url())
+    }
+
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, client_id: &str, enterprise: &str, certificate_pem: &str, scopes: Option<Vec<&str>>) {
+        let mut body = json!({"client_id": client_id, "enterprise": enterprise, "certificate_pem": certificate_pem});
+        if let Some(s) = scopes {
+            body["scopes"] = json!(s);
+        }
+        let r = self.control(reqwest::Method::POST, "/control/clients", body).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+
+    /// Posts a token request; returns status and JSON answer.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self.http.post(self.sim.token_url()).form(form).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    pub async fn token_for(&self, client_id: &str, key_pem: &str) -> String {
+        let assertion = assertion(client_id, &self.sim.audience(), key_pem, 300, &uuid());
+        let (status, body) = self
+            .token_request(&[
+                ("grant_type", "client_credentials"),
+                ("scope", &format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")),
+                ("client_assertion_type", ebox_sim::auth::ASSERTION_TYPE),
+                ("client_assertion", &assertion),
+            ])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn token_a(&self) -> String {
+        self.token_for("client-a", &self.key_a.private_key_pem).await
+    }
+
+    pub async fn get(&self, url: &str, token: &str) -> reqwest::Response {
+        self.http.get(url).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, url: &str, token: &str) -> (u16, Value) {
+        let r = self.get(url, token).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A client assertion as the e-Box client makes one, with knobs to make it wrong.
+pub fn assertion(client_id: &str, audience: &str, key_pem: &str, lifetime_secs: i64, jti: &str) -> String {
+    let now = Utc::now().timestamp();
+    claims_assertion(
+        &json!({"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": now, "exp": now + lifetime_secs}),
+        key_pem,
+    )
+}
+
+pub fn claims_assertion(claims: &Value, key_pem: &str) -> String {
+    let key = EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+}
