@@ -515,7 +515,10 @@ async fn content(
         shared.update_message(&provider, &enterprise, &id, |m, _| m.read = true);
     }
     let length = content.len();
-    shared.count(Route::Content, &enterprise, length);
+    // A truncated answer is complete in itself (its Content-Length matches) but shorter
+    // than the attachment: only the size and the digest can tell.
+    let served = effects.truncate_after.map_or(length, |cut| cut.min(length));
+    shared.count(Route::Content, &enterprise, served);
     let stream = content_stream(content, effects);
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -523,11 +526,11 @@ async fn content(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(served));
     Ok(response)
 }
 
-/// The content's chunks, with the faults applied: a flipped byte, a reset or a truncation.
+/// The content's chunks, with the faults applied: a flipped byte, a cut, a reset.
 fn content_stream(
     content: Content,
     effects: Effects,
@@ -551,7 +554,7 @@ fn content_stream(
         *sent += chunk.len() as u64;
         std::future::ready(Some(Ok(chunk)))
     });
-    // A failed body makes the server drop the connection mid-transfer: a reset.
+    // A failing body makes the server drop the connection before the answer is complete.
     let reset = effects.reset_after.map(|_| {
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
@@ -585,10 +588,9 @@ async fn payment_data(State(shared): S, Path((provider, id)): Path<(String, Stri
     Ok(shared.respond(Route::PaymentData, &enterprise, &effects, &payment))
 }
 
-fn reference_kind(
-    reference: &ReferenceData,
-    kind: &str,
-) -> Result<(Vec<ReferenceItem>, fn(&ReferenceItem) -> Value), ApiError> {
+type Render = fn(&ReferenceItem) -> Value;
+
+fn reference_kind(reference: &ReferenceData, kind: &str) -> Result<(Vec<ReferenceItem>, Render), ApiError> {
     match kind {
         "messageTypes" => Ok((reference.message_types.clone(), ReferenceData::message_type_json)),
         "senderOrganizations" => Ok((

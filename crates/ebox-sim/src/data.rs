@@ -172,7 +172,7 @@ pub fn generated_message(
     // Newest first: message 0 is the most recent, each next one a few hours older.
     let receipt = now - Duration::minutes(37 + 173 * n as i64);
     let registered = n % 5 == 2;
-    let with_body = n % 3 == 0;
+    let with_body = n.is_multiple_of(3);
     let message_type = &reference.message_types[pick(reference.message_types.len(), 2)];
     let organization = &reference.sender_organizations[pick(reference.sender_organizations.len(), 3)];
     let application = &reference.sender_applications[pick(reference.sender_applications.len(), 4)];
@@ -228,7 +228,7 @@ pub fn generated_message(
             )
         }),
         body_main_content: with_body,
-        payment_data: (n % 4 == 0).then(|| {
+        payment_data: n.is_multiple_of(4).then(|| {
             json!({
                 "paymentDataId": format!("pay-{n}"),
                 "amount": 125.5 + n as f64,

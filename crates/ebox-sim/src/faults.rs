@@ -53,9 +53,11 @@ pub enum FaultKind {
         #[serde(default)]
         retry_after: Option<String>,
     },
-    /// Close the connection after this many body bytes.
+    /// Drop the connection while the attachment is being sent (after at most this many
+    /// bytes); the client sees the transfer fail.
     Reset { after_bytes: u64 },
-    /// End the body after this many bytes, though Content-Length announced more.
+    /// Serve only this many bytes of the attachment, as a complete answer: only the
+    /// attachment's size and digest can tell.
     Truncate { after_bytes: u64 },
     /// Answer 200 with JSON cut in the middle.
     MalformedJson,
