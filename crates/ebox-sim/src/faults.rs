@@ -104,7 +104,9 @@ pub fn apply(faults: &mut Vec<Fault>, route: Route, provider: Option<&str>, ente
             && fault.provider.as_deref().is_none_or(|p| Some(p) == provider)
             && fault.enterprise.as_deref().is_none_or(|e| Some(e) == enterprise)
             && fault.times != Some(0);
-        if !matches {
+        // One status answer per request: a second status fault waits for the next one.
+        let status_taken = matches!(fault.kind, FaultKind::Status { .. }) && effects.status.is_some();
+        if !matches || status_taken {
             continue;
         }
         if let Some(t) = fault.times.as_mut() {
@@ -112,9 +114,7 @@ pub fn apply(faults: &mut Vec<Fault>, route: Route, provider: Option<&str>, ente
         }
         match &fault.kind {
             FaultKind::Latency { ms } => effects.latency_ms += ms,
-            FaultKind::Status { status, retry_after } => {
-                effects.status.get_or_insert((*status, retry_after.clone()));
-            }
+            FaultKind::Status { status, retry_after } => effects.status = Some((*status, retry_after.clone())),
             FaultKind::Reset { after_bytes } => effects.reset_after = Some(*after_bytes),
             FaultKind::Truncate { after_bytes } => effects.truncate_after = Some(*after_bytes),
             FaultKind::MalformedJson => effects.malformed_json = true,

@@ -104,7 +104,10 @@ async fn every_consultation_path_is_served_as_the_spec_names_it() {
     let mut problems = Vec::new();
     for (path, operations) in registry_spec["paths"].as_object().unwrap() {
         let consultation = path.starts_with("/ebox") || path.starts_with("/referenceData");
-        let Some(get) = operations.get("get").filter(|_| consultation && !path.contains("/images/")) else {
+        let Some(get) = operations
+            .get("get")
+            .filter(|_| consultation && !path.contains("/images/"))
+        else {
             continue;
         };
         let mut concrete = path.clone();
@@ -130,7 +133,11 @@ async fn every_consultation_path_is_served_as_the_spec_names_it() {
     assert_eq!(status, 200);
     let schema = &federation_spec["paths"]["/messageProviders"]["get"]["responses"]["200"]["schema"];
     check(&federation_spec, schema, &body, "/messageProviders", &mut problems);
-    assert!(problems.is_empty(), "deviations from the spec:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "deviations from the spec:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -138,7 +145,13 @@ fn the_checker_notices_invented_and_missing_fields() {
     let spec = load("ebox-message-registry-2.1.yaml");
     let schema = serde_json::json!({"$ref": "#/definitions/StatusMessage"});
     let mut problems = Vec::new();
-    check(&spec, &schema, &serde_json::json!({"id": "x", "code": "c", "mesage": "typo"}), "", &mut problems);
+    check(
+        &spec,
+        &schema,
+        &serde_json::json!({"id": "x", "code": "c", "mesage": "typo"}),
+        "",
+        &mut problems,
+    );
     assert_eq!(
         problems,
         vec![

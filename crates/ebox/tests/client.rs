@@ -1,0 +1,364 @@
+//! The e-Box client against the simulator, over real HTTP with real signed assertions.
+
+mod common;
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use common::*;
+use ebox::model::{MessageProvider, ProviderState};
+use ebox::{EboxError, KeyError, KeyMaterial};
+use futures::TryStreamExt;
+use serde_json::json;
+use sha2::Digest;
+
+async fn active_providers(f: &Fixture, session: &ebox::Session) -> Vec<MessageProvider> {
+    let now = f.sim.now();
+    session
+        .providers()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|p| p.state(now) == ProviderState::Active)
+        .cloned()
+        .collect()
+}
+
+async fn walk(
+    session: &ebox::Session,
+    provider: &MessageProvider,
+) -> Result<Vec<ebox::model::ListedMessage>, EboxError> {
+    session.messages(provider, None).try_collect().await
+}
+
+/// Downloads an attachment; returns its length and SHA-256 (never the bytes, which would
+/// flood a failure message).
+async fn download(
+    session: &ebox::Session,
+    p: &MessageProvider,
+    m: &str,
+    a: &ebox::model::Attachment,
+) -> Result<(usize, [u8; 32]), EboxError> {
+    let d = session.attachment(p, m, a).await?;
+    let sha = d.sha256.clone();
+    let chunks: Vec<bytes::Bytes> = d.chunks.try_collect().await?;
+    let bytes = chunks.concat();
+    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    assert_eq!(sha.get().copied(), Some(digest));
+    Ok((bytes.len(), digest))
+}
+
+#[tokio::test]
+async fn the_whole_happy_path() {
+    let f = Fixture::start().await;
+    f.generate(250, 2, 30_000);
+    let session = f.session();
+    let providers = active_providers(&f, &session).await;
+    let ids: Vec<&str> = providers.iter().map(|p| p.message_provider_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["ebox-enterprise", "vlaamse-overheid"],
+        "inactive providers are skipped"
+    );
+    let mut total = 0;
+    for provider in &providers {
+        let messages = walk(&session, provider).await.unwrap();
+        let expected = f.sim.messages(&provider.message_provider_id, ENTERPRISE);
+        assert_eq!(messages.len(), expected.len());
+        assert_eq!(
+            messages
+                .iter()
+                .map(|m| m.message.message_id.clone())
+                .collect::<Vec<_>>(),
+            expected.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+            "newest first, each once"
+        );
+        total += messages.len();
+        // Raw JSON is kept whole.
+        assert_eq!(messages[0].raw["messageId"], messages[0].message.message_id);
+        assert!(messages[0].raw.get("attachments").is_some());
+        let with_body = messages.iter().find(|m| m.message.body_main_content).unwrap();
+        let body = session.body(provider, &with_body.message.message_id).await.unwrap();
+        assert!(body.nl.unwrap().starts_with("Geachte"));
+        let m = &messages[1];
+        for (attachment, sim_attachment) in m.message.attachments().iter().zip(&expected[1].attachments) {
+            let (len, sha) = download(&session, provider, &m.message.message_id, attachment)
+                .await
+                .unwrap();
+            assert_eq!(len, 30_000);
+            assert_eq!(sha, sim_attachment.content.sha256());
+            assert_eq!(attachment.expected_sha256(), Some(sim_attachment.content.sha256()));
+        }
+    }
+    assert_eq!(total, 250);
+    // 125 messages a provider: two pages each; one token for everything.
+    assert_eq!(f.requests("list"), 4);
+    assert_eq!(f.requests("token"), 1);
+    assert_eq!(f.requests("providers"), 1);
+    // The provider list and the token are reused by a new session in the same process.
+    let again = f.session();
+    again.providers().await.unwrap();
+    again.access_token().await.unwrap();
+    assert_eq!(f.requests("providers"), 1);
+    assert_eq!(f.requests("token"), 1);
+}
+
+#[tokio::test]
+async fn reference_names_are_fetched_once() {
+    let f = Fixture::start().await;
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    let names = session.reference_names(&provider).await.unwrap();
+    assert_eq!(
+        names.sender_organizations["0308357159"].nl.as_deref(),
+        Some("FOD Financiën")
+    );
+    assert_eq!(
+        names.message_types["aanslagbiljet"].fr.as_deref(),
+        Some("Avertissement-extrait de rôle")
+    );
+    assert_eq!(names.sender_applications["myminfin"].de.as_deref(), Some("MyMinfin"));
+    session.reference_names(&provider).await.unwrap();
+    assert_eq!(f.requests("reference_data"), 3);
+}
+
+#[tokio::test]
+async fn rate_limits_and_bursts_of_503_are_retried() {
+    let f = Fixture::start().await;
+    f.generate(30, 1, 1000);
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    f.fault(json!({"route": "list", "kind": {"type": "status", "status": 429, "retry_after": "1"}, "times": 1}));
+    f.fault(json!({"route": "list", "kind": {"type": "status", "status": 503}, "times": 2}));
+    let started = std::time::Instant::now();
+    let messages = walk(&session, &provider).await.unwrap();
+    assert_eq!(messages.len(), 15);
+    assert_eq!(f.requests("list"), 4, "one 429, two 503, one answer");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+
+    // A provider that stays down ends in a clear, retryable error after bounded retries.
+    f.fault(json!({"route": "list", "kind": {"type": "status", "status": 503}}));
+    let err = walk(&session, &provider).await.unwrap_err();
+    assert!(matches!(err, EboxError::Unavailable { status: 503, .. }), "{err}");
+    assert!(err.retryable());
+    assert_eq!(f.requests("list"), 4 + 5, "first try and four retries");
+}
+
+#[tokio::test]
+async fn cut_short_and_wrong_attachments_are_errors() {
+    let f = Fixture::start().await;
+    // Large enough that the server has sent part of it before the reset.
+    f.generate(2, 1, 2_000_000);
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    let m = walk(&session, &provider).await.unwrap().remove(0).message;
+    let a = m.attachments()[0].clone();
+
+    f.fault(json!({"route": "content", "kind": {"type": "reset", "after_bytes": 1500000}, "times": 1}));
+    let err = download(&session, &provider, &m.message_id, &a).await.unwrap_err();
+    assert!(matches!(err, EboxError::Transport { .. }), "{err}");
+    assert_eq!(
+        f.requests("content"),
+        1,
+        "the cut came mid-body, after the answer had started"
+    );
+    assert!(err.retryable());
+
+    f.fault(json!({"route": "content", "kind": {"type": "truncate", "after_bytes": 100000}, "times": 1}));
+    let err = download(&session, &provider, &m.message_id, &a).await.unwrap_err();
+    assert!(matches!(err, EboxError::DigestMismatch { .. }), "{err}");
+
+    f.fault(json!({"route": "content", "kind": {"type": "wrong_digest"}, "times": 1}));
+    let err = download(&session, &provider, &m.message_id, &a).await.unwrap_err();
+    let expected = hex::encode(a.expected_sha256().unwrap());
+    assert!(
+        matches!(&err, EboxError::DigestMismatch { attachment, expected: e, .. } if attachment == "att-1" && *e == expected),
+        "{err}"
+    );
+    assert!(!err.retryable());
+
+    // Without a digest, only the declared size can reveal a short answer.
+    let mut no_digest = a.clone();
+    no_digest.digest = None;
+    f.fault(json!({"route": "content", "kind": {"type": "truncate", "after_bytes": 100000}, "times": 1}));
+    let err = download(&session, &provider, &m.message_id, &no_digest)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EboxError::ShortBody { actual: 100_000, .. }), "{err}");
+
+    assert_eq!(
+        download(&session, &provider, &m.message_id, &a).await.unwrap().0,
+        2_000_000
+    );
+}
+
+mod hex {
+    pub fn encode(b: [u8; 32]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_names_what_was_malformed() {
+    let f = Fixture::start().await;
+    f.generate(3, 1, 1000);
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    f.fault(json!({"route": "list", "kind": {"type": "malformed_json"}, "times": 1}));
+    let err = walk(&session, &provider).await.unwrap_err();
+    assert!(
+        matches!(&err, EboxError::Malformed { what, .. } if what == "messages of ebox-enterprise page 1"),
+        "{err}"
+    );
+    assert!(!err.retryable());
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_walk_is_renewed_transparently() {
+    let f = Fixture::start().await;
+    f.generate(700, 0, 0);
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    session.access_token().await.unwrap(); // the providers call used one; start afresh below
+    f.fault(json!({"route": "token", "kind": {"type": "token_expires_after", "calls": 2}, "times": 1}));
+    // Force a new token that dies after two calls.
+    let fresh = f.ebox.clone();
+    let session = {
+        let key = KeyMaterial::from_pem(&f.key.private_key_pem, &f.key.certificate_pem).unwrap();
+        let s = fresh.session(ebox::ClientCredentials {
+            client_id: "other-id-same-key".into(),
+            key: std::sync::Arc::new(key),
+        });
+        f.sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                "other-id-same-key",
+                ENTERPRISE,
+                &f.key.certificate_pem,
+                [ebox_sim::data::CONSULT_SCOPE, ebox_sim::data::REGISTRY_SCOPE]
+                    .map(String::from)
+                    .into_iter()
+                    .collect(),
+            )
+            .unwrap(),
+        );
+        s
+    };
+    let messages: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
+    assert_eq!(messages.len(), 350);
+    assert_eq!(f.requests("list"), 5, "four pages and one 401 when the token died");
+    assert!(f.requests("token") >= 3, "the dying token was replaced mid-walk");
+}
+
+#[tokio::test]
+async fn messages_arriving_while_paging_are_yielded_once() {
+    let f = Fixture::start().await;
+    f.generate(500, 0, 0);
+    let session = f.session();
+    let provider = active_providers(&f, &session).await.remove(0);
+    let before: HashSet<String> = f
+        .sim
+        .messages("ebox-enterprise", ENTERPRISE)
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    // Two arrivals during the walk: on page 2 and page 3 requests.
+    f.fault(json!({"route": "list", "kind": {"type": "shift_page"}, "times": 2}));
+    let listed: Vec<String> = session
+        .messages(&provider, None)
+        .map_ok(|m| m.message.message_id)
+        .try_collect()
+        .await
+        .unwrap();
+    let unique: HashSet<String> = listed.iter().cloned().collect();
+    assert_eq!(unique.len(), listed.len(), "no message yielded twice");
+    assert!(before.is_subset(&unique), "nothing slipped between pages");
+    assert_eq!(unique.len(), 252, "the arrivals were picked up by walking again");
+}
+
+#[tokio::test]
+async fn planned_maintenance_and_a_static_provider_list() {
+    let f = Fixture::start().await;
+    let now = f.sim.now();
+    f.sim.update_provider("vlaamse-overheid", |p| {
+        p.maintenance.push(ebox_sim::model::Maintenance {
+            start: now - chrono::Duration::minutes(1),
+            end: now + chrono::Duration::hours(2),
+        })
+    });
+    let session = f.session();
+    let providers = session.providers().await.unwrap();
+    let states: Vec<ProviderState> = providers.iter().map(|p| p.state(now)).collect();
+    assert_eq!(states[0], ProviderState::Active);
+    assert!(matches!(states[1], ProviderState::InMaintenance { .. }));
+    assert_eq!(states[2], ProviderState::NotYetActive);
+    assert_eq!(states[3], ProviderState::Deactivated);
+
+    let mut config = config(&f.sim);
+    config.provider_registry_url = "http://127.0.0.1:9/unreachable".into();
+    config.static_providers = Some(vec![providers[0].clone()]);
+    let key = KeyMaterial::from_pem(&f.key.private_key_pem, &f.key.certificate_pem).unwrap();
+    let session = ebox::Ebox::new(config).unwrap().session(ebox::ClientCredentials {
+        client_id: CLIENT_ID.into(),
+        key: std::sync::Arc::new(key),
+    });
+    let listed = session.providers().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].message_provider_id, "ebox-enterprise");
+}
+
+#[test]
+fn key_material_loads_pkcs8_and_pkcs1_and_refuses_a_foreign_certificate() {
+    let key = testkit::KeyMaterial::generate("digipost");
+    let pkcs8 = KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).unwrap();
+    let pkcs1_pem = pkcs1_from_pkcs8(&key.private_key_pem);
+    assert!(pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let pkcs1 = KeyMaterial::from_pem(&pkcs1_pem, &key.certificate_pem).unwrap();
+    assert_eq!(pkcs1.certificate(), pkcs8.certificate());
+
+    let info = pkcs8.certificate();
+    assert_eq!(info.not_after.to_rfc3339(), "2040-01-01T00:00:00+00:00");
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(key.certificate_pem.as_bytes())
+        .map(|c: rustls_pki_types::CertificateDer| sha2::Sha256::digest(c.as_ref()))
+        .unwrap();
+    assert_eq!(info.sha256_thumbprint, hex::encode(der.into()));
+    assert!(info.subject.contains("digipost"));
+
+    let other = testkit::KeyMaterial::generate("other");
+    assert_eq!(
+        KeyMaterial::from_pem(&other.private_key_pem, &key.certificate_pem).unwrap_err(),
+        KeyError::Mismatch
+    );
+    assert!(matches!(
+        KeyMaterial::from_pem("not a key", &key.certificate_pem),
+        Err(KeyError::PrivateKey(_))
+    ));
+    assert!(matches!(
+        KeyMaterial::from_pem(&key.private_key_pem, "nope"),
+        Err(KeyError::Certificate(_))
+    ));
+    // Debug names the certificate, never the key.
+    let debug = format!("{pkcs8:?}");
+    assert!(debug.contains("[redacted]") && debug.contains("sha256_thumbprint"));
+    assert!(!debug.contains(&key.private_key_pem.lines().nth(1).unwrap()[..20]));
+}
+
+/// PKCS#8 wraps the PKCS#1 RSAPrivateKey in an OCTET STRING: take it out.
+fn pkcs1_from_pkcs8(pem: &str) -> String {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let (_, info) = x509_parser::der_parser::parse_der(der.secret_pkcs8_der()).unwrap();
+    let inner = info.as_sequence().unwrap()[2].as_slice().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}

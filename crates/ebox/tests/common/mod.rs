@@ -1,0 +1,83 @@
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ebox::{ClientCredentials, Ebox, EboxConfig, KeyMaterial, Session};
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::faults::Fault;
+use ebox_sim::{SimConfig, Simulator};
+use testkit::KeyMaterial as TestKey;
+
+pub const ENTERPRISE: &str = "0403170701";
+pub const CLIENT_ID: &str = "digipost-0403170701";
+
+pub struct Fixture {
+    pub sim: Simulator,
+    pub key: TestKey,
+    pub ebox: Ebox,
+}
+
+pub fn config(sim: &Simulator) -> EboxConfig {
+    let mut config = EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()],
+        &sim.provider_registry_url(),
+    );
+    // Short waits keep the tests quick; the policy is the same.
+    config.min_backoff = Duration::from_millis(5);
+    config.max_backoff = Duration::from_millis(50);
+    config.call_budget = Duration::from_secs(20);
+    config
+}
+
+impl Fixture {
+    pub async fn start() -> Self {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let key = TestKey::generate("digipost");
+        sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                CLIENT_ID,
+                ENTERPRISE,
+                &key.certificate_pem,
+                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+            )
+            .unwrap(),
+        );
+        let ebox = Ebox::new(config(&sim)).unwrap();
+        Self { sim, key, ebox }
+    }
+
+    pub fn session(&self) -> Session {
+        let key = KeyMaterial::from_pem(&self.key.private_key_pem, &self.key.certificate_pem).unwrap();
+        self.ebox.session(ClientCredentials {
+            client_id: CLIENT_ID.into(),
+            key: Arc::new(key),
+        })
+    }
+
+    pub fn generate(&self, messages: usize, attachments: usize, size: u64) {
+        self.sim.generate(&Scenario {
+            seed: 5,
+            enterprises: vec![ENTERPRISE.into()],
+            messages_per_enterprise: messages,
+            attachments_per_message: attachments,
+            attachment_size: size,
+            providers: vec![],
+        });
+    }
+
+    pub fn fault(&self, json: serde_json::Value) {
+        self.sim.add_fault(serde_json::from_value::<Fault>(json).unwrap());
+    }
+
+    pub fn requests(&self, route: &str) -> u64 {
+        self.sim
+            .counters()
+            .into_iter()
+            .filter(|((r, _), _)| r == route)
+            .map(|(_, c)| c.requests)
+            .sum()
+    }
+}
