@@ -168,6 +168,11 @@ impl Shared {
         self.counters.lock().unwrap().clone()
     }
 
+    /// Every access token issued so far, for tests that check none of them leaks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens.lock().unwrap().keys().cloned().collect()
+    }
+
     pub fn reset_counters(&self) {
         self.counters.lock().unwrap().clear();
     }

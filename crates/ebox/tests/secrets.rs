@@ -1,0 +1,80 @@
+//! No secret material (private key, client assertion, access token) appears in any
+//! Debug output, error message or log line, also when token requests fail.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use ebox::{ClientCredentials, EboxError, KeyMaterial};
+use futures::TryStreamExt;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn failing_token_requests_leak_nothing() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let f = Fixture::start().await;
+    f.generate(3, 1, 1000);
+    let session = f.session();
+    // A working session first, so that real tokens exist that must not show up.
+    let provider = session.providers().await.unwrap()[0].clone();
+    let listed: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
+    assert_eq!(listed.len(), 2);
+
+    // Then failures: a token endpoint that errors, then a key e-Box does not know.
+    f.fault(json!({"route": "token", "kind": {"type": "status", "status": 500}, "times": 2}));
+    let other = testkit::KeyMaterial::generate("not-registered");
+    let wrong = KeyMaterial::from_pem(&other.private_key_pem, &other.certificate_pem).unwrap();
+    let credentials = ClientCredentials {
+        client_id: CLIENT_ID.into(),
+        key: Arc::new(wrong),
+    };
+    // A fresh process: nothing cached.
+    let failing = ebox::Ebox::new(config(&f.sim)).unwrap().session(credentials.clone());
+    let err = failing.access_token().await.unwrap_err();
+    assert!(
+        matches!(&err, EboxError::TokenRefused { code, description, .. } if code == "invalid_client" && description.contains("signature")),
+        "{err}"
+    );
+
+    let mut visible = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(visible.contains("retrying"), "the failures were logged: {visible}");
+    visible.push_str(&format!(
+        "{err}\n{err:?}\n{credentials:?}\n{:?}",
+        session.access_token().await.unwrap()
+    ));
+
+    let tokens = f.sim.issued_tokens();
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        assert!(!visible.contains(&token), "an access token leaked");
+    }
+    for pem in [&f.key.private_key_pem, &other.private_key_pem] {
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!visible.contains(line), "a line of a private key leaked");
+        }
+    }
+    // Every JWT (a client assertion) starts with the base64 of `{"`.
+    assert!(!visible.contains("eyJ"), "a client assertion leaked");
+}
