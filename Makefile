@@ -40,6 +40,17 @@ test: lint test-rust ## Everything: format, lint, all tests (unit, adapters on m
 build: $(TOOLS) ## Release zips of the Lambda functions for arm64 (target/lambda/*/bootstrap.zip)
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda build --release --arm64 --output-format zip $(LAMBDAS)
 
+bench: ## Benchmarks that print figures (see BENCHMARKS.md)
+	cargo build --profile measure -p bench --bins
+	./target/measure/sim_capacity
+	./target/measure/attachment_memory
+
+sim: ## Run the e-Box simulator by hand on 127.0.0.1:8700 with generated mail
+	cargo run -p ebox-sim -- --listen 127.0.0.1:8700 --enterprises 0403170701,0123456749
+
+bootstrap: $(TOOLS) ## Create tables and bucket (CONNECTIONS_TABLE, STATE_TABLE, VERDEELBAK_BUCKET; AWS_ENDPOINT_URL for moto)
+	cargo run -q -p digipost-ebox -- bootstrap
+
 clean:
 	cargo clean
 	rm -rf $(VENV)

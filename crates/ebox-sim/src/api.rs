@@ -197,7 +197,10 @@ impl Shared {
     }
 
     fn respond(&self, route: Route, enterprise: &str, effects: &Effects, value: &Value) -> Response {
-        let mut text = value.to_string();
+        self.respond_text(route, enterprise, effects, value.to_string())
+    }
+
+    fn respond_text(&self, route: Route, enterprise: &str, effects: &Effects, mut text: String) -> Response {
         if effects.malformed_json {
             let cut = text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i);
             text.truncate(cut);
@@ -416,15 +419,23 @@ async fn list(
             .filter(|m| text("senderOrganizationId").is_none_or(|v| m.sender_organization_id == v))
             .filter(|m| text("senderApplicationId").is_none_or(|v| m.sender_application_id.as_deref() == Some(v)))
             .collect();
-        let items: Vec<Value> = selected
+        let mut body = String::with_capacity(64 + page_size * 2048);
+        body.push_str("{\"items\":[");
+        for (i, m) in selected
             .iter()
             .skip((page - 1).saturating_mul(page_size))
             .take(page_size)
-            .map(|m| m.to_json(&registry_url))
-            .collect();
-        json!({"items": items, "totalItems": selected.len()})
+            .enumerate()
+        {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(std::str::from_utf8(&m.json_bytes(&registry_url)).expect("rendered JSON is UTF-8"));
+        }
+        body.push_str(&format!("],\"totalItems\":{}}}", selected.len()));
+        body
     };
-    Ok(shared.respond(Route::List, &enterprise, &effects, &value))
+    Ok(shared.respond_text(Route::List, &enterprise, &effects, value))
 }
 
 async fn patch(State(shared): S, Path(provider): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {

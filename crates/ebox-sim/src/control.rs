@@ -181,6 +181,7 @@ impl MessageSpec {
             business_data: vec![],
             reply_authorized: false,
             attachments,
+            rendered: Default::default(),
         })
     }
 }

@@ -251,5 +251,6 @@ pub fn generated_message(
         },
         reply_authorized: false,
         attachments,
+        rendered: Default::default(),
     }
 }

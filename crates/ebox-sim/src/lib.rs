@@ -8,7 +8,7 @@
 
 mod api;
 pub mod auth;
-mod control;
+pub mod control;
 pub mod data;
 pub mod faults;
 pub mod model;
@@ -260,6 +260,7 @@ impl Shared {
         match found {
             Some(m) => {
                 change(m, now);
+                m.rendered = Default::default();
                 true
             }
             None => false,

@@ -231,9 +231,19 @@ pub struct Message {
     pub business_data: Vec<Value>,
     pub reply_authorized: bool,
     pub attachments: Vec<Attachment>,
+    /// The JSON as listed, rendered once; whoever changes the message clears it.
+    pub rendered: std::sync::OnceLock<Bytes>,
 }
 
 impl Message {
+    /// The message's JSON, rendered at most once per change: listing is then mostly
+    /// copying, which keeps the simulator far from being a benchmark's bottleneck.
+    pub fn json_bytes(&self, registry_url: &str) -> Bytes {
+        self.rendered
+            .get_or_init(|| Bytes::from(self.to_json(registry_url).to_string()))
+            .clone()
+    }
+
     pub fn to_json(&self, registry_url: &str) -> Value {
         let href = format!("{registry_url}/ebox/messages/{}", self.id);
         let mut v = json!({

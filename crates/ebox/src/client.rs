@@ -74,6 +74,13 @@ impl EboxConfig {
 #[derive(Clone, Debug)]
 pub struct AccessToken(SecretString);
 
+impl AccessToken {
+    /// The token itself, for an Authorization header and nothing else.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
 struct CachedToken {
     token: AccessToken,
     renew_at: Instant,

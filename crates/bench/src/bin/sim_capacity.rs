@@ -1,0 +1,126 @@
+//! The simulator's own capacity on loopback: message-list requests per second and
+//! attachment megabytes per second, so that every other figure can be read against it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bench::*;
+use ebox_sim::data::Scenario;
+use ebox_sim::{SimConfig, Simulator};
+use futures::StreamExt;
+
+const ENTERPRISE: &str = "0403170701";
+const RUNS: usize = 3;
+const WINDOW: Duration = Duration::from_secs(3);
+
+#[tokio::main]
+async fn main() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let key = key("bench");
+    sim.register_client(
+        ebox_sim::auth::client_from_certificate(
+            "bench",
+            ENTERPRISE,
+            &key.certificate_pem,
+            scopes().into_iter().collect(),
+        )
+        .unwrap(),
+    );
+    sim.generate(&Scenario {
+        seed: 1,
+        enterprises: vec![ENTERPRISE.into()],
+        messages_per_enterprise: 1000,
+        attachments_per_message: 2,
+        attachment_size: 100_000,
+        providers: vec!["ebox-enterprise".into()],
+    });
+    sim.add_message(
+        "ebox-enterprise",
+        ENTERPRISE,
+        serde_json::from_value::<ebox_sim::control::MessageSpec>(serde_json::json!({
+            "message_id": "big", "attachments": [{"file_name": "big.pdf", "size": 1_000_000_000u64, "main_content": true}]
+        }))
+        .unwrap()
+        .into_message(sim.now())
+        .unwrap(),
+    );
+    let config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        scopes(),
+        &sim.provider_registry_url(),
+    );
+    let session = ebox::Ebox::new(config).unwrap().session(ebox::ClientCredentials {
+        client_id: "bench".into(),
+        key: Arc::new(ebox::KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).unwrap()),
+    });
+    let token = session.access_token().await.unwrap();
+    let bearer = token_value(&token);
+    let http = reqwest::Client::new();
+    let base = format!("{}/registries/ebox-enterprise", sim.base_url());
+
+    let mut list_rates = Vec::new();
+    for _ in 0..RUNS {
+        let done = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..16)
+            .map(|_| {
+                let (http, done, bearer) = (http.clone(), done.clone(), bearer.clone());
+                let url = format!("{base}/ebox/messages?page=1&pageSize=100");
+                tokio::spawn(async move {
+                    while started.elapsed() < WINDOW {
+                        let r = http.get(&url).bearer_auth(&bearer).send().await.unwrap();
+                        assert!(r.status().is_success());
+                        let body = r.bytes().await.unwrap();
+                        assert!(body.len() > 100 * 1000, "a full page of 100 messages");
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        futures::future::join_all(workers).await;
+        list_rates.push(done.load(Ordering::Relaxed) as f64 / secs(started.elapsed()));
+    }
+
+    let mut stream_rates = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let r = http
+            .get(format!("{base}/ebox/messages/big/attachments/att-1/content"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap();
+        let mut body = r.bytes_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = body.next().await {
+            n += chunk.unwrap().len() as u64;
+        }
+        assert_eq!(n, 1_000_000_000);
+        stream_rates.push(n as f64 / 1e6 / secs(started.elapsed()));
+    }
+    let list = median(list_rates);
+    let stream = median(stream_rates);
+    print_rows(
+        "e-Box simulator capacity (loopback, client and simulator sharing the machine's cores)",
+        &[
+            Row {
+                name: "message-list requests/s (pageSize=100, 16 in flight)".into(),
+                value: format!("{list:.0}"),
+                goal: ">= 5000".into(),
+                met: list >= 5000.0,
+            },
+            Row {
+                name: "attachment stream MB/s (one 1 GB attachment)".into(),
+                value: format!("{stream:.0}"),
+                goal: ">= 500".into(),
+                met: stream >= 500.0,
+            },
+        ],
+    );
+}
+
+fn token_value(token: &ebox::AccessToken) -> String {
+    token.expose_secret().to_owned()
+}

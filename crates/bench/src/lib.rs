@@ -1,0 +1,85 @@
+//! Shared by the benchmark programs: measuring, reporting, and a simulator with a client.
+
+use std::time::Duration;
+
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE};
+
+/// Median of a few samples.
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    samples[samples.len() / 2]
+}
+
+/// Peak resident set size of this process so far, in bytes (Linux `VmHWM`).
+pub fn peak_rss() -> u64 {
+    status_kb("VmHWM:") * 1024
+}
+
+/// Current resident set size, in bytes.
+pub fn rss() -> u64 {
+    status_kb("VmRSS:") * 1024
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A row of the report: what, the figure, the goal it is held against.
+pub struct Row {
+    pub name: String,
+    pub value: String,
+    pub goal: String,
+    pub met: bool,
+}
+
+pub fn print_rows(title: &str, rows: &[Row]) {
+    println!("\n{title}");
+    println!(
+        "| {:<52} | {:>18} | {:<24} | {:<4} |",
+        "measure", "figure", "goal", "met"
+    );
+    println!("|{:-<54}|{:->20}|{:-<26}|{:-<6}|", "", "", "", "");
+    for r in rows {
+        println!(
+            "| {:<52} | {:>18} | {:<24} | {:<4} |",
+            r.name,
+            r.value,
+            r.goal,
+            if r.met { "yes" } else { "NO" }
+        );
+    }
+}
+
+/// An RSA key and self-signed certificate, made on the spot.
+pub struct Key {
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+}
+
+pub fn key(name: &str) -> Key {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
+    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .expect("params")
+        .self_signed(&pair)
+        .expect("certificate");
+    Key {
+        private_key_pem: pair.serialize_pem(),
+        certificate_pem: cert.pem(),
+    }
+}
+
+pub fn scopes() -> Vec<String> {
+    vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()]
+}
+
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
