@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod config;
 pub mod entity;
+pub mod fetch;
 pub mod memory;
 pub mod ports;
 pub mod schema;

@@ -181,6 +181,13 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Option<LedgerEntry>, StoreError>;
     /// Records a delivery once; a second record of the same message is `AlreadyExists`.
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
+    /// Which of these messages of one provider are delivered (one round trip per 100).
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
 }
 
 #[async_trait]

@@ -1,106 +1,19 @@
 //! One conformance suite, two backends: every test runs against the in-memory twins and
 //! against the AWS adapters talking HTTP to a real moto server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use delivery::EntityId;
-use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
-use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
 use delivery::ports::*;
 use delivery::secrets_cache::CachedSecrets;
 use futures::StreamExt;
 use secrecy::ExposeSecret;
-use testkit::MotoServer;
 
-struct Backend {
-    connections: Arc<dyn ConnectionStore>,
-    leases: Arc<dyn LeaseStore>,
-    cursors: Arc<dyn CursorStore>,
-    ledger: Arc<dyn Ledger>,
-    reports: Arc<dyn RunReportStore>,
-    objects: Arc<dyn ObjectStore>,
-    secrets: Secrets,
-    _moto: Option<MotoServer>,
-}
+mod common;
 
-enum Secrets {
-    Memory(Arc<MemorySecrets>),
-    Moto(AwsClients),
-}
-
-impl Secrets {
-    async fn set(&self, id: &str, value: &str) {
-        match self {
-            Secrets::Memory(m) => m.set(id, value),
-            Secrets::Moto(clients) => {
-                let exists = clients.secrets.describe_secret().secret_id(id).send().await.is_ok();
-                if exists {
-                    clients
-                        .secrets
-                        .put_secret_value()
-                        .secret_id(id)
-                        .secret_string(value)
-                        .send()
-                        .await
-                        .unwrap();
-                } else {
-                    clients
-                        .secrets
-                        .create_secret()
-                        .name(id)
-                        .secret_string(value)
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-    }
-
-    fn store(&self) -> Arc<dyn SecretStore> {
-        match self {
-            Secrets::Memory(m) => m.clone(),
-            Secrets::Moto(clients) => Arc::new(SecretsManager::new(clients.secrets.clone())),
-        }
-    }
-}
-
-async fn memory() -> Backend {
-    let state = Arc::new(MemoryState::default());
-    Backend {
-        connections: Arc::new(MemoryConnections::default()),
-        leases: state.clone(),
-        cursors: state.clone(),
-        ledger: state.clone(),
-        reports: state,
-        objects: Arc::new(MemoryObjects::default()),
-        secrets: Secrets::Memory(Arc::new(MemorySecrets::default())),
-        _moto: None,
-    }
-}
-
-async fn moto() -> Backend {
-    let moto = MotoServer::start();
-    let clients = moto.clients().await;
-    let names = moto.fresh_storage(&clients).await;
-    let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
-    Backend {
-        connections: Arc::new(DynamoConnections::new(
-            clients.dynamodb.clone(),
-            &names.connections_table,
-        )),
-        leases: state.clone(),
-        cursors: state.clone(),
-        ledger: state.clone(),
-        reports: state,
-        objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
-        secrets: Secrets::Moto(clients),
-        _moto: Some(moto),
-    }
-}
+use common::{Backend, Secrets, memory, moto};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -309,6 +222,37 @@ async fn ledger_records_each_message_once(b: Backend) {
     };
     assert_eq!(b.ledger.record(&entity(2), &no_expiry).await.unwrap(), Insert::Inserted);
     assert_eq!(b.ledger.get(&entity(2), "p#1", "m-1").await.unwrap(), Some(no_expiry));
+
+    // Many at once: 250 asked, across three round trips, 120 delivered.
+    for n in 0..120 {
+        let e = LedgerEntry {
+            message_id: format!("bulk-{n}"),
+            ..entry.clone()
+        };
+        b.ledger.record(&e1(), &e).await.unwrap();
+    }
+    let asked: Vec<String> = (0..250).map(|n| format!("bulk-{n}")).collect();
+    let found = b.ledger.delivered_among(&e1(), "p#1", &asked).await.unwrap();
+    assert_eq!(found.len(), 120);
+    assert!(found.contains("bulk-0") && found.contains("bulk-119") && !found.contains("bulk-120"));
+    assert!(
+        b.ledger
+            .delivered_among(&entity(2), "p#1", &asked)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        b.ledger
+            .delivered_among(&e1(), "other", &asked)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn e1() -> EntityId {
+    entity(1)
 }
 
 async fn run_report_round_trip(b: Backend) {

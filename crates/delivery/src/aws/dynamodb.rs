@@ -466,6 +466,68 @@ impl Ledger for DynamoState {
             Err(e) => Err(store_error("record delivery", entity.as_str(), e)),
         }
     }
+
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::HashSet::new();
+        let mut unique: Vec<&String> = message_ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| {
+                    Item::from([
+                        (STATE_PARTITION_KEY.to_owned(), s(entity_partition(entity))),
+                        (STATE_SORT_KEY.to_owned(), s(ledger_sort_key(provider_id, id))),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("message_id")
+                    .build()
+                    .map_err(|e| StoreError::new("read ledger", entity.as_str(), e.to_string()))?,
+            );
+            // Unprocessed keys (throttling) are asked again until none are left.
+            for _ in 0..10 {
+                let Some(keys) = request.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("read ledger", entity.as_str(), e))?;
+                for item in out
+                    .responses
+                    .as_ref()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(id) = get_s(item, "message_id") {
+                        found.insert(id.to_owned());
+                    }
+                }
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+            if request.is_some() {
+                return Err(StoreError {
+                    retryable: true,
+                    ..StoreError::new("read ledger", entity.as_str(), "DynamoDB kept keys unprocessed")
+                });
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]

@@ -160,6 +160,20 @@ impl Ledger for MemoryState {
         ledger.insert(key, entry.clone());
         Ok(Insert::Inserted)
     }
+
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let ledger = self.ledger.lock().unwrap();
+        Ok(message_ids
+            .iter()
+            .filter(|id| ledger.contains_key(&(entity.clone(), provider_id.to_owned(), (*id).clone())))
+            .cloned()
+            .collect())
+    }
 }
 
 #[async_trait]

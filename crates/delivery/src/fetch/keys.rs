@@ -1,0 +1,170 @@
+//! The verdeelbak key scheme (contract v1), as pure functions: keys are built only from
+//! the connection's prefix, the provider id, the message id and the attachment id, so a
+//! rerun writes the same keys; ids and file names are made safe first.
+//!
+//! ```text
+//! <prefix><provider>/<message>/attachments/<attachment>/<file name>
+//! <prefix><provider>/<message>/body.json
+//! <prefix><provider>/<message>/message.json      (last: its presence means complete)
+//! ```
+
+use sha2::Digest;
+
+/// Longest id segment kept as is; longer ones are cut and given a hash of the whole.
+const MAX_SEGMENT: usize = 120;
+const MAX_FILE_NAME: usize = 160;
+
+/// An id as one key segment: letters, digits, `-`, `_` and `.` stay; everything else is
+/// percent-encoded, so the mapping is one to one and no id can add a `/` or be `..`.
+pub fn id_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => out.push(b as char),
+            b'.' => out.push('.'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if out.is_empty() || out.chars().all(|c| c == '.') {
+        // "", "." and ".." would be path tricks; encode every dot.
+        out = "%2E".repeat(id.len().max(1));
+        if id.is_empty() {
+            out = "%00".into();
+        }
+    }
+    shorten(out, MAX_SEGMENT, id)
+}
+
+fn shorten(segment: String, max: usize, original: &str) -> String {
+    if segment.len() <= max {
+        return segment;
+    }
+    let hash: String = sha2::Sha256::digest(original.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut cut = max - hash.len() - 1;
+    while !segment.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{hash}", &segment[..cut])
+}
+
+/// A sender's file name made safe for a key: no `/` or `\`, no control characters, no
+/// `..`, not starting with a dot; non-ASCII letters stay readable. Never empty.
+pub fn safe_file_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    while out.contains("..") {
+        out = out.replace("..", "_");
+    }
+    let out = out.trim().trim_start_matches('.').to_owned();
+    let out = if out.is_empty() { "attachment".to_owned() } else { out };
+    if out.len() <= MAX_FILE_NAME {
+        return out;
+    }
+    // Keep the extension of a long name.
+    let ext = out
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| e.len() <= 10 && !e.is_empty());
+    let mut cut = MAX_FILE_NAME - ext.map_or(0, |e| e.len() + 1);
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match ext {
+        Some(e) => format!("{}.{e}", &out[..cut]),
+        None => out[..cut].to_owned(),
+    }
+}
+
+/// The folder of one message.
+pub fn message_folder(prefix: &str, provider_id: &str, message_id: &str) -> String {
+    format!("{prefix}{}/{}/", id_segment(provider_id), id_segment(message_id))
+}
+
+pub fn attachment_key(folder: &str, attachment_id: &str, file_name: &str) -> String {
+    format!(
+        "{folder}attachments/{}/{}",
+        id_segment(attachment_id),
+        safe_file_name(file_name)
+    )
+}
+
+pub fn body_key(folder: &str) -> String {
+    format!("{folder}body.json")
+}
+
+pub fn message_json_key(folder: &str) -> String {
+    format!("{folder}message.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_one_segment_one_to_one() {
+        assert_eq!(id_segment("5f1c-AB_9.x"), "5f1c-AB_9.x");
+        assert_eq!(id_segment("a/b"), "a%2Fb");
+        assert_eq!(id_segment("a%2Fb"), "a%252Fb");
+        assert_eq!(id_segment(".."), "%2E%2E");
+        assert_eq!(id_segment("."), "%2E");
+        assert_eq!(id_segment(""), "%00");
+        assert_eq!(id_segment("é"), "%C3%A9");
+        assert_ne!(id_segment("a b"), id_segment("a_b"));
+        let long = "x".repeat(500);
+        let s = id_segment(&long);
+        assert!(s.len() <= MAX_SEGMENT && s.contains('~'));
+        assert_ne!(id_segment(&long), id_segment(&format!("{long}y")));
+    }
+
+    #[test]
+    fn file_names_stay_inside_their_folder() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "____etc_passwd");
+        assert_eq!(safe_file_name("/abs/path.pdf"), "_abs_path.pdf");
+        assert_eq!(safe_file_name("C:\\Users\\x.pdf"), "C:_Users_x.pdf");
+        assert_eq!(safe_file_name("a\u{7}b\r\n.pdf"), "a_b__.pdf");
+        assert_eq!(safe_file_name(".hidden"), "hidden");
+        assert_eq!(safe_file_name(""), "attachment");
+        assert_eq!(safe_file_name("..."), "_.");
+        assert_eq!(
+            safe_file_name("Avertissement-extrait de rôle (définitif).pdf"),
+            "Avertissement-extrait de rôle (définitif).pdf"
+        );
+        let long = format!("{}.pdf", "é".repeat(300));
+        let safe = safe_file_name(&long);
+        assert!(safe.len() <= MAX_FILE_NAME && safe.ends_with(".pdf"));
+        for hostile in ["../x", "..", "a/../../b", "\u{0}", "x/..", "./."] {
+            let s = safe_file_name(hostile);
+            assert!(
+                !s.contains('/') && !s.contains("..") && !s.is_empty(),
+                "{hostile:?} -> {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_contract() {
+        let folder = message_folder("verdeelbak/0403170701/", "ebox-enterprise", "m/1");
+        assert_eq!(folder, "verdeelbak/0403170701/ebox-enterprise/m%2F1/");
+        assert_eq!(
+            attachment_key(&folder, "att-1", "../Aanslag.pdf"),
+            "verdeelbak/0403170701/ebox-enterprise/m%2F1/attachments/att-1/__Aanslag.pdf"
+        );
+        assert_eq!(
+            message_json_key(&folder),
+            "verdeelbak/0403170701/ebox-enterprise/m%2F1/message.json"
+        );
+        assert_eq!(
+            body_key(&folder),
+            "verdeelbak/0403170701/ebox-enterprise/m%2F1/body.json"
+        );
+    }
+}

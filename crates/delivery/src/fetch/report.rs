@@ -1,0 +1,112 @@
+//! The run report: the fetch Lambda's answer, one structured log line, and the entity's
+//! last-run status. It never holds a secret.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const REPORT_SCHEMA: &str = "digipost-ebox.run-report.v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Time ran out or some messages failed: the next run continues.
+    Partial,
+    AlreadyRunning,
+    Failed,
+}
+
+/// Where a run or a message failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Input,
+    Connection,
+    Lease,
+    Secret,
+    Token,
+    Providers,
+    Listing,
+    Attachment,
+    Body,
+    Store,
+    Ledger,
+    Cursor,
+    Report,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// An entity-level failure: the run could not do its work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunError {
+    pub step: Step,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// A message-level failure: this message waits for the next run; the others went on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFailure {
+    pub message_id: String,
+    pub step: Step,
+    pub reason: String,
+    pub retryable: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderReport {
+    pub provider_id: String,
+    /// `read`, `maintenance` (skipped this run, not an error) or `failed`.
+    pub state: String,
+    pub listed: u64,
+    pub new: u64,
+    pub delivered: u64,
+    pub already_delivered: u64,
+    pub failed: Vec<MessageFailure>,
+    pub bytes: u64,
+    pub walk_complete: bool,
+    pub cursor_before: Option<DateTime<Utc>>,
+    pub cursor_after: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Dry runs: the keys a real run would write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_write: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema: String,
+    pub run_id: String,
+    pub entity_id: String,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    pub providers: Vec<ProviderReport>,
+}
+
+impl RunReport {
+    /// Whether an automatic retry of the whole invocation can help.
+    pub fn retry_can_help(&self) -> bool {
+        self.outcome == Outcome::Failed && self.error.as_ref().is_some_and(|e| e.retryable)
+    }
+}

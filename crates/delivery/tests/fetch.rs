@@ -1,0 +1,566 @@
+//! The fetch use case end to end: e-Box through the simulator over HTTP with real signed
+//! assertions; the stores in memory and, the same tests, on a real moto server.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use common::{Backend, memory, moto};
+use delivery::EntityId;
+use delivery::fetch::*;
+use delivery::ports::*;
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::faults::Fault;
+use ebox_sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const A: &str = "0403170701";
+const B: &str = "0123456749";
+const P1: &str = "ebox-enterprise";
+const P2: &str = "vlaamse-overheid";
+
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Cuts a run off at the first checkpoint `matches` accepts.
+#[derive(Default)]
+struct KillAt(Mutex<Option<Box<dyn Fn(&Checkpoint) -> bool + Send>>>);
+
+impl Checkpoints for KillAt {
+    fn reached(&self, checkpoint: &Checkpoint) -> Result<(), Interrupted> {
+        let mut slot = self.0.lock().unwrap();
+        if slot.as_ref().is_some_and(|m| m(checkpoint)) {
+            *slot = None;
+            return Err(Interrupted(checkpoint.clone()));
+        }
+        Ok(())
+    }
+}
+
+struct World {
+    b: Backend,
+    sim: Simulator,
+    fetcher: Fetcher,
+    clock: Arc<TestClock>,
+    kill: Arc<KillAt>,
+    keys: Vec<testkit::KeyMaterial>,
+}
+
+async fn world(b: Backend) -> World {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()],
+        &sim.provider_registry_url(),
+    );
+    config.min_backoff = std::time::Duration::from_millis(5);
+    config.max_backoff = std::time::Duration::from_millis(50);
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let kill = Arc::new(KillAt::default());
+    let fetcher = Fetcher {
+        connections: b.connections.clone(),
+        leases: b.leases.clone(),
+        cursors: b.cursors.clone(),
+        ledger: b.ledger.clone(),
+        reports: b.reports.clone(),
+        objects: b.objects.clone(),
+        secrets: b.secrets.store(),
+        ebox: ebox::Ebox::new(config).unwrap(),
+        clock: clock.clone(),
+        checkpoints: kill.clone(),
+        settings: FetchSettings {
+            concurrency: 4,
+            ..FetchSettings::default()
+        },
+    };
+    World {
+        b,
+        sim,
+        fetcher,
+        clock,
+        kill,
+        keys: Vec::new(),
+    }
+}
+
+impl World {
+    /// Onboards an entity: a key and certificate, a client at e-Box, a secret, a connection.
+    async fn connect(&mut self, entity: &str) {
+        let key = testkit::KeyMaterial::generate("digipost");
+        let client_id = format!("client-{entity}");
+        self.sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                &client_id,
+                entity,
+                &key.certificate_pem,
+                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+            )
+            .unwrap(),
+        );
+        let secret_id = format!("digipost/ebox/{entity}");
+        let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
+        self.b.secrets.set(&secret_id, &secret.to_string()).await;
+        let id = EntityId::parse(entity).unwrap();
+        self.b
+            .connections
+            .put(&Connection {
+                name: format!("Entiteit {entity}"),
+                enabled: true,
+                credentials: CredentialsRef::Secret { secret_id },
+                verdeelbak_prefix: Connection::default_prefix(&id),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+                entity_id: id,
+            })
+            .await
+            .unwrap();
+        self.keys.push(key);
+    }
+
+    fn generate(&self, entity: &str, messages: usize, attachments: usize, size: u64) {
+        self.sim.generate(&Scenario {
+            seed: 9,
+            enterprises: vec![entity.into()],
+            messages_per_enterprise: messages,
+            attachments_per_message: attachments,
+            attachment_size: size,
+            providers: vec![],
+        });
+    }
+
+    async fn run(&self, entity: &str) -> RunReport {
+        self.run_request(FetchRequest {
+            entity_id: entity.into(),
+            ..FetchRequest::default()
+        })
+        .await
+    }
+
+    async fn run_request(&self, request: FetchRequest) -> RunReport {
+        self.fetcher.run(&request, None).await.expect("not interrupted")
+    }
+
+    fn fault(&self, fault: Value) {
+        self.sim.add_fault(serde_json::from_value::<Fault>(fault).unwrap());
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.clock.0.lock().unwrap() += by;
+    }
+
+    async fn objects(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+        let mut all = BTreeMap::new();
+        for meta in self.b.objects.list(prefix).await.unwrap() {
+            let bytes = self.b.objects.get(&meta.key).await.unwrap().unwrap();
+            all.insert(meta.key, bytes.to_vec());
+        }
+        all
+    }
+
+    /// Checks that every message of the entity's e-Box is in its verdeelbak, byte for
+    /// byte, with one message.json and one ledger row each.
+    async fn assert_all_delivered(&self, entity: &str) {
+        let id = EntityId::parse(entity).unwrap();
+        let prefix = Connection::default_prefix(&id);
+        let objects = self.objects(&prefix).await;
+        let mut expected_keys = HashSet::new();
+        for provider in [P1, P2] {
+            for m in self.sim.messages(provider, entity) {
+                let folder = keys::message_folder(&prefix, provider, &m.id);
+                let json_key = keys::message_json_key(&folder);
+                let json: Value =
+                    serde_json::from_slice(objects.get(&json_key).unwrap_or_else(|| panic!("{json_key} missing")))
+                        .unwrap();
+                assert_eq!(json["message_id"], m.id.as_str());
+                assert_eq!(json["entity_id"], entity);
+                assert_eq!(json["provider_id"], provider);
+                expected_keys.insert(json_key);
+                for (a, stored) in m.attachments.iter().zip(json["attachments"].as_array().unwrap()) {
+                    let key = keys::attachment_key(&folder, &a.id, &a.file_name);
+                    assert_eq!(stored["key"], key.as_str());
+                    let bytes = objects.get(&key).unwrap_or_else(|| panic!("{key} missing"));
+                    let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
+                    assert_eq!(sha, a.content.sha256(), "{key} differs from what e-Box holds");
+                    assert_eq!(stored["sha256"], hex(&sha));
+                    assert_eq!(stored["size_bytes"], bytes.len());
+                    expected_keys.insert(key);
+                }
+                if m.body_main_content {
+                    let body_key = keys::body_key(&folder);
+                    assert!(objects.contains_key(&body_key), "{body_key} missing");
+                    expected_keys.insert(body_key);
+                }
+                let entry = self
+                    .b
+                    .ledger
+                    .get(&id, provider, &m.id)
+                    .await
+                    .unwrap()
+                    .expect("ledger row");
+                assert_eq!(entry.message_key, json_key_of(&prefix, provider, &m.id));
+            }
+        }
+        let stored: HashSet<String> = objects.keys().cloned().collect();
+        assert_eq!(stored, expected_keys, "exactly the expected objects, nothing else");
+    }
+}
+
+fn json_key_of(prefix: &str, provider: &str, id: &str) -> String {
+    keys::message_json_key(&keys::message_folder(prefix, provider, id))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn provider<'a>(r: &'a RunReport, id: &str) -> &'a ProviderReport {
+    r.providers.iter().find(|p| p.provider_id == id).unwrap()
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::world(super::memory().await).await).await } )*
+        }
+        mod against_moto {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::world(super::moto().await).await).await } )*
+        }
+    };
+}
+
+both_backends!(
+    first_run_delivers_everything_and_a_second_run_nothing,
+    arrivals_while_paging_and_late_messages_are_delivered_once,
+    a_run_killed_at_any_step_is_completed_exactly_once,
+    one_run_per_entity_at_a_time,
+    transient_faults_lose_nothing,
+    a_bad_attachment_fails_its_message_only,
+    entities_are_isolated_and_hostile_names_contained,
+    bad_input_gives_one_clear_error_and_writes_nothing,
+    dry_run_writes_nothing,
+    shared_certificate_connections_work,
+);
+
+async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 24, 2, 20_000);
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    assert_eq!(report.delivered, 24);
+    assert_eq!(provider(&report, P1).delivered, 12);
+    assert_eq!(provider(&report, P2).delivered, 12);
+    assert!(provider(&report, P1).cursor_after.is_some());
+    w.assert_all_delivered(A).await;
+    let last =
+        w.b.reports
+            .get_last(&EntityId::parse(A).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(last["run_id"], report.run_id.as_str());
+
+    w.sim.reset_counters();
+    let again = w.run(A).await;
+    assert_eq!(again.outcome, Outcome::Ok);
+    assert_eq!(again.delivered, 0);
+    assert_eq!(provider(&again, P1).already_delivered, 12);
+    // Token, providers and reference data are reused: one list page per provider.
+    assert_eq!(w.sim.requests_of(A), 2, "{:?}", w.sim.counters());
+    w.assert_all_delivered(A).await;
+}
+
+async fn arrivals_while_paging_and_late_messages_are_delivered_once(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 260, 0, 0);
+    w.fault(json!({"route": "list", "provider": P1, "kind": {"type": "shift_page"}, "times": 2}));
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    assert_eq!(report.delivered, 262, "both arrivals during the walk were picked up");
+    // A message received late on the cursor's own day, after the run.
+    let cursor = provider(&report, P1).cursor_after.unwrap();
+    let late = ebox_sim::control::MessageSpec {
+        message_id: Some("late-same-day".into()),
+        received_at: Some(cursor - Duration::minutes(1)),
+        ..Default::default()
+    }
+    .into_message(w.sim.now())
+    .unwrap();
+    w.sim.add_message(P1, A, late);
+    let next = w.run(A).await;
+    assert_eq!(next.delivered, 1, "{next:#?}");
+    w.assert_all_delivered(A).await;
+}
+
+async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 6, 1, 5_000);
+    let kills: Vec<Box<dyn Fn(&Checkpoint) -> bool + Send>> = vec![
+        Box::new(|c| matches!(c, Checkpoint::AttachmentsStored { .. })),
+        Box::new(|c| matches!(c, Checkpoint::MessageJsonStored { .. })),
+        Box::new(|c| matches!(c, Checkpoint::LedgerRecorded { .. })),
+        Box::new(|c| matches!(c, Checkpoint::BeforeCursor { .. })),
+    ];
+    for kill in kills {
+        *w.kill.0.lock().unwrap() = Some(kill);
+        let request = FetchRequest {
+            entity_id: A.into(),
+            ..FetchRequest::default()
+        };
+        assert!(w.fetcher.run(&request, None).await.is_err(), "the run was cut off");
+        // The lease of the dead run blocks until it expires, then is taken over.
+        assert_eq!(w.run(A).await.outcome, Outcome::AlreadyRunning);
+        w.advance(Duration::minutes(17));
+        let report = w.run(A).await;
+        assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+        w.assert_all_delivered(A).await;
+        // New mail for the next round.
+        w.sim.arrive(P1, A);
+        w.sim.arrive(P2, A);
+    }
+    let final_run = w.run(A).await;
+    assert_eq!(final_run.delivered, 2);
+    w.assert_all_delivered(A).await;
+}
+
+async fn one_run_per_entity_at_a_time(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 10, 1, 5_000);
+    w.fault(json!({"route": "list", "kind": {"type": "latency", "ms": 300}, "times": 1}));
+    let (r1, r2) = tokio::join!(w.run(A), w.run(A));
+    let mut outcomes = [r1.outcome, r2.outcome];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, [Outcome::AlreadyRunning, Outcome::Ok]);
+    let running = if r1.outcome == Outcome::AlreadyRunning {
+        &r1
+    } else {
+        &r2
+    };
+    assert!(running.held_by.as_ref().unwrap().contains("until"));
+    assert_eq!(r1.delivered + r2.delivered, 10);
+    w.assert_all_delivered(A).await;
+}
+
+async fn transient_faults_lose_nothing(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 240, 1, 2_000);
+    w.fault(json!({"route": "token", "kind": {"type": "token_expires_after", "calls": 5}, "times": 1}));
+    w.fault(json!({"route": "list", "kind": {"type": "status", "status": 429, "retry_after": "1"}, "times": 1}));
+    w.fault(json!({"route": "content", "kind": {"type": "status", "status": 503}, "times": 3}));
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    assert_eq!(report.delivered, 240);
+    w.assert_all_delivered(A).await;
+
+    // A listing that answers malformed JSON: the walk stops, nothing is lost, the cursor stays.
+    w.sim.arrive(P1, A);
+    w.fault(json!({"route": "list", "provider": P1, "kind": {"type": "malformed_json"}, "times": 1}));
+    let broken = w.run(A).await;
+    assert_eq!(broken.outcome, Outcome::Partial, "{broken:#?}");
+    let p1 = provider(&broken, P1);
+    assert!(!p1.walk_complete);
+    assert!(p1.error.as_ref().unwrap().contains("malformed"), "{p1:?}");
+    assert_eq!(p1.cursor_after, p1.cursor_before);
+    let healed = w.run(A).await;
+    assert_eq!(healed.outcome, Outcome::Ok);
+    assert_eq!(healed.delivered, 1);
+    w.assert_all_delivered(A).await;
+}
+
+async fn a_bad_attachment_fails_its_message_only(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 8, 1, 300_000);
+    let newest = w.sim.messages(P1, A)[0].clone();
+    w.fault(json!({"route": "content", "provider": P1, "kind": {"type": "wrong_digest"}, "times": 1}));
+    w.fault(json!({"route": "content", "provider": P2, "kind": {"type": "truncate", "after_bytes": 1000}, "times": 1}));
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Partial, "{report:#?}");
+    assert_eq!(report.delivered, 6);
+    assert_eq!(report.failed, 2);
+    let failures: Vec<&MessageFailure> = report.providers.iter().flat_map(|p| &p.failed).collect();
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.step == Step::Attachment && f.reason.contains("digest") && !f.retryable),
+        "{failures:?}"
+    );
+    assert!(failures.iter().any(|f| f.message_id == newest.id));
+    // Nothing of a failed message is in the verdeelbak, and the cursor is not past it.
+    let prefix = Connection::default_prefix(&EntityId::parse(A).unwrap());
+    let folder = keys::message_folder(&prefix, P1, &newest.id);
+    assert!(w.objects(&folder).await.is_empty());
+    assert!(provider(&report, P1).cursor_after.unwrap() <= newest.receipt);
+    let retry = w.run(A).await;
+    assert_eq!((retry.outcome, retry.delivered), (Outcome::Ok, 2), "{retry:#?}");
+    w.assert_all_delivered(A).await;
+}
+
+async fn entities_are_isolated_and_hostile_names_contained(mut w: World) {
+    w.connect(A).await;
+    w.connect(B).await;
+    // The same seed: both e-Boxes hold messages with the same ids.
+    w.generate(A, 4, 1, 1_000);
+    w.generate(B, 4, 1, 1_000);
+    assert_eq!(w.sim.messages(P1, A)[0].id, w.sim.messages(P1, B)[0].id);
+    let hostile = ebox_sim::control::MessageSpec {
+        message_id: Some("../../0123456749/hostile".into()),
+        attachments: [
+            "../../etc/passwd",
+            "/absolute/path.pdf",
+            "ctrl\u{1}\u{7f}\n.pdf",
+            &"lang".repeat(200),
+            "same.pdf",
+            "same.pdf",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ebox_sim::control::AttachmentSpec {
+            file_name: name.to_string(),
+            size: Some(100 + i as u64),
+            main_content: i == 0,
+            ..Default::default()
+        })
+        .collect(),
+        ..Default::default()
+    }
+    .into_message(w.sim.now())
+    .unwrap();
+    w.sim.add_message(P1, A, hostile);
+    assert_eq!(w.run(A).await.delivered, 5);
+    assert_eq!(w.run(B).await.delivered, 4);
+    w.assert_all_delivered(A).await;
+    w.assert_all_delivered(B).await;
+    let a_prefix = "verdeelbak/0403170701/";
+    let all = w.objects("").await;
+    let a_keys: Vec<&String> = all.keys().filter(|k| k.starts_with(a_prefix)).collect();
+    let b_keys: Vec<&String> = all.keys().filter(|k| k.starts_with("verdeelbak/0123456749/")).collect();
+    assert_eq!(
+        a_keys.len() + b_keys.len(),
+        all.len(),
+        "nothing outside the two prefixes"
+    );
+    let hostile_folder = keys::message_folder(a_prefix, P1, "../../0123456749/hostile");
+    let hostile_keys: Vec<&&String> = a_keys.iter().filter(|k| k.starts_with(&hostile_folder)).collect();
+    assert_eq!(
+        hostile_keys.len(),
+        7,
+        "six attachments and message.json, none colliding: {hostile_keys:?}"
+    );
+    for key in hostile_keys {
+        let rest = &key[hostile_folder.len()..];
+        assert!(!key.contains("/../") && !key.contains("//"), "{key}");
+        assert!(rest == "message.json" || rest.starts_with("attachments/att-"), "{key}");
+        assert!(key.chars().all(|c| !c.is_control()), "{key:?}");
+        assert!(key.len() < 400, "{key}");
+    }
+}
+
+async fn bad_input_gives_one_clear_error_and_writes_nothing(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 3, 1, 1_000);
+    let expect = |r: &RunReport, step: Step, words: &str| {
+        assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.step, step, "{e:?}");
+        assert!(e.message.contains(words), "{e:?} should mention {words:?}");
+        assert!(!e.retryable, "{e:?}");
+    };
+    expect(&w.run("0403170702").await, Step::Input, "check digits");
+    expect(&w.run("../etc").await, Step::Input, "10 digits");
+    expect(&w.run(B).await, Step::Connection, "no connection for entity 0123456749");
+
+    let a = EntityId::parse(A).unwrap();
+    let secret_id = format!("digipost/ebox/{A}");
+    let good = w.objects("").await;
+    for (value, words) in [
+        ("not json".to_string(), "not valid JSON"),
+        (json!({"private_key_pem": "x"}).to_string(), "lacks client_id"),
+        (json!({"client_id": "client-0403170701", "private_key_pem": w.keys[0].private_key_pem, "certificate_pem": testkit::KeyMaterial::generate("other").certificate_pem}).to_string(), "does not belong to the certificate"),
+    ] {
+        w.b.secrets.set(&secret_id, &value).await;
+        let r = w.run(A).await;
+        expect(&r, Step::Secret, words);
+        assert!(r.error.as_ref().unwrap().message.contains(A), "names the entity");
+    }
+    // A key that e-Box does not know: the token is refused.
+    let stranger = testkit::KeyMaterial::generate("stranger");
+    w.b.secrets
+        .set(&secret_id, &json!({"client_id": "client-0403170701", "private_key_pem": stranger.private_key_pem, "certificate_pem": stranger.certificate_pem}).to_string())
+        .await;
+    expect(&w.run(A).await, Step::Token, "invalid_client");
+    w.b.connections.set_enabled(&a, false, Utc::now()).await.unwrap();
+    expect(&w.run(A).await, Step::Connection, "disabled");
+    assert_eq!(w.objects("").await, good, "nothing was written");
+    assert!(good.is_empty());
+}
+
+async fn dry_run_writes_nothing(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 4, 2, 1_000);
+    let report = w
+        .run_request(FetchRequest {
+            entity_id: A.into(),
+            dry_run: true,
+            ..FetchRequest::default()
+        })
+        .await;
+    assert_eq!(report.outcome, Outcome::Ok);
+    assert!(report.dry_run);
+    let planned: Vec<&String> = report.providers.iter().flat_map(|p| &p.would_write).collect();
+    // Four messages: two attachments and message.json each, and two bodies.
+    assert_eq!(planned.len(), 4 * 3 + 2, "{planned:?}");
+    assert!(w.objects("").await.is_empty());
+    assert_eq!(w.b.reports.get_last(&EntityId::parse(A).unwrap()).await.unwrap(), None);
+    assert_eq!(w.run(A).await.delivered, 4);
+}
+
+async fn shared_certificate_connections_work(mut w: World) {
+    w.connect(A).await;
+    // B uses DigiPost's shared certificate (A's key) with a ClientID of its own, kept in
+    // its connection record: no secret of its own.
+    let shared = &w.keys[0];
+    w.sim.register_client(
+        ebox_sim::auth::client_from_certificate(
+            "client-b",
+            B,
+            &shared.certificate_pem,
+            [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+        )
+        .unwrap(),
+    );
+    let certificate_secret = "digipost/ebox/certificate";
+    w.b.secrets
+        .set(
+            certificate_secret,
+            &json!({"private_key_pem": shared.private_key_pem, "certificate_pem": shared.certificate_pem}).to_string(),
+        )
+        .await;
+    let b = EntityId::parse(B).unwrap();
+    w.b.connections
+        .put(&Connection {
+            name: "B".into(),
+            enabled: true,
+            credentials: CredentialsRef::SharedCertificate {
+                client_id: "client-b".into(),
+                certificate_secret_id: certificate_secret.into(),
+            },
+            verdeelbak_prefix: Connection::default_prefix(&b),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            entity_id: b,
+        })
+        .await
+        .unwrap();
+    w.generate(B, 3, 1, 1_000);
+    let r = w.run(B).await;
+    assert_eq!((r.outcome, r.delivered), (Outcome::Ok, 3), "{r:#?}");
+    w.assert_all_delivered(B).await;
+}
