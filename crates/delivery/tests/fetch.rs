@@ -30,9 +30,11 @@ impl Clock for TestClock {
     }
 }
 
-/// Cuts a run off at the first checkpoint `matches` accepts.
+/// Cuts a run off at the first checkpoint the matcher accepts.
+type Matcher = Box<dyn Fn(&Checkpoint) -> bool + Send>;
+
 #[derive(Default)]
-struct KillAt(Mutex<Option<Box<dyn Fn(&Checkpoint) -> bool + Send>>>);
+struct KillAt(Mutex<Option<Matcher>>);
 
 impl Checkpoints for KillAt {
     fn reached(&self, checkpoint: &Checkpoint) -> Result<(), Interrupted> {
@@ -303,7 +305,7 @@ async fn arrivals_while_paging_and_late_messages_are_delivered_once(mut w: World
 async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
     w.connect(A).await;
     w.generate(A, 6, 1, 5_000);
-    let kills: Vec<Box<dyn Fn(&Checkpoint) -> bool + Send>> = vec![
+    let kills: Vec<Matcher> = vec![
         Box::new(|c| matches!(c, Checkpoint::AttachmentsStored { .. })),
         Box::new(|c| matches!(c, Checkpoint::MessageJsonStored { .. })),
         Box::new(|c| matches!(c, Checkpoint::LedgerRecorded { .. })),
