@@ -185,3 +185,80 @@ mod tests {
         assert_eq!(names.verdeelbak_bucket, "b");
     }
 }
+
+/// The e-Box endpoints and scopes, from `EBOX_*`.
+pub fn ebox_config<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> ebox::EboxConfig {
+    ebox::EboxConfig::new(
+        &env.required_url(vars::EBOX_TOKEN_URL),
+        &env.required(vars::EBOX_AUDIENCE),
+        env.required_list(vars::EBOX_SCOPES),
+        &env.required_url(vars::EBOX_PROVIDER_REGISTRY_URL),
+    )
+}
+
+/// Everything the fetch function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub storage: StorageNames,
+    pub ebox: ebox::EboxConfig,
+    pub settings: crate::fetch::FetchSettings,
+    pub secrets_cache_ttl: std::time::Duration,
+}
+
+impl FetchConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(Env::process())
+    }
+
+    pub fn read<F: Fn(&str) -> Option<String>>(mut env: Env<F>) -> Result<Self, ConfigError> {
+        let storage = StorageNames::read(&mut env);
+        let ebox = ebox_config(&mut env);
+        let defaults = crate::fetch::FetchSettings::default();
+        let settings = crate::fetch::FetchSettings {
+            concurrency: env.parsed_or("FETCH_CONCURRENCY", defaults.concurrency),
+            lease_duration: chrono::Duration::seconds(
+                env.parsed_or("LEASE_SECONDS", defaults.lease_duration.num_seconds()),
+            ),
+            time_margin: std::time::Duration::from_secs(
+                env.parsed_or("TIME_MARGIN_SECONDS", defaults.time_margin.as_secs()),
+            ),
+            ..defaults
+        };
+        let secrets_cache_ttl = std::time::Duration::from_secs(env.parsed_or("SECRETS_CACHE_SECONDS", 300u64));
+        env.finish()?;
+        Ok(Self {
+            storage,
+            ebox,
+            settings,
+            secrets_cache_ttl,
+        })
+    }
+}
+
+/// Everything the fanout function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub connections_table: String,
+    pub fetch_function_name: String,
+    pub settings: crate::fanout::FanoutSettings,
+}
+
+impl FanoutConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(Env::process())
+    }
+
+    pub fn read<F: Fn(&str) -> Option<String>>(mut env: Env<F>) -> Result<Self, ConfigError> {
+        let defaults = crate::fanout::FanoutSettings::default();
+        let config = Self {
+            connections_table: env.required(vars::CONNECTIONS_TABLE),
+            fetch_function_name: env.required(vars::FETCH_FUNCTION_NAME),
+            settings: crate::fanout::FanoutSettings {
+                concurrency: env.parsed_or("FANOUT_CONCURRENCY", defaults.concurrency),
+                ..defaults
+            },
+        };
+        env.finish()?;
+        Ok(config)
+    }
+}

@@ -7,10 +7,12 @@
 pub mod aws;
 pub mod config;
 pub mod entity;
+pub mod fanout;
 pub mod fetch;
 pub mod memory;
 pub mod ports;
 pub mod schema;
 pub mod secrets_cache;
+pub mod wiring;
 
 pub use entity::EntityId;

@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 mod dynamodb;
+mod lambda;
 mod s3;
 mod secrets;
 
@@ -12,6 +13,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use dynamodb::{DynamoConnections, DynamoState};
+pub use lambda::LambdaDispatcher;
 pub use s3::S3Objects;
 pub use secrets::SecretsManager;
 

@@ -198,7 +198,10 @@ impl Fetcher {
             held_by: None,
             providers: Vec::new(),
         };
-        let result = self.run_inner(request, deadline, &run_id, &mut report).await;
+        // Every log line of the run carries the entity and the run.
+        let span = tracing::info_span!("run", entity_id = %request.entity_id, run_id = %run_id);
+        let result =
+            tracing::Instrument::instrument(self.run_inner(request, deadline, &run_id, &mut report), span).await;
         if let Err(error) = result {
             match error {
                 RunStop::Interrupted(i) => return Err(i),

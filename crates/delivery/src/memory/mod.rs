@@ -291,3 +291,24 @@ fn meta(key: &str, bytes: &Bytes, with_sha: bool) -> ObjectMeta {
         sha256: with_sha.then(|| sha256_of(bytes)),
     }
 }
+
+/// Records dispatched entities; can be told to refuse some.
+#[derive(Default)]
+pub struct MemoryDispatcher {
+    pub dispatched: Mutex<Vec<EntityId>>,
+    pub refuse: Mutex<std::collections::HashSet<EntityId>>,
+}
+
+#[async_trait]
+impl Dispatcher for MemoryDispatcher {
+    async fn dispatch(&self, entity: &EntityId) -> Result<(), DispatchError> {
+        if self.refuse.lock().unwrap().contains(entity) {
+            return Err(DispatchError {
+                message: "refused".into(),
+                retryable: false,
+            });
+        }
+        self.dispatched.lock().unwrap().push(entity.clone());
+        Ok(())
+    }
+}

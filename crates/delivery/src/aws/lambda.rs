@@ -1,0 +1,52 @@
+use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+
+use crate::EntityId;
+use crate::ports::{DispatchError, Dispatcher};
+
+/// Starts the fetch function asynchronously (`InvocationType=Event`).
+#[derive(Clone, Debug)]
+pub struct LambdaDispatcher {
+    client: aws_sdk_lambda::Client,
+    function_name: String,
+}
+
+impl LambdaDispatcher {
+    pub fn new(client: aws_sdk_lambda::Client, function_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            function_name: function_name.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Dispatcher for LambdaDispatcher {
+    async fn dispatch(&self, entity: &EntityId) -> Result<(), DispatchError> {
+        let payload = serde_json::json!({"entity_id": entity.as_str()}).to_string();
+        match self
+            .client
+            .invoke()
+            .function_name(&self.function_name)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+        {
+            Ok(out) if out.function_error().is_none() => Ok(()),
+            Ok(out) => Err(DispatchError {
+                message: format!("invoke answered {}", out.function_error().unwrap_or_default()),
+                retryable: false,
+            }),
+            Err(e) => {
+                let store = super::store_error("invoke fetch", entity.as_str(), e);
+                let throttled = store.message.contains("TooManyRequests") || store.message.contains("Throttl");
+                Err(DispatchError {
+                    message: store.to_string(),
+                    retryable: store.retryable || throttled,
+                })
+            }
+        }
+    }
+}

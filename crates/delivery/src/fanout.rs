@@ -1,0 +1,180 @@
+//! The fanout use case: one asynchronous fetch per enabled connection. No e-Box work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::EntityId;
+use crate::ports::*;
+
+/// What triggered a fanout: the schedule (an EventBridge rule's `Scheduled Event` or the
+/// Scheduler's own input, both meaning "every connection"), or an operator naming some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    All,
+    Subset(Vec<String>),
+}
+
+impl Trigger {
+    pub fn from_event(event: &Value) -> Result<Self, String> {
+        match event.get("entities") {
+            None | Some(Value::Null) => Ok(Trigger::All),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("entities holds a non-string: {v}"))
+                })
+                .collect::<Result<_, _>>()
+                .map(Trigger::Subset),
+            Some(other) => Err(format!("entities must be a list of enterprise numbers, not {other}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchFailure {
+    pub entity_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutReport {
+    pub dispatched: u64,
+    pub skipped_disabled: u64,
+    pub failed: Vec<DispatchFailure>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    pub concurrency: usize,
+    pub page_size: usize,
+    pub max_retries: usize,
+    pub min_backoff: Duration,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            page_size: 500,
+            max_retries: 5,
+            min_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+pub struct Fanout {
+    pub connections: Arc<dyn ConnectionStore>,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub settings: FanoutSettings,
+}
+
+impl Fanout {
+    pub async fn run(&self, trigger: &Trigger) -> Result<FanoutReport, StoreError> {
+        let mut report = FanoutReport::default();
+        match trigger {
+            Trigger::All => {
+                // Page by page: memory does not grow with the number of connections.
+                let mut from = None;
+                loop {
+                    let page = self.connections.page(from, self.settings.page_size).await?;
+                    self.dispatch_all(page.items, &mut report).await;
+                    match page.next {
+                        Some(next) => from = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            Trigger::Subset(ids) => {
+                let mut chosen = Vec::new();
+                for raw in ids {
+                    let id = match EntityId::parse_lenient(raw) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            report.failed.push(DispatchFailure {
+                                entity_id: raw.clone(),
+                                reason: e.to_string(),
+                            });
+                            continue;
+                        }
+                    };
+                    match self.connections.get(&id).await? {
+                        Some(c) => chosen.push(c),
+                        None => report.failed.push(DispatchFailure {
+                            entity_id: id.to_string(),
+                            reason: "no connection for this entity".into(),
+                        }),
+                    }
+                }
+                self.dispatch_all(chosen, &mut report).await;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn dispatch_all(&self, connections: Vec<Connection>, report: &mut FanoutReport) {
+        let enabled: Vec<EntityId> = connections
+            .into_iter()
+            .filter_map(|c| {
+                if c.enabled {
+                    Some(c.entity_id)
+                } else {
+                    report.skipped_disabled += 1;
+                    None
+                }
+            })
+            .collect();
+        let results: Vec<(EntityId, Result<(), DispatchError>)> = futures::stream::iter(enabled)
+            .map(|entity| async move {
+                let backoff = ExponentialBuilder::default()
+                    .with_min_delay(self.settings.min_backoff)
+                    .with_max_times(self.settings.max_retries)
+                    .with_jitter();
+                let result = (|| self.dispatcher.dispatch(&entity))
+                    .retry(backoff)
+                    .sleep(tokio::time::sleep)
+                    .when(|e: &DispatchError| e.retryable)
+                    .await;
+                (entity, result)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (entity, result) in results {
+            match result {
+                Ok(()) => report.dispatched += 1,
+                Err(e) => report.failed.push(DispatchFailure {
+                    entity_id: entity.to_string(),
+                    reason: e.message,
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_from_every_payload_kind() {
+        let fixture = |name: &str| -> Value {
+            let path = format!("{}/../../functions/fanout/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+        };
+        assert_eq!(Trigger::from_event(&fixture("scheduled-event.json")), Ok(Trigger::All));
+        assert_eq!(Trigger::from_event(&fixture("scheduler-input.json")), Ok(Trigger::All));
+        assert_eq!(
+            Trigger::from_event(&fixture("manual-subset.json")),
+            Ok(Trigger::Subset(vec!["0403170701".into(), "0123456749".into()]))
+        );
+        assert!(Trigger::from_event(&serde_json::json!({"entities": "0403170701"})).is_err());
+        assert!(Trigger::from_event(&serde_json::json!({"entities": [1]})).is_err());
+    }
+}
