@@ -186,3 +186,82 @@ impl KeyMaterial {
         }
     }
 }
+
+/// `cargo lambda watch`: the functions run the way Lambda runs them, built from this
+/// workspace, invoked over the Lambda Invoke API. Stopped by its process group id.
+pub struct LambdaWatch {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl LambdaWatch {
+    /// Starts the emulator with these environment variables for the functions.
+    pub fn start(env: &[(&str, String)]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("lambda-watch-{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let venv_bin = venv_bin("cargo-lambda").parent().unwrap().to_path_buf();
+        let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
+        let mut command = Command::new(venv_bin.join("cargo-lambda"));
+        command
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(workspace_root())
+            .env("PATH", path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            // Its own process group, so that the functions it starts stop with it.
+            .process_group(0);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        // A function that invokes another (fanout -> fetch) reaches it here.
+        command.env("AWS_ENDPOINT_URL_LAMBDA", format!("http://{addr}"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start cargo lambda watch");
+        let started = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("cargo lambda watch exited ({status}); see {}", log.display());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "cargo lambda watch not listening; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    pub fn invoke_url(&self, function: &str) -> String {
+        format!("{}/2015-03-31/functions/{function}/invocations", self.url)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}

@@ -211,16 +211,7 @@ impl Fetcher {
                 }
             }
         }
-        report.delivered = report.providers.iter().map(|p| p.delivered).sum();
-        report.failed = report.providers.iter().map(|p| p.failed.len() as u64).sum();
-        report.bytes = report.providers.iter().map(|p| p.bytes).sum();
-        report.finished_at = self.clock.now();
-        report.duration_ms = clock.elapsed().as_millis() as u64;
-        if report.outcome == Outcome::Ok
-            && (report.failed > 0 || report.providers.iter().any(|p| !p.walk_complete && p.state == "read"))
-        {
-            report.outcome = Outcome::Partial;
-        }
+        report.finish(self.clock.now(), clock.elapsed());
         Ok(report)
     }
 
@@ -273,6 +264,10 @@ impl Fetcher {
                 last.outcome = Outcome::Failed;
                 last.error = Some(e.clone());
             }
+            last.finish(
+                self.clock.now(),
+                (self.clock.now() - last.started_at).to_std().unwrap_or_default(),
+            );
             if let Ok(value) = serde_json::to_value(&last)
                 && let Err(e) = self.reports.put_last(&entity, &value).await
             {

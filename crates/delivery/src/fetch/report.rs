@@ -105,6 +105,22 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Totals and the outcome, from what the providers reported.
+    pub fn finish(&mut self, finished_at: DateTime<Utc>, took: std::time::Duration) {
+        self.delivered = self.providers.iter().map(|p| p.delivered).sum();
+        self.failed = self.providers.iter().map(|p| p.failed.len() as u64).sum();
+        self.bytes = self.providers.iter().map(|p| p.bytes).sum();
+        self.finished_at = finished_at;
+        self.duration_ms = took.as_millis() as u64;
+        let incomplete = self
+            .providers
+            .iter()
+            .any(|p| p.state == "failed" || (p.state == "read" && !p.walk_complete));
+        if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
+            self.outcome = Outcome::Partial;
+        }
+    }
+
     /// Whether an automatic retry of the whole invocation can help.
     pub fn retry_can_help(&self) -> bool {
         self.outcome == Outcome::Failed && self.error.as_ref().is_some_and(|e| e.retryable)
