@@ -9,7 +9,7 @@ LAMBDAS   := -p fetch -p fanout
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
-.PHONY: help tools fmt fmt-check lint test test-rust checkov build deploy deploy-code demo bench sim bootstrap clean
+.PHONY: help tools fmt fmt-check lint test test-rust functions build demo bench sim bootstrap clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,13 +32,22 @@ fmt-check:
 lint: fmt-check ## Formatting and clippy, warnings denied
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test-rust: $(TOOLS)
+# The functions are built once up front, as cargo lambda watch builds them, so that the
+# end-to-end tests do not wait for a compile on their first invoke.
+functions:
+	cargo build --locked -p fetch
+	cargo build --locked -p fanout
+
+test-rust: $(TOOLS) functions
 	cargo $(TEST_RUNNER) --workspace --locked
 
 test: lint test-rust ## Everything: format, lint, all tests (unit, adapters on moto, simulator, end to end)
 
 build: $(TOOLS) ## Release zips of the Lambda functions for arm64 (target/lambda/*/bootstrap.zip)
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda build --release --arm64 --output-format zip $(LAMBDAS)
+
+demo: $(TOOLS) functions ## The whole system locally: moto, the e-Box simulator, fanout and fetch under cargo lambda watch
+	cargo run --locked -q -p e2e --bin demo
 
 bench: ## Benchmarks that print figures (see BENCHMARKS.md)
 	cargo build --profile measure -p bench --bins

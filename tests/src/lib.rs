@@ -1,1 +1,262 @@
-//! End-to-end tests live in `tests/`; see the README.
+//! The whole system, running locally: a moto server, the e-Box simulator, and both
+//! functions under `cargo lambda watch`. Used by the end-to-end tests and by `make demo`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use delivery::EntityId;
+use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects};
+use delivery::config::StorageNames;
+use delivery::fetch::keys;
+use delivery::ports::*;
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+use sha2::Digest;
+use testkit::{KeyMaterial, LambdaWatch, MotoServer, REGION};
+
+/// A committed event payload, by its path from the workspace root.
+pub fn fixture(path: &str) -> Value {
+    let full = testkit::workspace_root().join(path);
+    serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))).unwrap()
+}
+
+pub struct System {
+    pub sim: Simulator,
+    pub watch: LambdaWatch,
+    pub clients: AwsClients,
+    pub names: StorageNames,
+    pub http: reqwest::Client,
+    pub keys: Vec<KeyMaterial>,
+    _moto: MotoServer,
+}
+
+impl System {
+    pub async fn start() -> Self {
+        let moto = MotoServer::start();
+        let clients = moto.clients().await;
+        let names = moto.fresh_storage(&clients).await;
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let env = [
+            ("AWS_ENDPOINT_URL", moto.url.clone()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("CONNECTIONS_TABLE", names.connections_table.clone()),
+            ("STATE_TABLE", names.state_table.clone()),
+            ("VERDEELBAK_BUCKET", names.verdeelbak_bucket.clone()),
+            ("FETCH_FUNCTION_NAME", "fetch".to_owned()),
+            ("EBOX_TOKEN_URL", sim.token_url()),
+            ("EBOX_AUDIENCE", sim.audience()),
+            ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),
+            ("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")),
+        ];
+        let watch = LambdaWatch::start(&env);
+        Self {
+            sim,
+            watch,
+            clients,
+            names,
+            http: reqwest::Client::new(),
+            keys: Vec::new(),
+            _moto: moto,
+        }
+    }
+
+    pub fn connections(&self) -> DynamoConnections {
+        DynamoConnections::new(self.clients.dynamodb.clone(), &self.names.connections_table)
+    }
+
+    pub fn state(&self) -> DynamoState {
+        DynamoState::new(self.clients.dynamodb.clone(), &self.names.state_table)
+    }
+
+    pub fn objects(&self) -> S3Objects {
+        S3Objects::new(self.clients.s3.clone(), &self.names.verdeelbak_bucket)
+    }
+
+    /// Onboards an entity with a secret of its own.
+    pub async fn connect(&mut self, entity: &str, enabled: bool) {
+        let key = KeyMaterial::generate("digipost");
+        let client_id = format!("client-{entity}");
+        self.sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                &client_id,
+                entity,
+                &key.certificate_pem,
+                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+            )
+            .unwrap(),
+        );
+        let secret_id = format!("digipost/ebox/{entity}");
+        let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
+        self.clients
+            .secrets
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(secret.to_string())
+            .send()
+            .await
+            .unwrap();
+        let id = EntityId::parse(entity).unwrap();
+        self.connections()
+            .put(&Connection {
+                name: format!("Entiteit {entity}"),
+                enabled,
+                credentials: CredentialsRef::Secret { secret_id },
+                verdeelbak_prefix: Connection::default_prefix(&id),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+                entity_id: id,
+            })
+            .await
+            .unwrap();
+        self.keys.push(key);
+        self.sim.generate(&Scenario {
+            seed: 21,
+            enterprises: vec![entity.into()],
+            messages_per_enterprise: 12,
+            attachments_per_message: 2,
+            attachment_size: 30_000,
+            providers: vec![],
+        });
+    }
+
+    /// Onboards an entity that uses another entity's key material (DigiPost's shared
+    /// certificate) with a ClientID of its own kept in its connection record.
+    pub async fn connect_shared(&mut self, entity: &str, certificate_of: &str) {
+        let key = self.keys.last().expect("connect an entity with its own secret first");
+        let client_id = format!("client-{entity}");
+        self.sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                &client_id,
+                entity,
+                &key.certificate_pem,
+                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+            )
+            .unwrap(),
+        );
+        let id = EntityId::parse(entity).unwrap();
+        self.connections()
+            .put(&Connection {
+                name: format!("Entiteit {entity}"),
+                enabled: true,
+                credentials: CredentialsRef::SharedCertificate {
+                    client_id,
+                    certificate_secret_id: format!("digipost/ebox/{certificate_of}"),
+                },
+                verdeelbak_prefix: Connection::default_prefix(&id),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+                entity_id: id,
+            })
+            .await
+            .unwrap();
+        self.sim.generate(&Scenario {
+            seed: 22,
+            enterprises: vec![entity.into()],
+            messages_per_enterprise: 7,
+            attachments_per_message: 1,
+            attachment_size: 80_000,
+            providers: vec![],
+        });
+    }
+
+    pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
+        let r = self
+            .http
+            .post(self.watch.invoke_url(function))
+            .json(payload)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{function} answered {status}: {body}");
+        body
+    }
+
+    pub async fn last_run(&self, entity: &str) -> Option<Value> {
+        self.state().get_last(&EntityId::parse(entity).unwrap()).await.unwrap()
+    }
+
+    /// Polls each entity's last-run status until a run newer than `before` is there.
+    pub async fn wait_for_runs(
+        &self,
+        entities: &[&str],
+        before: &HashMap<String, Option<String>>,
+    ) -> HashMap<String, Value> {
+        let started = Instant::now();
+        let mut done = HashMap::new();
+        while done.len() < entities.len() {
+            for e in entities {
+                if done.contains_key(*e) {
+                    continue;
+                }
+                if let Some(report) = self.last_run(e).await {
+                    let id = report["run_id"].as_str().map(str::to_owned);
+                    if before.get(*e).cloned().flatten() != id {
+                        done.insert(e.to_string(), report);
+                    }
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "fetch runs did not finish; logs:\n{}",
+                self.watch.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done
+    }
+
+    pub async fn run_ids(&self, entities: &[&str]) -> HashMap<String, Option<String>> {
+        let mut ids = HashMap::new();
+        for e in entities {
+            let id = self
+                .last_run(e)
+                .await
+                .and_then(|r| r["run_id"].as_str().map(str::to_owned));
+            ids.insert(e.to_string(), id);
+        }
+        ids
+    }
+
+    /// Every message of the entity's e-Box is in its verdeelbak, byte for byte.
+    pub async fn assert_delivered(&self, entity: &str) {
+        let prefix = Connection::default_prefix(&EntityId::parse(entity).unwrap());
+        let objects = self.objects();
+        let mut expected = 0;
+        for provider in ["ebox-enterprise", "vlaamse-overheid"] {
+            for m in self.sim.messages(provider, entity) {
+                let folder = keys::message_folder(&prefix, provider, &m.id);
+                assert!(objects.head(&keys::message_json_key(&folder)).await.unwrap().is_some());
+                expected += 1;
+                for a in &m.attachments {
+                    let key = keys::attachment_key(&folder, &a.id, &a.file_name);
+                    let bytes = objects
+                        .get(&key)
+                        .await
+                        .unwrap()
+                        .unwrap_or_else(|| panic!("{key} missing"));
+                    assert_eq!(
+                        <[u8; 32]>::from(sha2::Sha256::digest(&bytes)),
+                        a.content.sha256(),
+                        "{key}"
+                    );
+                    expected += 1;
+                }
+                if m.body_main_content {
+                    expected += 1;
+                }
+            }
+        }
+        assert_eq!(
+            objects.list(&prefix).await.unwrap().len(),
+            expected,
+            "exactly the expected objects"
+        );
+    }
+}
