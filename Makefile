@@ -9,7 +9,7 @@ LAMBDAS   := -p fetch -p fanout
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
-.PHONY: help tools fmt fmt-check lint test test-rust functions build demo bench sim bootstrap clean
+.PHONY: help tools fmt fmt-check lint checkov test test-rust functions build deploy deploy-code demo bench sim bootstrap clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,10 +41,25 @@ functions:
 test-rust: $(TOOLS) functions
 	cargo $(TEST_RUNNER) --workspace --locked
 
-test: lint test-rust ## Everything: format, lint, all tests (unit, adapters on moto, simulator, end to end)
+checkov: $(TOOLS) ## Check infra/ offline (every skipped check carries its reason inline)
+	$(VENV)/bin/checkov -d infra --framework terraform --skip-download --compact --quiet
+	@if command -v terraform >/dev/null; then terraform -chdir=infra fmt -check -recursive; fi
+
+test: lint checkov test-rust ## Everything: format, lint, checkov, all tests (unit, adapters on moto, simulator, client, fetch, end to end)
 
 build: $(TOOLS) ## Release zips of the Lambda functions for arm64 (target/lambda/*/bootstrap.zip)
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda build --release --arm64 --output-format zip $(LAMBDAS)
+
+NAME_PREFIX ?= digipost-ebox
+
+deploy: build ## The whole stack: zips, terraform apply (infra/), then the code (needs AWS credentials)
+	terraform -chdir=infra init -input=false
+	terraform -chdir=infra apply
+	$(MAKE) deploy-code
+
+deploy-code: build ## New code to the functions Terraform created; their configuration stays Terraform's
+	PATH="$(PATH_WITH_TOOLS)" cargo lambda deploy --binary-name fetch --merge-env $(NAME_PREFIX)-fetch
+	PATH="$(PATH_WITH_TOOLS)" cargo lambda deploy --binary-name fanout --merge-env $(NAME_PREFIX)-fanout
 
 demo: $(TOOLS) functions ## The whole system locally: moto, the e-Box simulator, fanout and fetch under cargo lambda watch
 	cargo run --locked -q -p e2e --bin demo

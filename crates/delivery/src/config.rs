@@ -31,6 +31,20 @@ impl Env<fn(&str) -> Option<String>> {
     }
 }
 
+/// Every variable a configuration reads, found by reading it from an empty environment.
+pub fn variables_read<T>(read: impl FnOnce(Env<Box<dyn Fn(&str) -> Option<String>>>) -> T) -> Vec<String> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    let _ = read(Env::new(Box::new(move |name: &str| {
+        record.lock().unwrap().push(name.to_owned());
+        None
+    })));
+    let mut names = seen.lock().unwrap().clone();
+    names.sort();
+    names.dedup();
+    names
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn new(lookup: F) -> Self {
         Self {

@@ -1,0 +1,113 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name"
+  type        = string
+  default     = "digipost-ebox"
+}
+
+variable "region" {
+  description = "AWS region"
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "schedule_expression" {
+  description = "When fanout runs (EventBridge Scheduler expression)"
+  type        = string
+  default     = "cron(0 6-20 ? * MON-FRI *)"
+}
+
+variable "schedule_timezone" {
+  description = "Time zone of the schedule expression"
+  type        = string
+  default     = "Europe/Brussels"
+}
+
+variable "ebox_token_url" {
+  description = "e-Box OAuth token endpoint"
+  type        = string
+  default     = "https://services.socialsecurity.be/REST/oauth/v5/token"
+}
+
+variable "ebox_audience" {
+  description = "aud of client assertions (v5: the token URL)"
+  type        = string
+  default     = "https://services.socialsecurity.be/REST/oauth/v5/token"
+}
+
+variable "ebox_provider_registry_url" {
+  description = "e-Box provider registry"
+  type        = string
+  default     = "https://services.socialsecurity.be/REST/ebox/enterprise/federation/v1/messageProviders"
+}
+
+variable "ebox_scopes" {
+  description = "Scopes asked for, space separated"
+  type        = string
+  default     = "scope:document:management:consult:ws-eboxrestentreprise:documentconsumer scope:documentmanagement:ebox:enterprise:federation-rest:registry"
+}
+
+variable "secrets_prefix" {
+  description = "Name prefix of the connections' secrets and the shared certificate secret"
+  type        = string
+  default     = "digipost/ebox/"
+}
+
+variable "fetch_memory_mb" {
+  type    = number
+  default = 256
+}
+
+variable "fetch_timeout_seconds" {
+  type    = number
+  default = 900
+}
+
+variable "fanout_memory_mb" {
+  type    = number
+  default = 128
+}
+
+variable "fanout_timeout_seconds" {
+  type    = number
+  default = 300
+}
+
+variable "fetch_concurrency" {
+  description = "Messages of one entity delivered at once"
+  type        = number
+  default     = 8
+}
+
+variable "fetch_reserved_concurrency" {
+  description = "Fetch runs at once, all entities together: protects e-Box and the account"
+  type        = number
+  default     = 20
+}
+
+variable "fanout_concurrency" {
+  description = "Asynchronous invokes of fetch in flight"
+  type        = number
+  default     = 64
+}
+
+variable "log_retention_days" {
+  type    = number
+  default = 365
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic that receives the alarms"
+  type        = string
+}
+
+variable "stale_after_hours" {
+  description = "Alarm when an entity has had no successful run for this long"
+  type        = number
+  default     = 26
+}
+
+variable "lambda_zip_dir" {
+  description = "Where cargo lambda build --release --arm64 --output-format zip put the zips"
+  type        = string
+  default     = "../target/lambda"
+}

@@ -1,0 +1,265 @@
+//! infra/ and the code must agree: every variable a function reads is set on it, the
+//! tables have the key names and TTL attribute the code uses, and each function's role
+//! allows exactly the AWS actions its code performs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use delivery::config::{FanoutConfig, FetchConfig, variables_read};
+use delivery::schema;
+use hcl::{Block, Body, Expression, ObjectKey};
+
+fn terraform() -> Vec<Block> {
+    let dir = testkit::workspace_root().join("infra");
+    let mut blocks = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "tf") {
+            let body: Body = hcl::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            blocks.extend(body.into_blocks());
+        }
+    }
+    blocks
+}
+
+fn find<'a>(blocks: &'a [Block], kind: &str, labels: &[&str]) -> &'a Block {
+    blocks
+        .iter()
+        .find(|b| b.identifier() == kind && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
+        .unwrap_or_else(|| panic!("{kind} {labels:?} is not declared in infra/"))
+}
+
+fn attribute<'a>(block: &'a Block, key: &str) -> &'a Expression {
+    block
+        .body()
+        .attributes()
+        .find(|a| a.key() == key)
+        .map(|a| a.expr())
+        .unwrap_or_else(|| panic!("{} {:?} has no {key}", block.identifier(), block.labels()))
+}
+
+fn string(e: &Expression) -> String {
+    match e {
+        Expression::String(s) => s.clone(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn strings(e: &Expression) -> BTreeSet<String> {
+    match e {
+        Expression::Array(items) => items.iter().map(string).collect(),
+        other => panic!("expected a list of strings, got {other:?}"),
+    }
+}
+
+fn local_object_keys(blocks: &[Block], name: &str) -> BTreeSet<String> {
+    for b in blocks.iter().filter(|b| b.identifier() == "locals") {
+        if let Some(a) = b.body().attributes().find(|a| a.key() == name) {
+            let Expression::Object(object) = a.expr() else {
+                panic!("local.{name} is not an object")
+            };
+            return object
+                .keys()
+                .map(|k| match k {
+                    ObjectKey::Identifier(id) => id.to_string(),
+                    ObjectKey::Expression(e) => string(e),
+                    other => panic!("unexpected key {other:?}"),
+                })
+                .collect();
+        }
+    }
+    panic!("local.{name} is not declared")
+}
+
+#[test]
+fn every_variable_a_function_reads_is_set_on_it() {
+    let blocks = terraform();
+    let fetch_reads: BTreeSet<String> = variables_read(FetchConfig::read).into_iter().collect();
+    let fanout_reads: BTreeSet<String> = variables_read(FanoutConfig::read).into_iter().collect();
+    assert!(fetch_reads.contains("EBOX_TOKEN_URL") && fanout_reads.contains("FETCH_FUNCTION_NAME"));
+    assert_eq!(local_object_keys(&blocks, "fetch_environment"), fetch_reads);
+    assert_eq!(local_object_keys(&blocks, "fanout_environment"), fanout_reads);
+    for (function, local) in [
+        ("fetch", "local.fetch_environment"),
+        ("fanout", "local.fanout_environment"),
+    ] {
+        let f = find(&blocks, "resource", &["aws_lambda_function", function]);
+        let env = f
+            .body()
+            .blocks()
+            .find(|b| b.identifier() == "environment")
+            .expect("environment block");
+        let variables = attribute(env, "variables");
+        assert_eq!(
+            variables.to_string(),
+            local,
+            "{function} takes its variables from {local}"
+        );
+        assert_eq!(string(attribute(f, "runtime")), "provided.al2023");
+        assert_eq!(
+            strings(attribute(f, "architectures")),
+            BTreeSet::from(["arm64".to_string()])
+        );
+    }
+}
+
+#[test]
+fn tables_have_the_keys_and_ttl_the_code_uses() {
+    let blocks = terraform();
+    let connections = find(&blocks, "resource", &["aws_dynamodb_table", "connections"]);
+    assert_eq!(
+        string(attribute(connections, "hash_key")),
+        schema::CONNECTIONS_PARTITION_KEY
+    );
+    let state = find(&blocks, "resource", &["aws_dynamodb_table", "state"]);
+    assert_eq!(string(attribute(state, "hash_key")), schema::STATE_PARTITION_KEY);
+    assert_eq!(string(attribute(state, "range_key")), schema::STATE_SORT_KEY);
+    let ttl = state
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "ttl")
+        .expect("ttl block");
+    assert_eq!(string(attribute(ttl, "attribute_name")), schema::STATE_TTL_ATTRIBUTE);
+    assert_eq!(attribute(ttl, "enabled"), &Expression::Bool(true));
+}
+
+/// Every AWS SDK operation the adapters call, the IAM action it needs, and who calls it.
+/// Scanning the adapters (below) makes sure no call is missing from this table.
+const OPERATIONS: &[(&str, &str, &[&str])] = &[
+    ("get_item", "dynamodb:GetItem", &["fetch", "fanout"]),
+    ("put_item", "dynamodb:PutItem", &["fetch"]),
+    ("update_item", "dynamodb:UpdateItem", &["fetch"]),
+    ("delete_item", "dynamodb:DeleteItem", &["fetch"]),
+    ("batch_get_item", "dynamodb:BatchGetItem", &["fetch"]),
+    ("scan", "dynamodb:Scan", &["fanout"]),
+    ("put_object", "s3:PutObject", &["fetch"]),
+    ("get_secret_value", "secretsmanager:GetSecretValue", &["fetch"]),
+    ("invoke", "lambda:InvokeFunction", &["fanout"]),
+    // Operator tools only (CLI, local bootstrap): never on a function's role.
+    ("head_object", "s3:GetObject", &[]),
+    ("get_object", "s3:GetObject", &[]),
+    ("list_objects_v2", "s3:ListBucket", &[]),
+    ("create_table", "dynamodb:CreateTable", &[]),
+    ("update_time_to_live", "dynamodb:UpdateTimeToLive", &[]),
+    ("create_bucket", "s3:CreateBucket", &[]),
+    ("put_bucket_versioning", "s3:PutBucketVersioning", &[]),
+];
+
+/// Which SDK operations the adapters call, read from the source: `<client>.<operation>(`
+/// with white space removed, where the client is one of the SDK clients.
+fn sdk_calls() -> BTreeSet<String> {
+    let dir = testkit::workspace_root().join("crates/delivery/src/aws");
+    let mut calls = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text: String = std::fs::read_to_string(entry.unwrap().path())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .flat_map(|l| l.chars())
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for client in [
+            "self.client.",
+            "clients.dynamodb.",
+            "clients.s3.",
+            "clients.secrets.",
+            "clients.lambda.",
+        ] {
+            for (at, _) in text.match_indices(client) {
+                let rest = &text[at + client.len()..];
+                let op: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if rest[op.len()..].starts_with('(') && !["clone", "config"].contains(&op.as_str()) {
+                    calls.insert(op);
+                }
+            }
+        }
+    }
+    calls
+}
+
+fn policy_actions(blocks: &[Block], document: &str) -> BTreeSet<String> {
+    let doc = find(blocks, "data", &["aws_iam_policy_document", document]);
+    doc.body()
+        .blocks()
+        .filter(|b| b.identifier() == "statement")
+        .flat_map(|s| strings(attribute(s, "actions")))
+        .collect()
+}
+
+#[test]
+fn roles_allow_what_the_code_does_and_nothing_more() {
+    let calls = sdk_calls();
+    let known: BTreeSet<String> = OPERATIONS.iter().map(|(op, _, _)| op.to_string()).collect();
+    assert!(calls.len() >= 10, "the scan found the adapters' calls: {calls:?}");
+    let unknown: Vec<&String> = calls.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "SDK operations missing from OPERATIONS (and maybe from a role): {unknown:?}"
+    );
+    let stale: Vec<&String> = known.difference(&calls).collect();
+    assert!(
+        stale.is_empty(),
+        "OPERATIONS lists calls the code no longer makes: {stale:?}"
+    );
+
+    let blocks = terraform();
+    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (_, action, functions) in OPERATIONS {
+        for f in *functions {
+            expected.entry(f).or_default().insert(action.to_string());
+        }
+    }
+    for function in ["fetch", "fanout"] {
+        assert_eq!(
+            policy_actions(&blocks, function),
+            expected[function],
+            "the {function} role"
+        );
+    }
+    // What every function needs from the platform, and nothing else.
+    let platform: BTreeSet<String> = [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "sqs:SendMessage",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(policy_actions(&blocks, "platform"), platform);
+    // No "*" resource anywhere but X-Ray's (it has no resource-level permissions) and the
+    // key policy (where "*" means the key itself).
+    for document in ["fetch", "fanout", "platform", "scheduler"] {
+        let doc = find(&blocks, "data", &["aws_iam_policy_document", document]);
+        for s in doc.body().blocks().filter(|b| b.identifier() == "statement") {
+            let resources = attribute(s, "resources").to_string();
+            let actions = strings(attribute(s, "actions"));
+            if resources.contains("\"*\"") {
+                assert!(
+                    actions.iter().all(|a| a.starts_with("xray:")),
+                    "{document}: {actions:?} on \"*\""
+                );
+            }
+            assert!(
+                actions.iter().all(|a| !a.ends_with(":*") && a != "*"),
+                "{document}: wildcard action in {actions:?}"
+            );
+        }
+    }
+    assert_eq!(
+        policy_actions(&blocks, "scheduler"),
+        [
+            "lambda:InvokeFunction",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+            "kms:GenerateDataKey"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
