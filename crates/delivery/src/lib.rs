@@ -10,6 +10,7 @@ pub mod entity;
 pub mod fanout;
 pub mod fetch;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod schema;
 pub mod secrets_cache;

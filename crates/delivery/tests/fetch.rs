@@ -97,7 +97,11 @@ async fn world(b: Backend) -> World {
 impl World {
     /// Onboards an entity: a key and certificate, a client at e-Box, a secret, a connection.
     async fn connect(&mut self, entity: &str) {
-        let key = testkit::KeyMaterial::generate("digipost");
+        self.connect_with(entity, testkit::KeyMaterial::generate("digipost"))
+            .await;
+    }
+
+    async fn connect_with(&mut self, entity: &str, key: testkit::KeyMaterial) {
         let client_id = format!("client-{entity}");
         self.sim.register_client(
             ebox_sim::auth::client_from_certificate(
@@ -250,6 +254,7 @@ both_backends!(
     bad_input_gives_one_clear_error_and_writes_nothing,
     dry_run_writes_nothing,
     shared_certificate_connections_work,
+    a_run_emits_its_metrics,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
@@ -380,26 +385,28 @@ async fn transient_faults_lose_nothing(mut w: World) {
 async fn a_bad_attachment_fails_its_message_only(mut w: World) {
     w.connect(A).await;
     w.generate(A, 8, 1, 300_000);
-    let newest = w.sim.messages(P1, A)[0].clone();
     w.fault(json!({"route": "content", "provider": P1, "kind": {"type": "wrong_digest"}, "times": 1}));
     w.fault(json!({"route": "content", "provider": P2, "kind": {"type": "truncate", "after_bytes": 1000}, "times": 1}));
     let report = w.run(A).await;
     assert_eq!(report.outcome, Outcome::Partial, "{report:#?}");
     assert_eq!(report.delivered, 6);
     assert_eq!(report.failed, 2);
-    let failures: Vec<&MessageFailure> = report.providers.iter().flat_map(|p| &p.failed).collect();
-    assert!(
-        failures
-            .iter()
-            .all(|f| f.step == Step::Attachment && f.reason.contains("digest") && !f.retryable),
-        "{failures:?}"
-    );
-    assert!(failures.iter().any(|f| f.message_id == newest.id));
-    // Nothing of a failed message is in the verdeelbak, and the cursor is not past it.
     let prefix = Connection::default_prefix(&EntityId::parse(A).unwrap());
-    let folder = keys::message_folder(&prefix, P1, &newest.id);
-    assert!(w.objects(&folder).await.is_empty());
-    assert!(provider(&report, P1).cursor_after.unwrap() <= newest.receipt);
+    for p in [P1, P2] {
+        let failure = &provider(&report, p).failed[0];
+        assert_eq!(failure.step, Step::Attachment);
+        assert!(failure.reason.contains("digest") && !failure.retryable, "{failure:?}");
+        // Nothing of a failed message is in the verdeelbak, and the cursor is not past it.
+        let folder = keys::message_folder(&prefix, p, &failure.message_id);
+        assert!(w.objects(&folder).await.is_empty(), "{folder}");
+        let failed = w
+            .sim
+            .messages(p, A)
+            .into_iter()
+            .find(|m| m.id == failure.message_id)
+            .unwrap();
+        assert!(provider(&report, p).cursor_after.unwrap() <= failed.receipt);
+    }
     let retry = w.run(A).await;
     assert_eq!((retry.outcome, retry.delivered), (Outcome::Ok, 2), "{retry:#?}");
     w.assert_all_delivered(A).await;
@@ -565,4 +572,61 @@ async fn shared_certificate_connections_work(mut w: World) {
     let r = w.run(B).await;
     assert_eq!((r.outcome, r.delivered), (Outcome::Ok, 3), "{r:#?}");
     w.assert_all_delivered(B).await;
+}
+
+async fn a_run_emits_its_metrics(mut w: World) {
+    use chrono::Datelike;
+    let soon = Utc::now() + Duration::days(12);
+    let key =
+        testkit::KeyMaterial::generate_valid_until("expiring", (soon.year(), soon.month() as u8, soon.day() as u8));
+    w.connect_with(A, key).await;
+    w.generate(A, 5, 1, 2_000);
+    w.fault(json!({"route": "content", "provider": P1, "kind": {"type": "wrong_digest"}, "times": 1}));
+    let report = w.run(A).await;
+    let metric_line = |report: &RunReport| -> Value {
+        serde_json::from_str(&delivery::metrics::RunMetrics::from_report(report, report.finished_at).emf_line())
+            .unwrap()
+    };
+    let emf = metric_line(&report);
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "DigipostEbox");
+    let names: HashSet<&str> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "Delivered",
+        "Failed",
+        "Bytes",
+        "Duration",
+        "CertificateDaysToExpiry",
+        "UndeliveredSecondsToExpiry",
+    ] {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+    assert_eq!(emf["Delivered"], 4);
+    assert_eq!(emf["Failed"], 1);
+    let days = emf["CertificateDaysToExpiry"].as_u64().unwrap();
+    assert!((10..=12).contains(&days), "certificate expires in {days} days");
+    assert!(emf["UndeliveredSecondsToExpiry"].as_u64().unwrap() > 0);
+    assert_eq!(emf["EntityId"], A);
+    assert_eq!(emf["Outcome"], "partial");
+    assert!(
+        emf.get("SecondsSinceLastSuccess").is_none(),
+        "never had a successful run"
+    );
+
+    // After a successful run, the time since it is reported by the next run.
+    assert_eq!(w.run(A).await.outcome, Outcome::Ok);
+    w.advance(Duration::hours(3));
+    w.fault(json!({"route": "list", "provider": P1, "kind": {"type": "malformed_json"}, "times": 1}));
+    let later = w.run(A).await;
+    assert_eq!(later.outcome, Outcome::Partial);
+    let emf = metric_line(&later);
+    let since = emf["SecondsSinceLastSuccess"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{emf}\n{later:#?}"));
+    assert!((3 * 3600..3 * 3600 + 120).contains(&since), "{since}");
 }

@@ -32,6 +32,13 @@ async fn handle(fetcher: &Fetcher, event: LambdaEvent<FetchRequest>) -> Result<R
         Ok(report) => report,
         Err(interrupted) => unreachable!("no checkpoints are armed in a function: {interrupted}"),
     };
+    if !report.dry_run {
+        // Embedded metric format: CloudWatch makes metrics of this line for the alarms.
+        println!(
+            "{}",
+            delivery::metrics::RunMetrics::from_report(&report, report.finished_at).emf_line()
+        );
+    }
     tracing::info!(
         entity_id = %report.entity_id,
         run_id = %report.run_id,

@@ -196,6 +196,8 @@ impl Fetcher {
             bytes: 0,
             error: None,
             held_by: None,
+            last_success_at: None,
+            certificate_expires_at: None,
             providers: Vec::new(),
         };
         // Every log line of the run carries the entity and the run.
@@ -252,6 +254,13 @@ impl Fetcher {
                 }
             }
         }
+        // The last successful run so far, carried from run to run for the metrics.
+        if let Ok(Some(previous)) = self.reports.get_last(&entity).await {
+            report.last_success_at = previous
+                .get("last_success_at")
+                .and_then(|v| serde_json::from_value::<Option<DateTime<Utc>>>(v.clone()).ok())
+                .flatten();
+        }
         let outcome = self
             .with_lease(entity.clone(), connection, request, deadline, report)
             .await;
@@ -288,6 +297,7 @@ impl Fetcher {
         let credentials = credentials::resolve(self.secrets.as_ref(), &connection)
             .await
             .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
+        report.certificate_expires_at = Some(credentials.key.certificate().not_after);
         let session = self.ebox.session(credentials);
         session
             .access_token()

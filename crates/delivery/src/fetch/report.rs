@@ -101,6 +101,12 @@ pub struct RunReport {
     pub error: Option<RunError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
+    /// The last run that ended `ok` (this one, or an earlier one).
+    #[serde(default)]
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// When the certificate in use expires, when the run got that far.
+    #[serde(default)]
+    pub certificate_expires_at: Option<DateTime<Utc>>,
     pub providers: Vec<ProviderReport>,
 }
 
@@ -119,6 +125,18 @@ impl RunReport {
         if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
             self.outcome = Outcome::Partial;
         }
+        if self.outcome == Outcome::Ok && !self.dry_run {
+            self.last_success_at = Some(finished_at);
+        }
+    }
+
+    /// The earliest expiration among the messages this run could not deliver.
+    pub fn earliest_undelivered_expiry(&self) -> Option<DateTime<Utc>> {
+        self.providers
+            .iter()
+            .flat_map(|p| &p.failed)
+            .filter_map(|f| f.expires_at)
+            .min()
     }
 
     /// Whether an automatic retry of the whole invocation can help.

@@ -1,0 +1,65 @@
+//! CloudWatch metrics of a run, in embedded metric format: one log line per run, which
+//! CloudWatch turns into the metrics the alarms in `infra/` watch.
+
+use chrono::{DateTime, Utc};
+use metrique_writer::Entry;
+use metrique_writer::format::Format;
+use metrique_writer::unit::{AsBytes, AsCount, AsMilliseconds, AsSeconds};
+use metrique_writer_format_emf::Emf;
+
+use crate::fetch::RunReport;
+
+pub const NAMESPACE: &str = "DigipostEbox";
+
+#[derive(Entry)]
+#[entry(rename_all = "PascalCase")]
+pub struct RunMetrics {
+    pub delivered: AsCount<u64>,
+    pub failed: AsCount<u64>,
+    pub bytes: AsBytes<u64>,
+    pub duration: AsMilliseconds<u64>,
+    /// Since the entity's last run that ended `ok`; absent when it never had one.
+    pub seconds_since_last_success: Option<AsSeconds<u64>>,
+    /// Whole days until the certificate in use expires (0 once expired).
+    pub certificate_days_to_expiry: Option<u64>,
+    /// Until the earliest expiration among the messages this run could not deliver.
+    pub undelivered_seconds_to_expiry: Option<AsSeconds<u64>>,
+    /// Properties, searchable in the log line, not metrics.
+    pub entity_id: String,
+    pub outcome: String,
+}
+
+impl RunMetrics {
+    pub fn from_report(report: &RunReport, now: DateTime<Utc>) -> Self {
+        let seconds_until = |t: DateTime<Utc>| (t - now).num_seconds().max(0) as u64;
+        Self {
+            delivered: report.delivered.into(),
+            failed: report.failed.into(),
+            bytes: report.bytes.into(),
+            duration: report.duration_ms.into(),
+            seconds_since_last_success: report
+                .last_success_at
+                .map(|t| ((now - t).num_seconds().max(0) as u64).into()),
+            certificate_days_to_expiry: report
+                .certificate_expires_at
+                .map(|t| (t - now).num_days().max(0) as u64),
+            undelivered_seconds_to_expiry: report.earliest_undelivered_expiry().map(|t| seconds_until(t).into()),
+            entity_id: report.entity_id.clone(),
+            outcome: serde_json::to_value(report.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The EMF JSON line.
+    pub fn emf_line(&self) -> String {
+        let mut out = Vec::new();
+        let mut format = Emf::all_validations(NAMESPACE.into(), vec![vec![]]);
+        if let Err(e) = format.format(self, &mut out) {
+            tracing::warn!(error = %e, "metrics not formatted");
+            return String::new();
+        }
+        String::from_utf8_lossy(&out).trim_end().to_owned()
+    }
+}
