@@ -143,6 +143,9 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("update_time_to_live", "dynamodb:UpdateTimeToLive", &[]),
     ("create_bucket", "s3:CreateBucket", &[]),
     ("put_bucket_versioning", "s3:PutBucketVersioning", &[]),
+    ("create_secret", "secretsmanager:CreateSecret", &[]),
+    ("put_secret_value", "secretsmanager:PutSecretValue", &[]),
+    ("delete_secret", "secretsmanager:DeleteSecret", &[]),
 ];
 
 /// Which SDK operations the adapters call, read from the source: `<client>.<operation>(`

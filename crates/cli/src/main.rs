@@ -1,10 +1,21 @@
-//! `digipost-ebox`: what an operator does by hand.
+//! `digipost-ebox`: what an operator does by hand. It works against the same tables,
+//! secrets and bucket as the functions (locally: moto through `AWS_ENDPOINT_URL`).
 
+mod connections;
+mod context;
+mod status;
+
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use delivery::config::{Env, StorageNames};
 
 #[derive(Parser)]
-#[command(name = "digipost-ebox", about = "Operate the e-Box to verdeelbak delivery", version)]
+#[command(
+    name = "digipost-ebox",
+    about = "Operate the delivery of e-Box Enterprise mail into verdeelbakken",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,27 +25,53 @@ struct Cli {
 enum Command {
     /// Create the connections and state tables and the verdeelbak bucket with the schema
     /// infra/ declares (for local runs against moto); what exists is left alone.
-    /// Reads CONNECTIONS_TABLE, STATE_TABLE and VERDEELBAK_BUCKET.
     Bootstrap,
+    /// The connections: add, list, show, enable, disable, remove, test.
+    #[command(subcommand)]
+    Connections(connections::Command),
+    /// Fetch one entity now: in this process, or with --remote through the deployed function.
+    Run {
+        #[arg(long)]
+        entity: String,
+        /// Re-deliver what is not yet delivered from this date on (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        /// Walk and list what would be written; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Invoke the deployed fetch function (FETCH_FUNCTION_NAME) instead.
+        #[arg(long)]
+        remote: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per connection: last run, delivered, cursor, last error, certificate expiry.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Bootstrap => {
-            let mut env = Env::process();
-            let names = StorageNames::read(&mut env);
-            env.finish()?;
-            let clients = delivery::aws::AwsClients::new(&delivery::aws::load_from_env().await);
-            let done = delivery::aws::bootstrap::ensure_resources(&clients, &names).await?;
-            for created in &done.created {
-                println!("created  {created}");
-            }
-            for existing in &done.existing {
-                println!("exists   {existing}");
-            }
+    let result = match cli.command {
+        Command::Bootstrap => context::bootstrap().await,
+        Command::Connections(command) => connections::run(command).await,
+        Command::Run {
+            entity,
+            since,
+            dry_run,
+            remote,
+            json,
+        } => status::run_now(&entity, since, dry_run, remote, json).await,
+        Command::Status { json } => status::status(json).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
-    Ok(())
 }

@@ -403,6 +403,13 @@ impl Session {
         .boxed()
     }
 
+    /// The e-Box summary of one provider (`numberOfMessages`, ...): the cheapest read.
+    pub async fn summary(&self, provider: &MessageProvider) -> Result<Value, EboxError> {
+        let url = endpoint(&provider.message_provider_url, &["ebox"])?;
+        self.get_json(&format!("summary of {}", provider.message_provider_id), &url, &[])
+            .await
+    }
+
     pub async fn message(&self, provider: &MessageProvider, message_id: &str) -> Result<ListedMessage, EboxError> {
         let url = endpoint(&provider.message_provider_url, &["ebox", "messages", message_id])?;
         let raw: Value = self.get_json(&format!("message {message_id}"), &url, &[]).await?;

@@ -50,3 +50,51 @@ impl SecretStore for SecretsManager {
         }
     }
 }
+
+impl SecretsManager {
+    /// Creates the secret, or stores a new version when it exists (operator tools only).
+    pub async fn put(&self, secret_id: &str, value: &str) -> Result<(), crate::ports::StoreError> {
+        let created = self
+            .client
+            .create_secret()
+            .name(secret_id)
+            .secret_string(value)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+                self.client
+                    .put_secret_value()
+                    .secret_id(secret_id)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(|e| super::store_error("update secret", secret_id, e))?;
+                Ok(())
+            }
+            Err(e) => Err(super::store_error("create secret", secret_id, e)),
+        }
+    }
+
+    /// Schedules the secret's deletion, recoverable for a week (operator tools only).
+    pub async fn delete(&self, secret_id: &str) -> Result<(), crate::ports::StoreError> {
+        match self
+            .client
+            .delete_secret()
+            .secret_id(secret_id)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(super::store_error("delete secret", secret_id, e)),
+        }
+    }
+}

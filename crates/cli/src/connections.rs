@@ -1,0 +1,405 @@
+//! The connections: what DigiPost's "connecties" tab does for an entity's e-Box.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use base64::Engine;
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use delivery::EntityId;
+use delivery::fetch::credentials;
+use delivery::ports::*;
+use ebox::model::ProviderState;
+use ebox::{EboxError, KeyMaterial};
+use serde_json::json;
+
+use crate::context::Context;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Add a connection: store the key material, write the connection, then test it.
+    Add(Add),
+    /// Every connection.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One connection, with its last run.
+    Show {
+        #[arg(long)]
+        entity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Enable {
+        #[arg(long)]
+        entity: String,
+    },
+    Disable {
+        #[arg(long)]
+        entity: String,
+    },
+    /// Remove the connection; its own secret is scheduled for deletion (7 days to recover).
+    Remove {
+        #[arg(long)]
+        entity: String,
+    },
+    /// Get a token and read the e-Box summary: does the connection work?
+    Test {
+        #[arg(long)]
+        entity: String,
+    },
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("material").required(true).args(["key", "p12", "shared_certificate"])))]
+pub struct Add {
+    /// The entity's enterprise number (KBO), e.g. 0403.170.701.
+    #[arg(long)]
+    entity: String,
+    #[arg(long)]
+    name: String,
+    /// The ClientID of the entity's "DocConsumer e-Box Enterprise" REST account.
+    #[arg(long)]
+    client_id: String,
+    /// DigiPost's private key (PEM, PKCS#8 or PKCS#1), with --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// The certificate (PEM) registered with the REST account.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// A PKCS#12 file holding key and certificate, converted to PEM on import.
+    #[arg(long, requires = "password_file")]
+    p12: Option<PathBuf>,
+    /// A file holding the PKCS#12 password.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Use DigiPost's shared certificate secret (its id): no secret of this connection's own.
+    #[arg(long)]
+    shared_certificate: Option<String>,
+    /// Verdeelbak prefix (default verdeelbak/<entity>/).
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+fn entity(raw: &str) -> anyhow::Result<EntityId> {
+    EntityId::parse_lenient(raw).with_context(|| format!("entity {raw:?} is not a valid enterprise number"))
+}
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let ctx = Context::from_env().await?;
+    match command {
+        Command::Add(add) => add_connection(&ctx, add).await,
+        Command::List { json } => {
+            let all = all_connections(&ctx).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{:<12} {:<8} {:<40} credentials", "entity", "enabled", "name");
+                for c in &all {
+                    println!(
+                        "{:<12} {:<8} {:<40} {}",
+                        c.entity_id,
+                        c.enabled,
+                        c.name,
+                        describe(&c.credentials)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { entity: raw, json } => {
+            let id = entity(&raw)?;
+            let connection = ctx
+                .connections
+                .get(&id)
+                .await?
+                .with_context(|| format!("entity {id}: no connection; add one with `connections add`"))?;
+            let last = ctx.state.get_last(&id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"connection": connection, "last_run": last}))?
+                );
+            } else {
+                println!("entity       {}", connection.entity_id);
+                println!("name         {}", connection.name);
+                println!("enabled      {}", connection.enabled);
+                println!("credentials  {}", describe(&connection.credentials));
+                println!("verdeelbak   {}", connection.verdeelbak_prefix);
+                match last {
+                    Some(r) => println!(
+                        "last run     {} {} (delivered {}, failed {})",
+                        r["finished_at"].as_str().unwrap_or("?"),
+                        r["outcome"].as_str().unwrap_or("?"),
+                        r["delivered"],
+                        r["failed"]
+                    ),
+                    None => println!("last run     never"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enable { entity: raw } => set_enabled(&ctx, &raw, true).await,
+        Command::Disable { entity: raw } => set_enabled(&ctx, &raw, false).await,
+        Command::Remove { entity: raw } => {
+            let id = entity(&raw)?;
+            let Some(connection) = ctx.connections.get(&id).await? else {
+                bail!("entity {id}: no connection to remove");
+            };
+            ctx.connections.remove(&id).await?;
+            if let CredentialsRef::Secret { secret_id } = &connection.credentials {
+                ctx.secrets.delete(secret_id).await?;
+                println!(
+                    "removed the connection of {id}; secret {secret_id} is scheduled for deletion (7 days to recover)"
+                );
+            } else {
+                println!("removed the connection of {id}; the shared certificate secret stays");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test { entity: raw } => {
+            let id = entity(&raw)?;
+            let connection = ctx
+                .connections
+                .get(&id)
+                .await?
+                .with_context(|| format!("entity {id}: no connection; add one with `connections add`"))?;
+            Ok(report_test(&id, test(&ctx, &connection).await))
+        }
+    }
+}
+
+fn describe(credentials: &CredentialsRef) -> String {
+    match credentials {
+        CredentialsRef::Secret { secret_id } => format!("secret {secret_id}"),
+        CredentialsRef::SharedCertificate {
+            client_id,
+            certificate_secret_id,
+        } => format!("client {client_id}, shared certificate {certificate_secret_id}"),
+    }
+}
+
+pub async fn all_connections(ctx: &Context) -> anyhow::Result<Vec<Connection>> {
+    let mut all = Vec::new();
+    let mut from = None;
+    loop {
+        let page = ctx.connections.page(from, 500).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    all.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
+    Ok(all)
+}
+
+async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<ExitCode> {
+    let id = entity(raw)?;
+    if !ctx.connections.set_enabled(&id, enabled, Utc::now()).await? {
+        bail!("entity {id}: no connection; add one with `connections add`");
+    }
+    println!(
+        "{} the connection of {id}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// Key and certificate as PEM, from PEM files or a PKCS#12 file.
+fn key_material(add: &Add) -> anyhow::Result<(String, String)> {
+    if let (Some(key), Some(cert)) = (&add.key, &add.cert) {
+        let key_pem = std::fs::read_to_string(key).with_context(|| format!("reading the key {}", key.display()))?;
+        let cert_pem =
+            std::fs::read_to_string(cert).with_context(|| format!("reading the certificate {}", cert.display()))?;
+        return Ok((key_pem, cert_pem));
+    }
+    let (Some(p12), Some(password_file)) = (&add.p12, &add.password_file) else {
+        bail!("give --key and --cert, or --p12 and --password-file, or --shared-certificate");
+    };
+    let data = std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
+    let password =
+        std::fs::read_to_string(password_file).with_context(|| format!("reading {}", password_file.display()))?;
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        &data,
+        password.trim_end_matches(['\r', '\n']),
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|e| anyhow::anyhow!("{} is not a PKCS#12 file this password opens ({e})", p12.display()))?;
+    let (_, chain) = store
+        .private_key_chain()
+        .with_context(|| format!("{} holds no private key with its certificate", p12.display()))?;
+    let certificate = chain
+        .certs()
+        .first()
+        .with_context(|| format!("{} holds a key without a certificate", p12.display()))?;
+    Ok((
+        pem("PRIVATE KEY", chain.key().as_der()),
+        pem("CERTIFICATE", certificate.as_der()),
+    ))
+}
+
+async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
+    let id = entity(&add.entity)?;
+    if ctx.connections.get(&id).await?.is_some() {
+        bail!("entity {id} already has a connection: `connections show --entity {id}`; remove it first to replace it");
+    }
+    let credentials = match &add.shared_certificate {
+        Some(shared) => {
+            // The shared secret must hold usable key material before anything is written.
+            let probe = Connection {
+                entity_id: id.clone(),
+                name: add.name.clone(),
+                enabled: true,
+                credentials: CredentialsRef::SharedCertificate {
+                    client_id: add.client_id.clone(),
+                    certificate_secret_id: shared.clone(),
+                },
+                verdeelbak_prefix: String::new(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            };
+            credentials::resolve(&ctx.secrets, &probe).await.with_context(|| {
+                format!("entity {id}: step secret: the shared certificate secret {shared} is not usable")
+            })?;
+            probe.credentials
+        }
+        None => {
+            let (key_pem, cert_pem) = key_material(&add).with_context(|| format!("entity {id}: step key material"))?;
+            let key = KeyMaterial::from_pem(&key_pem, &cert_pem)
+                .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
+            let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
+            let secret = json!({"client_id": add.client_id, "private_key_pem": key_pem, "certificate_pem": cert_pem});
+            ctx.secrets
+                .put(&secret_id, &secret.to_string())
+                .await
+                .with_context(|| format!("entity {id}: step secret: storing {secret_id}"))?;
+            println!(
+                "stored the key material in secret {secret_id} (certificate {}, valid until {})",
+                key.certificate().subject,
+                key.certificate().not_after.date_naive()
+            );
+            CredentialsRef::Secret { secret_id }
+        }
+    };
+    let now = Utc::now();
+    let connection = Connection {
+        verdeelbak_prefix: add.prefix.clone().unwrap_or_else(|| Connection::default_prefix(&id)),
+        entity_id: id.clone(),
+        name: add.name.clone(),
+        enabled: true,
+        credentials,
+        created_at: now,
+        updated_at: now,
+    };
+    if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
+        bail!("entity {id} got a connection meanwhile; nothing was changed");
+    }
+    println!(
+        "added the connection of {id} ({}), delivering into {}",
+        add.name, connection.verdeelbak_prefix
+    );
+    Ok(report_test(&id, test(ctx, &connection).await))
+}
+
+/// What a test found: a sentence, and whether the connection works.
+pub struct Verdict {
+    works: bool,
+    text: String,
+}
+
+fn next_step(e: &EboxError) -> &'static str {
+    match e {
+        EboxError::TokenRefused { code, .. } if code == "invalid_client" => {
+            "check that the ClientID is the one of the entity's \"DocConsumer e-Box Enterprise\" REST account and that the account holds DigiPost's certificate"
+        }
+        EboxError::TokenRefused { code, .. } if code == "invalid_scope" => {
+            "ask the entity to grant the REST account the document-consumer scopes (EBOX_SCOPES)"
+        }
+        EboxError::ScopeMissing { .. } => "the token lacks a scope: check EBOX_SCOPES and the REST account's scopes",
+        e if e.retryable() => "e-Box is unavailable right now: try `connections test` again later",
+        _ => "check EBOX_TOKEN_URL, EBOX_AUDIENCE and EBOX_PROVIDER_REGISTRY_URL",
+    }
+}
+
+pub async fn test(ctx: &Context, connection: &Connection) -> Verdict {
+    let id = &connection.entity_id;
+    let fail = |step: &str, cause: String, next: &str| Verdict {
+        works: false,
+        text: format!("the connection of {id} does NOT work: step {step}: {cause}\n  next: {next}"),
+    };
+    let credentials = match credentials::resolve(&ctx.secrets, connection).await {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                "secret",
+                e.to_string(),
+                "store the key material again with `connections remove` and `connections add`",
+            );
+        }
+    };
+    let certificate = credentials.key.certificate().clone();
+    let ebox = match ctx.ebox() {
+        Ok(e) => e,
+        Err(e) => return fail("configuration", format!("{e:#}"), "set the EBOX_* variables"),
+    };
+    let session = ebox.session(credentials);
+    if let Err(e) = session.access_token().await {
+        return fail("token", e.to_string(), next_step(&e));
+    }
+    let providers = match session.providers().await {
+        Ok(p) => p,
+        Err(e) => return fail("providers", e.to_string(), next_step(&e)),
+    };
+    let now = Utc::now();
+    let active: Vec<_> = providers
+        .iter()
+        .filter(|p| p.state(now) == ProviderState::Active)
+        .collect();
+    let Some(first) = active.first() else {
+        return fail(
+            "providers",
+            "no active provider".into(),
+            "check EBOX_PROVIDER_REGISTRY_URL",
+        );
+    };
+    match session.summary(first).await {
+        Ok(summary) => Verdict {
+            works: true,
+            text: format!(
+                "the connection of {id} works: token obtained, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
+                active.len(),
+                active
+                    .iter()
+                    .map(|p| p.message_provider_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                summary["numberOfMessages"],
+                first.message_provider_id,
+                certificate.days_until_expiry(now)
+            ),
+        },
+        Err(e) => fail("listing", e.to_string(), next_step(&e)),
+    }
+}
+
+fn report_test(_id: &EntityId, verdict: Verdict) -> ExitCode {
+    println!("{}", verdict.text);
+    if verdict.works {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,220 @@
+//! `run` and `status`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use delivery::EntityId;
+use delivery::config::{Env, FetchConfig};
+use delivery::fetch::{FetchRequest, Fetcher, NoCheckpoints, Outcome, RunReport, SystemClock};
+use delivery::ports::{CursorStore, RunReportStore};
+use delivery::secrets_cache::CachedSecrets;
+use serde::Serialize;
+
+use crate::connections::all_connections;
+use crate::context::Context;
+
+pub async fn run_now(
+    raw: &str,
+    since: Option<NaiveDate>,
+    dry_run: bool,
+    remote: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let id =
+        EntityId::parse_lenient(raw).with_context(|| format!("entity {raw:?} is not a valid enterprise number"))?;
+    let request = FetchRequest {
+        entity_id: id.to_string(),
+        since,
+        dry_run,
+        providers: None,
+    };
+    let ctx = Context::from_env().await?;
+    let report: RunReport = if remote {
+        let mut env = Env::process();
+        let function = env.required(delivery::config::vars::FETCH_FUNCTION_NAME);
+        env.finish()?;
+        let payload = serde_json::json!({"entity_id": request.entity_id, "since": since, "dry_run": dry_run});
+        let out = ctx
+            .clients
+            .lambda
+            .invoke()
+            .function_name(&function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .with_context(|| format!("entity {id}: invoking {function}"))?;
+        let body = out.payload().map(|p| p.as_ref().to_vec()).unwrap_or_default();
+        if let Some(error) = out.function_error() {
+            anyhow::bail!(
+                "entity {id}: {function} failed ({error}): {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        serde_json::from_slice(&body)
+            .with_context(|| format!("entity {id}: {function} answered something that is not a run report"))?
+    } else {
+        let config = FetchConfig::from_env()?;
+        let fetcher = Fetcher {
+            connections: ctx.connections.clone(),
+            leases: ctx.state.clone(),
+            cursors: ctx.state.clone(),
+            ledger: ctx.state.clone(),
+            reports: ctx.state.clone(),
+            objects: ctx.objects.clone(),
+            secrets: Arc::new(CachedSecrets::new(ctx.secrets.clone(), Duration::from_secs(60))),
+            ebox: ebox::Ebox::new(config.ebox.clone())?,
+            clock: Arc::new(SystemClock),
+            checkpoints: Arc::new(NoCheckpoints),
+            settings: config.settings,
+        };
+        let progress = indicatif::ProgressBar::new_spinner();
+        progress.set_message(format!("fetching {id}{}", if dry_run { " (dry run)" } else { "" }));
+        progress.enable_steady_tick(Duration::from_millis(120));
+        let report = fetcher.run(&request, None).await.expect("no checkpoints are armed");
+        progress.finish_and_clear();
+        report
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(match report.outcome {
+        Outcome::Ok | Outcome::AlreadyRunning => ExitCode::SUCCESS,
+        Outcome::Partial | Outcome::Failed => ExitCode::from(1),
+    })
+}
+
+fn print_report(r: &RunReport) {
+    let outcome = serde_json::to_value(r.outcome).unwrap_or_default();
+    println!(
+        "entity {}: {} ({} delivered, {} failed, {} bytes, {} ms)",
+        r.entity_id,
+        outcome.as_str().unwrap_or("?"),
+        r.delivered,
+        r.failed,
+        r.bytes,
+        r.duration_ms
+    );
+    if let Some(e) = &r.error {
+        println!("  error at step {}: {}", e.step, e.message);
+    }
+    if let Some(holder) = &r.held_by {
+        println!("  already running: {holder}");
+    }
+    for p in &r.providers {
+        println!(
+            "  {:<20} {:<11} listed {:>5}  new {:>5}  delivered {:>5}  already {:>5}  failed {:>3}{}",
+            p.provider_id,
+            p.state,
+            p.listed,
+            p.new,
+            p.delivered,
+            p.already_delivered,
+            p.failed.len(),
+            p.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
+        );
+        for f in &p.failed {
+            println!("    message {} failed at {}: {}", f.message_id, f.step, f.reason);
+        }
+        for key in &p.would_write {
+            println!("    would write {key}");
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    entity_id: String,
+    name: String,
+    enabled: bool,
+    last_run_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+    delivered: Option<u64>,
+    cursor: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    certificate_days_to_expiry: Option<i64>,
+    undelivered_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
+    let ctx = Context::from_env().await?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for c in all_connections(&ctx).await? {
+        let last: Option<RunReport> = ctx
+            .state
+            .get_last(&c.entity_id)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok());
+        let mut cursor = None;
+        for p in last.iter().flat_map(|r| &r.providers) {
+            if let Some(at) = ctx.state.get(&c.entity_id, &p.provider_id).await? {
+                cursor = Some(cursor.map_or(at, |c: DateTime<Utc>| c.min(at)));
+            }
+        }
+        rows.push(Row {
+            entity_id: c.entity_id.to_string(),
+            name: c.name.clone(),
+            enabled: c.enabled,
+            last_run_at: last.as_ref().map(|r| r.finished_at),
+            outcome: last
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r.outcome).ok())
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            delivered: last.as_ref().map(|r| r.delivered),
+            cursor,
+            last_error: last.as_ref().and_then(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| format!("{}: {}", e.step, e.message))
+                    .or_else(|| r.providers.iter().find_map(|p| p.error.clone()))
+                    .or_else(|| {
+                        r.providers
+                            .iter()
+                            .flat_map(|p| &p.failed)
+                            .next()
+                            .map(|f| f.reason.clone())
+                    })
+            }),
+            certificate_days_to_expiry: last
+                .as_ref()
+                .and_then(|r| r.certificate_expires_at)
+                .map(|t| (t - now).num_days()),
+            undelivered_expires_at: last.as_ref().and_then(|r| r.earliest_undelivered_expiry()),
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<11} {:<28} {:<7} {:<17} {:<15} {:>9} {:<17} {:>9} {:<17} last error",
+        "entity", "name", "enabled", "last run", "outcome", "delivered", "cursor", "cert days", "undelivered exp."
+    );
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    for r in rows {
+        println!(
+            "{:<11} {:<28} {:<7} {:<17} {:<15} {:>9} {:<17} {:>9} {:<17} {}",
+            r.entity_id,
+            r.name.chars().take(28).collect::<String>(),
+            r.enabled,
+            when(r.last_run_at),
+            r.outcome.unwrap_or_else(|| "never ran".into()),
+            r.delivered.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+            when(r.cursor),
+            r.certificate_days_to_expiry
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            when(r.undelivered_expires_at),
+            r.last_error.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

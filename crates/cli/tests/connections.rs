@@ -1,0 +1,333 @@
+//! The operator CLI as an operator runs it: a process, against moto and the e-Box simulator.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use assert_cmd::Command;
+use delivery::config::StorageNames;
+use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::{SimConfig, Simulator};
+use serde_json::Value;
+use testkit::{KeyMaterial, MotoServer, REGION};
+
+const A: &str = "0403170701";
+
+struct Setup {
+    moto: MotoServer,
+    sim: Simulator,
+    names: StorageNames,
+    dir: PathBuf,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let moto = MotoServer::start();
+        let clients = moto.clients().await;
+        let names = moto.fresh_storage(&clients).await;
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let dir = std::env::temp_dir().join(testkit::unique_name("cli"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { moto, sim, names, dir }
+    }
+
+    /// Runs the CLI in a blocking thread, so the simulator keeps serving meanwhile.
+    async fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::cargo_bin("digipost-ebox").unwrap();
+        cmd.args(args)
+            .env("AWS_ENDPOINT_URL", &self.moto.url)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env("CONNECTIONS_TABLE", &self.names.connections_table)
+            .env("STATE_TABLE", &self.names.state_table)
+            .env("VERDEELBAK_BUCKET", &self.names.verdeelbak_bucket)
+            .env("EBOX_TOKEN_URL", self.sim.token_url())
+            .env("EBOX_AUDIENCE", self.sim.audience())
+            .env("EBOX_PROVIDER_REGISTRY_URL", self.sim.provider_registry_url())
+            .env("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}"));
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn file(&self, name: &str, content: &[u8]) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    fn register(&self, client_id: &str, entity: &str, key: &KeyMaterial) {
+        self.sim.register_client(
+            ebox_sim::auth::client_from_certificate(
+                client_id,
+                entity,
+                &key.certificate_pem,
+                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
+            )
+            .unwrap(),
+        );
+        self.sim.generate(&Scenario {
+            seed: 4,
+            enterprises: vec![entity.into()],
+            messages_per_enterprise: 6,
+            attachments_per_message: 1,
+            attachment_size: 5_000,
+            providers: vec![],
+        });
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn all(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_from_pem_through_its_whole_life() {
+    let s = Setup::start().await;
+    let key = KeyMaterial::generate("digipost");
+    s.register("client-a", A, &key);
+    let (k, c) = (
+        s.file("key.pem", key.private_key_pem.as_bytes()),
+        s.file("cert.pem", key.certificate_pem.as_bytes()),
+    );
+
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            "0403.170.701",
+            "--name",
+            "Informatie Vlaanderen",
+            "--client-id",
+            "client-a",
+            "--key",
+            &k,
+            "--cert",
+            &c,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", all(&out));
+    let text = stdout(&out);
+    assert!(text.contains("the connection of 0403170701 works"), "{text}");
+    assert!(text.contains("6 message(s)") || text.contains("3 message(s)"), "{text}");
+
+    let out = s.cli(&["connections", "list", "--json"]).await;
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["entity_id"], A);
+    assert_eq!(list[0]["enabled"], true);
+    assert_eq!(
+        list[0]["credentials"]["secret_id"],
+        "digipost/ebox/connections/0403170701"
+    );
+
+    let out = s.cli(&["run", "--entity", A, "--json"]).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "ok");
+    assert_eq!(report["delivered"], 6);
+
+    // New mail; a dry run lists what it would write and writes nothing.
+    s.sim.arrive("ebox-enterprise", A);
+    let out = s.cli(&["run", "--entity", A, "--dry-run"]).await;
+    let text = stdout(&out);
+    assert_eq!(
+        text.matches("would write").count(),
+        2,
+        "one attachment and message.json: {text}"
+    );
+    let status = s.cli(&["status", "--json"]).await;
+    let rows: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["delivered"], 6, "the dry run left the last real run's numbers");
+    assert_eq!(rows[0]["outcome"], "ok");
+    assert!(rows[0]["certificate_days_to_expiry"].as_i64().unwrap() > 1000);
+    assert!(rows[0]["cursor"].is_string());
+
+    let out = s.cli(&["run", "--entity", A]).await;
+    assert!(stdout(&out).contains("ok (1 delivered"), "{}", all(&out));
+    let table = stdout(&s.cli(&["status"]).await);
+    assert!(
+        table.contains("0403170701") && table.contains("Informatie Vlaanderen"),
+        "{table}"
+    );
+
+    assert!(s.cli(&["connections", "disable", "--entity", A]).await.status.success());
+    let out = s.cli(&["run", "--entity", A]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("disabled"), "{}", all(&out));
+    assert!(s.cli(&["connections", "enable", "--entity", A]).await.status.success());
+    let show: Value =
+        serde_json::from_slice(&s.cli(&["connections", "show", "--entity", A, "--json"]).await.stdout).unwrap();
+    assert_eq!(show["connection"]["enabled"], true);
+    // A refused run writes nothing: the last run shown is still the last real one.
+    assert_eq!(show["last_run"]["outcome"], "ok");
+
+    let out = s.cli(&["connections", "remove", "--entity", A]).await;
+    assert!(stdout(&out).contains("scheduled for deletion"), "{}", all(&out));
+    let list: Value = serde_json::from_slice(&s.cli(&["connections", "list", "--json"]).await.stdout).unwrap();
+    assert_eq!(list, Value::Array(vec![]));
+    let out = s.cli(&["connections", "test", "--entity", A]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(all(&out).contains("no connection"), "{}", all(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_from_pkcs12_and_one_sharing_a_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    let s = Setup::start().await;
+    let key = KeyMaterial::generate("digipost");
+    s.register("client-a", A, &key);
+    // A PKCS#12 file made here, as an export from a certificate store would be.
+    let key_der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.as_bytes()).unwrap();
+    let cert_der = rustls_pki_types::CertificateDer::from_pem_slice(key.certificate_pem.as_bytes()).unwrap();
+    let chain = p12_keystore::PrivateKeyChain::new(
+        vec![1u8; 20],
+        p12_keystore::PrivateKey::from_der(key_der.secret_pkcs8_der()).unwrap(),
+        [p12_keystore::Certificate::from_der(cert_der.as_ref()).unwrap()],
+    );
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry("digipost", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+    let p12 = store.writer("s3cret").write().unwrap();
+    let (p12_path, password) = (s.file("digipost.p12", &p12), s.file("password", b"s3cret\n"));
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            A,
+            "--name",
+            "A",
+            "--client-id",
+            "client-a",
+            "--p12",
+            &p12_path,
+            "--password-file",
+            &password,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", all(&out));
+    assert!(stdout(&out).contains("works"), "{}", all(&out));
+
+    // Another entity uses the same (shared) certificate secret with its own ClientID.
+    let b = "0123456749";
+    s.register("client-b", b, &key);
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            b,
+            "--name",
+            "B",
+            "--client-id",
+            "client-b",
+            "--shared-certificate",
+            "digipost/ebox/connections/0403170701",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", all(&out));
+    assert!(
+        stdout(&out).contains("the connection of 0123456749 works"),
+        "{}",
+        all(&out)
+    );
+    let list: Value = serde_json::from_slice(&s.cli(&["connections", "list", "--json"]).await.stdout).unwrap();
+    let shared = list.as_array().unwrap().iter().find(|c| c["entity_id"] == b).unwrap();
+    assert_eq!(shared["credentials"]["kind"], "shared_certificate");
+    assert_eq!(shared["credentials"]["client_id"], "client-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_cannot_work_are_explained() {
+    let s = Setup::start().await;
+    let key = KeyMaterial::generate("digipost");
+    s.register("client-a", A, &key);
+    let (k, c) = (
+        s.file("key.pem", key.private_key_pem.as_bytes()),
+        s.file("cert.pem", key.certificate_pem.as_bytes()),
+    );
+
+    // A ClientID e-Box does not know: stored, tested, reported as not working, with why.
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            A,
+            "--name",
+            "A",
+            "--client-id",
+            "typo-client",
+            "--key",
+            &k,
+            "--cert",
+            &c,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    let text = stdout(&out);
+    assert!(text.contains("does NOT work: step token"), "{text}");
+    assert!(text.contains("invalid_client"), "{text}");
+    assert!(text.contains("next: check that the ClientID"), "{text}");
+    assert!(
+        !text.contains(key.private_key_pem.lines().nth(1).unwrap()),
+        "no key material in the output"
+    );
+
+    // A key that does not belong to the certificate is refused before anything is stored.
+    let other = KeyMaterial::generate("other");
+    let wrong = s.file("wrong.pem", other.private_key_pem.as_bytes());
+    let b = "0123456749";
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            b,
+            "--name",
+            "B",
+            "--client-id",
+            "client-b",
+            "--key",
+            &wrong,
+            "--cert",
+            &c,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    let text = all(&out);
+    assert!(
+        text.contains("entity 0123456749: step key material") && text.contains("does not belong to the certificate"),
+        "{text}"
+    );
+    let list: Value = serde_json::from_slice(&s.cli(&["connections", "list", "--json"]).await.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "only the first connection exists");
+
+    let out = s
+        .cli(&[
+            "connections",
+            "add",
+            "--entity",
+            "0403170702",
+            "--name",
+            "X",
+            "--client-id",
+            "x",
+            "--key",
+            &k,
+            "--cert",
+            &c,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(all(&out).contains("not a valid enterprise number"), "{}", all(&out));
+}
