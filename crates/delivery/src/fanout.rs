@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::StreamExt;
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -80,16 +80,19 @@ impl Fanout {
         let mut report = FanoutReport::default();
         match trigger {
             Trigger::All => {
-                // Page by page: memory does not grow with the number of connections.
-                let mut from = None;
-                loop {
+                // Pages are read as the invokes go, into one bounded stream: memory does not
+                // grow with the number of connections, and the pipeline never drains
+                // between pages.
+                let pages = futures::stream::try_unfold(Some(None), |from: Option<Option<String>>| async move {
+                    let Some(from) = from else { return Ok(None) };
                     let page = self.connections.page(from, self.settings.page_size).await?;
-                    self.dispatch_all(page.items, &mut report).await;
-                    match page.next {
-                        Some(next) => from = Some(next),
-                        None => break,
-                    }
-                }
+                    let next = page.next.map(Some);
+                    Ok::<_, StoreError>(Some((page.items, next)))
+                });
+                let connections = pages
+                    .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok::<_, StoreError>)))
+                    .try_flatten();
+                self.dispatch_all(connections, &mut report).await?;
             }
             Trigger::Subset(ids) => {
                 let mut chosen = Vec::new();
@@ -105,48 +108,49 @@ impl Fanout {
                         }
                     };
                     match self.connections.get(&id).await? {
-                        Some(c) => chosen.push(c),
+                        Some(c) => chosen.push(Ok(c)),
                         None => report.failed.push(DispatchFailure {
                             entity_id: id.to_string(),
                             reason: "no connection for this entity".into(),
                         }),
                     }
                 }
-                self.dispatch_all(chosen, &mut report).await;
+                self.dispatch_all(futures::stream::iter(chosen), &mut report).await?;
             }
         }
         Ok(report)
     }
 
-    async fn dispatch_all(&self, connections: Vec<Connection>, report: &mut FanoutReport) {
-        let enabled: Vec<EntityId> = connections
-            .into_iter()
-            .filter_map(|c| {
-                if c.enabled {
-                    Some(c.entity_id)
-                } else {
-                    report.skipped_disabled += 1;
-                    None
-                }
-            })
-            .collect();
-        let results: Vec<(EntityId, Result<(), DispatchError>)> = futures::stream::iter(enabled)
-            .map(|entity| async move {
-                let backoff = ExponentialBuilder::default()
-                    .with_min_delay(self.settings.min_backoff)
-                    .with_max_times(self.settings.max_retries)
-                    .with_jitter();
-                let result = (|| self.dispatcher.dispatch(&entity))
-                    .retry(backoff)
-                    .sleep(tokio::time::sleep)
-                    .when(|e: &DispatchError| e.retryable)
-                    .await;
-                (entity, result)
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        for (entity, result) in results {
+    async fn dispatch_all(
+        &self,
+        connections: impl futures::Stream<Item = Result<Connection, StoreError>>,
+        report: &mut FanoutReport,
+    ) -> Result<(), StoreError> {
+        let skipped = std::sync::atomic::AtomicU64::new(0);
+        let skipped = &skipped;
+        let mut results = std::pin::pin!(
+            connections
+                .try_filter_map(move |c| {
+                    if !c.enabled {
+                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    std::future::ready(Ok(c.enabled.then_some(c.entity_id)))
+                })
+                .map_ok(|entity| async move {
+                    let backoff = ExponentialBuilder::default()
+                        .with_min_delay(self.settings.min_backoff)
+                        .with_max_times(self.settings.max_retries)
+                        .with_jitter();
+                    let result = (|| self.dispatcher.dispatch(&entity))
+                        .retry(backoff)
+                        .sleep(tokio::time::sleep)
+                        .when(|e: &DispatchError| e.retryable)
+                        .await;
+                    Ok::<_, StoreError>((entity, result))
+                })
+                .try_buffer_unordered(self.settings.concurrency.max(1))
+        );
+        while let Some((entity, result)) = results.try_next().await? {
             match result {
                 Ok(()) => report.dispatched += 1,
                 Err(e) => report.failed.push(DispatchFailure {
@@ -155,6 +159,8 @@ impl Fanout {
                 }),
             }
         }
+        report.skipped_disabled += skipped.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -59,30 +59,36 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub fn new(sdk: &SdkConfig) -> Self {
+        Self::with_interceptor(sdk, None)
+    }
+
+    /// The clients, each with an extra interceptor (benchmarks count requests with one).
+    pub fn with_interceptor(sdk: &SdkConfig, interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>) -> Self {
         // Short calls get an overall bound; S3 does not, as an attachment upload may be long.
         let short = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(10))
             .operation_timeout(Duration::from_secs(30))
             .build();
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(short.clone())
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk)
-            .timeout_config(short.clone())
-            .build();
-        let lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short).build();
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(short.clone());
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(short.clone());
+        let mut lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short);
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
             // An overridden endpoint (moto, a VPC endpoint by URL) has no per-bucket DNS.
             .force_path_style(endpoint_overridden(sdk, "S3"))
             // Checksums are given explicitly (SHA-256); no extra CRC32 of the SDK's own.
-            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-            .build();
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
+        if let Some(i) = interceptor {
+            dynamodb.push_interceptor(i.clone());
+            secrets.push_interceptor(i.clone());
+            lambda.push_interceptor(i.clone());
+            s3.push_interceptor(i);
+        }
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
-            lambda: aws_sdk_lambda::Client::from_conf(lambda),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
         }
     }
 }

@@ -452,7 +452,8 @@ impl Run<'_> {
                 Some(failed) => Some(newest_seen.map_or(failed, |n| n.min(failed))),
                 None => newest_seen,
             };
-            if let Some(target) = target {
+            // Nothing newer than the stored cursor: no write.
+            if let Some(target) = target.filter(|t| cursor_before.is_none_or(|c| *t > c)) {
                 match f.cursors.advance(&self.entity, &provider_id, target).await {
                     Ok(CursorOutcome::Advanced) => report.cursor_after = Some(target),
                     Ok(CursorOutcome::WouldMoveBackwards { current }) => report.cursor_after = Some(current),

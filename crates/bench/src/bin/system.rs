@@ -1,0 +1,467 @@
+//! The whole system against its limits. One scenario per process, so that each memory
+//! figure is its own: `system throughput|idle|memory|fanout`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
+use bench::*;
+use delivery::EntityId;
+use delivery::aws::AwsClients;
+use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, NoCheckpoints, Outcome, SystemClock};
+use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use delivery::ports::*;
+use ebox_sim::data::Scenario;
+use ebox_sim::{SimConfig, Simulator};
+use serde_json::json;
+
+const ENTITY: &str = "0403170701";
+const CONCURRENCY: usize = 8;
+
+/// Counts AWS requests per service, from what goes on the wire.
+#[derive(Debug, Default)]
+struct Requests(Mutex<BTreeMap<String, u64>>);
+
+impl Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request();
+        let service = match request.headers().get("x-amz-target") {
+            Some(t) if t.starts_with("DynamoDB") => "dynamodb",
+            Some(t) if t.starts_with("secretsmanager") => "secretsmanager",
+            Some(_) => "other",
+            None if request.uri().contains("/2015-03-31/") => "lambda",
+            None => "s3",
+        };
+        *self.0.lock().unwrap().entry(service.to_owned()).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl Requests {
+    fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Stores {
+    connections: Arc<dyn ConnectionStore>,
+    state: (
+        Arc<dyn LeaseStore>,
+        Arc<dyn CursorStore>,
+        Arc<dyn Ledger>,
+        Arc<dyn RunReportStore>,
+    ),
+    objects: Arc<dyn ObjectStore>,
+    secrets: Arc<dyn SecretStore>,
+    requests: Arc<Requests>,
+    _moto: Option<testkit::MotoServer>,
+}
+
+async fn stores(on_moto: bool) -> Stores {
+    let requests = Arc::new(Requests::default());
+    if !on_moto {
+        let state = Arc::new(MemoryState::default());
+        let secrets = Arc::new(MemorySecrets::default());
+        return Stores {
+            connections: Arc::new(MemoryConnections::default()),
+            state: (state.clone(), state.clone(), state.clone(), state),
+            objects: Arc::new(MemoryObjects::default()),
+            secrets,
+            requests,
+            _moto: None,
+        };
+    }
+    let moto = testkit::MotoServer::start();
+    let sdk = delivery::aws::load_for_endpoint(&moto.url, testkit::REGION).await;
+    let clients = AwsClients::with_interceptor(&sdk, Some(SharedInterceptor::new(CountingHandle(requests.clone()))));
+    let names = moto.fresh_storage(&clients).await;
+    let config = delivery::config::FetchConfig {
+        storage: names,
+        ebox: ebox::EboxConfig::new("http://unused", "unused", vec![], "http://unused"),
+        settings: FetchSettings::default(),
+        secrets_cache_ttl: Duration::from_secs(300),
+    };
+    let f = delivery::wiring::fetcher(&clients, &config).unwrap();
+    Stores {
+        connections: f.connections,
+        state: (f.leases, f.cursors, f.ledger, f.reports),
+        objects: f.objects,
+        secrets: f.secrets,
+        requests,
+        _moto: Some(moto),
+    }
+}
+
+/// The interceptor is shared with the benchmark, which reads the counts.
+#[derive(Debug)]
+struct CountingHandle(Arc<Requests>);
+
+impl Intercept for CountingHandle {
+    fn name(&self) -> &'static str {
+        "count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.read_before_transmit(context, components, cfg)
+    }
+}
+
+struct World {
+    sim: Simulator,
+    fetcher: Fetcher,
+    stores: Stores,
+}
+
+async fn world(on_moto: bool, latency_ms: u64) -> World {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let key = key("bench");
+    sim.register_client(
+        ebox_sim::auth::client_from_certificate("bench", ENTITY, &key.certificate_pem, scopes().into_iter().collect())
+            .unwrap(),
+    );
+    if latency_ms > 0 {
+        sim.add_fault(
+            serde_json::from_value(json!({"route": "any", "kind": {"type": "latency", "ms": latency_ms}})).unwrap(),
+        );
+    }
+    let stores = stores(on_moto).await;
+    let secret =
+        json!({"client_id": "bench", "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
+    match &stores._moto {
+        None => {
+            // The memory twin of the secret store is only reachable through its concrete type.
+            let m = MemorySecrets::default();
+            m.set("bench-secret", &secret.to_string());
+            let stores = Stores {
+                secrets: Arc::new(m),
+                ..stores
+            };
+            return finish(sim, stores).await;
+        }
+        Some(moto) => {
+            let clients = moto.clients().await;
+            clients
+                .secrets
+                .create_secret()
+                .name("bench-secret")
+                .secret_string(secret.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    finish(sim, stores).await
+}
+
+async fn finish(sim: Simulator, stores: Stores) -> World {
+    let id = EntityId::parse(ENTITY).unwrap();
+    stores
+        .connections
+        .put(&Connection {
+            name: "bench".into(),
+            enabled: true,
+            credentials: CredentialsRef::Secret {
+                secret_id: "bench-secret".into(),
+            },
+            verdeelbak_prefix: Connection::default_prefix(&id),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            entity_id: id,
+        })
+        .await
+        .unwrap();
+    let config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        scopes(),
+        &sim.provider_registry_url(),
+    );
+    let fetcher = Fetcher {
+        connections: stores.connections.clone(),
+        leases: stores.state.0.clone(),
+        cursors: stores.state.1.clone(),
+        ledger: stores.state.2.clone(),
+        reports: stores.state.3.clone(),
+        objects: stores.objects.clone(),
+        secrets: stores.secrets.clone(),
+        ebox: ebox::Ebox::new(config).unwrap(),
+        clock: Arc::new(SystemClock),
+        checkpoints: Arc::new(NoCheckpoints),
+        settings: FetchSettings {
+            concurrency: CONCURRENCY,
+            ..FetchSettings::default()
+        },
+    };
+    World { sim, fetcher, stores }
+}
+
+fn request() -> FetchRequest {
+    FetchRequest {
+        entity_id: ENTITY.into(),
+        ..FetchRequest::default()
+    }
+}
+
+fn cpu_ms() -> f64 {
+    // utime + stime of this process, in clock ticks (100 a second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks * 10.0
+}
+
+async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Row {
+    let w = world(on_moto, latency_ms).await;
+    w.sim.generate(&Scenario {
+        seed: 3,
+        enterprises: vec![ENTITY.into()],
+        messages_per_enterprise: messages,
+        attachments_per_message: 2,
+        attachment_size: 100_000,
+        providers: vec!["ebox-enterprise".into()],
+    });
+    let bodies = w
+        .sim
+        .messages("ebox-enterprise", ENTITY)
+        .iter()
+        .filter(|m| m.body_main_content)
+        .count();
+    w.sim.reset_counters();
+    let started = Instant::now();
+    let report = w.fetcher.run(&request(), None).await.unwrap();
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(report.delivered as usize, messages);
+    let rate = messages as f64 / took;
+    let per_message = w.sim.requests_of(ENTITY) as f64 / messages as f64;
+    let minimum = 2.0 + bodies as f64 / messages as f64 + 0.01;
+    let limit = if latency_ms == 0 {
+        f64::INFINITY
+    } else {
+        CONCURRENCY as f64 / (latency_ms as f64 / 1000.0 * minimum)
+    };
+    Row {
+        name: format!(
+            "throughput {} msg/s, {} stores, {latency_ms} ms e-Box ({per_message:.2} req/msg, min {minimum:.2})",
+            messages,
+            if on_moto { "moto" } else { "memory" }
+        ),
+        value: format!("{rate:.1} msg/s"),
+        goal: if limit.is_finite() {
+            format!(">= 85% of {limit:.0} ({:.0}%)", rate / limit * 100.0)
+        } else {
+            "emulators' limit".into()
+        },
+        met: !limit.is_finite() || rate >= 0.85 * limit,
+    }
+}
+
+async fn idle() -> Vec<Row> {
+    let w = world(true, 0).await;
+    w.sim.generate(&Scenario {
+        seed: 3,
+        enterprises: vec![ENTITY.into()],
+        messages_per_enterprise: 30,
+        attachments_per_message: 1,
+        attachment_size: 10_000,
+        providers: vec![],
+    });
+    assert_eq!(w.fetcher.run(&request(), None).await.unwrap().outcome, Outcome::Ok);
+    // Warm and nothing new: what does a check cost?
+    w.sim.reset_counters();
+    w.stores.requests.take();
+    let cpu = cpu_ms();
+    let report = w.fetcher.run(&request(), None).await.unwrap();
+    let cpu = cpu_ms() - cpu;
+    assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 0));
+    let aws = w.stores.requests.take();
+    let count = |s: &str| aws.get(s).copied().unwrap_or(0);
+    let ebox = w.sim.requests_of(ENTITY);
+    vec![
+        Row {
+            name: "idle run: e-Box requests (2 active providers)".into(),
+            value: ebox.to_string(),
+            goal: "<= 2".into(),
+            met: ebox <= 2,
+        },
+        Row {
+            name: "idle run: Secrets Manager requests".into(),
+            value: count("secretsmanager").to_string(),
+            goal: "0".into(),
+            met: count("secretsmanager") == 0,
+        },
+        Row {
+            name: "idle run: DynamoDB requests".into(),
+            value: count("dynamodb").to_string(),
+            goal: "<= 2 (aim)".into(),
+            met: count("dynamodb") <= 2,
+        },
+        Row {
+            name: "idle run: S3 requests".into(),
+            value: count("s3").to_string(),
+            goal: "0".into(),
+            met: count("s3") == 0,
+        },
+        Row {
+            name: "idle run: CPU time".into(),
+            value: format!("{cpu:.0} ms"),
+            goal: "(10 ms ticks)".into(),
+            met: true,
+        },
+    ]
+}
+
+async fn memory() -> Vec<Row> {
+    let w = world(true, 0).await;
+    let spec = json!({"message_id": "big", "attachments": [{"file_name": "big.pdf", "size": 200_000_000u64, "main_content": true}]});
+    let message = serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
+        .unwrap()
+        .into_message(w.sim.now())
+        .unwrap();
+    w.sim.add_message("ebox-enterprise", ENTITY, message);
+    let before = rss();
+    let report = w.fetcher.run(&request(), None).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let after_delivery = rss();
+    let peak = peak_rss();
+    let idle_started = rss();
+    w.fetcher.run(&request(), None).await.unwrap();
+    let idle = rss().max(idle_started);
+    let mb = |b: u64| b as f64 / 1e6;
+    vec![
+        Row {
+            name: "peak RSS delivering one 200 MB attachment (sim in-process)".into(),
+            value: format!("{:.1} MB", mb(peak)),
+            goal: "<= 32 MB".into(),
+            met: mb(peak) <= 32.0,
+        },
+        Row {
+            name: "RSS before / after that delivery".into(),
+            value: format!("{:.1} / {:.1} MB", mb(before), mb(after_delivery)),
+            goal: "".into(),
+            met: true,
+        },
+        Row {
+            name: "RSS after an idle run (warm)".into(),
+            value: format!("{:.1} MB", mb(idle)),
+            goal: "<= 16 MB".into(),
+            met: mb(idle) <= 16.0,
+        },
+    ]
+}
+
+async fn fanout(connections: u64) -> (f64, f64) {
+    // An Invoke endpoint that answers in 20 ms.
+    let app = axum::Router::new().route(
+        "/2015-03-31/functions/{name}/invocations",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            (axum::http::StatusCode::ACCEPTED, "")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sdk = delivery::aws::load_for_endpoint(&url, "eu-west-1").await;
+    let clients = AwsClients::new(&sdk);
+    let store = Arc::new(MemoryConnections::default());
+    for n in 0..connections {
+        let base = 10_000_000 + n;
+        let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();
+        store
+            .put(&Connection {
+                name: String::new(),
+                enabled: true,
+                credentials: CredentialsRef::Secret {
+                    secret_id: String::new(),
+                },
+                verdeelbak_prefix: String::new(),
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
+                entity_id: id,
+            })
+            .await
+            .unwrap();
+    }
+    let fanout = delivery::fanout::Fanout {
+        connections: store,
+        dispatcher: Arc::new(delivery::aws::LambdaDispatcher::new(clients.lambda.clone(), "fetch")),
+        settings: delivery::fanout::FanoutSettings::default(),
+    };
+    let before = rss();
+    let started = Instant::now();
+    let report = fanout.run(&delivery::fanout::Trigger::All).await.unwrap();
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report.dispatched, connections, "{:?}", report.failed.first());
+    (took, (peak_rss().saturating_sub(before)) as f64 / 1e6)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let scenario = std::env::args().nth(1).unwrap_or_default();
+    match scenario.as_str() {
+        "throughput" => {
+            let rows = vec![
+                throughput(false, 2000, 20).await,
+                throughput(false, 2000, 0).await,
+                throughput(true, 300, 20).await,
+                throughput(true, 300, 0).await,
+            ];
+            print_rows(
+                "fetch throughput (one entity, two 100 kB attachments a message, 8 in flight)",
+                &rows,
+            );
+        }
+        "idle" => print_rows("idle entity, warm process, moto stores", &idle().await),
+        "memory" => print_rows("fetch memory (moto S3, simulator in-process)", &memory().await),
+        "fanout" => {
+            let (small, small_mb) = fanout(1_000).await;
+            let (large, large_mb) = fanout(10_000).await;
+            let limit = 10_000.0 * 0.020 / 64.0;
+            print_rows(
+                "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections in memory)",
+                &[
+                    Row {
+                        name: "dispatch 10,000 connections".into(),
+                        value: format!("{large:.2} s"),
+                        goal: format!("<= 1.2 x {limit:.2} s"),
+                        met: large <= 1.2 * limit,
+                    },
+                    Row {
+                        name: "dispatch 1,000 connections".into(),
+                        value: format!("{small:.2} s"),
+                        goal: "".into(),
+                        met: true,
+                    },
+                    Row {
+                        name: "peak RSS growth: 1,000 / 10,000 connections".into(),
+                        value: format!("{small_mb:.1} / {large_mb:.1} MB"),
+                        goal: "flat (store excluded)".into(),
+                        met: true,
+                    },
+                ],
+            );
+        }
+        other => {
+            eprintln!("usage: system throughput|idle|memory|fanout (got {other:?})");
+            std::process::exit(2);
+        }
+    }
+}
