@@ -64,10 +64,21 @@ deploy-code: build ## New code to the functions Terraform created; their configu
 demo: $(TOOLS) functions ## The whole system locally: moto, the e-Box simulator, fanout and fetch under cargo lambda watch
 	cargo run --locked -q -p e2e --bin demo
 
-bench: ## Benchmarks that print figures (see BENCHMARKS.md)
-	cargo build --profile measure -p bench --bins
-	./target/measure/sim_capacity
-	./target/measure/attachment_memory
+bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BENCHMARKS.md
+	cargo build --locked --profile measure -p bench --bins -p fetch -p fanout
+	@{ \
+	  echo "# Benchmarks"; echo; \
+	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d): $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GB, commit $$(git rev-parse --short HEAD)."; \
+	  echo "Loopback only: moto for AWS, the e-Box simulator for e-Box, both on the same two cores as the code measured."; \
+	  echo '```'; \
+	  for s in throughput idle memory fanout start; do ./target/measure/system $$s; done; \
+	  ./target/measure/sim_capacity; \
+	  ./target/measure/attachment_memory; \
+	  echo; echo "arm64 release zips (make build):"; \
+	  for f in fetch fanout; do z=target/lambda/$$f/bootstrap.zip; \
+	    if [ -f $$z ]; then echo "  $$f: $$(stat -c %s $$z) bytes (goal <= 6 MB)"; else echo "  $$f: not built; run make build first"; fi; done; \
+	  echo '```'; \
+	} 2>&1 | tee BENCHMARKS.md
 
 sim: ## Run the e-Box simulator by hand on 127.0.0.1:8700 with generated mail
 	cargo run -p ebox-sim -- --listen 127.0.0.1:8700 --enterprises 0403170701,0123456749

@@ -259,7 +259,7 @@ async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Row {
     };
     Row {
         name: format!(
-            "throughput {} msg/s, {} stores, {latency_ms} ms e-Box ({per_message:.2} req/msg, min {minimum:.2})",
+            "{} msgs, {} stores, e-Box {latency_ms} ms ({per_message:.2} req/msg, min {minimum:.2})",
             messages,
             if on_moto { "moto" } else { "memory" }
         ),
@@ -413,6 +413,80 @@ async fn fanout(connections: u64) -> (f64, f64) {
     (took, (peak_rss().saturating_sub(before)) as f64 / 1e6)
 }
 
+/// From process start to its first request for an event, through a fake runtime API.
+async fn start() -> Vec<Row> {
+    let dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let mut rows = Vec::new();
+    for function in ["fetch", "fanout"] {
+        let binary = dir.join(function);
+        assert!(
+            binary.exists(),
+            "{} is missing: build it with this profile first",
+            binary.display()
+        );
+        let mut samples = Vec::new();
+        for _ in 0..7 {
+            let (tx, rx) = tokio::sync::oneshot::channel::<Instant>();
+            let tx = Arc::new(Mutex::new(Some(tx)));
+            let app = axum::Router::new().route(
+                "/2018-06-01/runtime/invocation/next",
+                axum::routing::get(move || {
+                    let tx = tx.clone();
+                    async move {
+                        if let Some(tx) = tx.lock().unwrap().take() {
+                            let _ = tx.send(Instant::now());
+                        }
+                        // Never answer: the function waits for an event that does not come.
+                        std::future::pending::<()>().await;
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let started = Instant::now();
+            let mut child = tokio::process::Command::new(&binary)
+                .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", function)
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_REGION", "eu-west-1")
+                .env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "x")
+                .envs([
+                    ("CONNECTIONS_TABLE", "c"),
+                    ("STATE_TABLE", "s"),
+                    ("VERDEELBAK_BUCKET", "b"),
+                    ("FETCH_FUNCTION_NAME", "fetch"),
+                    ("EBOX_TOKEN_URL", "https://e.invalid/token"),
+                    ("EBOX_AUDIENCE", "https://e.invalid/token"),
+                    ("EBOX_PROVIDER_REGISTRY_URL", "https://e.invalid/providers"),
+                    ("EBOX_SCOPES", "a b"),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let ready = tokio::time::timeout(Duration::from_secs(10), rx)
+                .await
+                .expect("ready in time")
+                .unwrap();
+            samples.push((ready - started).as_secs_f64() * 1000.0);
+            let _ = child.kill().await;
+            server.abort();
+        }
+        let ms = median(samples);
+        rows.push(Row {
+            name: format!("{function}: process start to first /invocation/next"),
+            value: format!("{ms:.1} ms"),
+            goal: "<= 10 ms".into(),
+            met: ms <= 10.0,
+        });
+    }
+    rows
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_default();
@@ -459,8 +533,12 @@ async fn main() {
                 ],
             );
         }
+        "start" => print_rows(
+            "start to ready (host build of this profile, fake Lambda runtime API)",
+            &start().await,
+        ),
         other => {
-            eprintln!("usage: system throughput|idle|memory|fanout (got {other:?})");
+            eprintln!("usage: system throughput|idle|memory|fanout|start (got {other:?})");
             std::process::exit(2);
         }
     }

@@ -143,6 +143,22 @@ struct Run<'a> {
 /// A delivery: done, failed (the run goes on), or cut off at a checkpoint.
 type Attempt = Result<Result<Delivered, Failure>, Interrupted>;
 
+/// A listed message, as the ledger sees it.
+enum Seen {
+    Known(DateTime<Utc>),
+    Fresh(Box<ListedMessage>),
+    Stop(String),
+}
+
+/// What became of it.
+enum Done {
+    Known(DateTime<Utc>),
+    Planned(Vec<String>),
+    NotStarted,
+    Stopped(String),
+    Delivered(Box<ListedMessage>, Result<Delivered, Failure>),
+}
+
 enum Delivered {
     New {
         bytes: u64,
@@ -398,47 +414,99 @@ impl Run<'_> {
                 return Ok(report);
             }
         };
-        let mut pages = self
+        // One pipeline from the listing to the deliveries: pages are listed and checked
+        // against the ledger while earlier messages are still being delivered, and the
+        // deliveries never drain between pages.
+        let dry_run = self.request.dry_run;
+        let names = &names;
+        let checked = self
             .session
             .messages(provider, received_after)
-            .try_chunks(ebox::PAGE_SIZE);
+            .try_chunks(ebox::PAGE_SIZE)
+            .then(|page| async move { self.check_page(provider, page).await })
+            .flat_map(futures::stream::iter)
+            // Nothing after a stop: the listing or the ledger failed.
+            .scan(false, |stopped, seen| {
+                let item = (!*stopped).then(|| {
+                    *stopped = matches!(seen, Seen::Stop(_));
+                    seen
+                });
+                std::future::ready(item)
+            });
+        let mut done = std::pin::pin!(
+            checked
+                .map(|seen| async move {
+                    Ok::<_, Interrupted>(match seen {
+                        Seen::Known(receipt) => Done::Known(receipt),
+                        Seen::Stop(reason) => Done::Stopped(reason),
+                        Seen::Fresh(m) if dry_run => Done::Planned(self.planned_keys(provider, &m)),
+                        // No new message is started when time is short.
+                        Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
+                        Seen::Fresh(m) => {
+                            let result = self.deliver(provider, names, &m).await?;
+                            Done::Delivered(m, result)
+                        }
+                    })
+                })
+                .buffer_unordered(f.settings.concurrency.max(1))
+        );
         let mut newest_seen: Option<DateTime<Utc>> = None;
         let mut oldest_failed: Option<DateTime<Utc>> = None;
         let mut complete = true;
-        loop {
-            let page = match pages.next().await {
-                None => break,
-                Some(Ok(page)) => page,
-                Some(Err(e)) => {
-                    let (page, error) = (e.0, e.1);
-                    report.error = Some(format!("listing: {error}"));
-                    complete = false;
-                    // Deliver what arrived before the listing failed, then stop.
-                    self.deliver_page(
-                        provider,
-                        &names,
-                        page,
-                        &mut report,
-                        &mut newest_seen,
-                        &mut oldest_failed,
-                    )
-                    .await?;
-                    break;
+        let mut seen = |receipt: DateTime<Utc>| newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
+        while let Some(item) = done.next().await {
+            match item? {
+                Done::Known(receipt) => {
+                    report.listed += 1;
+                    report.already_delivered += 1;
+                    seen(receipt);
                 }
-            };
-            if !self
-                .deliver_page(
-                    provider,
-                    &names,
-                    page,
-                    &mut report,
-                    &mut newest_seen,
-                    &mut oldest_failed,
-                )
-                .await?
-            {
-                complete = false;
-                break;
+                Done::Planned(keys) => {
+                    report.listed += 1;
+                    report.new += 1;
+                    report.would_write.extend(keys);
+                }
+                Done::NotStarted => {
+                    report.listed += 1;
+                    report.new += 1;
+                    complete = false;
+                }
+                Done::Stopped(reason) => {
+                    report.error = Some(reason);
+                    complete = false;
+                }
+                Done::Delivered(m, result) => {
+                    report.listed += 1;
+                    report.new += 1;
+                    let receipt = m.message.receipt_date;
+                    match result {
+                        Ok(Delivered::New { bytes }) => {
+                            report.delivered += 1;
+                            report.bytes += bytes;
+                            seen(receipt);
+                        }
+                        Ok(Delivered::AlreadyRecorded) => {
+                            report.already_delivered += 1;
+                            seen(receipt);
+                        }
+                        Err(failure) => {
+                            tracing::warn!(
+                                message_id = %m.message.message_id,
+                                step = %failure.step,
+                                error = %failure.error,
+                                "message not delivered; the next run tries again"
+                            );
+                            oldest_failed = Some(oldest_failed.map_or(receipt, |o| o.min(receipt)));
+                            report.failed.push(MessageFailure {
+                                message_id: m.message.message_id.clone(),
+                                step: failure.step,
+                                reason: failure.error,
+                                retryable: failure.retryable,
+                                expires_at: Some(m.message.expiration_date),
+                            });
+                        }
+                    }
+                }
             }
         }
         report.walk_complete = complete;
@@ -464,96 +532,40 @@ impl Run<'_> {
         Ok(report)
     }
 
-    /// Delivers the new messages of one page. Returns false when time ran out.
-    async fn deliver_page(
+    /// Sorts one listed page into what the ledger knows and what is new; a listing that
+    /// failed after this page, or a ledger that cannot answer, ends the walk.
+    async fn check_page(
         &self,
         provider: &MessageProvider,
-        names: &Arc<ReferenceNames>,
-        page: Vec<ListedMessage>,
-        report: &mut ProviderReport,
-        newest_seen: &mut Option<DateTime<Utc>>,
-        oldest_failed: &mut Option<DateTime<Utc>>,
-    ) -> Result<bool, RunStop> {
-        let f = self.fetcher;
-        report.listed += page.len() as u64;
+        page: Result<Vec<ListedMessage>, futures::stream::TryChunksError<ListedMessage, EboxError>>,
+    ) -> Vec<Seen> {
+        let (page, listing_error) = match page {
+            Ok(page) => (page, None),
+            Err(e) => (e.0, Some(format!("listing: {}", e.1))),
+        };
         let ids: Vec<String> = page.iter().map(|m| m.message.message_id.clone()).collect();
-        let delivered = match f
+        let delivered = match self
+            .fetcher
             .ledger
             .delivered_among(&self.entity, &provider.message_provider_id, &ids)
             .await
         {
             Ok(d) => d,
-            Err(e) => {
-                // Without the ledger nothing can be known to be new: stop this provider.
-                report.error = Some(format!("ledger: {e}"));
-                return Ok(false);
-            }
+            // Without the ledger nothing can be known to be new.
+            Err(e) => return vec![Seen::Stop(format!("ledger: {e}"))],
         };
-        let mut fresh = Vec::new();
-        for m in page {
-            let receipt = m.message.receipt_date;
-            if delivered.contains(&m.message.message_id) {
-                report.already_delivered += 1;
-                *newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
-            } else {
-                fresh.push(m);
-            }
-        }
-        report.new += fresh.len() as u64;
-        if self.request.dry_run {
-            for m in &fresh {
-                report.would_write.extend(self.planned_keys(provider, m));
-            }
-            return Ok(true);
-        }
-        let mut in_time = true;
-        let mut started = Vec::new();
-        for m in fresh {
-            if self.out_of_time() {
-                in_time = false;
-                break;
-            }
-            started.push(m);
-        }
-        let results: Vec<(ListedMessage, Attempt)> = futures::stream::iter(started)
-            .map(|m| async move {
-                let r = self.deliver(provider, names, &m).await;
-                (m, r)
+        let mut seen: Vec<Seen> = page
+            .into_iter()
+            .map(|m| {
+                if delivered.contains(&m.message.message_id) {
+                    Seen::Known(m.message.receipt_date)
+                } else {
+                    Seen::Fresh(Box::new(m))
+                }
             })
-            .buffer_unordered(f.settings.concurrency.max(1))
-            .collect()
-            .await;
-        for (m, result) in results {
-            let receipt = m.message.receipt_date;
-            match result? {
-                Ok(Delivered::New { bytes }) => {
-                    report.delivered += 1;
-                    report.bytes += bytes;
-                    *newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
-                }
-                Ok(Delivered::AlreadyRecorded) => {
-                    report.already_delivered += 1;
-                    *newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
-                }
-                Err(failure) => {
-                    tracing::warn!(
-                        message_id = %m.message.message_id,
-                        step = %failure.step,
-                        error = %failure.error,
-                        "message not delivered; the next run tries again"
-                    );
-                    *oldest_failed = Some(oldest_failed.map_or(receipt, |o| o.min(receipt)));
-                    report.failed.push(MessageFailure {
-                        message_id: m.message.message_id.clone(),
-                        step: failure.step,
-                        reason: failure.error,
-                        retryable: failure.retryable,
-                        expires_at: Some(m.message.expiration_date),
-                    });
-                }
-            }
-        }
-        Ok(in_time)
+            .collect();
+        seen.extend(listing_error.map(Seen::Stop));
+        seen
     }
 
     fn planned_keys(&self, provider: &MessageProvider, m: &ListedMessage) -> Vec<String> {
