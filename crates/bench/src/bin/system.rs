@@ -54,14 +54,16 @@ impl Requests {
     }
 }
 
+type StatePorts = (
+    Arc<dyn LeaseStore>,
+    Arc<dyn CursorStore>,
+    Arc<dyn Ledger>,
+    Arc<dyn RunReportStore>,
+);
+
 struct Stores {
     connections: Arc<dyn ConnectionStore>,
-    state: (
-        Arc<dyn LeaseStore>,
-        Arc<dyn CursorStore>,
-        Arc<dyn Ledger>,
-        Arc<dyn RunReportStore>,
-    ),
+    state: StatePorts,
     objects: Arc<dyn ObjectStore>,
     secrets: Arc<dyn SecretStore>,
     requests: Arc<Requests>,
