@@ -80,15 +80,7 @@ impl System {
     pub async fn connect(&mut self, entity: &str, enabled: bool) {
         let key = KeyMaterial::generate("digipost");
         let client_id = format!("client-{entity}");
-        self.sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                &client_id,
-                entity,
-                &key.certificate_pem,
-                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-            )
-            .unwrap(),
-        );
+        self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
         let secret_id = format!("digipost/ebox/{entity}");
         let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
         self.clients
@@ -128,15 +120,7 @@ impl System {
     pub async fn connect_shared(&mut self, entity: &str, certificate_of: &str) {
         let key = self.keys.last().expect("connect an entity with its own secret first");
         let client_id = format!("client-{entity}");
-        self.sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                &client_id,
-                entity,
-                &key.certificate_pem,
-                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-            )
-            .unwrap(),
-        );
+        self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
         let id = EntityId::parse(entity).unwrap();
         self.connections()
             .put(&Connection {

@@ -83,3 +83,28 @@ pub fn scopes() -> Vec<String> {
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
+
+/// A simulator in this process with one registered client, and an e-Box session for it.
+pub async fn simulator_with_session(enterprise: &str) -> (ebox_sim::Simulator, ebox::Session) {
+    let sim = ebox_sim::Simulator::start(ebox_sim::SimConfig::default())
+        .await
+        .expect("simulator starts");
+    let key = key("bench");
+    sim.register("bench", enterprise, &key.certificate_pem)
+        .expect("a valid certificate");
+    let config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        scopes(),
+        &sim.provider_registry_url(),
+    );
+    let session = ebox::Ebox::new(config)
+        .expect("client")
+        .session(ebox::ClientCredentials {
+            client_id: "bench".into(),
+            key: std::sync::Arc::new(
+                ebox::KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).expect("key"),
+            ),
+        });
+    (sim, session)
+}

@@ -58,15 +58,7 @@ impl Setup {
     }
 
     fn register(&self, client_id: &str, entity: &str, key: &KeyMaterial) {
-        self.sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                client_id,
-                entity,
-                &key.certificate_pem,
-                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-            )
-            .unwrap(),
-        );
+        self.sim.register(client_id, entity, &key.certificate_pem).unwrap();
         self.sim.generate(&Scenario {
             seed: 4,
             enterprises: vec![entity.into()],

@@ -103,15 +103,7 @@ impl World {
 
     async fn connect_with(&mut self, entity: &str, key: testkit::KeyMaterial) {
         let client_id = format!("client-{entity}");
-        self.sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                &client_id,
-                entity,
-                &key.certificate_pem,
-                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-            )
-            .unwrap(),
-        );
+        self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
         let secret_id = format!("digipost/ebox/{entity}");
         let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
         self.b.secrets.set(&secret_id, &secret.to_string()).await;
@@ -536,15 +528,7 @@ async fn shared_certificate_connections_work(mut w: World) {
     // B uses DigiPost's shared certificate (A's key) with a ClientID of its own, kept in
     // its connection record: no secret of its own.
     let shared = &w.keys[0];
-    w.sim.register_client(
-        ebox_sim::auth::client_from_certificate(
-            "client-b",
-            B,
-            &shared.certificate_pem,
-            [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-        )
-        .unwrap(),
-    );
+    w.sim.register("client-b", B, &shared.certificate_pem).unwrap();
     let certificate_secret = "digipost/ebox/certificate";
     w.b.secrets
         .set(

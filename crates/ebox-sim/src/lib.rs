@@ -155,6 +155,27 @@ impl Shared {
             .insert(client.client_id.clone(), client);
     }
 
+    /// Registers a Document Consumer: its ClientID, its enterprise and the certificate it
+    /// uploaded, with both consumer scopes (consultation and provider registry).
+    pub fn register(
+        &self,
+        client_id: &str,
+        enterprise: &str,
+        certificate_pem: &str,
+    ) -> Result<(), auth::CertificateError> {
+        let scopes = [data::CONSULT_SCOPE, data::REGISTRY_SCOPE]
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        self.register_client(auth::client_from_certificate(
+            client_id,
+            enterprise,
+            certificate_pem,
+            scopes,
+        )?);
+        Ok(())
+    }
+
     pub fn add_fault(&self, fault: Fault) {
         self.faults.lock().unwrap().push(fault);
     }

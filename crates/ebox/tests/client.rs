@@ -232,18 +232,9 @@ async fn a_token_expiring_mid_walk_is_renewed_transparently() {
             client_id: "other-id-same-key".into(),
             key: std::sync::Arc::new(key),
         });
-        f.sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                "other-id-same-key",
-                ENTERPRISE,
-                &f.key.certificate_pem,
-                [ebox_sim::data::CONSULT_SCOPE, ebox_sim::data::REGISTRY_SCOPE]
-                    .map(String::from)
-                    .into_iter()
-                    .collect(),
-            )
-            .unwrap(),
-        );
+        f.sim
+            .register("other-id-same-key", ENTERPRISE, &f.key.certificate_pem)
+            .unwrap();
         s
     };
     let messages: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();

@@ -1,28 +1,15 @@
 //! Memory while the e-Box client streams one large attachment: peak RSS must not grow
 //! with the attachment's size (the stream is hashed as it flows, never held).
 
-use std::sync::Arc;
-
 use bench::*;
 use ebox::model::ProviderState;
-use ebox_sim::{SimConfig, Simulator};
 use futures::StreamExt;
 
 const ENTERPRISE: &str = "0403170701";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let key = key("bench");
-    sim.register_client(
-        ebox_sim::auth::client_from_certificate(
-            "bench",
-            ENTERPRISE,
-            &key.certificate_pem,
-            scopes().into_iter().collect(),
-        )
-        .unwrap(),
-    );
+    let (sim, session) = simulator_with_session(ENTERPRISE).await;
     for (id, size) in [("small", 20_000_000u64), ("large", 200_000_000u64)] {
         let spec = serde_json::json!({"message_id": id, "attachments": [{"file_name": "a.pdf", "size": size, "main_content": true}]});
         let message = serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
@@ -31,16 +18,6 @@ async fn main() {
             .unwrap();
         sim.add_message("ebox-enterprise", ENTERPRISE, message);
     }
-    let config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        scopes(),
-        &sim.provider_registry_url(),
-    );
-    let session = ebox::Ebox::new(config).unwrap().session(ebox::ClientCredentials {
-        client_id: "bench".into(),
-        key: Arc::new(ebox::KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).unwrap()),
-    });
     let now = sim.now();
     let provider = session
         .providers()

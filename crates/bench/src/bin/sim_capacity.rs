@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use bench::*;
 use ebox_sim::data::Scenario;
-use ebox_sim::{SimConfig, Simulator};
 use futures::StreamExt;
 
 const ENTERPRISE: &str = "0403170701";
@@ -16,17 +15,7 @@ const WINDOW: Duration = Duration::from_secs(3);
 
 #[tokio::main]
 async fn main() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let key = key("bench");
-    sim.register_client(
-        ebox_sim::auth::client_from_certificate(
-            "bench",
-            ENTERPRISE,
-            &key.certificate_pem,
-            scopes().into_iter().collect(),
-        )
-        .unwrap(),
-    );
+    let (sim, session) = simulator_with_session(ENTERPRISE).await;
     sim.generate(&Scenario {
         seed: 1,
         enterprises: vec![ENTERPRISE.into()],
@@ -45,16 +34,6 @@ async fn main() {
         .into_message(sim.now())
         .unwrap(),
     );
-    let config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        scopes(),
-        &sim.provider_registry_url(),
-    );
-    let session = ebox::Ebox::new(config).unwrap().session(ebox::ClientCredentials {
-        client_id: "bench".into(),
-        key: Arc::new(ebox::KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).unwrap()),
-    });
     let token = session.access_token().await.unwrap();
     let bearer = token_value(&token);
     let http = reqwest::Client::new();

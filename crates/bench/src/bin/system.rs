@@ -133,10 +133,7 @@ struct World {
 async fn world(on_moto: bool, latency_ms: u64) -> World {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let key = key("bench");
-    sim.register_client(
-        ebox_sim::auth::client_from_certificate("bench", ENTITY, &key.certificate_pem, scopes().into_iter().collect())
-            .unwrap(),
-    );
+    sim.register("bench", ENTITY, &key.certificate_pem).unwrap();
     if latency_ms > 0 {
         sim.add_fault(
             serde_json::from_value(json!({"route": "any", "kind": {"type": "latency", "ms": latency_ms}})).unwrap(),

@@ -36,15 +36,7 @@ impl Fixture {
     pub async fn start() -> Self {
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         let key = TestKey::generate("digipost");
-        sim.register_client(
-            ebox_sim::auth::client_from_certificate(
-                CLIENT_ID,
-                ENTERPRISE,
-                &key.certificate_pem,
-                [CONSULT_SCOPE, REGISTRY_SCOPE].map(String::from).into_iter().collect(),
-            )
-            .unwrap(),
-        );
+        sim.register(CLIENT_ID, ENTERPRISE, &key.certificate_pem).unwrap();
         let ebox = Ebox::new(config(&sim)).unwrap();
         Self { sim, key, ebox }
     }
