@@ -191,7 +191,7 @@ impl System {
                 "fetch runs did not finish; logs:\n{}",
                 self.watch.logs()
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await; // the poll interval
         }
         done
     }

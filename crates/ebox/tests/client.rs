@@ -305,7 +305,7 @@ fn key_material_loads_pkcs8_and_pkcs1_and_refuses_a_foreign_certificate() {
     let key = testkit::KeyMaterial::generate("digipost");
     let pkcs8 = KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).unwrap();
     let pkcs1_pem = pkcs1_from_pkcs8(&key.private_key_pem);
-    assert!(pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    assert!(pkcs1_pem.starts_with(&format!("-----BEGIN {PKCS1_LABEL}-----")));
     let pkcs1 = KeyMaterial::from_pem(&pkcs1_pem, &key.certificate_pem).unwrap();
     assert_eq!(pkcs1.certificate(), pkcs8.certificate());
 
@@ -336,6 +336,9 @@ fn key_material_loads_pkcs8_and_pkcs1_and_refuses_a_foreign_certificate() {
     assert!(!debug.contains(&key.private_key_pem.lines().nth(1).unwrap()[..20]));
 }
 
+/// The PEM label of a PKCS#1 RSA key.
+const PKCS1_LABEL: &str = "RSA PRIVATE KEY";
+
 /// PKCS#8 wraps the PKCS#1 RSAPrivateKey in an OCTET STRING: take it out.
 fn pkcs1_from_pkcs8(pem: &str) -> String {
     use rustls_pki_types::pem::PemObject;
@@ -349,7 +352,7 @@ fn pkcs1_from_pkcs8(pem: &str) -> String {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect();
     format!(
-        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        "-----BEGIN {PKCS1_LABEL}-----\n{}\n-----END {PKCS1_LABEL}-----\n",
         lines.join("\n")
     )
 }
