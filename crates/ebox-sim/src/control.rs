@@ -30,6 +30,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/control/health", get(|| async { "ok" }))
         .route("/control/clients", post(register_client))
         .route("/control/scenario", post(scenario))
+        .route("/control/fixture", post(fixture))
         .route(
             "/control/boxes/{provider}/{enterprise}/messages",
             post(add_message).get(list_messages),
@@ -95,6 +96,35 @@ async fn register_client(State(shared): S, body: Bytes) -> Result<StatusCode, Ap
 async fn scenario(State(shared): S, body: Bytes) -> Result<Json<Value>, ApiError> {
     let s: Scenario = json_body(&body)?;
     Ok(Json(json!({"messages": shared.generate(&s)})))
+}
+
+/// One message of a fixture file: where it lies and what it is.
+#[derive(Deserialize)]
+pub struct FixtureEntry {
+    pub provider: String,
+    pub enterprise: String,
+    pub message: MessageSpec,
+}
+
+/// Loads a fixture file (a JSON list of [`FixtureEntry`]) into the simulator.
+pub fn load_fixture(shared: &Shared, json: &str) -> Result<usize, String> {
+    let entries: Vec<FixtureEntry> = serde_json::from_str(json).map_err(|e| format!("fixture: {e}"))?;
+    let now = shared.now();
+    let count = entries.len();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let message = entry
+            .message
+            .into_message(now)
+            .map_err(|e| format!("fixture entry {i}: {e}"))?;
+        shared.add_message(&entry.provider, &entry.enterprise, message);
+    }
+    Ok(count)
+}
+
+async fn fixture(State(shared): S, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let text = std::str::from_utf8(&body).map_err(|e| bad(format!("body: {e}")))?;
+    let loaded = load_fixture(&shared, text).map_err(bad)?;
+    Ok(Json(json!({"messages": loaded})))
 }
 
 /// A message as a test describes it; what it leaves out is filled in plausibly.

@@ -30,6 +30,9 @@ struct Args {
     /// Bytes per generated attachment.
     #[arg(long, default_value_t = 48 * 1024)]
     attachment_size: u64,
+    /// Load messages from a fixture file: a JSON list of {provider, enterprise, message}.
+    #[arg(long)]
+    fixture: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -53,6 +56,11 @@ async fn main() -> std::io::Result<()> {
             attachment_size: args.attachment_size,
             providers: vec![],
         });
+    }
+    if let Some(path) = &args.fixture {
+        let text = std::fs::read_to_string(path)?;
+        let loaded = ebox_sim::control::load_fixture(sim.shared(), &text).map_err(std::io::Error::other)?;
+        println!("loaded {loaded} messages from {}", path.display());
     }
     println!("ebox-sim listening on {}", sim.base_url());
     println!("  token endpoint     {}", sim.token_url());

@@ -341,3 +341,48 @@ async fn control_api_adds_messages_with_awkward_names_and_counts_requests() {
     assert_eq!(row("content")["bytes"], 5);
     assert_eq!(f.sim.requests_of(ENTERPRISE_A), 3);
 }
+
+#[tokio::test]
+async fn messages_load_from_a_fixture_file() {
+    let f = Fixture::start().await;
+    let path = format!("{}/fixtures/example.json", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read_to_string(path).unwrap();
+    let r = f.http.post(f.url("/control/fixture")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["messages"], 2);
+    let token = f.token_a().await;
+    let (_, m) = f
+        .get_json(
+            &format!("{}/ebox/messages/fixture-aanslag-2026", f.registry(PROVIDER)),
+            &token,
+        )
+        .await;
+    assert_eq!(m["registeredMail"], true);
+    assert_eq!(m["receiptDate"], "2026-11-20T09:15:00Z");
+    assert_eq!(m["attachments"]["totalItems"], 2);
+    let annex = f
+        .get(
+            &format!(
+                "{}/ebox/messages/fixture-aanslag-2026/attachments/annex/content",
+                f.registry(PROVIDER)
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(annex.text().await.unwrap(), "Toelichting bij het aanslagbiljet.\n");
+    let (_, body) = f
+        .get_json(
+            &format!("{}/ebox/messages/fixture-beslissing/body", f.registry(PROVIDER_2)),
+            &token,
+        )
+        .await;
+    assert_eq!(body["nl"], "Uw aanvraag is goedgekeurd.");
+    let bad = f
+        .http
+        .post(f.url("/control/fixture"))
+        .body("[{\"provider\": 1}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
