@@ -66,6 +66,15 @@ async fn a_scheduled_tick_delivers_every_enabled_connection_once() {
     let invalid = system.invoke("fetch", &json!({"entity_id": "0403170702"})).await;
     assert_eq!(invalid["outcome"], "failed");
     assert_eq!(invalid["error"]["step"], "input");
+    let not_a_request = system.invoke("fetch", &json!({"entity": A})).await;
+    assert_eq!(not_a_request["outcome"], "failed", "{not_a_request}");
+    assert!(
+        not_a_request["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field"),
+        "{not_a_request}"
+    );
 
     // Nothing secret in what the functions logged.
     let logs = system.watch.logs();

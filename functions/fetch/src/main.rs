@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use delivery::config::FetchConfig;
-use delivery::fetch::{FetchRequest, Fetcher, RunReport};
+use delivery::fetch::{FetchRequest, Fetcher};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
 /// Returned to Lambda only when a retry of the invocation can help, so that the
@@ -26,9 +26,23 @@ impl From<RetryableFailure> for Diagnostic {
     }
 }
 
-async fn handle(fetcher: &Fetcher, event: LambdaEvent<FetchRequest>) -> Result<RunReport, RetryableFailure> {
+async fn handle(
+    fetcher: &Fetcher,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, RetryableFailure> {
     let deadline = deadline(event.context.deadline);
-    let report = match fetcher.run(&event.payload, deadline).await {
+    // A payload that is not a fetch request is answered, not failed: retrying cannot help.
+    let request: FetchRequest = match serde_json::from_value(event.payload) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::error!(error = %e, "not a fetch request");
+            return Ok(serde_json::json!({
+                "outcome": "failed",
+                "error": {"step": "input", "message": format!("not a fetch request: {e}"), "retryable": false},
+            }));
+        }
+    };
+    let report = match fetcher.run(&request, deadline).await {
         Ok(report) => report,
         Err(interrupted) => unreachable!("no checkpoints are armed in a function: {interrupted}"),
     };
@@ -57,7 +71,7 @@ async fn handle(fetcher: &Fetcher, event: LambdaEvent<FetchRequest>) -> Result<R
             message: e.message,
         });
     }
-    Ok(report)
+    Ok(serde_json::to_value(&report).unwrap_or_default())
 }
 
 /// Lambda's deadline (epoch milliseconds) as a point on the monotonic clock.
