@@ -71,7 +71,7 @@ bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BE
 	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d): $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GB, commit $$(git rev-parse --short HEAD)."; \
 	  echo "Loopback only: moto for AWS, the e-Box simulator for e-Box, both on the same two cores as the code measured."; \
 	  echo '```'; \
-	  for s in throughput idle memory fanout start; do ./target/measure/system $$s; done; \
+	  for s in throughput idle memory process fanout start; do ./target/measure/system $$s; done; \
 	  ./target/measure/sim_capacity; \
 	  ./target/measure/attachment_memory; \
 	  echo; echo "arm64 release zips (make build):"; \

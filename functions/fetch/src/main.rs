@@ -81,7 +81,9 @@ fn deadline(epoch_ms: u64) -> Option<tokio::time::Instant> {
     Some(tokio::time::Instant::now() + Duration::from_millis(left))
 }
 
-#[tokio::main]
+// One thread: a run's concurrency is waiting on e-Box and S3, not computing, and a
+// Lambda of a few hundred MB has a fraction of a core anyway; fewer threads, less memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = FetchConfig::from_env()?;

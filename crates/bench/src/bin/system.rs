@@ -412,6 +412,170 @@ async fn fanout(connections: u64) -> (f64, f64) {
     (took, (peak_rss().saturating_sub(before)) as f64 / 1e6)
 }
 
+/// Runs the fetch binary of this profile as Lambda would, through a fake runtime API that
+/// hands it events, and reads its own memory figures from /proc.
+async fn process() -> Vec<Row> {
+    use axum::extract::{Path, State};
+    use axum::routing::{get, post};
+    let moto = testkit::MotoServer::start();
+    let clients = moto.clients().await;
+    let names = moto.fresh_storage(&clients).await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let key = key("bench");
+    sim.register("bench", ENTITY, &key.certificate_pem).unwrap();
+    let spec = json!({"message_id": "big", "attachments": [{"file_name": "big.pdf", "size": 200_000_000u64, "main_content": true}]});
+    sim.add_message(
+        "ebox-enterprise",
+        ENTITY,
+        serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
+            .unwrap()
+            .into_message(sim.now())
+            .unwrap(),
+    );
+    let secret =
+        json!({"client_id": "bench", "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
+    clients
+        .secrets
+        .create_secret()
+        .name("bench-secret")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    let id = EntityId::parse(ENTITY).unwrap();
+    delivery::aws::DynamoConnections::new(clients.dynamodb.clone(), &names.connections_table)
+        .put(&Connection {
+            name: "bench".into(),
+            enabled: true,
+            credentials: CredentialsRef::Secret {
+                secret_id: "bench-secret".into(),
+            },
+            verdeelbak_prefix: Connection::default_prefix(&id),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            entity_id: id,
+        })
+        .await
+        .unwrap();
+
+    // The runtime API: three times the same event; each answer is announced on a channel.
+    type Shared = (Mutex<Vec<String>>, tokio::sync::mpsc::UnboundedSender<String>);
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let events: Arc<Shared> = Arc::new((Mutex::new(vec![json!({"entity_id": ENTITY}).to_string(); 3]), answered));
+    let app = axum::Router::new()
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            get(|State(events): State<Arc<Shared>>| async move {
+                let next = events.0.lock().unwrap().pop();
+                match next {
+                    Some(event) => {
+                        let deadline = chrono::Utc::now().timestamp_millis() + 900_000;
+                        (
+                            [
+                                ("lambda-runtime-aws-request-id", uuid_like()),
+                                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                                (
+                                    "lambda-runtime-invoked-function-arn",
+                                    "arn:aws:lambda:eu-west-1:0:function:fetch".to_string(),
+                                ),
+                                ("lambda-runtime-trace-id", "Root=1-0-0".to_string()),
+                            ],
+                            event,
+                        )
+                    }
+                    None => std::future::pending().await,
+                }
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/{kind}",
+            post(
+                |State(events): State<Arc<Shared>>, Path((_, kind)): Path<(String, String)>, body: String| async move {
+                    let _ = events.1.send(format!("{kind}: {body}"));
+                    axum::http::StatusCode::ACCEPTED
+                },
+            ),
+        )
+        .with_state(events);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runtime_api = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let binary = std::env::current_exe().unwrap().parent().unwrap().join("fetch");
+    let mut child = tokio::process::Command::new(&binary)
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "fetch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .envs(
+            std::env::var("BENCH_MALLOC_ARENA_MAX")
+                .ok()
+                .map(|v| ("MALLOC_ARENA_MAX", v)),
+        )
+        .env("AWS_REGION", testkit::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("CONNECTIONS_TABLE", &names.connections_table)
+        .env("STATE_TABLE", &names.state_table)
+        .env("VERDEELBAK_BUCKET", &names.verdeelbak_bucket)
+        .env("EBOX_TOKEN_URL", sim.token_url())
+        .env("EBOX_AUDIENCE", sim.audience())
+        .env("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url())
+        .env("EBOX_SCOPES", scopes().join(" "))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let status_kb = |field: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1000.0
+    };
+    let mut figures = Vec::new();
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(600), answers.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with("response"), "{answer}");
+        figures.push((status_kb("VmHWM:"), status_kb("VmRSS:"), answer));
+    }
+    let _ = child.kill().await;
+    let delivered = figures[0].2.contains("\"delivered\":1");
+    vec![
+        Row {
+            name: "fetch process: peak RSS, delivering one 200 MB attachment".into(),
+            value: format!("{:.1} MB", figures[0].0),
+            goal: "<= 32 MB".into(),
+            met: delivered && figures[0].0 <= 32.0,
+        },
+        Row {
+            name: "fetch process: RSS after two idle runs (warm)".into(),
+            value: format!("{:.1} MB", figures[2].1),
+            goal: "<= 16 MB".into(),
+            met: figures[2].1 <= 16.0,
+        },
+    ]
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:032x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
 /// From process start to its first request for an event, through a fake runtime API.
 async fn start() -> Vec<Row> {
     let dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
@@ -532,12 +696,16 @@ async fn main() {
                 ],
             );
         }
+        "process" => print_rows(
+            "the fetch process itself (its own binary, moto and the simulator outside it)",
+            &process().await,
+        ),
         "start" => print_rows(
             "start to ready (host build of this profile, fake Lambda runtime API)",
             &start().await,
         ),
         other => {
-            eprintln!("usage: system throughput|idle|memory|fanout|start (got {other:?})");
+            eprintln!("usage: system throughput|idle|memory|fanout|process|start (got {other:?})");
             std::process::exit(2);
         }
     }
