@@ -94,13 +94,13 @@ impl System {
         let id = EntityId::parse(entity).unwrap();
         self.connections()
             .put(&Connection {
-                name: format!("Entiteit {entity}"),
                 enabled,
-                credentials: CredentialsRef::Secret { secret_id },
-                verdeelbak_prefix: Connection::default_prefix(&id),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                entity_id: id,
+                ..Connection::new(
+                    id,
+                    format!("Entiteit {entity}"),
+                    CredentialsRef::Secret { secret_id },
+                    Utc::now(),
+                )
             })
             .await
             .unwrap();
@@ -123,18 +123,15 @@ impl System {
         self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
         let id = EntityId::parse(entity).unwrap();
         self.connections()
-            .put(&Connection {
-                name: format!("Entiteit {entity}"),
-                enabled: true,
-                credentials: CredentialsRef::SharedCertificate {
+            .put(&Connection::new(
+                id,
+                format!("Entiteit {entity}"),
+                CredentialsRef::SharedCertificate {
                     client_id,
                     certificate_secret_id: format!("digipost/ebox/{certificate_of}"),
                 },
-                verdeelbak_prefix: Connection::default_prefix(&id),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                entity_id: id,
-            })
+                Utc::now(),
+            ))
             .await
             .unwrap();
         self.sim.generate(&Scenario {

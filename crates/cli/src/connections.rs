@@ -294,16 +294,10 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
             CredentialsRef::Secret { secret_id }
         }
     };
-    let now = Utc::now();
-    let connection = Connection {
-        verdeelbak_prefix: add.prefix.clone().unwrap_or_else(|| Connection::default_prefix(&id)),
-        entity_id: id.clone(),
-        name: add.name.clone(),
-        enabled: true,
-        credentials,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut connection = Connection::new(id.clone(), add.name.clone(), credentials, Utc::now());
+    if let Some(prefix) = &add.prefix {
+        connection.verdeelbak_prefix = prefix.clone();
+    }
     if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
         bail!("entity {id} got a connection meanwhile; nothing was changed");
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
+use delivery::aws::{AwsClients, DynamoConnections, DynamoState, SecretsManager};
 use delivery::config::{Env, StorageNames};
 
 pub struct Context {
@@ -12,7 +12,6 @@ pub struct Context {
     pub names: StorageNames,
     pub connections: Arc<DynamoConnections>,
     pub state: Arc<DynamoState>,
-    pub objects: Arc<S3Objects>,
     pub secrets: SecretsManager,
     /// Where connection secrets are named: `<prefix>connections/<entity>`.
     pub secrets_prefix: String,
@@ -33,7 +32,6 @@ impl Context {
                 &names.connections_table,
             )),
             state: Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table)),
-            objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
             secrets: SecretsManager::new(clients.secrets.clone()),
             clients,
             names,

@@ -1,16 +1,14 @@
 //! `run` and `status`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
 use delivery::config::{Env, FetchConfig};
-use delivery::fetch::{FetchRequest, Fetcher, NoCheckpoints, Outcome, RunReport, SystemClock};
+use delivery::fetch::{FetchRequest, Outcome, RunReport};
 use delivery::ports::{CursorStore, RunReportStore};
-use delivery::secrets_cache::CachedSecrets;
 use serde::Serialize;
 
 use crate::connections::all_connections;
@@ -56,20 +54,8 @@ pub async fn run_now(
         serde_json::from_slice(&body)
             .with_context(|| format!("entity {id}: {function} answered something that is not a run report"))?
     } else {
-        let config = FetchConfig::from_env()?;
-        let fetcher = Fetcher {
-            connections: ctx.connections.clone(),
-            leases: ctx.state.clone(),
-            cursors: ctx.state.clone(),
-            ledger: ctx.state.clone(),
-            reports: ctx.state.clone(),
-            objects: ctx.objects.clone(),
-            secrets: Arc::new(CachedSecrets::new(ctx.secrets.clone(), Duration::from_secs(60))),
-            ebox: ebox::Ebox::new(config.ebox.clone())?,
-            clock: Arc::new(SystemClock),
-            checkpoints: Arc::new(NoCheckpoints),
-            settings: config.settings,
-        };
+        // The same engine the function runs, built the same way.
+        let fetcher = delivery::wiring::fetcher(&ctx.clients, &FetchConfig::from_env()?)?;
         let progress = indicatif::ProgressBar::new_spinner();
         progress.set_message(format!("fetching {id}{}", if dry_run { " (dry run)" } else { "" }));
         progress.enable_steady_tick(Duration::from_millis(120));

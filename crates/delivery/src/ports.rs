@@ -74,6 +74,19 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A new, enabled connection delivering under the default prefix.
+    pub fn new(entity_id: EntityId, name: impl Into<String>, credentials: CredentialsRef, now: DateTime<Utc>) -> Self {
+        Self {
+            verdeelbak_prefix: Self::default_prefix(&entity_id),
+            entity_id,
+            name: name.into(),
+            enabled: true,
+            credentials,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn default_prefix(entity: &EntityId) -> String {
         format!("verdeelbak/{entity}/")
     }

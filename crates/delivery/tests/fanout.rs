@@ -21,17 +21,11 @@ fn entity(n: u64) -> EntityId {
 async fn connections(b: &Backend, count: u64, disabled: &[u64]) {
     for n in 0..count {
         let id = entity(n);
+        let secret_id = format!("s/{id}");
         b.connections
             .put(&Connection {
-                name: format!("E{n}"),
                 enabled: !disabled.contains(&n),
-                credentials: CredentialsRef::Secret {
-                    secret_id: format!("s/{id}"),
-                },
-                verdeelbak_prefix: Connection::default_prefix(&id),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                entity_id: id,
+                ..Connection::new(id, format!("E{n}"), CredentialsRef::Secret { secret_id }, Utc::now())
             })
             .await
             .unwrap();

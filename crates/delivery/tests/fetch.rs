@@ -110,15 +110,12 @@ impl World {
         let id = EntityId::parse(entity).unwrap();
         self.b
             .connections
-            .put(&Connection {
-                name: format!("Entiteit {entity}"),
-                enabled: true,
-                credentials: CredentialsRef::Secret { secret_id },
-                verdeelbak_prefix: Connection::default_prefix(&id),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                entity_id: id,
-            })
+            .put(&Connection::new(
+                id,
+                format!("Entiteit {entity}"),
+                CredentialsRef::Secret { secret_id },
+                Utc::now(),
+            ))
             .await
             .unwrap();
         self.keys.push(key);
@@ -538,18 +535,15 @@ async fn shared_certificate_connections_work(mut w: World) {
         .await;
     let b = EntityId::parse(B).unwrap();
     w.b.connections
-        .put(&Connection {
-            name: "B".into(),
-            enabled: true,
-            credentials: CredentialsRef::SharedCertificate {
+        .put(&Connection::new(
+            b,
+            "B",
+            CredentialsRef::SharedCertificate {
                 client_id: "client-b".into(),
                 certificate_secret_id: certificate_secret.into(),
             },
-            verdeelbak_prefix: Connection::default_prefix(&b),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            entity_id: b,
-        })
+            Utc::now(),
+        ))
         .await
         .unwrap();
     w.generate(B, 3, 1, 1_000);

@@ -20,9 +20,10 @@ use serde_json::json;
 const ENTITY: &str = "0403170701";
 const CONCURRENCY: usize = 8;
 
-/// Counts AWS requests per service, from what goes on the wire.
-#[derive(Debug, Default)]
-struct Requests(Mutex<BTreeMap<String, u64>>);
+/// Counts AWS requests per service, from what goes on the wire. Clones share the counts:
+/// one goes into the SDK clients, one stays with the benchmark.
+#[derive(Debug, Default, Clone)]
+struct Requests(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl Intercept for Requests {
     fn name(&self) -> &'static str {
@@ -66,12 +67,12 @@ struct Stores {
     state: StatePorts,
     objects: Arc<dyn ObjectStore>,
     secrets: Arc<dyn SecretStore>,
-    requests: Arc<Requests>,
+    requests: Requests,
     _moto: Option<testkit::MotoServer>,
 }
 
 async fn stores(on_moto: bool) -> Stores {
-    let requests = Arc::new(Requests::default());
+    let requests = Requests::default();
     if !on_moto {
         let state = Arc::new(MemoryState::default());
         let secrets = Arc::new(MemorySecrets::default());
@@ -86,7 +87,7 @@ async fn stores(on_moto: bool) -> Stores {
     }
     let moto = testkit::MotoServer::start();
     let sdk = delivery::aws::load_for_endpoint(&moto.url, testkit::REGION).await;
-    let clients = AwsClients::with_interceptor(&sdk, Some(SharedInterceptor::new(CountingHandle(requests.clone()))));
+    let clients = AwsClients::with_interceptor(&sdk, Some(SharedInterceptor::new(requests.clone())));
     let names = moto.fresh_storage(&clients).await;
     let config = delivery::config::FetchConfig {
         storage: names,
@@ -102,25 +103,6 @@ async fn stores(on_moto: bool) -> Stores {
         secrets: f.secrets,
         requests,
         _moto: Some(moto),
-    }
-}
-
-/// The interceptor is shared with the benchmark, which reads the counts.
-#[derive(Debug)]
-struct CountingHandle(Arc<Requests>);
-
-impl Intercept for CountingHandle {
-    fn name(&self) -> &'static str {
-        "count-requests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.read_before_transmit(context, components, cfg)
     }
 }
 
@@ -170,21 +152,7 @@ async fn world(on_moto: bool, latency_ms: u64) -> World {
 
 async fn finish(sim: Simulator, stores: Stores) -> World {
     let id = EntityId::parse(ENTITY).unwrap();
-    stores
-        .connections
-        .put(&Connection {
-            name: "bench".into(),
-            enabled: true,
-            credentials: CredentialsRef::Secret {
-                secret_id: "bench-secret".into(),
-            },
-            verdeelbak_prefix: Connection::default_prefix(&id),
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            entity_id: id,
-        })
-        .await
-        .unwrap();
+    stores.connections.put(&bench_connection(id)).await.unwrap();
     let config = ebox::EboxConfig::new(
         &sim.token_url(),
         &sim.audience(),
@@ -208,6 +176,14 @@ async fn finish(sim: Simulator, stores: Stores) -> World {
         },
     };
     World { sim, fetcher, stores }
+}
+
+/// The benchmark entity's connection, with its key material in `bench-secret`.
+fn bench_connection(id: EntityId) -> Connection {
+    let secret = CredentialsRef::Secret {
+        secret_id: "bench-secret".into(),
+    };
+    Connection::new(id, "bench", secret, chrono::Utc::now())
 }
 
 fn request() -> FetchRequest {
@@ -385,17 +361,14 @@ async fn fanout(connections: u64) -> (f64, f64) {
         let base = 10_000_000 + n;
         let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();
         store
-            .put(&Connection {
-                name: String::new(),
-                enabled: true,
-                credentials: CredentialsRef::Secret {
+            .put(&Connection::new(
+                id,
+                "",
+                CredentialsRef::Secret {
                     secret_id: String::new(),
                 },
-                verdeelbak_prefix: String::new(),
-                created_at: chrono::Utc::now(),
-                updated_at: chrono::Utc::now(),
-                entity_id: id,
-            })
+                chrono::Utc::now(),
+            ))
             .await
             .unwrap();
     }
@@ -444,17 +417,7 @@ async fn process() -> Vec<Row> {
         .unwrap();
     let id = EntityId::parse(ENTITY).unwrap();
     delivery::aws::DynamoConnections::new(clients.dynamodb.clone(), &names.connections_table)
-        .put(&Connection {
-            name: "bench".into(),
-            enabled: true,
-            credentials: CredentialsRef::Secret {
-                secret_id: "bench-secret".into(),
-            },
-            verdeelbak_prefix: Connection::default_prefix(&id),
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            entity_id: id,
-        })
+        .put(&bench_connection(id))
         .await
         .unwrap();
 
