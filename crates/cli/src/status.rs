@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
 use delivery::config::{Env, FetchConfig};
 use delivery::fetch::{FetchRequest, Outcome, RunReport};
-use delivery::ports::{CursorStore, RunReportStore};
+use delivery::ports::StateSnapshots;
 use serde::Serialize;
 
 use crate::connections::all_connections;
@@ -131,17 +131,10 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let mut rows = Vec::new();
     for c in all_connections(&ctx).await? {
-        let last: Option<RunReport> = ctx
-            .state
-            .get_last(&c.entity_id)
-            .await?
-            .and_then(|v| serde_json::from_value(v).ok());
-        let mut cursor = None;
-        for p in last.iter().flat_map(|r| &r.providers) {
-            if let Some(at) = ctx.state.get(&c.entity_id, &p.provider_id).await? {
-                cursor = Some(cursor.map_or(at, |c: DateTime<Utc>| c.min(at)));
-            }
-        }
+        let state = ctx.state.snapshot(&c.entity_id).await?;
+        let last: Option<RunReport> = state.last_run.and_then(|v| serde_json::from_value(v).ok());
+        // The provider that lags most.
+        let cursor = state.cursors.values().map(|c| c.position).min();
         rows.push(Row {
             entity_id: c.entity_id.to_string(),
             name: c.name.clone(),

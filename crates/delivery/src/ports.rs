@@ -3,6 +3,7 @@
 //! Each trait has an AWS implementation in [`crate::aws`] and an in-memory twin in
 //! [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
@@ -156,17 +157,48 @@ pub enum CursorOutcome {
     },
 }
 
+/// Where the last complete walk of one provider got to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub position: DateTime<Utc>,
+    /// Messages received shortly before `position` that are delivered, with their receipt
+    /// times. The next walk lists them again (it overlaps the previous one) and finds them
+    /// here instead of asking the ledger, so a run with nothing new reads no ledger row.
+    /// Only ids the ledger holds are ever put here.
+    pub recent: BTreeMap<String, DateTime<Utc>>,
+}
+
 /// How far back a walk of one provider has to look. The ledger, not the cursor, says
 /// what was delivered; the cursor only bounds the walk.
 #[async_trait]
 pub trait CursorStore: Send + Sync {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    async fn advance(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        to: DateTime<Utc>,
-    ) -> Result<CursorOutcome, StoreError>;
+    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError>;
+    /// Stores `cursor` unless the stored position is later: a cursor never moves back.
+    async fn advance(&self, entity: &EntityId, provider_id: &str, cursor: &Cursor)
+    -> Result<CursorOutcome, StoreError>;
+}
+
+/// Who holds an entity's lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
+/// Everything of one entity's state except the ledger.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityState {
+    pub lease: Option<Lease>,
+    /// By provider id.
+    pub cursors: BTreeMap<String, Cursor>,
+    pub last_run: Option<serde_json::Value>,
+}
+
+#[async_trait]
+pub trait StateSnapshots: Send + Sync {
+    /// The entity's lease, cursors and last run, read together (one DynamoDB query), so a
+    /// run with nothing to do costs one read besides its connection.
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError>;
 }
 
 /// What the ledger keeps of one delivered message.

@@ -16,7 +16,9 @@ pub const STATE_SORT_KEY: &str = "sk";
 pub const STATE_TTL_ATTRIBUTE: &str = "ttl";
 
 pub const LEASE_SORT_KEY: &str = "LEASE";
-pub const LAST_RUN_SORT_KEY: &str = "RUN#LAST";
+/// Sorts before the ledger, with the lease and the cursors: one query for `sk < "MSG#"`
+/// reads all of an entity's state but its ledger.
+pub const LAST_RUN_SORT_KEY: &str = "LAST_RUN";
 pub const CURSOR_PREFIX: &str = "CURSOR#";
 pub const LEDGER_PREFIX: &str = "MSG#";
 
@@ -53,5 +55,12 @@ mod tests {
         assert_eq!(ledger_sort_key("p1", "m-1"), "MSG#p1#m-1");
         assert_eq!(unescape("a%23b%25"), "a#b%");
         assert_eq!(cursor_sort_key("x#y"), "CURSOR#x%23y");
+    }
+
+    #[test]
+    fn everything_but_the_ledger_sorts_before_it() {
+        for key in [LEASE_SORT_KEY, LAST_RUN_SORT_KEY, &cursor_sort_key("~~~~")] {
+            assert!(key < LEDGER_PREFIX, "{key} must sort before {LEDGER_PREFIX}");
+        }
     }
 }

@@ -14,6 +14,7 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
             clients.dynamodb.clone(),
             &config.storage.connections_table,
         )),
+        snapshots: state.clone(),
         leases: state.clone(),
         cursors: state.clone(),
         ledger: state.clone(),

@@ -31,6 +31,7 @@ conformance!(
     connections_page_through_all,
     lease_is_exclusive_until_it_expires,
     cursor_never_moves_backwards,
+    snapshot_reads_lease_cursors_and_last_run_but_no_ledger,
     ledger_records_each_message_once,
     run_report_round_trip,
     object_round_trip_with_checksum,
@@ -166,35 +167,89 @@ async fn lease_is_exclusive_until_it_expires(b: Backend) {
     );
 }
 
+fn cursor(seconds: i64, recent: &[(&str, i64)]) -> Cursor {
+    Cursor {
+        position: at(seconds),
+        recent: recent.iter().map(|(id, s)| ((*id).to_owned(), at(*s))).collect(),
+    }
+}
+
 async fn cursor_never_moves_backwards(b: Backend) {
     let e = entity(1);
+    let position = |c: Option<Cursor>| c.map(|c| c.position);
     assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), None);
+    let first = cursor(100, &[("m#1", 90), ("m-2", 100)]);
     assert_eq!(
-        b.cursors.advance(&e, "p1", at(100)).await.unwrap(),
+        b.cursors.advance(&e, "p1", &first).await.unwrap(),
         CursorOutcome::Advanced
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(100)));
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(first.clone()));
     assert_eq!(
-        b.cursors.advance(&e, "p1", at(50)).await.unwrap(),
+        b.cursors.advance(&e, "p1", &cursor(50, &[])).await.unwrap(),
         CursorOutcome::WouldMoveBackwards { current: at(100) }
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(100)));
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(first));
+    // The same position with other remembered messages: stored.
+    let same = cursor(100, &[("m-3", 100)]);
     assert_eq!(
-        b.cursors.advance(&e, "p1", at(100)).await.unwrap(),
+        b.cursors.advance(&e, "p1", &same).await.unwrap(),
         CursorOutcome::Advanced
     );
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(same));
     assert_eq!(
-        b.cursors.advance(&e, "p1", at(200)).await.unwrap(),
+        b.cursors.advance(&e, "p1", &cursor(200, &[])).await.unwrap(),
         CursorOutcome::Advanced
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(at(200)));
+    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(cursor(200, &[])));
     // Cursors are per provider and per entity.
-    assert_eq!(b.cursors.get(&e, "p2").await.unwrap(), None);
-    assert_eq!(b.cursors.get(&entity(2), "p1").await.unwrap(), None);
+    assert_eq!(position(b.cursors.get(&e, "p2").await.unwrap()), None);
+    assert_eq!(position(b.cursors.get(&entity(2), "p1").await.unwrap()), None);
     assert_eq!(
-        b.cursors.advance(&e, "p2", at(10)).await.unwrap(),
+        b.cursors.advance(&e, "p2", &cursor(10, &[])).await.unwrap(),
         CursorOutcome::Advanced
     );
+}
+
+async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
+    let e = entity(1);
+    assert_eq!(b.snapshots.snapshot(&e).await.unwrap(), EntityState::default());
+    b.leases.acquire(&e, "run-a", at(1000), at(0)).await.unwrap();
+    b.cursors
+        .advance(&e, "p#1", &cursor(100, &[("m-1", 100)]))
+        .await
+        .unwrap();
+    b.cursors.advance(&e, "p2", &cursor(200, &[])).await.unwrap();
+    let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok"});
+    b.reports.put_last(&e, &report).await.unwrap();
+    let entry = LedgerEntry {
+        provider_id: "p#1".into(),
+        message_id: "m-1".into(),
+        delivered_at: at(10),
+        message_key: "k".into(),
+        message_sha256: "ab".repeat(32),
+        expires_at: None,
+    };
+    b.ledger.record(&e, &entry).await.unwrap();
+    // Another entity's state is not part of it.
+    b.leases.acquire(&entity(2), "run-b", at(1000), at(0)).await.unwrap();
+    b.cursors.advance(&entity(2), "p3", &cursor(300, &[])).await.unwrap();
+
+    let state = b.snapshots.snapshot(&e).await.unwrap();
+    assert_eq!(
+        state.lease,
+        Some(Lease {
+            holder: "run-a".into(),
+            until: at(1000)
+        })
+    );
+    assert_eq!(
+        state.cursors.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("p#1".to_owned(), cursor(100, &[("m-1", 100)])),
+            ("p2".to_owned(), cursor(200, &[])),
+        ]
+    );
+    assert_eq!(state.last_run, Some(report));
 }
 
 async fn ledger_records_each_message_once(b: Backend) {

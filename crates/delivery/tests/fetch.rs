@@ -47,7 +47,119 @@ impl Checkpoints for KillAt {
     }
 }
 
+/// The state ports of a backend, counting each call, so a test can see what a run asked
+/// of them whichever backend it runs on.
+struct Counted {
+    b: Arc<StatePorts>,
+    calls: Mutex<BTreeMap<&'static str, u32>>,
+}
+
+struct StatePorts {
+    snapshots: Arc<dyn StateSnapshots>,
+    leases: Arc<dyn LeaseStore>,
+    cursors: Arc<dyn CursorStore>,
+    ledger: Arc<dyn Ledger>,
+    reports: Arc<dyn RunReportStore>,
+}
+
+impl Counted {
+    fn count(&self, call: &'static str) {
+        *self.calls.lock().unwrap().entry(call).or_default() += 1;
+    }
+
+    fn take(&self) -> BTreeMap<&'static str, u32> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl StateSnapshots for Counted {
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
+        self.count("snapshot");
+        self.b.snapshots.snapshot(entity).await
+    }
+}
+
+#[async_trait::async_trait]
+impl LeaseStore for Counted {
+    async fn acquire(
+        &self,
+        entity: &EntityId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError> {
+        self.count("lease acquire");
+        self.b.leases.acquire(entity, holder, until, now).await
+    }
+
+    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
+        self.count("lease release");
+        self.b.leases.release(entity, holder).await
+    }
+}
+
+#[async_trait::async_trait]
+impl CursorStore for Counted {
+    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
+        self.count("cursor get");
+        self.b.cursors.get(entity, provider_id).await
+    }
+
+    async fn advance(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        cursor: &Cursor,
+    ) -> Result<CursorOutcome, StoreError> {
+        self.count("cursor advance");
+        self.b.cursors.advance(entity, provider_id, cursor).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Ledger for Counted {
+    async fn get(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        self.count("ledger get");
+        self.b.ledger.get(entity, provider_id, message_id).await
+    }
+
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
+        self.count("ledger record");
+        self.b.ledger.record(entity, entry).await
+    }
+
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.count("ledger delivered_among");
+        self.b.ledger.delivered_among(entity, provider_id, message_ids).await
+    }
+}
+
+#[async_trait::async_trait]
+impl RunReportStore for Counted {
+    async fn put_last(&self, entity: &EntityId, report: &Value) -> Result<(), StoreError> {
+        self.count("status put");
+        self.b.reports.put_last(entity, report).await
+    }
+
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<Value>, StoreError> {
+        self.count("status get");
+        self.b.reports.get_last(entity).await
+    }
+}
+
 struct World {
+    state: Arc<Counted>,
     b: Backend,
     sim: Simulator,
     fetcher: Fetcher,
@@ -68,12 +180,23 @@ async fn world(b: Backend) -> World {
     config.max_backoff = std::time::Duration::from_millis(50);
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let kill = Arc::new(KillAt::default());
+    let state = Arc::new(Counted {
+        b: Arc::new(StatePorts {
+            snapshots: b.snapshots.clone(),
+            leases: b.leases.clone(),
+            cursors: b.cursors.clone(),
+            ledger: b.ledger.clone(),
+            reports: b.reports.clone(),
+        }),
+        calls: Mutex::default(),
+    });
     let fetcher = Fetcher {
         connections: b.connections.clone(),
-        leases: b.leases.clone(),
-        cursors: b.cursors.clone(),
-        ledger: b.ledger.clone(),
-        reports: b.reports.clone(),
+        snapshots: state.clone(),
+        leases: state.clone(),
+        cursors: state.clone(),
+        ledger: state.clone(),
+        reports: state.clone(),
         objects: b.objects.clone(),
         secrets: b.secrets.store(),
         ebox: ebox::Ebox::new(config).unwrap(),
@@ -85,6 +208,7 @@ async fn world(b: Backend) -> World {
         },
     };
     World {
+        state,
         b,
         sim,
         fetcher,
@@ -142,6 +266,12 @@ impl World {
 
     async fn run_request(&self, request: FetchRequest) -> RunReport {
         self.fetcher.run(&request, None).await.expect("not interrupted")
+    }
+
+    /// The run whose status is stored for the entity.
+    async fn stored_run_id(&self, entity: &str) -> Value {
+        let id = EntityId::parse(entity).unwrap();
+        self.b.reports.get_last(&id).await.unwrap().expect("a stored status")["run_id"].clone()
     }
 
     fn fault(&self, fault: Value) {
@@ -265,13 +395,29 @@ async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
     assert_eq!(last["run_id"], report.run_id.as_str());
 
     w.sim.reset_counters();
+    w.state.take();
     let again = w.run(A).await;
     assert_eq!(again.outcome, Outcome::Ok);
     assert_eq!(again.delivered, 0);
     assert_eq!(provider(&again, P1).already_delivered, 12);
     // Token, providers and reference data are reused: one list page per provider.
     assert_eq!(w.sim.requests_of(A), 2, "{:?}", w.sim.counters());
+    // Nothing new: one read of the state, no ledger read (the cursors remember what the
+    // overlapping walk lists again), no lease, no write.
+    assert_eq!(w.state.take(), BTreeMap::from([("snapshot", 1)]));
+    assert_eq!(
+        w.stored_run_id(A).await,
+        report.run_id.as_str(),
+        "the stored status still holds"
+    );
     w.assert_all_delivered(A).await;
+
+    // Once the stored status is older than the status interval, an idle run refreshes it.
+    w.advance(w.fetcher.settings.status_interval);
+    let later = w.run(A).await;
+    assert_eq!(later.outcome, Outcome::Ok);
+    assert_eq!(w.state.take(), BTreeMap::from([("snapshot", 1), ("status put", 1)]));
+    assert_eq!(w.stored_run_id(A).await, later.run_id.as_str());
 }
 
 async fn arrivals_while_paging_and_late_messages_are_delivered_once(mut w: World) {
@@ -330,7 +476,9 @@ async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
 async fn one_run_per_entity_at_a_time(mut w: World) {
     w.connect(A).await;
     w.generate(A, 10, 1, 5_000);
-    w.fault(json!({"route": "list", "kind": {"type": "latency", "ms": 300}, "times": 1}));
+    // Both runs list the same new mail; downloads are slow, so whichever takes the lease
+    // first still holds it when the other wants to deliver.
+    w.fault(json!({"route": "content", "kind": {"type": "latency", "ms": 300}, "times": 4}));
     let (r1, r2) = tokio::join!(w.run(A), w.run(A));
     let mut outcomes = [r1.outcome, r2.outcome];
     outcomes.sort_by_key(|o| format!("{o:?}"));

@@ -56,6 +56,7 @@ impl Requests {
 }
 
 type StatePorts = (
+    Arc<dyn StateSnapshots>,
     Arc<dyn LeaseStore>,
     Arc<dyn CursorStore>,
     Arc<dyn Ledger>,
@@ -78,7 +79,7 @@ async fn stores(on_moto: bool) -> Stores {
         let secrets = Arc::new(MemorySecrets::default());
         return Stores {
             connections: Arc::new(MemoryConnections::default()),
-            state: (state.clone(), state.clone(), state.clone(), state),
+            state: (state.clone(), state.clone(), state.clone(), state.clone(), state),
             objects: Arc::new(MemoryObjects::default()),
             secrets,
             requests,
@@ -98,7 +99,7 @@ async fn stores(on_moto: bool) -> Stores {
     let f = delivery::wiring::fetcher(&clients, &config).unwrap();
     Stores {
         connections: f.connections,
-        state: (f.leases, f.cursors, f.ledger, f.reports),
+        state: (f.snapshots, f.leases, f.cursors, f.ledger, f.reports),
         objects: f.objects,
         secrets: f.secrets,
         requests,
@@ -161,10 +162,11 @@ async fn finish(sim: Simulator, stores: Stores) -> World {
     );
     let fetcher = Fetcher {
         connections: stores.connections.clone(),
-        leases: stores.state.0.clone(),
-        cursors: stores.state.1.clone(),
-        ledger: stores.state.2.clone(),
-        reports: stores.state.3.clone(),
+        snapshots: stores.state.0.clone(),
+        leases: stores.state.1.clone(),
+        cursors: stores.state.2.clone(),
+        ledger: stores.state.3.clone(),
+        reports: stores.state.4.clone(),
         objects: stores.objects.clone(),
         secrets: stores.secrets.clone(),
         ebox: ebox::Ebox::new(config).unwrap(),

@@ -348,36 +348,69 @@ impl LeaseStore for DynamoState {
     }
 }
 
+fn cursor_from_item(item: &Item) -> Option<Cursor> {
+    let position = get_n(item, "position_ms").and_then(DateTime::from_timestamp_millis)?;
+    let recent = item
+        .get("recent")
+        .and_then(|v| v.as_m().ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, at)| {
+            let at = at.as_n().ok()?.parse().ok().and_then(DateTime::from_timestamp_millis)?;
+            Some((id.clone(), at))
+        })
+        .collect();
+    Some(Cursor { position, recent })
+}
+
+fn lease_from_item(item: &Item) -> Option<Lease> {
+    Some(Lease {
+        holder: get_s(item, "holder")?.to_owned(),
+        until: get_n(item, "lease_until_ms").and_then(DateTime::from_timestamp_millis)?,
+    })
+}
+
+fn report_from_item(entity: &EntityId, item: &Item) -> Result<serde_json::Value, StoreError> {
+    const OP: &str = "read run report";
+    let raw = get_s(item, "report").ok_or_else(|| malformed(OP, entity.as_str(), "report"))?;
+    serde_json::from_str(raw)
+        .map_err(|e| StoreError::new(OP, entity.as_str(), format!("stored report is not JSON: {e}")))
+}
+
 #[async_trait]
 impl CursorStore for DynamoState {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
         let item = self
             .get_item(entity, cursor_sort_key(provider_id), "read cursor")
             .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| get_n(i, "position_ms"))
-            .and_then(DateTime::from_timestamp_millis))
+        Ok(item.as_ref().and_then(cursor_from_item))
     }
 
     async fn advance(
         &self,
         entity: &EntityId,
         provider_id: &str,
-        to: DateTime<Utc>,
+        cursor: &Cursor,
     ) -> Result<CursorOutcome, StoreError> {
+        let to = cursor.position;
+        let recent = cursor
+            .recent
+            .iter()
+            .map(|(id, at)| (id.clone(), n(at.timestamp_millis())))
+            .collect();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(STATE_PARTITION_KEY, s(entity_partition(entity)))
             .key(STATE_SORT_KEY, s(cursor_sort_key(provider_id)))
-            .update_expression("SET position_ms = :ms, #position = :at, provider_id = :provider")
+            .update_expression("SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent")
             .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")
             .expression_attribute_names("#position", "position")
             .expression_attribute_values(":ms", n(to.timestamp_millis()))
             .expression_attribute_values(":at", s(timestamp(to)))
             .expression_attribute_values(":provider", s(provider_id))
+            .expression_attribute_values(":recent", AttributeValue::M(recent))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -398,6 +431,46 @@ impl CursorStore for DynamoState {
                 }
                 _ => Err(store_error("advance cursor", entity.as_str(), e)),
             },
+        }
+    }
+}
+
+#[async_trait]
+impl StateSnapshots for DynamoState {
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
+        const OP: &str = "read entity state";
+        let mut state = EntityState::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk < :ledger")
+                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+                .expression_attribute_names("#sk", STATE_SORT_KEY)
+                .expression_attribute_values(":pk", s(entity_partition(entity)))
+                .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| store_error(OP, entity.as_str(), e))?;
+            for item in out.items() {
+                let sort_key = get_s(item, STATE_SORT_KEY).unwrap_or_default();
+                if sort_key == LEASE_SORT_KEY {
+                    state.lease = lease_from_item(item);
+                } else if sort_key == LAST_RUN_SORT_KEY {
+                    state.last_run = Some(report_from_item(entity, item)?);
+                } else if let Some(escaped) = sort_key.strip_prefix(CURSOR_PREFIX) {
+                    let cursor = cursor_from_item(item).ok_or_else(|| malformed(OP, entity.as_str(), "position_ms"))?;
+                    state.cursors.insert(unescape(escaped), cursor);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(state),
+            }
         }
     }
 }
@@ -546,13 +619,9 @@ impl RunReportStore for DynamoState {
     }
 
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
-        const OP: &str = "read run report";
-        let Some(item) = self.get_item(entity, LAST_RUN_SORT_KEY.to_owned(), OP).await? else {
-            return Ok(None);
-        };
-        let raw = get_s(&item, "report").ok_or_else(|| malformed(OP, entity.as_str(), "report"))?;
-        serde_json::from_str(raw)
-            .map(Some)
-            .map_err(|e| StoreError::new(OP, entity.as_str(), format!("stored report is not JSON: {e}")))
+        let item = self
+            .get_item(entity, LAST_RUN_SORT_KEY.to_owned(), "read run report")
+            .await?;
+        item.map(|item| report_from_item(entity, &item)).transpose()
     }
 }

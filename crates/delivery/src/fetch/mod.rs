@@ -1,11 +1,15 @@
 //! The fetch use case: deliver one entity's e-Box into its verdeelbak, exactly once.
 //!
-//! Steps: check the entity id; load the connection; take the entity's lease; resolve the
-//! key material; get a token; list the providers; walk each active provider from its
-//! cursor (overlapping the previous walk, as e-Box filters on dates); deliver each message
-//! the ledger does not know (attachments and body first, `message.json` last, then the
-//! ledger row); advance the cursor after a complete walk, never past an undelivered
-//! message; release the lease; write the report.
+//! Steps: check the entity id; load the connection; read the entity's state (lease,
+//! cursors, last run) in one query; resolve the key material; get a token; list the
+//! providers; walk each active provider from its cursor (overlapping the previous walk, as
+//! e-Box filters on dates); deliver each message neither the cursor nor the ledger knows
+//! (attachments and body first, `message.json` last, then the ledger row); advance the
+//! cursor after a complete walk, never past an undelivered message; release the lease;
+//! store the status.
+//!
+//! The lease is taken the first time the run is about to write, so a run with nothing new
+//! writes nothing: two DynamoDB reads and one e-Box listing per provider.
 
 pub mod credentials;
 pub mod keys;
@@ -60,7 +64,14 @@ pub struct FetchSettings {
     pub overlap: chrono::Duration,
     /// Where attachments without a digest are hashed before upload.
     pub spool_dir: PathBuf,
+    /// A run that changed nothing stores its status only when the stored one is older than
+    /// this (or says something else), so an idle entity costs no write on most ticks.
+    pub status_interval: chrono::Duration,
 }
+
+/// The most delivered messages a cursor remembers (see [`Cursor::recent`]); beyond it the
+/// oldest are asked of the ledger again. About 60 bytes each in the cursor's item.
+pub const RECENT_LIMIT: usize = 2000;
 
 impl Default for FetchSettings {
     fn default() -> Self {
@@ -70,6 +81,7 @@ impl Default for FetchSettings {
             time_margin: Duration::from_secs(30),
             overlap: chrono::Duration::days(2),
             spool_dir: std::env::temp_dir(),
+            status_interval: chrono::Duration::hours(1),
         }
     }
 }
@@ -118,6 +130,7 @@ impl Checkpoints for NoCheckpoints {
 #[derive(Clone)]
 pub struct Fetcher {
     pub connections: Arc<dyn ConnectionStore>,
+    pub snapshots: Arc<dyn StateSnapshots>,
     pub leases: Arc<dyn LeaseStore>,
     pub cursors: Arc<dyn CursorStore>,
     pub ledger: Arc<dyn Ledger>,
@@ -135,9 +148,53 @@ struct Run<'a> {
     fetcher: &'a Fetcher,
     entity: EntityId,
     connection: Connection,
+    cursors: std::collections::BTreeMap<String, Cursor>,
+    lease: &'a LazyLease<'a>,
     session: Session,
     request: &'a FetchRequest,
     deadline: Option<Instant>,
+}
+
+/// The entity's lease, taken the first time the run is about to write.
+struct LazyLease<'a> {
+    fetcher: &'a Fetcher,
+    entity: &'a EntityId,
+    run_id: &'a str,
+    state: tokio::sync::OnceCell<LeaseState>,
+}
+
+enum LeaseState {
+    Acquired,
+    Held(Lease),
+    Failed(RunError),
+}
+
+impl LazyLease<'_> {
+    async fn take(&self) -> &LeaseState {
+        self.state
+            .get_or_init(|| async {
+                let f = self.fetcher;
+                let now = f.clock.now();
+                match f
+                    .leases
+                    .acquire(self.entity, self.run_id, now + f.settings.lease_duration, now)
+                    .await
+                {
+                    Ok(LeaseOutcome::Acquired) => LeaseState::Acquired,
+                    Ok(LeaseOutcome::HeldBy { holder, until }) => LeaseState::Held(Lease { holder, until }),
+                    Err(e) => LeaseState::Failed(RunError {
+                        step: Step::Lease,
+                        message: e.to_string(),
+                        retryable: e.retryable,
+                    }),
+                }
+            })
+            .await
+    }
+
+    fn acquired(&self) -> bool {
+        matches!(self.state.get(), Some(LeaseState::Acquired))
+    }
 }
 
 /// A delivery: done, failed (the run goes on), or cut off at a checkpoint.
@@ -145,14 +202,16 @@ type Attempt = Result<Result<Delivered, Failure>, Interrupted>;
 
 /// A listed message, as the ledger sees it.
 enum Seen {
-    Known(DateTime<Utc>),
+    Known(String, DateTime<Utc>),
     Fresh(Box<ListedMessage>),
     Stop(String),
 }
 
 /// What became of it.
 enum Done {
-    Known(DateTime<Utc>),
+    Known(String, DateTime<Utc>),
+    /// Another run holds the lease (or it could not be taken): not attempted.
+    NoLease,
     Planned(Vec<String>),
     NotStarted,
     Stopped(String),
@@ -254,58 +313,88 @@ impl Fetcher {
                 false,
             ));
         }
-        if !request.dry_run {
-            let now = self.clock.now();
-            match self
-                .leases
-                .acquire(&entity, run_id, now + self.settings.lease_duration, now)
-                .await
-                .map_err(|e| fail(Step::Lease, e.to_string(), e.retryable))?
-            {
-                LeaseOutcome::Acquired => {}
-                LeaseOutcome::HeldBy { holder, until } => {
-                    report.outcome = Outcome::AlreadyRunning;
-                    report.held_by = Some(format!("run {holder} until {}", until.to_rfc3339()));
-                    return Ok(());
-                }
-            }
-        }
+        let state = self
+            .snapshots
+            .snapshot(&entity)
+            .await
+            .map_err(|e| fail(Step::State, e.to_string(), e.retryable))?;
         // The last successful run so far, carried from run to run for the metrics.
-        if let Ok(Some(previous)) = self.reports.get_last(&entity).await {
-            report.last_success_at = previous
-                .get("last_success_at")
-                .and_then(|v| serde_json::from_value::<Option<DateTime<Utc>>>(v.clone()).ok())
-                .flatten();
+        let previous: Option<RunReport> = state
+            .last_run
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        report.last_success_at = previous.as_ref().and_then(|p| p.last_success_at);
+        let now = self.clock.now();
+        if !request.dry_run
+            && let Some(lease) = state.lease.as_ref().filter(|l| l.holder != run_id && l.until > now)
+        {
+            report.outcome = Outcome::AlreadyRunning;
+            report.held_by = Some(format!("run {} until {}", lease.holder, lease.until.to_rfc3339()));
+            return Ok(());
         }
+        let lease = LazyLease {
+            fetcher: self,
+            entity: &entity,
+            run_id,
+            state: tokio::sync::OnceCell::new(),
+        };
         let outcome = self
-            .with_lease(entity.clone(), connection, request, deadline, report)
+            .walk(
+                entity.clone(),
+                connection,
+                state.cursors,
+                &lease,
+                request,
+                deadline,
+                report,
+            )
             .await;
-        if !request.dry_run && !matches!(outcome, Err(RunStop::Interrupted(_))) {
-            if let Err(e) = self.leases.release(&entity, run_id).await {
-                tracing::warn!(error = %e, "lease not released; it expires by itself");
-            }
-            let mut last = report.clone();
-            if let Err(RunStop::Failed(e)) = &outcome {
-                last.outcome = Outcome::Failed;
-                last.error = Some(e.clone());
-            }
-            last.finish(
-                self.clock.now(),
-                (self.clock.now() - last.started_at).to_std().unwrap_or_default(),
-            );
-            if let Ok(value) = serde_json::to_value(&last)
-                && let Err(e) = self.reports.put_last(&entity, &value).await
-            {
-                tracing::warn!(error = %e, "last-run status not stored");
-            }
+        if matches!(outcome, Err(RunStop::Interrupted(_))) {
+            return outcome;
+        }
+        if let Some(LeaseState::Held(held)) = lease.state.get() {
+            // Another run started in the meantime: it carries on, and its status counts.
+            report.outcome = Outcome::AlreadyRunning;
+            report.held_by = Some(format!("run {} until {}", held.holder, held.until.to_rfc3339()));
+            return Ok(());
+        }
+        if request.dry_run {
+            return outcome;
+        }
+        if lease.acquired()
+            && let Err(e) = self.leases.release(&entity, run_id).await
+        {
+            tracing::warn!(error = %e, "lease not released; it expires by itself");
+        }
+        let mut last = report.clone();
+        if let Err(RunStop::Failed(e)) = &outcome {
+            last.outcome = Outcome::Failed;
+            last.error = Some(e.clone());
+        }
+        last.finish(
+            self.clock.now(),
+            (self.clock.now() - last.started_at).to_std().unwrap_or_default(),
+        );
+        let due = lease.acquired()
+            || previous.as_ref().is_none_or(|p| {
+                p.finished_at + self.settings.status_interval <= last.finished_at || !p.same_status(&last)
+            });
+        if due
+            && let Ok(value) = serde_json::to_value(&last)
+            && let Err(e) = self.reports.put_last(&entity, &value).await
+        {
+            tracing::warn!(error = %e, "last-run status not stored");
         }
         outcome
     }
 
-    async fn with_lease(
+    #[allow(clippy::too_many_arguments)]
+    async fn walk(
         &self,
         entity: EntityId,
         connection: Connection,
+        cursors: std::collections::BTreeMap<String, Cursor>,
+        lease: &LazyLease<'_>,
         request: &FetchRequest,
         deadline: Option<Instant>,
         report: &mut RunReport,
@@ -327,6 +416,8 @@ impl Fetcher {
             fetcher: self,
             entity,
             connection,
+            cursors,
+            lease,
             session,
             request,
             deadline,
@@ -352,6 +443,11 @@ impl Fetcher {
                     ..ProviderReport::default()
                 }),
                 ProviderState::NotYetActive | ProviderState::Deactivated => {}
+            }
+            match lease.state.get() {
+                Some(LeaseState::Held(_)) => break,
+                Some(LeaseState::Failed(e)) => return Err(RunStop::Failed(e.clone())),
+                _ => {}
             }
         }
         Ok(())
@@ -391,21 +487,16 @@ impl Run<'_> {
             ..ProviderReport::default()
         };
         let f = self.fetcher;
-        let cursor_before = match f.cursors.get(&self.entity, &provider_id).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.state = "failed".into();
-                report.error = Some(format!("cursor: {e}"));
-                return Ok(report);
-            }
-        };
-        report.cursor_before = cursor_before;
+        let cursor_before = self.cursors.get(&provider_id);
+        let cursor_position = cursor_before.map(|c| c.position);
+        report.cursor_before = cursor_position;
         // e-Box filters on dates and "after" excludes the day itself: reach back so that
         // the cursor's own day, and the one before, are walked again.
         let received_after = match self.request.since {
             Some(since) => since.pred_opt(),
-            None => cursor_before.map(|c| (c - f.settings.overlap).date_naive()),
+            None => cursor_position.map(|c| (c - f.settings.overlap).date_naive()),
         };
+        let recent = cursor_before.map(|c| &c.recent);
         let names = match self.session.reference_names(provider).await {
             Ok(n) => n,
             Err(e) => {
@@ -423,7 +514,7 @@ impl Run<'_> {
             .session
             .messages(provider, received_after)
             .try_chunks(ebox::PAGE_SIZE)
-            .then(|page| async move { self.check_page(provider, page).await })
+            .then(|page| async move { self.check_page(provider, recent, page).await })
             .flat_map(futures::stream::iter)
             // Nothing after a stop: the listing or the ledger failed.
             .scan(false, |stopped, seen| {
@@ -437,15 +528,18 @@ impl Run<'_> {
             checked
                 .map(|seen| async move {
                     Ok::<_, Interrupted>(match seen {
-                        Seen::Known(receipt) => Done::Known(receipt),
+                        Seen::Known(id, receipt) => Done::Known(id, receipt),
                         Seen::Stop(reason) => Done::Stopped(reason),
                         Seen::Fresh(m) if dry_run => Done::Planned(self.planned_keys(provider, &m)),
                         // No new message is started when time is short.
                         Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
-                        Seen::Fresh(m) => {
-                            let result = self.deliver(provider, names, &m).await?;
-                            Done::Delivered(m, result)
-                        }
+                        Seen::Fresh(m) => match self.lease.take().await {
+                            LeaseState::Acquired => {
+                                let result = self.deliver(provider, names, &m).await?;
+                                Done::Delivered(m, result)
+                            }
+                            LeaseState::Held(_) | LeaseState::Failed(_) => Done::NoLease,
+                        },
                     })
                 })
                 .buffer_unordered(f.settings.concurrency.max(1))
@@ -453,13 +547,23 @@ impl Run<'_> {
         let mut newest_seen: Option<DateTime<Utc>> = None;
         let mut oldest_failed: Option<DateTime<Utc>> = None;
         let mut complete = true;
-        let mut seen = |receipt: DateTime<Utc>| newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
+        // Every listed message known to be delivered, for the cursor to remember.
+        let mut delivered = Vec::new();
+        let mut seen = |id: &str, receipt: DateTime<Utc>| {
+            newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
+            delivered.push((id.to_owned(), receipt));
+        };
         while let Some(item) = done.next().await {
             match item? {
-                Done::Known(receipt) => {
+                Done::Known(id, receipt) => {
                     report.listed += 1;
                     report.already_delivered += 1;
-                    seen(receipt);
+                    seen(&id, receipt);
+                }
+                Done::NoLease => {
+                    report.listed += 1;
+                    report.new += 1;
+                    complete = false;
                 }
                 Done::Planned(keys) => {
                     report.listed += 1;
@@ -483,11 +587,11 @@ impl Run<'_> {
                         Ok(Delivered::New { bytes }) => {
                             report.delivered += 1;
                             report.bytes += bytes;
-                            seen(receipt);
+                            seen(&m.message.message_id, receipt);
                         }
                         Ok(Delivered::AlreadyRecorded) => {
                             report.already_delivered += 1;
-                            seen(receipt);
+                            seen(&m.message.message_id, receipt);
                         }
                         Err(failure) => {
                             tracing::warn!(
@@ -510,7 +614,7 @@ impl Run<'_> {
             }
         }
         report.walk_complete = complete;
-        report.cursor_after = cursor_before;
+        report.cursor_after = cursor_position;
         if complete && !self.request.dry_run {
             f.checkpoints.reached(&Checkpoint::BeforeCursor {
                 provider_id: provider_id.clone(),
@@ -520,12 +624,17 @@ impl Run<'_> {
                 Some(failed) => Some(newest_seen.map_or(failed, |n| n.min(failed))),
                 None => newest_seen,
             };
-            // Nothing newer than the stored cursor: no write.
-            if let Some(target) = target.filter(|t| cursor_before.is_none_or(|c| *t > c)) {
-                match f.cursors.advance(&self.entity, &provider_id, target).await {
-                    Ok(CursorOutcome::Advanced) => report.cursor_after = Some(target),
-                    Ok(CursorOutcome::WouldMoveBackwards { current }) => report.cursor_after = Some(current),
-                    Err(e) => report.error = Some(format!("cursor: {e}")),
+            let next = next_cursor(cursor_before, target, delivered, f.settings.overlap);
+            // Nothing new for the cursor: no write.
+            if let Some(next) = next.filter(|n| Some(n) != cursor_before) {
+                match self.lease.take().await {
+                    LeaseState::Acquired => match f.cursors.advance(&self.entity, &provider_id, &next).await {
+                        Ok(CursorOutcome::Advanced) => report.cursor_after = Some(next.position),
+                        Ok(CursorOutcome::WouldMoveBackwards { current }) => report.cursor_after = Some(current),
+                        Err(e) => report.error = Some(format!("cursor: {e}")),
+                    },
+                    LeaseState::Held(_) => report.walk_complete = false,
+                    LeaseState::Failed(e) => report.error = Some(format!("cursor: {}", e.message)),
                 }
             }
         }
@@ -537,28 +646,42 @@ impl Run<'_> {
     async fn check_page(
         &self,
         provider: &MessageProvider,
+        recent: Option<&std::collections::BTreeMap<String, DateTime<Utc>>>,
         page: Result<Vec<ListedMessage>, futures::stream::TryChunksError<ListedMessage, EboxError>>,
     ) -> Vec<Seen> {
         let (page, listing_error) = match page {
             Ok(page) => (page, None),
             Err(e) => (e.0, Some(format!("listing: {}", e.1))),
         };
-        let ids: Vec<String> = page.iter().map(|m| m.message.message_id.clone()).collect();
-        let delivered = match self
-            .fetcher
-            .ledger
-            .delivered_among(&self.entity, &provider.message_provider_id, &ids)
-            .await
-        {
-            Ok(d) => d,
-            // Without the ledger nothing can be known to be new.
-            Err(e) => return vec![Seen::Stop(format!("ledger: {e}"))],
+        let remembered = |id: &String| recent.is_some_and(|r| r.contains_key(id));
+        // The cursor remembers what the previous walks delivered; only the rest is asked
+        // of the ledger.
+        let ids: Vec<String> = page
+            .iter()
+            .map(|m| &m.message.message_id)
+            .filter(|id| !remembered(id))
+            .cloned()
+            .collect();
+        let delivered = if ids.is_empty() {
+            Default::default()
+        } else {
+            match self
+                .fetcher
+                .ledger
+                .delivered_among(&self.entity, &provider.message_provider_id, &ids)
+                .await
+            {
+                Ok(d) => d,
+                // Without the ledger nothing can be known to be new.
+                Err(e) => return vec![Seen::Stop(format!("ledger: {e}"))],
+            }
         };
         let mut seen: Vec<Seen> = page
             .into_iter()
             .map(|m| {
-                if delivered.contains(&m.message.message_id) {
-                    Seen::Known(m.message.receipt_date)
+                let id = &m.message.message_id;
+                if remembered(id) || delivered.contains(id) {
+                    Seen::Known(id.clone(), m.message.receipt_date)
                 } else {
                     Seen::Fresh(Box::new(m))
                 }
@@ -756,6 +879,39 @@ impl Run<'_> {
     }
 }
 
+/// The cursor after a complete walk: at `target` but never back, remembering the
+/// delivered messages that the next walk lists again (received after the day the next
+/// walk starts from), the newest [`RECENT_LIMIT`] of them. `None` when there is nothing
+/// to remember.
+fn next_cursor(
+    before: Option<&Cursor>,
+    target: Option<DateTime<Utc>>,
+    delivered: Vec<(String, DateTime<Utc>)>,
+    overlap: chrono::Duration,
+) -> Option<Cursor> {
+    let position = match (before.map(|c| c.position), target) {
+        (Some(b), Some(t)) => b.max(t),
+        (b, t) => b.or(t)?,
+    };
+    let listed_after = (position - overlap).date_naive();
+    let mut recent: Vec<(String, DateTime<Utc>)> = before
+        .into_iter()
+        .flat_map(|c| c.recent.iter().map(|(id, at)| (id.clone(), *at)))
+        .chain(delivered)
+        .filter(|(_, at)| at.date_naive() > listed_after)
+        .collect();
+    // Newest first; a message seen twice is kept once.
+    recent.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut kept = std::collections::BTreeMap::new();
+    for (id, at) in recent {
+        if kept.len() == RECENT_LIMIT {
+            break;
+        }
+        kept.entry(id).or_insert(at);
+    }
+    Some(Cursor { position, recent: kept })
+}
+
 /// A body is fetched when it is the main content, or when there is nothing else.
 fn wants_body(m: &ListedMessage) -> bool {
     m.message.body_main_content || m.message.attachments().is_empty()
@@ -810,5 +966,117 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+    }
+
+    fn cursor(position: DateTime<Utc>, recent: &[(&str, DateTime<Utc>)]) -> Cursor {
+        Cursor {
+            position,
+            recent: recent.iter().map(|(id, t)| ((*id).to_owned(), *t)).collect(),
+        }
+    }
+
+    fn delivered(list: &[(&str, DateTime<Utc>)]) -> Vec<(String, DateTime<Utc>)> {
+        list.iter().map(|(id, t)| ((*id).to_owned(), *t)).collect()
+    }
+
+    const OVERLAP: chrono::Duration = chrono::Duration::days(2);
+
+    #[test]
+    fn a_cursor_remembers_what_the_next_walk_lists_again() {
+        // The next walk starts after 8 March (10 March minus two days): a message of the
+        // 8th is not listed again, one of the 9th is.
+        let next = next_cursor(
+            None,
+            Some(at(10, 12)),
+            delivered(&[("old", at(8, 23)), ("m9", at(9, 1)), ("m10", at(10, 12))]),
+            OVERLAP,
+        );
+        assert_eq!(next, Some(cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))])));
+    }
+
+    #[test]
+    fn a_cursor_never_moves_back_and_forgets_what_falls_out_of_the_window() {
+        let before = cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))]);
+        // An older target (a failed message) leaves the position where it is.
+        let same = next_cursor(Some(&before), Some(at(9, 0)), delivered(&[("m9", at(9, 1))]), OVERLAP);
+        assert_eq!(
+            same.as_ref(),
+            Some(&before),
+            "nothing new: the same cursor, so no write"
+        );
+        let moved = next_cursor(
+            Some(&before),
+            Some(at(12, 8)),
+            delivered(&[("m12", at(12, 8))]),
+            OVERLAP,
+        );
+        assert_eq!(
+            moved,
+            Some(cursor(at(12, 8), &[("m12", at(12, 8))])),
+            "the walk after 10 March no longer lists the 9th or the 10th"
+        );
+        assert_eq!(next_cursor(None, None, Vec::new(), OVERLAP), None);
+    }
+
+    #[test]
+    fn a_cursor_keeps_the_newest_messages_up_to_its_limit() {
+        let many: Vec<(String, DateTime<Utc>)> = (0..RECENT_LIMIT as i64 + 10)
+            .map(|n| (format!("m{n:05}"), at(10, 0) + chrono::Duration::seconds(n)))
+            .collect();
+        let newest = many.last().unwrap().1;
+        let next = next_cursor(None, Some(newest), many, OVERLAP).unwrap();
+        assert_eq!(next.recent.len(), RECENT_LIMIT);
+        assert!(!next.recent.contains_key("m00009"), "the oldest are left to the ledger");
+        assert!(next.recent.contains_key("m00010"));
+    }
+
+    #[test]
+    fn a_status_is_the_same_when_only_counts_and_times_differ() {
+        let report = |outcome, provider_error: Option<&str>| RunReport {
+            schema: REPORT_SCHEMA.into(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            entity_id: "0403170701".into(),
+            outcome,
+            dry_run: false,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            duration_ms: 3,
+            delivered: 0,
+            failed: 0,
+            bytes: 0,
+            error: None,
+            held_by: None,
+            last_success_at: None,
+            certificate_expires_at: Some(at(1, 0)),
+            providers: vec![ProviderReport {
+                provider_id: "p1".into(),
+                state: "read".into(),
+                listed: 12,
+                walk_complete: true,
+                cursor_after: Some(at(10, 0)),
+                error: provider_error.map(str::to_owned),
+                ..ProviderReport::default()
+            }],
+        };
+        let ok = report(Outcome::Ok, None);
+        let mut later = report(Outcome::Ok, None);
+        later.providers[0].listed = 13;
+        assert!(ok.same_status(&later));
+        assert!(!ok.same_status(&report(Outcome::Partial, None)));
+        assert!(!ok.same_status(&report(Outcome::Ok, Some("listing: 503"))));
+        let mut moved = report(Outcome::Ok, None);
+        moved.providers[0].cursor_after = Some(at(11, 0));
+        assert!(!ok.same_status(&moved));
     }
 }

@@ -22,6 +22,8 @@ pub enum Outcome {
 pub enum Step {
     Input,
     Connection,
+    /// Reading the entity's lease, cursors and last run.
+    State,
     Lease,
     Secret,
     Token,
@@ -137,6 +139,31 @@ impl RunReport {
             .flat_map(|p| &p.failed)
             .filter_map(|f| f.expires_at)
             .min()
+    }
+
+    /// Whether `other` tells an operator the same as this report: the same outcome and
+    /// errors, and each provider in the same state at the same cursor. Counts and times
+    /// aside.
+    pub fn same_status(&self, other: &RunReport) -> bool {
+        let providers = |r: &RunReport| {
+            r.providers
+                .iter()
+                .map(|p| {
+                    (
+                        p.provider_id.clone(),
+                        p.state.clone(),
+                        p.error.clone(),
+                        p.walk_complete,
+                        p.cursor_after,
+                        p.failed.iter().map(|f| f.message_id.clone()).collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        self.outcome == other.outcome
+            && self.error == other.error
+            && self.certificate_expires_at == other.certificate_expires_at
+            && providers(self) == providers(other)
     }
 
     /// Whether an automatic retry of the whole invocation can help.

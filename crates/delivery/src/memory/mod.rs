@@ -72,7 +72,7 @@ impl ConnectionStore for MemoryConnections {
 #[derive(Default)]
 pub struct MemoryState {
     leases: Mutex<HashMap<EntityId, (String, DateTime<Utc>)>>,
-    cursors: Mutex<HashMap<(EntityId, String), DateTime<Utc>>>,
+    cursors: Mutex<HashMap<(EntityId, String), Cursor>>,
     ledger: Mutex<HashMap<(EntityId, String, String), LedgerEntry>>,
     reports: Mutex<HashMap<EntityId, serde_json::Value>>,
 }
@@ -112,30 +112,56 @@ impl LeaseStore for MemoryState {
 
 #[async_trait]
 impl CursorStore for MemoryState {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
         Ok(self
             .cursors
             .lock()
             .unwrap()
             .get(&(entity.clone(), provider_id.to_owned()))
-            .copied())
+            .cloned())
     }
 
     async fn advance(
         &self,
         entity: &EntityId,
         provider_id: &str,
-        to: DateTime<Utc>,
+        cursor: &Cursor,
     ) -> Result<CursorOutcome, StoreError> {
         let mut cursors = self.cursors.lock().unwrap();
         let key = (entity.clone(), provider_id.to_owned());
         match cursors.get(&key) {
-            Some(current) if *current > to => Ok(CursorOutcome::WouldMoveBackwards { current: *current }),
+            Some(current) if current.position > cursor.position => Ok(CursorOutcome::WouldMoveBackwards {
+                current: current.position,
+            }),
             _ => {
-                cursors.insert(key, to);
+                cursors.insert(key, cursor.clone());
                 Ok(CursorOutcome::Advanced)
             }
         }
+    }
+}
+
+#[async_trait]
+impl StateSnapshots for MemoryState {
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
+        let lease = self.leases.lock().unwrap().get(entity).map(|(holder, until)| Lease {
+            holder: holder.clone(),
+            until: *until,
+        });
+        let cursors = self
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((e, _), _)| e == entity)
+            .map(|((_, provider), cursor)| (provider.clone(), cursor.clone()))
+            .collect();
+        let last_run = self.reports.lock().unwrap().get(entity).cloned();
+        Ok(EntityState {
+            lease,
+            cursors,
+            last_run,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use testkit::MotoServer;
 
 pub struct Backend {
     pub connections: Arc<dyn ConnectionStore>,
+    pub snapshots: Arc<dyn StateSnapshots>,
     pub leases: Arc<dyn LeaseStore>,
     pub cursors: Arc<dyn CursorStore>,
     pub ledger: Arc<dyn Ledger>,
@@ -65,6 +66,7 @@ pub async fn memory() -> Backend {
     let state = Arc::new(MemoryState::default());
     Backend {
         connections: Arc::new(MemoryConnections::default()),
+        snapshots: state.clone(),
         leases: state.clone(),
         cursors: state.clone(),
         ledger: state.clone(),
@@ -85,6 +87,7 @@ pub async fn moto() -> Backend {
             clients.dynamodb.clone(),
             &names.connections_table,
         )),
+        snapshots: state.clone(),
         leases: state.clone(),
         cursors: state.clone(),
         ledger: state.clone(),
