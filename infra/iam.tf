@@ -57,7 +57,7 @@ data "aws_iam_policy_document" "fetch" {
   }
   statement {
     sid       = "State"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
     resources = [aws_dynamodb_table.state.arn]
   }
   statement {

@@ -51,6 +51,8 @@ impl System {
             ("EBOX_AUDIENCE", sim.audience()),
             ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),
             ("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")),
+            // As `infra/` configures the functions: one JSON object a log line.
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
         ];
         let watch = LambdaWatch::start(&env);
         Self {
@@ -163,46 +165,42 @@ impl System {
         self.state().get_last(&EntityId::parse(entity).unwrap()).await.unwrap()
     }
 
-    /// Polls each entity's last-run status until a run newer than `before` is there.
-    pub async fn wait_for_runs(
-        &self,
-        entities: &[&str],
-        before: &HashMap<String, Option<String>>,
-    ) -> HashMap<String, Value> {
+    /// Where the functions' log stands now; runs reported after it are new.
+    pub fn log_mark(&self) -> usize {
+        self.watch.logs().len()
+    }
+
+    /// Waits until each entity has a run report in the functions' log after `mark` (the
+    /// report line every fetch run logs, whether or not it stored its status), and
+    /// returns the first such report of each.
+    pub async fn wait_for_runs(&self, entities: &[&str], mark: usize) -> HashMap<String, Value> {
         let started = Instant::now();
-        let mut done = HashMap::new();
-        while done.len() < entities.len() {
-            for e in entities {
-                if done.contains_key(*e) {
+        loop {
+            let logs = self.watch.logs();
+            let mut done = HashMap::new();
+            for line in logs.get(mark..).unwrap_or_default().lines() {
+                let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                if entry["fields"]["message"] != "run report" {
                     continue;
                 }
-                if let Some(report) = self.last_run(e).await {
-                    let id = report["run_id"].as_str().map(str::to_owned);
-                    if before.get(*e).cloned().flatten() != id {
-                        done.insert(e.to_string(), report);
-                    }
+                let Some(Ok(report)) = entry["fields"]["report"].as_str().map(serde_json::from_str::<Value>) else {
+                    continue;
+                };
+                if let Some(entity) = report["entity_id"].as_str().filter(|e| entities.contains(e)) {
+                    done.entry(entity.to_owned()).or_insert(report);
                 }
+            }
+            if done.len() == entities.len() {
+                return done;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(600),
-                "fetch runs did not finish; logs:\n{}",
-                self.watch.logs()
+                "fetch runs did not finish; logs:\n{logs}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await; // the poll interval
         }
-        done
-    }
-
-    pub async fn run_ids(&self, entities: &[&str]) -> HashMap<String, Option<String>> {
-        let mut ids = HashMap::new();
-        for e in entities {
-            let id = self
-                .last_run(e)
-                .await
-                .and_then(|r| r["run_id"].as_str().map(str::to_owned));
-            ids.insert(e.to_string(), id);
-        }
-        ids
     }
 
     /// Every message of the entity's e-Box is in its verdeelbak, byte for byte.

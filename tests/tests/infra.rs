@@ -131,6 +131,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("update_item", "dynamodb:UpdateItem", &["fetch"]),
     ("delete_item", "dynamodb:DeleteItem", &["fetch"]),
     ("batch_get_item", "dynamodb:BatchGetItem", &["fetch"]),
+    ("query", "dynamodb:Query", &["fetch"]),
     ("scan", "dynamodb:Scan", &["fanout"]),
     ("put_object", "s3:PutObject", &["fetch"]),
     ("get_secret_value", "secretsmanager:GetSecretValue", &["fetch"]),

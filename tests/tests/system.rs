@@ -18,17 +18,17 @@ async fn a_scheduled_tick_delivers_every_enabled_connection_once() {
     system.connect(B, true).await;
     system.connect(C, false).await;
     let entities = [A, B];
-    let before = system.run_ids(&entities).await;
+    let mark = system.log_mark();
 
     let report = system
         .invoke("fanout", &fixture("functions/fanout/fixtures/scheduled-event.json"))
         .await;
     assert_eq!(report["dispatched"], 2, "{report}");
     assert_eq!(report["skipped_disabled"], 1);
-    let runs = system.wait_for_runs(&entities, &before).await;
+    let first = system.wait_for_runs(&entities, mark).await;
     for e in entities {
-        assert_eq!(runs[e]["outcome"], "ok", "{}", runs[e]);
-        assert_eq!(runs[e]["delivered"], 12);
+        assert_eq!(first[e]["outcome"], "ok", "{}", first[e]);
+        assert_eq!(first[e]["delivered"], 12);
         system.assert_delivered(e).await;
     }
     // The disabled connection was not touched.
@@ -44,16 +44,18 @@ async fn a_scheduled_tick_delivers_every_enabled_connection_once() {
     assert_eq!(system.sim.requests_of(C), 0);
 
     // A second tick (the Scheduler's own input this time) delivers nothing twice.
-    let before = system.run_ids(&entities).await;
+    let mark = system.log_mark();
     let report = system
         .invoke("fanout", &fixture("functions/fanout/fixtures/scheduler-input.json"))
         .await;
     assert_eq!(report["dispatched"], 2);
-    let runs = system.wait_for_runs(&entities, &before).await;
+    let runs = system.wait_for_runs(&entities, mark).await;
     for e in entities {
         assert_eq!(runs[e]["outcome"], "ok");
         assert_eq!(runs[e]["delivered"], 0, "{}", runs[e]);
         system.assert_delivered(e).await;
+        // Nothing changed, so nothing was written: the stored status is the first tick's.
+        assert_eq!(system.last_run(e).await.unwrap()["run_id"], first[e]["run_id"]);
     }
 
     // By hand, for one entity: the fetch function answers with its report.
@@ -111,10 +113,10 @@ async fn a_broken_secret_and_a_provider_down_stop_no_one_else() {
             .unwrap(),
     );
     let entities = [A, B, D];
-    let before = system.run_ids(&entities).await;
+    let mark = system.log_mark();
     let report = system.invoke("fanout", &json!({"entities": entities})).await;
     assert_eq!(report["dispatched"], 3, "{report}");
-    let runs = system.wait_for_runs(&entities, &before).await;
+    let runs = system.wait_for_runs(&entities, mark).await;
 
     assert_eq!(runs[A]["outcome"], "ok");
     system.assert_delivered(A).await;

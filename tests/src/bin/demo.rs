@@ -67,7 +67,7 @@ fn step(text: &str) {
 
 async fn tick(system: &System, ids: &[&str], n: usize) -> HashMap<String, serde_json::Value> {
     step(&format!("schedule tick {n}: EventBridge's Scheduled Event to fanout"));
-    let before = system.run_ids(ids).await;
+    let mark = system.log_mark();
     let report = system
         .invoke("fanout", &fixture("functions/fanout/fixtures/scheduled-event.json"))
         .await;
@@ -77,7 +77,7 @@ async fn tick(system: &System, ids: &[&str], n: usize) -> HashMap<String, serde_
         report["skipped_disabled"],
         report["failed"].as_array().map_or(0, Vec::len)
     );
-    system.wait_for_runs(ids, &before).await
+    system.wait_for_runs(ids, mark).await
 }
 
 fn summary(runs: &HashMap<String, serde_json::Value>) {
