@@ -65,7 +65,8 @@ demo: $(TOOLS) functions ## The whole system locally: moto, the e-Box simulator,
 	cargo run --locked -q -p e2e --bin demo
 
 bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BENCHMARKS.md
-	cargo build --locked --profile measure -p bench --bins -p fetch -p fanout
+	cargo build --locked --profile measure -p bench --bins
+	cargo build --locked --release -p fetch -p fanout
 	@{ \
 	  echo "# Benchmarks"; echo; \
 	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d): $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GB, commit $$(git rev-parse --short HEAD)."; \

@@ -402,10 +402,10 @@ async fn memory() -> Vec<Row> {
             met: true,
         },
         Row {
-            name: "RSS after an idle run (warm)".into(),
+            name: "RSS after an idle run (warm; with the simulator and moto client)".into(),
             value: format!("{:.1} MB", mb(idle)),
-            goal: "<= 16 MB".into(),
-            met: mb(idle) <= 16.0,
+            goal: "(the fetch process alone: below)".into(),
+            met: true,
         },
     ]
 }
@@ -532,7 +532,7 @@ async fn process() -> Vec<Row> {
     let runtime_api = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let binary = std::env::current_exe().unwrap().parent().unwrap().join("fetch");
+    let binary = shipped("fetch");
     let mut child = tokio::process::Command::new(&binary)
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", "fetch")
@@ -579,6 +579,7 @@ async fn process() -> Vec<Row> {
         assert!(answer.starts_with("response"), "{answer}");
         figures.push((status_kb("VmHWM:"), status_kb("VmRSS:"), answer));
     }
+    let (anon, file) = (status_kb("RssAnon:"), status_kb("RssFile:"));
     let _ = child.kill().await;
     let delivered = figures[0].2.contains("\"delivered\":1");
     vec![
@@ -594,7 +595,26 @@ async fn process() -> Vec<Row> {
             goal: "<= 16 MB".into(),
             met: figures[2].1 <= 16.0,
         },
+        Row {
+            name: "  of which heap and stacks / mapped code and data of the binary".into(),
+            value: format!("{anon:.1} / {file:.1} MB"),
+            goal: String::new(),
+            met: true,
+        },
     ]
+}
+
+/// A function's binary as it ships: the release profile (built for this machine; `make
+/// build` makes the arm64 one), beside this profile's directory.
+fn shipped(function: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().unwrap().parent().unwrap().join("release").join(function);
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo build --release -p {function}` (make bench does)",
+        binary.display()
+    );
+    binary
 }
 
 fn uuid_like() -> String {
@@ -609,15 +629,9 @@ fn uuid_like() -> String {
 
 /// From process start to its first request for an event, through a fake runtime API.
 async fn start() -> Vec<Row> {
-    let dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let mut rows = Vec::new();
     for function in ["fetch", "fanout"] {
-        let binary = dir.join(function);
-        assert!(
-            binary.exists(),
-            "{} is missing: build it with this profile first",
-            binary.display()
-        );
+        let binary = shipped(function);
         let mut samples = Vec::new();
         for _ in 0..7 {
             let (tx, rx) = tokio::sync::oneshot::channel::<Instant>();
@@ -728,11 +742,11 @@ async fn main() {
             );
         }
         "process" => print_rows(
-            "the fetch process itself (its own binary, moto and the simulator outside it)",
+            "the fetch process itself (release build for this machine; moto and the simulator outside it)",
             &process().await,
         ),
         "start" => print_rows(
-            "start to ready (host build of this profile, fake Lambda runtime API)",
+            "start to ready (release build for this machine, fake Lambda runtime API)",
             &start().await,
         ),
         other => {
