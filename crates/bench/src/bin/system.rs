@@ -214,7 +214,46 @@ fn cpu_ms() -> f64 {
     ticks * 10.0
 }
 
-async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Row {
+/// One entity's delivery rate, and the e-Box requests it made per message against the
+/// fewest a message needs.
+struct Throughput {
+    rate: f64,
+    per_message: f64,
+    minimum: f64,
+}
+
+impl Throughput {
+    /// Little's law: what concurrency and latency allow at the minimum requests a message
+    /// needs.
+    fn little(&self, latency_ms: u64) -> f64 {
+        CONCURRENCY as f64 / (latency_ms as f64 / 1000.0 * self.minimum)
+    }
+}
+
+/// Throughput of a closed loop of `n` jobs that each wait `delay` seconds (e-Box latency,
+/// no queue) and then `demand` seconds at one queueing server (moto), by exact mean-value
+/// analysis.
+fn closed_loop_rate(n: usize, demand: f64, delay: f64) -> f64 {
+    let (mut queue, mut rate) = (0.0, 0.0);
+    for jobs in 1..=n {
+        let residence = demand * (1.0 + queue);
+        rate = jobs as f64 / (residence + delay);
+        queue = rate * residence;
+    }
+    rate
+}
+
+/// The median of three runs, each on a fresh world.
+async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Throughput {
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(throughput_once(on_moto, messages, latency_ms).await);
+    }
+    runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    runs.swap_remove(1)
+}
+
+async fn throughput_once(on_moto: bool, messages: usize, latency_ms: u64) -> Throughput {
     let w = world(on_moto, latency_ms).await;
     w.sim.generate(&Scenario {
         seed: 3,
@@ -236,28 +275,62 @@ async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Row {
     let took = started.elapsed().as_secs_f64();
     assert_eq!(report.outcome, Outcome::Ok, "{report:?}");
     assert_eq!(report.delivered as usize, messages);
-    let rate = messages as f64 / took;
-    let per_message = w.sim.requests_of(ENTITY) as f64 / messages as f64;
-    let minimum = 2.0 + bodies as f64 / messages as f64 + 0.01;
-    let limit = if latency_ms == 0 {
-        f64::INFINITY
-    } else {
-        CONCURRENCY as f64 / (latency_ms as f64 / 1000.0 * minimum)
-    };
-    Row {
-        name: format!(
-            "{} msgs, {} stores, e-Box {latency_ms} ms ({per_message:.2} req/msg, min {minimum:.2})",
-            messages,
-            if on_moto { "moto" } else { "memory" }
-        ),
-        value: format!("{rate:.1} msg/s"),
-        goal: if limit.is_finite() {
-            format!(">= 85% of {limit:.0} ({:.0}%)", rate / limit * 100.0)
-        } else {
-            "emulators' limit".into()
-        },
-        met: !limit.is_finite() || rate >= 0.85 * limit,
+    Throughput {
+        rate: messages as f64 / took,
+        per_message: w.sim.requests_of(ENTITY) as f64 / messages as f64,
+        minimum: 2.0 + bodies as f64 / messages as f64 + 0.01,
     }
+}
+
+async fn throughput_rows() -> Vec<Row> {
+    let name = |t: &Throughput, on_moto: bool, messages: usize, latency_ms: u64| {
+        format!(
+            "{messages} msgs, {} stores, e-Box {latency_ms} ms ({:.2} req/msg, min {:.2})",
+            if on_moto { "moto" } else { "memory" },
+            t.per_message,
+            t.minimum
+        )
+    };
+    let mut rows = Vec::new();
+    // In memory: the code against Little's law.
+    let at_20 = throughput(false, 2000, 20).await;
+    let limit = at_20.little(20);
+    rows.push(Row {
+        name: name(&at_20, false, 2000, 20),
+        value: format!("{:.1} msg/s", at_20.rate),
+        goal: format!(">= 85% of {limit:.0} ({:.0}%)", at_20.rate / limit * 100.0),
+        met: at_20.rate >= 0.85 * limit,
+    });
+    let at_0 = throughput(false, 2000, 0).await;
+    rows.push(Row {
+        name: name(&at_0, false, 2000, 0),
+        value: format!("{:.1} msg/s", at_0.rate),
+        goal: "emulators' limit".into(),
+        met: true,
+    });
+    // On moto: each message also queues at moto, one Python process on the cores the code
+    // shares. Its service demand per message is what its rate without e-Box latency says;
+    // the limit at 20 ms is then what mean-value analysis of the closed loop gives (8
+    // messages in flight, each waiting on e-Box, then queueing at moto).
+    let moto_0 = throughput(true, 300, 0).await;
+    let moto_20 = throughput(true, 300, 20).await;
+    let limit = closed_loop_rate(CONCURRENCY, 1.0 / moto_0.rate, 0.020 * moto_20.minimum);
+    rows.push(Row {
+        name: name(&moto_20, true, 300, 20),
+        value: format!("{:.1} msg/s", moto_20.rate),
+        goal: format!(
+            ">= 85% of {limit:.0} ({:.0}%; with moto's queue)",
+            moto_20.rate / limit * 100.0
+        ),
+        met: moto_20.rate >= 0.85 * limit,
+    });
+    rows.push(Row {
+        name: name(&moto_0, true, 300, 0),
+        value: format!("{:.1} msg/s", moto_0.rate),
+        goal: "emulators' limit".into(),
+        met: true,
+    });
+    rows
 }
 
 async fn idle() -> Vec<Row> {
@@ -700,14 +773,9 @@ async fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_default();
     match scenario.as_str() {
         "throughput" => {
-            let rows = vec![
-                throughput(false, 2000, 20).await,
-                throughput(false, 2000, 0).await,
-                throughput(true, 300, 20).await,
-                throughput(true, 300, 0).await,
-            ];
+            let rows = throughput_rows().await;
             print_rows(
-                "fetch throughput (one entity, two 100 kB attachments a message, 8 in flight)",
+                "fetch throughput (one entity, two 100 kB attachments a message, 8 in flight; median of 3)",
                 &rows,
             );
         }
