@@ -101,6 +101,9 @@ pub struct Shared {
     pub(crate) tokens: Mutex<HashMap<String, Token>>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) counters: Mutex<BTreeMap<(String, String), Counter>>,
+    /// TCP connections accepted: a client that reuses its connections opens few (in
+    /// production each new one is a TLS handshake).
+    pub(crate) connections: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -117,6 +120,7 @@ impl Shared {
             tokens: Mutex::new(HashMap::new()),
             faults: Mutex::new(Vec::new()),
             counters: Mutex::new(BTreeMap::new()),
+            connections: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -192,6 +196,11 @@ impl Shared {
     /// Every access token issued so far, for tests that check none of them leaks.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.tokens.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// TCP connections accepted since the start.
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn reset_counters(&self) {
@@ -342,6 +351,10 @@ impl Simulator {
         let shared = std::sync::Arc::new(Shared::new(config, format!("http://{addr}")));
         let app = api::router(shared.clone()).merge(control::router(shared.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
+        let counted = shared.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            counted.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
         let task = tokio::spawn(async move {
             let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {

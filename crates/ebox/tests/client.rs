@@ -356,3 +356,18 @@ fn pkcs1_from_pkcs8(pem: &str) -> String {
         lines.join("\n")
     )
 }
+
+#[tokio::test]
+async fn requests_one_after_another_share_one_connection() {
+    let f = Fixture::start().await;
+    let session = f.session();
+    let providers = active_providers(&f, &session).await;
+    for _ in 0..3 {
+        for p in &providers {
+            walk(&session, p).await.unwrap();
+        }
+    }
+    // Token, provider list and six listings over one kept-alive connection (in production
+    // one TLS handshake, not eight).
+    assert_eq!(f.sim.connections_accepted(), 1);
+}

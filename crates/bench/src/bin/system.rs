@@ -350,6 +350,18 @@ async fn idle() -> Vec<Row> {
     const RUNS: usize = 20;
     let mut figures: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     let mut operations: BTreeMap<String, u64> = BTreeMap::new();
+    let moto_port: u16 = w
+        .stores
+        ._moto
+        .as_ref()
+        .unwrap()
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (ebox_connections, aws_connections) = (w.sim.connections_accepted(), connections_to(moto_port));
     let cpu = cpu_ms();
     for _ in 0..RUNS {
         w.sim.reset_counters();
@@ -377,6 +389,8 @@ async fn idle() -> Vec<Row> {
         }
     }
     let cpu_per_run = (cpu_ms() - cpu) / RUNS as f64;
+    let new_ebox = w.sim.connections_accepted() - ebox_connections;
+    let new_aws = connections_to(moto_port).difference(&aws_connections).count();
     let median = |name: &str| {
         let mut v = figures[name].clone();
         v.sort_unstable();
@@ -433,12 +447,42 @@ async fn idle() -> Vec<Row> {
             met: median("s3") == 0,
         },
         Row {
+            name: format!("new connections in {RUNS} idle runs: e-Box / AWS (each a TLS handshake in production)"),
+            value: format!("{new_ebox} / {new_aws}"),
+            goal: "0 / 0".into(),
+            met: new_ebox == 0 && new_aws == 0,
+        },
+        Row {
             name: format!("idle run: CPU time (mean of {RUNS}, client side incl. SDK)"),
             value: format!("{cpu_per_run:.1} ms"),
             goal: String::new(),
             met: true,
         },
     ]
+}
+
+/// Local ports of this machine's established TCP connections to `port`: the client ends
+/// of connections to it (loopback only here, so all of them this process's).
+fn connections_to(port: u16) -> std::collections::BTreeSet<u16> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port_of = |a: &str| a.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            let (local, remote, state) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
+            (*state == "01" && port_of(remote) == Some(port))
+                .then(|| port_of(local))
+                .flatten()
+        })
+        .collect()
 }
 
 /// DynamoDB operations that write nothing.
