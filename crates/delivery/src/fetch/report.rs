@@ -103,7 +103,9 @@ pub struct RunReport {
     pub error: Option<RunError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
-    /// The last run that ended `ok` (this one, or an earlier one).
+    /// The last run that ended `ok` (this one, or an earlier one). Idle runs store their
+    /// status at most once per status interval, so an earlier one can be up to that much
+    /// older than the last success really was.
     #[serde(default)]
     pub last_success_at: Option<DateTime<Utc>>,
     /// When the certificate in use expires, when the run got that far.
