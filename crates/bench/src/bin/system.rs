@@ -249,8 +249,13 @@ async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Throughp
     for _ in 0..3 {
         runs.push(throughput_once(on_moto, messages, latency_ms).await);
     }
+    median(runs)
+}
+
+fn median(mut runs: Vec<Throughput>) -> Throughput {
     runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    runs.swap_remove(1)
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
 }
 
 async fn throughput_once(on_moto: bool, messages: usize, latency_ms: u64) -> Throughput {
@@ -309,17 +314,23 @@ async fn throughput_rows() -> Vec<Row> {
         met: true,
     });
     // On moto: each message also queues at moto, one Python process on the cores the code
-    // shares. Its service demand per message is what its rate without e-Box latency says;
-    // the limit at 20 ms is then what mean-value analysis of the closed loop gives (8
-    // messages in flight, each waiting on e-Box, then queueing at moto).
-    let moto_0 = throughput(true, 300, 0).await;
-    let moto_20 = throughput(true, 300, 20).await;
-    let limit = closed_loop_rate(CONCURRENCY, 1.0 / moto_0.rate, 0.020 * moto_20.minimum);
+    // shares. Its service demand per message is what its best rate without e-Box latency
+    // says (its capacity); the limit at 20 ms is then what mean-value analysis of the
+    // closed loop gives (8 messages in flight, each waiting on e-Box, then queueing at
+    // moto). Runs alternate between 0 and 20 ms, so both see the machine alike.
+    let (mut zero, mut twenty) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        zero.push(throughput_once(true, 300, 0).await);
+        twenty.push(throughput_once(true, 300, 20).await);
+    }
+    let capacity = zero.iter().map(|t| t.rate).fold(0.0, f64::max);
+    let (moto_0, moto_20) = (median(zero), median(twenty));
+    let limit = closed_loop_rate(CONCURRENCY, 1.0 / capacity, 0.020 * moto_20.minimum);
     rows.push(Row {
         name: name(&moto_20, true, 300, 20),
         value: format!("{:.1} msg/s", moto_20.rate),
         goal: format!(
-            ">= 85% of {limit:.0} ({:.0}%; with moto's queue)",
+            ">= 85% of {limit:.0} ({:.0}%; moto's queue at its best {capacity:.0}/s)",
             moto_20.rate / limit * 100.0
         ),
         met: moto_20.rate >= 0.85 * limit,
