@@ -249,10 +249,10 @@ async fn throughput(on_moto: bool, messages: usize, latency_ms: u64) -> Throughp
     for _ in 0..3 {
         runs.push(throughput_once(on_moto, messages, latency_ms).await);
     }
-    median(runs)
+    median_run(runs)
 }
 
-fn median(mut runs: Vec<Throughput>) -> Throughput {
+fn median_run(mut runs: Vec<Throughput>) -> Throughput {
     runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     let middle = runs.len() / 2;
     runs.swap_remove(middle)
@@ -324,7 +324,7 @@ async fn throughput_rows() -> Vec<Row> {
         twenty.push(throughput_once(true, 300, 20).await);
     }
     let capacity = zero.iter().map(|t| t.rate).fold(0.0, f64::max);
-    let (moto_0, moto_20) = (median(zero), median(twenty));
+    let (moto_0, moto_20) = (median_run(zero), median_run(twenty));
     let limit = closed_loop_rate(CONCURRENCY, 1.0 / capacity, 0.020 * moto_20.minimum);
     rows.push(Row {
         name: name(&moto_20, true, 300, 20),
