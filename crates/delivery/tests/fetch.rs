@@ -399,7 +399,10 @@ async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
     let again = w.run(A).await;
     assert_eq!(again.outcome, Outcome::Ok);
     assert_eq!(again.delivered, 0);
-    assert_eq!(provider(&again, P1).already_delivered, 12);
+    // The walk reaches back two days before the cursor: what it lists again (how much
+    // depends on the time of day) is all known.
+    let p1 = provider(&again, P1);
+    assert!(p1.listed > 0 && p1.already_delivered == p1.listed, "{p1:?}");
     // Token, providers and reference data are reused: one list page per provider.
     assert_eq!(w.sim.requests_of(A), 2, "{:?}", w.sim.counters());
     // Nothing new: one read of the state, no ledger read (the cursors remember what the
