@@ -111,11 +111,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Show { entity: raw, json } => {
             let id = entity(&raw)?;
-            let connection = ctx
-                .connections
-                .get(&id)
-                .await?
-                .with_context(|| format!("entity {id}: no connection; add one with `connections add`"))?;
+            let connection = existing(&ctx, &id).await?;
             let last = ctx.state.get_last(&id).await?;
             if json {
                 println!(
@@ -161,11 +157,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Test { entity: raw } => {
             let id = entity(&raw)?;
-            let connection = ctx
-                .connections
-                .get(&id)
-                .await?
-                .with_context(|| format!("entity {id}: no connection; add one with `connections add`"))?;
+            let connection = existing(&ctx, &id).await?;
             Ok(report_test(&id, test(&ctx, &connection).await))
         }
     }
@@ -196,10 +188,19 @@ pub async fn all_connections(ctx: &Context) -> anyhow::Result<Vec<Connection>> {
     Ok(all)
 }
 
+/// The entity's connection, or an error that says how to make one.
+async fn existing(ctx: &Context, id: &EntityId) -> anyhow::Result<Connection> {
+    ctx.connections.get(id).await?.ok_or_else(|| no_connection(id))
+}
+
+fn no_connection(id: &EntityId) -> anyhow::Error {
+    anyhow::anyhow!("entity {id}: no connection; add one with `connections add`")
+}
+
 async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<ExitCode> {
     let id = entity(raw)?;
     if !ctx.connections.set_enabled(&id, enabled, Utc::now()).await? {
-        bail!("entity {id}: no connection; add one with `connections add`");
+        return Err(no_connection(&id));
     }
     println!(
         "{} the connection of {id}",

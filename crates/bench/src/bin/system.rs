@@ -205,13 +205,9 @@ fn request() -> FetchRequest {
     }
 }
 
+/// CPU time of this process so far.
 fn cpu_ms() -> f64 {
-    // utime + stime of this process, in clock ticks (100 a second on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks * 10.0
+    process_cpu_ms(std::process::id())
 }
 
 /// One entity's delivery rate, and the e-Box requests it made per message against the
@@ -407,29 +403,20 @@ async fn idle() -> Vec<Row> {
         v.sort_unstable();
         v[v.len() / 2]
     };
+    let at_most = |name: &str, figure: &str, limit: u64| Row {
+        name: name.into(),
+        value: median(figure).to_string(),
+        goal: if limit == 0 { "0".into() } else { format!("<= {limit}") },
+        met: median(figure) <= limit,
+    };
     let operations: Vec<String> = operations
         .iter()
         .map(|(op, n)| format!("{} {:.1}", op.trim_start_matches("dynamodb:"), *n as f64 / RUNS as f64))
         .collect();
     vec![
-        Row {
-            name: "idle run: e-Box requests (2 active providers)".into(),
-            value: median("ebox").to_string(),
-            goal: "<= 2".into(),
-            met: median("ebox") <= 2,
-        },
-        Row {
-            name: "idle run: Secrets Manager requests".into(),
-            value: median("secretsmanager").to_string(),
-            goal: "0".into(),
-            met: median("secretsmanager") == 0,
-        },
-        Row {
-            name: "idle run: DynamoDB requests".into(),
-            value: median("dynamodb").to_string(),
-            goal: "<= 2".into(),
-            met: median("dynamodb") <= 2,
-        },
+        at_most("idle run: e-Box requests (2 active providers)", "ebox", 2),
+        at_most("idle run: Secrets Manager requests", "secretsmanager", 0),
+        at_most("idle run: DynamoDB requests", "dynamodb", 2),
         Row {
             name: format!("  of which, a run on average: {}", operations.join(", ")),
             value: String::new(),
@@ -445,18 +432,8 @@ async fn idle() -> Vec<Row> {
             goal: String::new(),
             met: true,
         },
-        Row {
-            name: "idle run: DynamoDB writes".into(),
-            value: median("writes").to_string(),
-            goal: "0".into(),
-            met: median("writes") == 0,
-        },
-        Row {
-            name: "idle run: S3 requests".into(),
-            value: median("s3").to_string(),
-            goal: "0".into(),
-            met: median("s3") == 0,
-        },
+        at_most("idle run: DynamoDB writes", "writes", 0),
+        at_most("idle run: S3 requests", "s3", 0),
         Row {
             name: format!("new connections in {RUNS} idle runs: e-Box / AWS (each a TLS handshake in production)"),
             value: format!("{new_ebox} / {new_aws}"),

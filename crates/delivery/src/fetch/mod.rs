@@ -257,24 +257,7 @@ impl Fetcher {
         let started_at = self.clock.now();
         let clock = Instant::now();
         let run_id = uuid::Uuid::new_v4().to_string();
-        let mut report = RunReport {
-            schema: REPORT_SCHEMA.into(),
-            run_id: run_id.clone(),
-            entity_id: request.entity_id.clone(),
-            outcome: Outcome::Ok,
-            dry_run: request.dry_run,
-            started_at,
-            finished_at: started_at,
-            duration_ms: 0,
-            delivered: 0,
-            failed: 0,
-            bytes: 0,
-            error: None,
-            held_by: None,
-            last_success_at: None,
-            certificate_expires_at: None,
-            providers: Vec::new(),
-        };
+        let mut report = RunReport::new(run_id.clone(), request.entity_id.clone(), request.dry_run, started_at);
         // Every log line of the run carries the entity and the run.
         let span = tracing::info_span!("run", entity_id = %request.entity_id, run_id = %run_id);
         let result =
@@ -319,17 +302,13 @@ impl Fetcher {
             .await
             .map_err(|e| fail(Step::State, e.to_string(), e.retryable))?;
         // The last successful run so far, carried from run to run for the metrics.
-        let previous: Option<RunReport> = state
-            .last_run
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let previous: Option<RunReport> = state.last_run.and_then(|v| serde_json::from_value(v).ok());
         report.last_success_at = previous.as_ref().and_then(|p| p.last_success_at);
         let now = self.clock.now();
         if !request.dry_run
             && let Some(lease) = state.lease.as_ref().filter(|l| l.holder != run_id && l.until > now)
         {
-            report.outcome = Outcome::AlreadyRunning;
-            report.held_by = Some(format!("run {} until {}", lease.holder, lease.until.to_rfc3339()));
+            report.already_running(lease);
             return Ok(());
         }
         let lease = LazyLease {
@@ -354,8 +333,7 @@ impl Fetcher {
         }
         if let Some(LeaseState::Held(held)) = lease.state.get() {
             // Another run started in the meantime: it carries on, and its status counts.
-            report.outcome = Outcome::AlreadyRunning;
-            report.held_by = Some(format!("run {} until {}", held.holder, held.until.to_rfc3339()));
+            report.already_running(held);
             return Ok(());
         }
         if request.dry_run {
@@ -1044,20 +1022,8 @@ mod tests {
     #[test]
     fn a_status_is_the_same_when_only_counts_and_times_differ() {
         let report = |outcome, provider_error: Option<&str>| RunReport {
-            schema: REPORT_SCHEMA.into(),
-            run_id: uuid::Uuid::new_v4().to_string(),
-            entity_id: "0403170701".into(),
             outcome,
-            dry_run: false,
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
             duration_ms: 3,
-            delivered: 0,
-            failed: 0,
-            bytes: 0,
-            error: None,
-            held_by: None,
-            last_success_at: None,
             certificate_expires_at: Some(at(1, 0)),
             providers: vec![ProviderReport {
                 provider_id: "p1".into(),
@@ -1068,6 +1034,7 @@ mod tests {
                 error: provider_error.map(str::to_owned),
                 ..ProviderReport::default()
             }],
+            ..RunReport::new(uuid::Uuid::new_v4().to_string(), "0403170701".into(), false, Utc::now())
         };
         let ok = report(Outcome::Ok, None);
         let mut later = report(Outcome::Ok, None);

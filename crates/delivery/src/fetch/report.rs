@@ -115,6 +115,34 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report of a run just started: `ok` until something says otherwise.
+    pub fn new(run_id: String, entity_id: String, dry_run: bool, started_at: DateTime<Utc>) -> Self {
+        Self {
+            schema: REPORT_SCHEMA.into(),
+            run_id,
+            entity_id,
+            outcome: Outcome::Ok,
+            dry_run,
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            delivered: 0,
+            failed: 0,
+            bytes: 0,
+            error: None,
+            held_by: None,
+            last_success_at: None,
+            certificate_expires_at: None,
+            providers: Vec::new(),
+        }
+    }
+
+    /// Another run holds the entity: this one stands back.
+    pub fn already_running(&mut self, lease: &crate::ports::Lease) {
+        self.outcome = Outcome::AlreadyRunning;
+        self.held_by = Some(format!("run {} until {}", lease.holder, lease.until.to_rfc3339()));
+    }
+
     /// Totals and the outcome, from what the providers reported.
     pub fn finish(&mut self, finished_at: DateTime<Utc>, took: std::time::Duration) {
         self.delivered = self.providers.iter().map(|p| p.delivered).sum();
