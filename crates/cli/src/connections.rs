@@ -81,6 +81,10 @@ pub struct Add {
     /// Verdeelbak prefix (default verdeelbak/<entity>/).
     #[arg(long)]
     prefix: Option<String>,
+    /// Scopes this connection's token requests name (space separated), when its REST
+    /// account was granted other scopes than EBOX_SCOPES names. "" names none.
+    #[arg(long)]
+    scopes: Option<String>,
 }
 
 fn entity(raw: &str) -> anyhow::Result<EntityId> {
@@ -269,6 +273,7 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
                     certificate_secret_id: shared.clone(),
                 },
                 verdeelbak_prefix: String::new(),
+                scopes: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             };
@@ -299,6 +304,7 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     if let Some(prefix) = &add.prefix {
         connection.verdeelbak_prefix = prefix.clone();
     }
+    connection.scopes = add.scopes.as_deref().map(|s| s.split_whitespace().map(str::to_owned).collect());
     if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
         bail!("entity {id} got a connection meanwhile; nothing was changed");
     }
@@ -320,10 +326,12 @@ fn next_step(e: &EboxError) -> &'static str {
         EboxError::TokenRefused { code, .. } if code == "invalid_client" => {
             "check that the ClientID is the one of the entity's \"DocConsumer e-Box Enterprise\" REST account and that the account holds DigiPost's certificate"
         }
-        EboxError::TokenRefused { code, .. } if code == "invalid_scope" => {
-            "ask the entity to grant the REST account the document-consumer scopes (EBOX_SCOPES)"
+        EboxError::ScopeRefused { .. } => {
+            "leave EBOX_SCOPES and the connection's scopes unset (the token then carries every granted scope), or add the connection again with --scopes naming what its REST account was granted"
         }
-        EboxError::ScopeMissing { .. } => "the token lacks a scope: check EBOX_SCOPES and the REST account's scopes",
+        EboxError::ScopeMissing { .. } => {
+            "the token lacks a scope: ask the entity to grant its \"DocConsumer e-Box Enterprise\" REST account the document-consumer scope, or check EBOX_SCOPES and the connection's scopes"
+        }
         e if e.retryable() => "e-Box is unavailable right now: try `connections test` again later",
         _ => "check EBOX_TOKEN_URL, EBOX_AUDIENCE and EBOX_PROVIDER_REGISTRY_URL",
     }
@@ -350,7 +358,7 @@ pub async fn test(ctx: &Context, connection: &Connection) -> Verdict {
         Ok(e) => e,
         Err(e) => return fail("configuration", format!("{e:#}"), "set the EBOX_* variables"),
     };
-    let session = ebox.session(credentials);
+    let session = ebox.session(credentials).with_scopes(connection.scopes.clone());
     if let Err(e) = session.access_token().await {
         return fail("token", e.to_string(), next_step(&e));
     }
@@ -360,6 +368,7 @@ pub async fn test(ctx: &Context, connection: &Connection) -> Verdict {
     };
     let now = Utc::now();
     let active: Vec<_> = providers
+        .providers
         .iter()
         .filter(|p| p.state(now) == ProviderState::Active)
         .collect();

@@ -200,12 +200,15 @@ mod tests {
     }
 }
 
-/// The e-Box endpoints and scopes, from `EBOX_*`.
+/// The e-Box endpoints and scopes, from `EBOX_*`. `EBOX_SCOPES` is optional: unset, a
+/// token request names no scope and the token carries every scope the client was granted.
 pub fn ebox_config<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> ebox::EboxConfig {
     ebox::EboxConfig::new(
         &env.required_url(vars::EBOX_TOKEN_URL),
         &env.required(vars::EBOX_AUDIENCE),
-        env.required_list(vars::EBOX_SCOPES),
+        env.optional(vars::EBOX_SCOPES)
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
         &env.required_url(vars::EBOX_PROVIDER_REGISTRY_URL),
     )
 }
@@ -235,6 +238,9 @@ impl FetchConfig {
             ),
             time_margin: std::time::Duration::from_secs(
                 env.parsed_or("TIME_MARGIN_SECONDS", defaults.time_margin.as_secs()),
+            ),
+            unreadable_hold: chrono::Duration::days(
+                env.parsed_or("UNREADABLE_HOLD_DAYS", defaults.unreadable_hold.num_days()),
             ),
             ..defaults
         };

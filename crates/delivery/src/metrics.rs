@@ -16,6 +16,8 @@ pub const NAMESPACE: &str = "DigipostEbox";
 pub struct RunMetrics {
     pub delivered: AsCount<u64>,
     pub failed: AsCount<u64>,
+    /// List items that were not readable messages (kept raw under `_unreadable/`).
+    pub unreadable: AsCount<u64>,
     pub bytes: AsBytes<u64>,
     pub duration: AsMilliseconds<u64>,
     /// Since the entity's last run that ended `ok`; absent when it never had one.
@@ -35,6 +37,7 @@ impl RunMetrics {
         Self {
             delivered: report.delivered.into(),
             failed: report.failed.into(),
+            unreadable: report.unreadable().into(),
             bytes: report.bytes.into(),
             duration: report.duration_ms.into(),
             seconds_since_last_success: report

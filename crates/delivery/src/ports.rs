@@ -70,6 +70,9 @@ pub struct Connection {
     pub credentials: CredentialsRef,
     /// Every key of this entity starts with it; defaults to `verdeelbak/<entity_id>/`.
     pub verdeelbak_prefix: String,
+    /// The scopes its token requests name, when not the configured ones (`EBOX_SCOPES`,
+    /// by default none, which gets every scope the client was granted).
+    pub scopes: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -83,6 +86,7 @@ impl Connection {
             name: name.into(),
             enabled: true,
             credentials,
+            scopes: None,
             created_at: now,
             updated_at: now,
         }
@@ -166,6 +170,9 @@ pub struct Cursor {
     /// here instead of asking the ledger, so a run with nothing new reads no ledger row.
     /// Only ids the ledger holds are ever put here.
     pub recent: BTreeMap<String, DateTime<Utc>>,
+    /// List items that were not readable messages, by the SHA-256 of their JSON, with
+    /// when they were first seen: the cursor holds back for each for a while.
+    pub unreadable: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// How far back a walk of one provider has to look. The ledger, not the cursor, says
@@ -326,9 +333,7 @@ pub fn sha256_of(bytes: &[u8]) -> Sha256 {
     sha2::Sha256::digest(bytes).into()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use ebox::hex;
 
 /// What went wrong with a body on its way to a store.
 pub type BodyFault = std::sync::Arc<std::sync::OnceLock<String>>;

@@ -57,6 +57,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 fn connection(n: u32, shared: bool) -> Connection {
     let entity_id = entity(n);
     Connection {
+        scopes: (n % 2 == 0).then(|| vec!["scope:old:messagesfull".into(), "scope:old:referencedata".into()]),
         name: format!("Agentschap {n}"),
         enabled: true,
         credentials: if shared {
@@ -171,6 +172,11 @@ fn cursor(seconds: i64, recent: &[(&str, i64)]) -> Cursor {
     Cursor {
         position: at(seconds),
         recent: recent.iter().map(|(id, s)| ((*id).to_owned(), at(*s))).collect(),
+        // Kept beside the recent ones, so that the round trip covers it.
+        unreadable: recent
+            .iter()
+            .map(|(id, s)| (format!("{id:0>64}"), at(*s - 60)))
+            .collect(),
     }
 }
 

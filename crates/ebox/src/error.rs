@@ -13,6 +13,17 @@ pub enum EboxError {
         code: String,
         description: String,
     },
+    #[error(
+        "token refused (invalid_scope): {description}; scopes asked for: {requested}. The client was not \
+         granted one of them: leave EBOX_SCOPES and the connection's scopes unset, so that the token carries \
+         every scope the client was granted, or set the connection's scopes to those its \"DocConsumer \
+         e-Box Enterprise\" webservice account was granted"
+    )]
+    ScopeRefused {
+        /// The scopes the request named.
+        requested: String,
+        description: String,
+    },
     #[error("{what}: access token not accepted (401) even after a fresh one was fetched")]
     Unauthorized { what: String },
     #[error("{what}: a scope is missing (403)")]

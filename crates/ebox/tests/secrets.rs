@@ -38,7 +38,7 @@ async fn failing_token_requests_leak_nothing() {
     f.generate(3, 1, 1000);
     let session = f.session();
     // A working session first, so that real tokens exist that must not show up.
-    let provider = session.providers().await.unwrap()[0].clone();
+    let provider = session.providers().await.unwrap().providers[0].clone();
     let listed: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
     assert_eq!(listed.len(), 2);
 

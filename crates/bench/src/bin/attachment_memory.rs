@@ -23,6 +23,7 @@ async fn main() {
         .providers()
         .await
         .unwrap()
+        .providers
         .iter()
         .find(|p| p.state(now) == ProviderState::Active)
         .cloned()

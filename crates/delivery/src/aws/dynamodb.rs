@@ -73,6 +73,12 @@ fn connection_item(c: &Connection) -> Item {
         ("created_at".to_owned(), s(timestamp(c.created_at))),
         ("updated_at".to_owned(), s(timestamp(c.updated_at))),
     ]);
+    if let Some(scopes) = &c.scopes {
+        item.insert(
+            "scopes".into(),
+            AttributeValue::L(scopes.iter().map(|x| s(x)).collect()),
+        );
+    }
     match &c.credentials {
         CredentialsRef::Secret { secret_id } => {
             item.insert("credentials_kind".into(), s("secret"));
@@ -118,6 +124,11 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
             .ok_or_else(|| malformed(OP, raw_id, "enabled"))?,
         credentials,
         verdeelbak_prefix: field("verdeelbak_prefix")?,
+        scopes: item.get("scopes").and_then(|v| v.as_l().ok()).map(|list| {
+            list.iter()
+                .filter_map(|x| x.as_s().ok().cloned())
+                .collect()
+        }),
         created_at: parse_time(item, "created_at").ok_or_else(|| malformed(OP, raw_id, "created_at"))?,
         updated_at: parse_time(item, "updated_at").ok_or_else(|| malformed(OP, raw_id, "updated_at"))?,
         entity_id,
@@ -348,10 +359,9 @@ impl LeaseStore for DynamoState {
     }
 }
 
-fn cursor_from_item(item: &Item) -> Option<Cursor> {
-    let position = get_n(item, "position_ms").and_then(DateTime::from_timestamp_millis)?;
-    let recent = item
-        .get("recent")
+/// A map of names to instants (milliseconds).
+fn instants(item: &Item, name: &str) -> std::collections::BTreeMap<String, DateTime<Utc>> {
+    item.get(name)
         .and_then(|v| v.as_m().ok())
         .into_iter()
         .flatten()
@@ -359,8 +369,24 @@ fn cursor_from_item(item: &Item) -> Option<Cursor> {
             let at = at.as_n().ok()?.parse().ok().and_then(DateTime::from_timestamp_millis)?;
             Some((id.clone(), at))
         })
-        .collect();
-    Some(Cursor { position, recent })
+        .collect()
+}
+
+fn instants_value(map: &std::collections::BTreeMap<String, DateTime<Utc>>) -> AttributeValue {
+    AttributeValue::M(
+        map.iter()
+            .map(|(id, at)| (id.clone(), n(at.timestamp_millis())))
+            .collect(),
+    )
+}
+
+fn cursor_from_item(item: &Item) -> Option<Cursor> {
+    let position = get_n(item, "position_ms").and_then(DateTime::from_timestamp_millis)?;
+    Some(Cursor {
+        position,
+        recent: instants(item, "recent"),
+        unreadable: instants(item, "unreadable"),
+    })
 }
 
 fn lease_from_item(item: &Item) -> Option<Lease> {
@@ -393,24 +419,22 @@ impl CursorStore for DynamoState {
         cursor: &Cursor,
     ) -> Result<CursorOutcome, StoreError> {
         let to = cursor.position;
-        let recent = cursor
-            .recent
-            .iter()
-            .map(|(id, at)| (id.clone(), n(at.timestamp_millis())))
-            .collect();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(STATE_PARTITION_KEY, s(entity_partition(entity)))
             .key(STATE_SORT_KEY, s(cursor_sort_key(provider_id)))
-            .update_expression("SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent")
+            .update_expression(
+                "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, unreadable = :unreadable",
+            )
             .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")
             .expression_attribute_names("#position", "position")
             .expression_attribute_values(":ms", n(to.timestamp_millis()))
             .expression_attribute_values(":at", s(timestamp(to)))
             .expression_attribute_values(":provider", s(provider_id))
-            .expression_attribute_values(":recent", AttributeValue::M(recent))
+            .expression_attribute_values(":recent", instants_value(&cursor.recent))
+            .expression_attribute_values(":unreadable", instants_value(&cursor.unreadable))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

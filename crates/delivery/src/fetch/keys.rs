@@ -6,6 +6,7 @@
 //! <prefix><provider>/<message>/attachments/<attachment>/<file name>
 //! <prefix><provider>/<message>/body.json
 //! <prefix><provider>/<message>/message.json      (last: its presence means complete)
+//! <prefix>_unreadable/<provider>/<sha256>.json   (a list item that is not a message)
 //! ```
 
 use sha2::Digest;
@@ -50,14 +51,26 @@ fn shorten(segment: String, max: usize, original: &str) -> String {
     format!("{}~{hash}", &segment[..cut])
 }
 
-/// A sender's file name made safe for a key: no `/` or `\`, no control characters, no
-/// `..`, not starting with a dot; non-ASCII letters stay readable. Never empty.
+/// Control and format characters (Unicode categories Cc and Cf): line breaks, bidi
+/// overrides and isolates, zero-width characters. None of them may stand in a key: they
+/// make a name read differently from what it is.
+pub fn is_control_or_format(c: char) -> bool {
+    use unicode_general_category::{GeneralCategory, get_general_category};
+    matches!(
+        get_general_category(c),
+        GeneralCategory::Control | GeneralCategory::Format
+    )
+}
+
+/// A sender's file name made safe for a key: no `/` or `\`, no control or format
+/// characters, no `..`, not starting with a dot; non-ASCII letters stay readable. Never
+/// empty. The exact name stays in `message.json`.
 pub fn safe_file_name(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| match c {
             '/' | '\\' => '_',
-            c if c.is_control() => '_',
+            c if is_control_or_format(c) => '_',
             c => c,
         })
         .collect();
@@ -105,6 +118,12 @@ pub fn message_json_key(folder: &str) -> String {
     format!("{folder}message.json")
 }
 
+/// Where a list item that is not a readable message is kept, named by the SHA-256 of its
+/// JSON: written once, whatever the run.
+pub fn unreadable_key(prefix: &str, provider_id: &str, sha256_hex: &str) -> String {
+    format!("{prefix}_unreadable/{}/{sha256_hex}.json", id_segment(provider_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +151,10 @@ mod tests {
         assert_eq!(safe_file_name("C:\\Users\\x.pdf"), "C:_Users_x.pdf");
         assert_eq!(safe_file_name("a\u{7}b\r\n.pdf"), "a_b__.pdf");
         assert_eq!(safe_file_name(".hidden"), "hidden");
+        // A bidi override makes "Factuur\u{202E}fdp.exe" read as "Factuurexe.pdf".
+        assert_eq!(safe_file_name("Factuur\u{202E}fdp.exe"), "Factuur_fdp.exe");
+        assert_eq!(safe_file_name("a\u{200B}b\u{2066}c\u{2069}\u{FEFF}.pdf"), "a_b_c__.pdf");
+        assert_eq!(safe_file_name("soft\u{AD}hyphen\u{85}.pdf"), "soft_hyphen_.pdf");
         assert_eq!(safe_file_name(""), "attachment");
         assert_eq!(safe_file_name("..."), "_.");
         assert_eq!(

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use ebox::model::{Attachment, ListedMessage, MessageProvider, ProviderState, ReferenceNames};
+use ebox::model::{Attachment, Listed, ListedMessage, MessageProvider, ProviderState, ReferenceKind, UnreadableItem};
 use ebox::{Ebox, EboxError, Session};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -67,6 +67,10 @@ pub struct FetchSettings {
     /// A run that changed nothing stores its status only when the stored one is older than
     /// this (or says something else), so an idle entity costs no write on most ticks.
     pub status_interval: chrono::Duration,
+    /// How long the cursor waits for a list item that is not a readable message, so that
+    /// each walk looks at it again (a registry may mend it); then it moves on, leaving the
+    /// raw copy and the `Unreadable` metric.
+    pub unreadable_hold: chrono::Duration,
 }
 
 /// The most delivered messages a cursor remembers (see [`Cursor::recent`]); beyond it the
@@ -82,6 +86,7 @@ impl Default for FetchSettings {
             overlap: chrono::Duration::days(2),
             spool_dir: std::env::temp_dir(),
             status_interval: chrono::Duration::hours(1),
+            unreadable_hold: chrono::Duration::days(3),
         }
     }
 }
@@ -202,14 +207,17 @@ type Attempt = Result<Result<Delivered, Failure>, Interrupted>;
 
 /// A listed message, as the ledger sees it.
 enum Seen {
-    Known(String, DateTime<Utc>),
+    Known(String, Option<DateTime<Utc>>),
     Fresh(Box<ListedMessage>),
+    Unreadable(Box<UnreadableItem>),
     Stop(String),
 }
 
 /// What became of it.
 enum Done {
-    Known(String, DateTime<Utc>),
+    Known(String, Option<DateTime<Utc>>),
+    /// Kept raw under this key, or not.
+    Unreadable(Box<UnreadableItem>, Result<String, Failure>),
     /// Another run holds the lease (or it could not be taken): not attempted.
     NoLease,
     Planned(Vec<String>),
@@ -381,15 +389,24 @@ impl Fetcher {
             .await
             .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
         report.certificate_expires_at = Some(credentials.key.certificate().not_after);
-        let session = self.ebox.session(credentials);
+        let session = self.ebox.session(credentials).with_scopes(connection.scopes.clone());
         session
             .access_token()
             .await
             .map_err(|e| fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()))?;
-        let providers = session
+        let discovery = session
             .providers()
             .await
             .map_err(|e| fail(Step::Providers, format!("entity {entity}: {e}"), e.retryable()))?;
+        // An entry that could not be read skips that provider only, and says so.
+        for skipped in &discovery.skipped {
+            report.providers.push(ProviderReport {
+                provider_id: skipped.provider_id.clone().unwrap_or_else(|| "(no id)".into()),
+                state: "failed".into(),
+                error: Some(format!("provider discovery: {}", skipped.reason)),
+                ..ProviderReport::default()
+            });
+        }
         let run = Run {
             fetcher: self,
             entity,
@@ -401,7 +418,7 @@ impl Fetcher {
             deadline,
         };
         let now = self.clock.now();
-        for provider in providers.iter() {
+        for provider in discovery.providers.iter() {
             if request
                 .providers
                 .as_ref()
@@ -465,6 +482,7 @@ impl Run<'_> {
             ..ProviderReport::default()
         };
         let f = self.fetcher;
+        let now = f.clock.now();
         let cursor_before = self.cursors.get(&provider_id);
         let cursor_position = cursor_before.map(|c| c.position);
         report.cursor_before = cursor_position;
@@ -475,19 +493,10 @@ impl Run<'_> {
             None => cursor_position.map(|c| (c - f.settings.overlap).date_naive()),
         };
         let recent = cursor_before.map(|c| &c.recent);
-        let names = match self.session.reference_names(provider).await {
-            Ok(n) => n,
-            Err(e) => {
-                report.state = "failed".into();
-                report.error = Some(format!("reference data: {e}"));
-                return Ok(report);
-            }
-        };
         // One pipeline from the listing to the deliveries: pages are listed and checked
         // against the ledger while earlier messages are still being delivered, and the
         // deliveries never drain between pages.
         let dry_run = self.request.dry_run;
-        let names = &names;
         let checked = self
             .session
             .messages(provider, received_after)
@@ -508,12 +517,16 @@ impl Run<'_> {
                     Ok::<_, Interrupted>(match seen {
                         Seen::Known(id, receipt) => Done::Known(id, receipt),
                         Seen::Stop(reason) => Done::Stopped(reason),
+                        Seen::Unreadable(item) => {
+                            let kept = self.keep_unreadable(provider, &item).await;
+                            Done::Unreadable(item, kept)
+                        }
                         Seen::Fresh(m) if dry_run => Done::Planned(self.planned_keys(provider, &m)),
                         // No new message is started when time is short.
                         Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
                         Seen::Fresh(m) => match self.lease.take().await {
                             LeaseState::Acquired => {
-                                let result = self.deliver(provider, names, &m).await?;
+                                let result = self.deliver(provider, &m).await?;
                                 Done::Delivered(m, result)
                             }
                             LeaseState::Held(_) | LeaseState::Failed(_) => Done::NoLease,
@@ -524,12 +537,17 @@ impl Run<'_> {
         );
         let mut newest_seen: Option<DateTime<Utc>> = None;
         let mut oldest_failed: Option<DateTime<Utc>> = None;
+        // The cursor stays where it is: something it must not pass has no place in time.
+        let mut hold = false;
         let mut complete = true;
         // Every listed message known to be delivered, for the cursor to remember.
         let mut delivered = Vec::new();
-        let mut seen = |id: &str, receipt: DateTime<Utc>| {
-            newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
-            delivered.push((id.to_owned(), receipt));
+        let mut unreadable = std::collections::BTreeMap::new();
+        let mut seen = |id: &str, receipt: Option<DateTime<Utc>>| {
+            if let Some(receipt) = receipt {
+                newest_seen = Some(newest_seen.map_or(receipt, |n| n.max(receipt)));
+                delivered.push((id.to_owned(), receipt));
+            }
         };
         while let Some(item) = done.next().await {
             match item? {
@@ -538,7 +556,7 @@ impl Run<'_> {
                     report.already_delivered += 1;
                     seen(&id, receipt);
                 }
-                Done::NoLease => {
+                Done::NoLease | Done::NotStarted => {
                     report.listed += 1;
                     report.new += 1;
                     complete = false;
@@ -548,14 +566,34 @@ impl Run<'_> {
                     report.new += 1;
                     report.would_write.extend(keys);
                 }
-                Done::NotStarted => {
-                    report.listed += 1;
-                    report.new += 1;
-                    complete = false;
-                }
                 Done::Stopped(reason) => {
                     report.error = Some(reason);
                     complete = false;
+                }
+                Done::Unreadable(item, kept) => {
+                    report.listed += 1;
+                    let (_, sha) = item.stored_bytes();
+                    let first_seen = cursor_before
+                        .and_then(|c| c.unreadable.get(&sha).copied())
+                        .unwrap_or(now);
+                    let held_until = first_seen + f.settings.unreadable_hold;
+                    // Until the hold is over the cursor waits for it, so that each walk
+                    // looks at it again; then it moves on, and the raw copy stays.
+                    hold |= held_until > now || kept.is_err();
+                    tracing::warn!(
+                        message_id = ?item.message_id,
+                        reason = %item.reason,
+                        "a list item is not a readable message; kept raw"
+                    );
+                    report.unreadable.push(UnreadableReport {
+                        message_id: item.message_id.clone(),
+                        reason: item.reason.clone(),
+                        key: kept.as_ref().ok().cloned(),
+                        error: kept.as_ref().err().map(|f| f.error.clone()),
+                        first_seen,
+                        held_until,
+                    });
+                    unreadable.insert(sha, first_seen);
                 }
                 Done::Delivered(m, result) => {
                     report.listed += 1;
@@ -578,13 +616,16 @@ impl Run<'_> {
                                 error = %failure.error,
                                 "message not delivered; the next run tries again"
                             );
-                            oldest_failed = Some(oldest_failed.map_or(receipt, |o| o.min(receipt)));
+                            match receipt {
+                                Some(r) => oldest_failed = Some(oldest_failed.map_or(r, |o| o.min(r))),
+                                None => hold = true,
+                            }
                             report.failed.push(MessageFailure {
                                 message_id: m.message.message_id.clone(),
                                 step: failure.step,
                                 reason: failure.error,
                                 retryable: failure.retryable,
-                                expires_at: Some(m.message.expiration_date),
+                                expires_at: m.message.expiration_date,
                             });
                         }
                     }
@@ -598,11 +639,15 @@ impl Run<'_> {
                 provider_id: provider_id.clone(),
             })?;
             // Never past a message that was not delivered.
-            let target = match oldest_failed {
-                Some(failed) => Some(newest_seen.map_or(failed, |n| n.min(failed))),
-                None => newest_seen,
+            let target = if hold {
+                Some(cursor_position.unwrap_or(DateTime::UNIX_EPOCH))
+            } else {
+                match oldest_failed {
+                    Some(failed) => Some(newest_seen.map_or(failed, |n| n.min(failed))),
+                    None => newest_seen,
+                }
             };
-            let next = next_cursor(cursor_before, target, delivered, f.settings.overlap);
+            let next = next_cursor(cursor_before, target, delivered, unreadable, f.settings.overlap);
             // Nothing new for the cursor: no write.
             if let Some(next) = next.filter(|n| Some(n) != cursor_before) {
                 match self.lease.take().await {
@@ -619,13 +664,14 @@ impl Run<'_> {
         Ok(report)
     }
 
-    /// Sorts one listed page into what the ledger knows and what is new; a listing that
-    /// failed after this page, or a ledger that cannot answer, ends the walk.
+    /// Sorts one listed page into what the ledger knows, what is new and what is not a
+    /// readable message; a listing that failed after this page, or a ledger that cannot
+    /// answer, ends the walk.
     async fn check_page(
         &self,
         provider: &MessageProvider,
         recent: Option<&std::collections::BTreeMap<String, DateTime<Utc>>>,
-        page: Result<Vec<ListedMessage>, futures::stream::TryChunksError<ListedMessage, EboxError>>,
+        page: Result<Vec<Listed>, futures::stream::TryChunksError<Listed, EboxError>>,
     ) -> Vec<Seen> {
         let (page, listing_error) = match page {
             Ok(page) => (page, None),
@@ -636,7 +682,10 @@ impl Run<'_> {
         // of the ledger.
         let ids: Vec<String> = page
             .iter()
-            .map(|m| &m.message.message_id)
+            .filter_map(|item| match item {
+                Listed::Message(m) => Some(&m.message.message_id),
+                Listed::Unreadable(_) => None,
+            })
             .filter(|id| !remembered(id))
             .cloned()
             .collect();
@@ -656,17 +705,45 @@ impl Run<'_> {
         };
         let mut seen: Vec<Seen> = page
             .into_iter()
-            .map(|m| {
-                let id = &m.message.message_id;
-                if remembered(id) || delivered.contains(id) {
-                    Seen::Known(id.clone(), m.message.receipt_date)
-                } else {
-                    Seen::Fresh(Box::new(m))
+            .map(|item| match item {
+                Listed::Unreadable(u) => Seen::Unreadable(Box::new(u)),
+                Listed::Message(m) => {
+                    let id = &m.message.message_id;
+                    if remembered(id) || delivered.contains(id) {
+                        Seen::Known(id.clone(), m.message.receipt_date)
+                    } else {
+                        Seen::Fresh(Box::new(m))
+                    }
                 }
             })
             .collect();
         seen.extend(listing_error.map(Seen::Stop));
         seen
+    }
+
+    /// Keeps an unreadable list item's JSON under the entity's prefix, once; its key.
+    async fn keep_unreadable(&self, provider: &MessageProvider, item: &UnreadableItem) -> Result<String, Failure> {
+        let (bytes, sha) = item.stored_bytes();
+        let key = keys::unreadable_key(&self.connection.verdeelbak_prefix, &provider.message_provider_id, &sha);
+        if self.request.dry_run {
+            return Ok(key);
+        }
+        match self.lease.take().await {
+            LeaseState::Acquired => {}
+            LeaseState::Held(_) | LeaseState::Failed(_) => {
+                return Err(Failure {
+                    step: Step::Store,
+                    error: "another run holds the entity".into(),
+                    retryable: true,
+                });
+            }
+        }
+        self.fetcher
+            .objects
+            .put(put_json(&key, bytes, true))
+            .await
+            .map_err(Failure::store)?;
+        Ok(key)
     }
 
     fn planned_keys(&self, provider: &MessageProvider, m: &ListedMessage) -> Vec<String> {
@@ -679,16 +756,39 @@ impl Run<'_> {
             .message
             .attachments()
             .iter()
-            .map(|a| keys::attachment_key(&folder, &a.attachment_id, &a.file_name))
+            .map(|a| keys::attachment_key(&folder, &a.attachment_id, a.name()))
             .collect();
-        if wants_body(m) {
+        if m.message.may_have_body() {
             planned.push(keys::body_key(&folder));
         }
         planned.push(keys::message_json_key(&folder));
         planned
     }
 
-    async fn deliver(&self, provider: &MessageProvider, names: &ReferenceNames, listed: &ListedMessage) -> Attempt {
+    /// The names behind the message's ids, where the message does not carry them.
+    async fn names(&self, provider: &MessageProvider, m: &ebox::model::Message) -> message_json::Names {
+        let lookup = |kind: ReferenceKind, named: &ebox::model::Named| {
+            let id = named.id.clone().filter(|_| named.name.is_none());
+            async move {
+                match id {
+                    Some(id) => self.session.reference_name(provider, kind, &id).await,
+                    None => None,
+                }
+            }
+        };
+        let (message_type, sender_organization, sender_application) = futures::join!(
+            lookup(ReferenceKind::MessageType, &m.message_type),
+            lookup(ReferenceKind::SenderOrganization, &m.sender_organization),
+            lookup(ReferenceKind::SenderApplication, &m.sender_application),
+        );
+        message_json::Names {
+            message_type,
+            sender_organization,
+            sender_application,
+        }
+    }
+
+    async fn deliver(&self, provider: &MessageProvider, listed: &ListedMessage) -> Attempt {
         let f = self.fetcher;
         let m = &listed.message;
         let folder = keys::message_folder(
@@ -710,19 +810,25 @@ impl Run<'_> {
                 Err(failure) => return Ok(Err(failure)),
             }
         }
-        let body = if wants_body(listed) {
+        // Every body, main content or annex: only the body call says whether there is one.
+        let body_key = keys::body_key(&folder);
+        let body = if m.may_have_body() {
             match self.session.body(provider, &m.message_id).await {
-                Ok(body) => {
-                    let key = keys::body_key(&folder);
-                    let mut json = serde_json::to_vec_pretty(&body).expect("JSON values serialise");
-                    json.push(b'\n');
-                    bytes += json.len() as u64;
-                    if let Err(e) = f.objects.put(put_json(&key, json, false)).await {
+                Ok(Some(body)) => {
+                    bytes += body.raw.len() as u64;
+                    let put = PutObject {
+                        key: body_key.clone(),
+                        sha256: sha256_of(&body.raw),
+                        body: ObjectBody::Bytes(body.raw.clone()),
+                        content_type: "application/json".into(),
+                        if_absent: false,
+                    };
+                    if let Err(e) = f.objects.put(put).await {
                         return Ok(Err(Failure::store(e)));
                     }
-                    Some((body, key))
+                    Some(body.text)
                 }
-                Err(EboxError::NotFound { .. }) => None,
+                Ok(None) => None,
                 Err(e) => return Ok(Err(Failure::ebox(Step::Body, e))),
             }
         } else {
@@ -731,12 +837,14 @@ impl Run<'_> {
         f.checkpoints.reached(&Checkpoint::AttachmentsStored {
             message_id: m.message_id.clone(),
         })?;
+        let names = self.names(provider, m).await;
         let json = message_json::build(
             &self.entity,
             &provider.message_provider_id,
+            provider.api_version,
             listed,
-            names,
-            body.as_ref().map(|(b, k)| (b, k.as_str())),
+            &names,
+            body.as_ref().map(|text| message_json::StoredBody { text, key: &body_key }),
             &stored,
         );
         let json_sha = hex(&sha256_of(&json));
@@ -755,7 +863,7 @@ impl Run<'_> {
             delivered_at: f.clock.now(),
             message_key: key,
             message_sha256: json_sha,
-            expires_at: Some(m.expiration_date),
+            expires_at: m.expiration_date,
         };
         let recorded = match f.ledger.record(&self.entity, &entry).await {
             Ok(Insert::Inserted) => Delivered::New { bytes },
@@ -781,18 +889,24 @@ impl Run<'_> {
         attachment: &Attachment,
         folder: &str,
     ) -> Result<StoredAttachment, Failure> {
-        let key = keys::attachment_key(folder, &attachment.attachment_id, &attachment.file_name);
+        let key = keys::attachment_key(folder, &attachment.attachment_id, attachment.name());
         let download = self
             .session
             .attachment(provider, message_id, attachment)
             .await
             .map_err(|e| Failure::ebox(Step::Attachment, e))?;
+        let content_type = attachment
+            .media_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
         let stored = |size: u64, sha: Sha256, verified: bool| StoredAttachment {
             attachment_id: attachment.attachment_id.clone(),
+            attachment_id_assigned: attachment.id_assigned,
             file_name: attachment.file_name.clone(),
             key: key.clone(),
             media_type: attachment.media_type.clone(),
             size_bytes: size,
+            declared_size_kb: attachment.size_kb,
             sha256: hex(&sha),
             main_content: attachment.main_content,
             digest_verified: verified,
@@ -814,7 +928,7 @@ impl Run<'_> {
                     key: key.clone(),
                     body: ObjectBody::Stream { length, chunks },
                     sha256: sha,
-                    content_type: attachment.media_type.clone(),
+                    content_type: content_type.clone(),
                     if_absent: false,
                 };
                 match self.fetcher.objects.put(put).await {
@@ -847,7 +961,7 @@ impl Run<'_> {
                     key: key.clone(),
                     body: ObjectBody::Stream { length, chunks },
                     sha256: sha,
-                    content_type: attachment.media_type.clone(),
+                    content_type: content_type.clone(),
                     if_absent: false,
                 };
                 self.fetcher.objects.put(put).await.map_err(Failure::store)?;
@@ -859,12 +973,13 @@ impl Run<'_> {
 
 /// The cursor after a complete walk: at `target` but never back, remembering the
 /// delivered messages that the next walk lists again (received after the day the next
-/// walk starts from), the newest [`RECENT_LIMIT`] of them. `None` when there is nothing
-/// to remember.
+/// walk starts from), the newest [`RECENT_LIMIT`] of them, and the unreadable items this
+/// walk saw. `None` when there is nothing to remember.
 fn next_cursor(
     before: Option<&Cursor>,
     target: Option<DateTime<Utc>>,
     delivered: Vec<(String, DateTime<Utc>)>,
+    unreadable: std::collections::BTreeMap<String, DateTime<Utc>>,
     overlap: chrono::Duration,
 ) -> Option<Cursor> {
     let position = match (before.map(|c| c.position), target) {
@@ -887,12 +1002,11 @@ fn next_cursor(
         }
         kept.entry(id).or_insert(at);
     }
-    Some(Cursor { position, recent: kept })
-}
-
-/// A body is fetched when it is the main content, or when there is nothing else.
-fn wants_body(m: &ListedMessage) -> bool {
-    m.message.body_main_content || m.message.attachments().is_empty()
+    Some(Cursor {
+        position,
+        recent: kept,
+        unreadable,
+    })
 }
 
 fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
@@ -961,6 +1075,7 @@ mod tests {
         Cursor {
             position,
             recent: recent.iter().map(|(id, t)| ((*id).to_owned(), *t)).collect(),
+            unreadable: Default::default(),
         }
     }
 
@@ -978,6 +1093,7 @@ mod tests {
             None,
             Some(at(10, 12)),
             delivered(&[("old", at(8, 23)), ("m9", at(9, 1)), ("m10", at(10, 12))]),
+            Default::default(),
             OVERLAP,
         );
         assert_eq!(next, Some(cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))])));
@@ -987,7 +1103,7 @@ mod tests {
     fn a_cursor_never_moves_back_and_forgets_what_falls_out_of_the_window() {
         let before = cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))]);
         // An older target (a failed message) leaves the position where it is.
-        let same = next_cursor(Some(&before), Some(at(9, 0)), delivered(&[("m9", at(9, 1))]), OVERLAP);
+        let same = next_cursor(Some(&before), Some(at(9, 0)), delivered(&[("m9", at(9, 1))]), Default::default(), OVERLAP);
         assert_eq!(
             same.as_ref(),
             Some(&before),
@@ -997,6 +1113,7 @@ mod tests {
             Some(&before),
             Some(at(12, 8)),
             delivered(&[("m12", at(12, 8))]),
+            Default::default(),
             OVERLAP,
         );
         assert_eq!(
@@ -1004,7 +1121,7 @@ mod tests {
             Some(cursor(at(12, 8), &[("m12", at(12, 8))])),
             "the walk after 10 March no longer lists the 9th or the 10th"
         );
-        assert_eq!(next_cursor(None, None, Vec::new(), OVERLAP), None);
+        assert_eq!(next_cursor(None, None, Vec::new(), Default::default(), OVERLAP), None);
     }
 
     #[test]
@@ -1013,7 +1130,7 @@ mod tests {
             .map(|n| (format!("m{n:05}"), at(10, 0) + chrono::Duration::seconds(n)))
             .collect();
         let newest = many.last().unwrap().1;
-        let next = next_cursor(None, Some(newest), many, OVERLAP).unwrap();
+        let next = next_cursor(None, Some(newest), many, Default::default(), OVERLAP).unwrap();
         assert_eq!(next.recent.len(), RECENT_LIMIT);
         assert!(!next.recent.contains_key("m00009"), "the oldest are left to the ledger");
         assert!(next.recent.contains_key("m00010"));

@@ -84,6 +84,25 @@ pub struct ProviderReport {
     /// Dry runs: the keys a real run would write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub would_write: Vec<String>,
+    /// List items that were not readable messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableReport>,
+}
+
+/// A list item that was not a readable message: kept raw, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableReport {
+    /// Whatever id it carries.
+    pub message_id: Option<String>,
+    pub reason: String,
+    /// Where its JSON is kept.
+    pub key: Option<String>,
+    /// Why it could not be kept (the cursor then waits for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub first_seen: DateTime<Utc>,
+    /// Until then the cursor does not move past it.
+    pub held_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,16 +169,21 @@ impl RunReport {
         self.bytes = self.providers.iter().map(|p| p.bytes).sum();
         self.finished_at = finished_at;
         self.duration_ms = took.as_millis() as u64;
-        let incomplete = self
-            .providers
-            .iter()
-            .any(|p| p.state == "failed" || (p.state == "read" && !p.walk_complete));
+        // Mail that is listed but not delivered needs someone to look, whatever the walk.
+        let incomplete = self.providers.iter().any(|p| {
+            p.state == "failed" || (p.state == "read" && !p.walk_complete) || !p.unreadable.is_empty()
+        });
         if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
             self.outcome = Outcome::Partial;
         }
         if self.outcome == Outcome::Ok && !self.dry_run {
             self.last_success_at = Some(finished_at);
         }
+    }
+
+    /// List items that were not readable messages.
+    pub fn unreadable(&self) -> u64 {
+        self.providers.iter().map(|p| p.unreadable.len() as u64).sum()
     }
 
     /// The earliest expiration among the messages this run could not deliver.
@@ -186,6 +210,7 @@ impl RunReport {
                         p.walk_complete,
                         p.cursor_after,
                         p.failed.iter().map(|f| f.message_id.clone()).collect::<Vec<_>>(),
+                        p.unreadable.iter().map(|u| u.key.clone()).collect::<Vec<_>>(),
                     )
                 })
                 .collect::<Vec<_>>()

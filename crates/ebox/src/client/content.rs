@@ -1,0 +1,168 @@
+//! A message's body and its attachments' content.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::Url;
+use sha2::Digest as _;
+
+use super::{Session, endpoint};
+use crate::error::EboxError;
+use crate::model::{Attachment, MessageProvider, Translated};
+
+/// A message's body: the bytes e-Box sent, and what they say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body {
+    pub raw: Bytes,
+    pub text: Translated,
+}
+
+impl Session {
+    /// The body (nl/fr/de), or None when the message has none (404). Reading it marks the
+    /// message read when the body is its main content.
+    pub async fn body(&self, provider: &MessageProvider, message_id: &str) -> Result<Option<Body>, EboxError> {
+        let url = endpoint(
+            &provider.message_provider_url,
+            &["ebox", "messages", message_id, "body"],
+        )?;
+        match self
+            .get_json_bytes::<serde_json::Value>(&format!("body of message {message_id}"), &url, &[])
+            .await
+        {
+            Ok((raw, value)) => Ok(Some(Body {
+                text: Translated::read(&value).unwrap_or_default(),
+                raw,
+            })),
+            Err(EboxError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where an attachment's content is: its `contentHref` when given (resolved against
+    /// the provider's URL, and only on the provider's own origin, since the token goes
+    /// with the request), else the path built from its id.
+    fn content_url(&self, provider: &MessageProvider, message_id: &str, a: &Attachment) -> Result<Url, EboxError> {
+        let base = endpoint(&provider.message_provider_url, &[])?;
+        if let Some(href) = &a.content_href {
+            let url = base.join(href).map_err(|e| EboxError::Malformed {
+                what: format!("attachment {} of message {message_id}", a.attachment_id),
+                detail: format!("contentHref {href:?}: {e}"),
+            })?;
+            if url.origin() == base.origin() {
+                return Ok(url);
+            }
+            if a.id_assigned {
+                return Err(EboxError::Refused {
+                    what: format!("attachment {} of message {message_id}", a.attachment_id),
+                    status: 0,
+                    message: format!(
+                        "contentHref points outside provider {} ({}); the token is not sent there",
+                        provider.message_provider_id,
+                        url.origin().ascii_serialization()
+                    ),
+                });
+            }
+            tracing::warn!(message_id, attachment_id = %a.attachment_id, "contentHref on another origin; using the registry's own path");
+        } else if a.id_assigned {
+            return Err(EboxError::Malformed {
+                what: format!("attachment {} of message {message_id}", a.attachment_id),
+                detail: "it has neither attachmentId nor contentHref".into(),
+            });
+        }
+        endpoint(
+            &provider.message_provider_url,
+            &["ebox", "messages", message_id, "attachments", &a.attachment_id, "content"],
+        )
+    }
+
+    /// An attachment's content as a stream that is never held whole: hashed as it flows,
+    /// checked against the digest e-Box gave and against the Content-Length. A mismatch
+    /// or a short body ends the stream with an error instead of its last chunk. The
+    /// declared `size` (kB) is never a check.
+    pub async fn attachment(
+        &self,
+        provider: &MessageProvider,
+        message_id: &str,
+        attachment: &Attachment,
+    ) -> Result<AttachmentDownload, EboxError> {
+        let what = format!("attachment {} of message {message_id}", attachment.attachment_id);
+        let url = self.content_url(provider, message_id, attachment)?;
+        // Only the request is retried here; a transfer cut later is retried by the caller,
+        // which has to start its upload again anyway.
+        let response = self.with_retries(&what, || self.get_once(&what, &url, &[])).await?;
+        Ok(AttachmentDownload::new(what, response, attachment))
+    }
+}
+
+/// An attachment being downloaded.
+pub struct AttachmentDownload {
+    /// From Content-Length, when the server sent one.
+    pub content_length: Option<u64>,
+    /// The digest e-Box announced.
+    pub expected_sha256: Option<[u8; 32]>,
+    pub chunks: BoxStream<'static, Result<Bytes, EboxError>>,
+    /// The SHA-256 of what was streamed, set once the stream ended cleanly.
+    pub sha256: Arc<OnceLock<[u8; 32]>>,
+}
+
+impl AttachmentDownload {
+    fn new(what: String, response: reqwest::Response, attachment: &Attachment) -> Self {
+        let content_length = response.content_length();
+        let expected = attachment.expected_sha256();
+        let name = attachment.attachment_id.clone();
+        let sha256 = Arc::new(OnceLock::new());
+        let done = sha256.clone();
+        let body = response.bytes_stream();
+        let chunks = stream::unfold(
+            (body, sha2::Sha256::new(), 0u64, false),
+            move |(mut body, mut hasher, mut count, finished)| {
+                let what = what.clone();
+                let name = name.clone();
+                let done = done.clone();
+                async move {
+                    if finished {
+                        return None;
+                    }
+                    match body.next().await {
+                        Some(Ok(chunk)) => {
+                            hasher.update(&chunk);
+                            count += chunk.len() as u64;
+                            Some((Ok(chunk), (body, hasher, count, false)))
+                        }
+                        Some(Err(e)) => Some((Err(EboxError::transport(&what, &e)), (body, hasher, count, true))),
+                        None => {
+                            let actual: [u8; 32] = hasher.clone().finalize().into();
+                            let verdict = match content_length {
+                                Some(expected) if count != expected => Err(EboxError::ShortBody {
+                                    attachment: name,
+                                    expected,
+                                    actual: count,
+                                }),
+                                _ => match expected.filter(|e| *e != actual) {
+                                    Some(expected_sha) => Err(EboxError::DigestMismatch {
+                                        attachment: name,
+                                        expected: crate::hex(&expected_sha),
+                                        actual: crate::hex(&actual),
+                                    }),
+                                    None => {
+                                        let _ = done.set(actual);
+                                        return None;
+                                    }
+                                },
+                            };
+                            Some((verdict.map(|()| Bytes::new()), (body, hasher, count, true)))
+                        }
+                    }
+                }
+            },
+        )
+        .boxed();
+        Self {
+            content_length,
+            expected_sha256: expected,
+            chunks,
+            sha256,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Authorised requests with bounded retries, and e-Box's error answers as [`EboxError`].
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+
+use super::Session;
+use crate::error::EboxError;
+
+impl Session {
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.config().min_backoff)
+            .with_max_delay(self.config().max_backoff)
+            .with_max_times(self.config().max_retries)
+            .with_jitter()
+    }
+
+    /// Runs `call` with bounded retries (backoff with jitter, honouring Retry-After) and
+    /// within the call budget. Only what can succeed later is retried.
+    pub(super) async fn with_retries<T, F, Fut>(&self, what: &str, call: F) -> Result<T, EboxError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, EboxError>>,
+    {
+        let max_backoff = self.config().call_budget;
+        let retried = call
+            .retry(self.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e: &EboxError| e.retryable() && !matches!(e, EboxError::Unauthorized { .. }))
+            .adjust(move |e: &EboxError, planned| match (e.retry_after(), planned) {
+                (Some(asked), Some(_)) => Some(asked.min(max_backoff)),
+                (_, planned) => planned,
+            })
+            .notify(|e: &EboxError, after: Duration| {
+                tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "e-Box call failed; retrying");
+            });
+        match tokio::time::timeout(self.config().call_budget, retried).await {
+            Ok(result) => result,
+            Err(_) => Err(EboxError::Timeout { what: what.to_owned() }),
+        }
+    }
+
+    /// One authorised GET; a 401 gets one fresh token and one more try.
+    pub(super) async fn get_once(
+        &self,
+        what: &str,
+        url: &Url,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, EboxError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token().await?;
+            let response = self
+                .ebox
+                .inner
+                .http
+                .get(url.clone())
+                .query(query)
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| EboxError::transport(what, &e))?;
+            let status = response.status();
+            tracing::debug!(what, status = status.as_u16(), "e-Box answered");
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                // Expired or revoked early: one transparent refresh.
+                self.forget_token();
+                refreshed = true;
+                continue;
+            }
+            let retry_after = retry_after(&response);
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(status_error(what, status, retry_after, &body));
+        }
+    }
+
+    /// One authorised GET of JSON, with retries; the answer's bytes and their parse.
+    pub(super) async fn get_json_bytes<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        url: &Url,
+        query: &[(&str, String)],
+    ) -> Result<(bytes::Bytes, T), EboxError> {
+        self.with_retries(what, || async {
+            let response = self.get_once(what, url, query).await?;
+            let body = response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
+            let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::Malformed {
+                what: what.to_owned(),
+                detail: e.to_string(),
+            })?;
+            Ok((body, parsed))
+        })
+        .await
+    }
+
+    pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        url: &Url,
+        query: &[(&str, String)],
+    ) -> Result<T, EboxError> {
+        Ok(self.get_json_bytes(what, url, query).await?.1)
+    }
+}
+
+pub(super) fn parse_url(what: &str, url: &str) -> Result<Url, EboxError> {
+    Url::parse(url).map_err(|e| EboxError::Malformed {
+        what: what.to_owned(),
+        detail: format!("bad URL {url:?}: {e}"),
+    })
+}
+
+/// `base` plus path segments, each percent-encoded: an id can never change the path.
+pub fn endpoint(base: &str, segments: &[&str]) -> Result<Url, EboxError> {
+    let mut url = parse_url("provider URL", base)?;
+    url.path_segments_mut()
+        .map_err(|_| EboxError::Malformed {
+            what: "provider URL".into(),
+            detail: format!("{base:?} cannot be a base"),
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, std::time::SystemTime::now())
+}
+
+/// Retry-After in seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[derive(Deserialize)]
+struct StatusMessage {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+pub(super) fn status_error(what: &str, status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> EboxError {
+    let message = serde_json::from_slice::<StatusMessage>(body)
+        .ok()
+        .map(|s| {
+            format!("{} {}", s.code.unwrap_or_default(), s.message.unwrap_or_default())
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    let what = what.to_owned();
+    match status {
+        StatusCode::UNAUTHORIZED => EboxError::Unauthorized { what },
+        StatusCode::FORBIDDEN => EboxError::ScopeMissing { what },
+        StatusCode::NOT_FOUND => EboxError::NotFound { what },
+        StatusCode::TOO_MANY_REQUESTS => EboxError::RateLimited { what, retry_after },
+        s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => EboxError::Unavailable {
+            what,
+            status: s.as_u16(),
+            message,
+        },
+        s => EboxError::Refused {
+            what,
+            status: s.as_u16(),
+            message,
+        },
+    }
+}

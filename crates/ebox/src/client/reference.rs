@@ -1,0 +1,123 @@
+//! The names behind the ids in messages, looked up only when a message that is being
+//! delivered needs them: by id first (as the portal does), the whole list when a registry
+//! has no lookup by id. Kept per provider for every entity of a warm process. Reference
+//! data never blocks a delivery: when it fails, the name is left out and reference data
+//! is not asked again for a while.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{PAGE_SIZE, Session, endpoint};
+use crate::error::EboxError;
+use crate::model::{MessageProvider, ReferenceKind, Translated, field};
+
+type Names = HashMap<String, Translated>;
+
+#[derive(Default)]
+pub(super) struct Cache {
+    /// (registry URL, kind, id) -> the name, or None when the registry has none for it.
+    names: Mutex<HashMap<(String, ReferenceKind, String), (Instant, Option<Translated>)>>,
+    /// (registry URL, kind) -> the whole list, for registries without lookups by id.
+    lists: Mutex<HashMap<(String, ReferenceKind), (Instant, Arc<Names>)>>,
+    /// Registry URL -> not asked again before.
+    paused: Mutex<HashMap<String, Instant>>,
+}
+
+impl Session {
+    /// The name behind `id`, when reference data has one; never an error.
+    pub async fn reference_name(&self, provider: &MessageProvider, kind: ReferenceKind, id: &str) -> Option<Translated> {
+        let cache = &self.ebox.inner.reference;
+        let registry = provider.message_provider_url.clone();
+        let key = (registry.clone(), kind, id.to_owned());
+        if let Some((at, name)) = cache.names.lock().unwrap().get(&key)
+            && at.elapsed() < self.config().reference_cache_ttl
+        {
+            return name.clone();
+        }
+        if cache
+            .paused
+            .lock()
+            .unwrap()
+            .get(&registry)
+            .is_some_and(|until| Instant::now() < *until)
+        {
+            return None;
+        }
+        let found = match self.lookup(provider, kind, id).await {
+            Ok(Some(name)) => Ok(Some(name)),
+            // No lookup by id here, or not under this id: the list says.
+            Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
+                .reference_list(provider, kind)
+                .await
+                .map(|names| names.get(id).cloned()),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(name) => {
+                cache.names.lock().unwrap().insert(key, (Instant::now(), name.clone()));
+                name
+            }
+            Err(e) => {
+                tracing::warn!(provider = %provider.message_provider_id, error = %e, "reference data unavailable; names are left out for now");
+                cache
+                    .paused
+                    .lock()
+                    .unwrap()
+                    .insert(registry, Instant::now() + self.config().reference_pause);
+                None
+            }
+        }
+    }
+
+    async fn lookup(&self, provider: &MessageProvider, kind: ReferenceKind, id: &str) -> Result<Option<Translated>, EboxError> {
+        let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path(), id])?;
+        let answer: Value = self
+            .get_json(&format!("reference data {} {id}", kind.path()), &url, &[])
+            .await?;
+        // The item itself, or a list holding it.
+        let item = match field(&answer, &["items"]) {
+            Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Null),
+            _ => answer,
+        };
+        Ok(kind.read_item(&item).map(|(_, name)| name))
+    }
+
+    async fn reference_list(&self, provider: &MessageProvider, kind: ReferenceKind) -> Result<Arc<Names>, EboxError> {
+        let cache = &self.ebox.inner.reference;
+        let key = (provider.message_provider_url.clone(), kind);
+        if let Some((at, names)) = cache.lists.lock().unwrap().get(&key)
+            && at.elapsed() < self.config().reference_cache_ttl
+        {
+            return Ok(names.clone());
+        }
+        let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path()])?;
+        let mut names = Names::new();
+        // Pages follow the count, and a short page means "this is what it serves".
+        let (mut offset, mut size) = (0usize, PAGE_SIZE);
+        for _ in 0..1000 {
+            let query = [
+                ("page", (offset / size + 1).to_string()),
+                ("pageSize", size.to_string()),
+            ];
+            let answer: crate::model::Page = self
+                .get_json(&format!("reference data {}", kind.path()), &url, &query)
+                .await?;
+            let served = answer.items.len();
+            names.extend(answer.items.iter().filter_map(|item| kind.read_item(item)));
+            offset += served;
+            let total = answer.total_items.map_or(offset, |t| t as usize);
+            if served == 0 || offset >= total {
+                break;
+            }
+            if served < size {
+                size = super::walk::gcd(offset, served);
+            }
+        }
+        let names = Arc::new(names);
+        cache.lists.lock().unwrap().insert(key, (Instant::now(), names.clone()));
+        Ok(names)
+    }
+}

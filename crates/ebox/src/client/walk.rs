@@ -1,0 +1,198 @@
+//! A provider's message list, page by page.
+//!
+//! The walk follows `totalItems`, never "a short page is the last one": a registry may
+//! serve fewer items than asked for. When it does, the walk asks for pages of the size
+//! it was served from then on, at the page where the items it has not seen start, so it
+//! reaches every item whichever way the registry counts its pages. An empty list
+//! answered with 404 ("No messages found", as the 2.1 description documents) is an empty
+//! list. Guards: a page that repeats the previous one, or more pages than the list can
+//! have, end the walk with an error; a list that shifts while it is paged is walked again.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use reqwest::Url;
+
+use super::{PAGE_SIZE, Session, endpoint};
+use crate::error::EboxError;
+use crate::model::{Listed, MessageProvider, Page};
+
+const MAX_PASSES: usize = 3;
+
+impl Session {
+    /// Every item of one provider's list, newest first, from `received_after` on (a date,
+    /// as e-Box filters on dates). An item seen twice in one walk is yielded once; an item
+    /// that is not a readable message is yielded as [`Listed::Unreadable`], and the walk
+    /// goes on.
+    pub fn messages(
+        &self,
+        provider: &MessageProvider,
+        received_after: Option<NaiveDate>,
+    ) -> BoxStream<'static, Result<Listed, EboxError>> {
+        let walk = Walk {
+            session: self.clone(),
+            provider_id: provider.message_provider_id.clone(),
+            url: endpoint(&provider.message_provider_url, &["ebox", "messages"]),
+            received_after,
+            page_size: PAGE_SIZE,
+            offset: 0,
+            pages: 0,
+            pass: 1,
+            first_total: None,
+            shifted: false,
+            previous: Vec::new(),
+            seen: HashSet::new(),
+            done: false,
+            pending: None,
+        };
+        stream::try_unfold(walk, |mut walk| async move {
+            let batch = walk.next_page().await?;
+            Ok::<_, EboxError>(batch.map(|b| (b, walk)))
+        })
+        .map_ok(|batch: Vec<Listed>| stream::iter(batch.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+}
+
+struct Walk {
+    session: Session,
+    provider_id: String,
+    url: Result<Url, EboxError>,
+    received_after: Option<NaiveDate>,
+    /// Items asked for per page; lowered to what the registry serves.
+    page_size: usize,
+    /// Items of this pass consumed so far, in list order.
+    offset: usize,
+    /// Pages asked for in this pass.
+    pages: usize,
+    pass: usize,
+    first_total: Option<u64>,
+    shifted: bool,
+    /// What identifies the items of the previous page.
+    previous: Vec<String>,
+    seen: HashSet<String>,
+    done: bool,
+    /// An error to end the walk with, once the items before it are yielded.
+    pending: Option<EboxError>,
+}
+
+/// What identifies an item within a walk: its id, or for an item without one its JSON.
+fn identity(item: &Listed) -> String {
+    match item {
+        Listed::Message(m) => format!("id:{}", m.message.message_id),
+        Listed::Unreadable(u) => format!("raw:{}", u.raw),
+    }
+}
+
+pub(super) fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Walk {
+    fn error(&self, detail: String) -> EboxError {
+        EboxError::Walk {
+            provider: self.provider_id.clone(),
+            detail,
+        }
+    }
+
+    async fn fetch(&self) -> Result<Page, EboxError> {
+        let url = match &self.url {
+            Ok(u) => u.clone(),
+            Err(e) => return Err(self.error(e.to_string())),
+        };
+        // `page_size` divides `offset`, so this page starts at the first unseen item.
+        let page = self.offset / self.page_size + 1;
+        let mut query = vec![("page", page.to_string()), ("pageSize", self.page_size.to_string())];
+        if let Some(d) = self.received_after {
+            query.push(("receivedAfter", d.to_string()));
+        }
+        let what = format!("messages of {} page {page}", self.provider_id);
+        match self.session.get_json(&what, &url, &query).await {
+            Err(EboxError::NotFound { .. }) => Ok(Page {
+                items: Vec::new(),
+                total_items: Some(0),
+            }),
+            other => other,
+        }
+    }
+
+    fn restart(&mut self) {
+        tracing::info!(provider = %self.provider_id, pass = self.pass, "the list shifted while paging; walking it again");
+        self.pass += 1;
+        self.offset = 0;
+        self.pages = 0;
+        self.first_total = None;
+        self.shifted = false;
+        self.previous.clear();
+    }
+
+    /// The new items of the next page; None at the end of the walk.
+    async fn next_page(&mut self) -> Result<Option<Vec<Listed>>, EboxError> {
+        loop {
+            if let Some(e) = self.pending.take() {
+                return Err(e);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let page = self.fetch().await?;
+            self.pages += 1;
+            let total = page.total_items;
+            match (self.first_total, total) {
+                (None, _) => self.first_total = total,
+                (Some(first), Some(t)) if first != t => self.shifted = true,
+                _ => {}
+            }
+            let known_total = self.first_total.unwrap_or(0).max(total.unwrap_or(0)) as usize;
+            if self.pages > known_total / self.page_size.max(1) + 10 {
+                return Err(self.error(format!("the walk did not end after {} pages", self.pages)));
+            }
+            let items: Vec<Listed> = page.items.into_iter().map(Listed::read).collect();
+            let ids: Vec<String> = items.iter().map(identity).collect();
+            if !ids.is_empty() && ids == self.previous {
+                return Err(self.error(format!(
+                    "page {} repeats the page before it",
+                    self.offset / self.page_size + 1
+                )));
+            }
+            let served = items.len();
+            self.offset += served;
+            let end = match total {
+                Some(t) => served == 0 || self.offset >= t as usize,
+                // Without a count, a short page is all there is to go by.
+                None => served < self.page_size,
+            };
+            if !end && served < self.page_size {
+                // Served fewer than asked: ask for what it serves from now on.
+                self.page_size = gcd(self.offset, served);
+            }
+            self.previous = ids;
+            let fresh: Vec<Listed> = items
+                .into_iter()
+                .filter(|item| self.seen.insert(identity(item)))
+                .collect();
+            if end {
+                let short = total.is_some_and(|t| self.offset < t as usize);
+                if (self.shifted || short) && self.pass < MAX_PASSES {
+                    self.restart();
+                } else {
+                    self.done = true;
+                    if short {
+                        // The count promises more than the list gives: not complete.
+                        self.pending = Some(self.error(format!(
+                            "the list ended after {} of the {} items it counts",
+                            self.offset,
+                            total.unwrap_or(0)
+                        )));
+                    }
+                }
+            }
+            if !fresh.is_empty() {
+                return Ok(Some(fresh));
+            }
+        }
+    }
+}
