@@ -19,7 +19,7 @@ use crate::context::Context;
 #[derive(Subcommand)]
 pub enum Command {
     /// Add a connection: store the key material, write the connection, then test it.
-    Add(Add),
+    Add(Box<Add>),
     /// Every connection.
     List {
         #[arg(long)]
@@ -94,7 +94,7 @@ fn entity(raw: &str) -> anyhow::Result<EntityId> {
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let ctx = Context::from_env().await?;
     match command {
-        Command::Add(add) => add_connection(&ctx, add).await,
+        Command::Add(add) => add_connection(&ctx, *add).await,
         Command::List { json } => {
             let all = all_connections(&ctx).await?;
             if json {
@@ -304,7 +304,10 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     if let Some(prefix) = &add.prefix {
         connection.verdeelbak_prefix = prefix.clone();
     }
-    connection.scopes = add.scopes.as_deref().map(|s| s.split_whitespace().map(str::to_owned).collect());
+    connection.scopes = add
+        .scopes
+        .as_deref()
+        .map(|s| s.split_whitespace().map(str::to_owned).collect());
     if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
         bail!("entity {id} got a connection meanwhile; nothing was changed");
     }

@@ -57,7 +57,9 @@ fn at(seconds: i64) -> DateTime<Utc> {
 fn connection(n: u32, shared: bool) -> Connection {
     let entity_id = entity(n);
     Connection {
-        scopes: (n % 2 == 0).then(|| vec!["scope:old:messagesfull".into(), "scope:old:referencedata".into()]),
+        scopes: n
+            .is_multiple_of(2)
+            .then(|| vec!["scope:old:messagesfull".into(), "scope:old:referencedata".into()]),
         name: format!("Agentschap {n}"),
         enabled: true,
         credentials: if shared {

@@ -36,6 +36,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(add_message).get(list_messages),
         )
         .route("/control/boxes/{provider}/{enterprise}/arrivals", post(arrival))
+        .route("/control/boxes/{provider}/{enterprise}/raw", post(add_raw_item))
         .route(
             "/control/boxes/{provider}/{enterprise}/messages/{id}/expire",
             post(expire),
@@ -141,6 +142,8 @@ pub struct MessageSpec {
     pub message_type_id: Option<String>,
     pub sender_organization_id: Option<String>,
     pub sender_application_id: Option<String>,
+    /// The v3 partition; `GENERAL` when absent.
+    pub partition: Option<String>,
     pub for_the_attention_of: Option<Value>,
     pub payment_data: Option<Value>,
     pub attachments: Vec<AttachmentSpec>,
@@ -159,6 +162,8 @@ pub struct AttachmentSpec {
     pub seed: Option<u64>,
     /// Announce a digest (default true).
     pub digest: Option<bool>,
+    /// Leave `attachmentId` out of the metadata: only `contentHref` leads to the content.
+    pub omit_id: bool,
 }
 
 impl MessageSpec {
@@ -189,6 +194,7 @@ impl MessageSpec {
             if a.digest == Some(false) {
                 attachment.digest = None;
             }
+            attachment.id_listed = !a.omit_id;
             attachments.push(attachment);
         }
         Ok(Message {
@@ -205,6 +211,7 @@ impl MessageSpec {
             message_type_id: self.message_type_id.unwrap_or_else(|| "attest".into()),
             sender_organization_id: self.sender_organization_id.unwrap_or_else(|| "0308357159".into()),
             sender_application_id: Some(self.sender_application_id.unwrap_or_else(|| "myminfin".into())),
+            partition: self.partition,
             body: self.body,
             body_main_content: self.body_main_content,
             payment_data: self.payment_data,
@@ -226,6 +233,26 @@ async fn add_message(
     let id = message.id.clone();
     shared.add_message(&provider, &enterprise, message);
     Ok((StatusCode::CREATED, Json(json!({"messageId": id}))))
+}
+
+/// An unreadable item to list among the messages.
+#[derive(Deserialize)]
+struct RawItemSpec {
+    raw: Value,
+    /// Where it lies in the list; now when absent.
+    #[serde(default)]
+    received_at: Option<DateTime<Utc>>,
+}
+
+async fn add_raw_item(
+    State(shared): S,
+    Path((provider, enterprise)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let spec: RawItemSpec = json_body(&body)?;
+    let received_at = spec.received_at.unwrap_or_else(|| shared.now());
+    shared.add_raw_item(&provider, &enterprise, spec.raw, received_at);
+    Ok(StatusCode::CREATED)
 }
 
 async fn arrival(State(shared): S, Path((provider, enterprise)): Path<(String, String)>) -> (StatusCode, Json<Value>) {

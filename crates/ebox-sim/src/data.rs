@@ -6,41 +6,37 @@ use serde_json::json;
 
 use crate::model::*;
 
+/// The one consultation scope of clients onboarded now.
 pub const CONSULT_SCOPE: &str = "scope:document:management:consult:ws-eboxrestentreprise:documentconsumer";
 pub const REGISTRY_SCOPE: &str = "scope:documentmanagement:ebox:enterprise:federation-rest:registry";
+/// The three scopes clients onboarded earlier were granted instead of [`CONSULT_SCOPE`]:
+/// the summary, the messages (with everything under them), the reference data.
+pub const SUMMARY_SCOPE: &str = "scope:document:management:consult:ws-eboxrestentreprise:summaryownebox";
+pub const MESSAGES_SCOPE: &str = "scope:document:management:consult:ws-eboxrestentreprise:messagesfull";
+pub const REFERENCE_DATA_SCOPE: &str = "scope:document:management:consult:ws-eboxrestentreprise:referencedata";
+pub const OLD_CONSULT_SCOPES: [&str; 3] = [SUMMARY_SCOPE, MESSAGES_SCOPE, REFERENCE_DATA_SCOPE];
 
-/// Two providers that are active, one not yet active and one deactivated, so that a
-/// consumer has to honour the activation dates.
+/// Two providers that are active, one speaking v3 and one still v2, one not yet active
+/// and one deactivated, so that a consumer has to speak both versions and honour the
+/// activation dates.
 pub fn default_providers() -> Vec<Provider> {
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("valid date");
+    let provider = |id: &str, name: &str, activation: &str, api_version: ApiVersion| Provider {
+        id: id.into(),
+        name: name.into(),
+        activation: day(activation),
+        deactivation: None,
+        maintenance: vec![],
+        api_version,
+        page_limit: DEFAULT_PAGE_LIMIT,
+    };
     vec![
+        provider("ebox-enterprise", "e-Box Enterprise", "2018-01-01", ApiVersion::V3),
+        provider("vlaamse-overheid", "Vlaamse overheid", "2021-06-01", ApiVersion::V2),
+        provider("future-provider", "Toekomstige dienst", "2099-01-01", ApiVersion::V2),
         Provider {
-            id: "ebox-enterprise".into(),
-            name: "e-Box Enterprise".into(),
-            activation: day("2018-01-01"),
-            deactivation: None,
-            maintenance: vec![],
-        },
-        Provider {
-            id: "vlaamse-overheid".into(),
-            name: "Vlaamse overheid".into(),
-            activation: day("2021-06-01"),
-            deactivation: None,
-            maintenance: vec![],
-        },
-        Provider {
-            id: "future-provider".into(),
-            name: "Toekomstige dienst".into(),
-            activation: day("2099-01-01"),
-            deactivation: None,
-            maintenance: vec![],
-        },
-        Provider {
-            id: "retired-provider".into(),
-            name: "Afgeschafte dienst".into(),
-            activation: day("2017-01-01"),
             deactivation: Some(day("2020-01-01")),
-            maintenance: vec![],
+            ..provider("retired-provider", "Afgeschafte dienst", "2017-01-01", ApiVersion::V2)
         },
     ]
 }
@@ -155,6 +151,56 @@ pub fn message_id(seed: u64, provider: &str, n: usize) -> String {
     )
 }
 
+/// What the body of a generated message is: a spread of the three cases a consumer meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    /// The body is the main content; every attachment is an annex.
+    Main,
+    /// The first attachment is the main content and the body an annex
+    /// (`bodyMainContent` false, yet a body there is).
+    Annex,
+    /// No body: the first attachment is the main content.
+    Absent,
+}
+
+impl BodyKind {
+    fn of(n: usize, attachments: usize) -> Self {
+        // A message has at least one main content: without attachments, the body is it.
+        if attachments == 0 {
+            return BodyKind::Main;
+        }
+        match n % 3 {
+            0 => BodyKind::Main,
+            1 => BodyKind::Annex,
+            _ => BodyKind::Absent,
+        }
+    }
+
+    fn body(self) -> Option<Translated> {
+        match self {
+            BodyKind::Main => Some(Translated::all(
+                "Geachte, in bijlage vindt u ons schrijven.",
+                "Madame, Monsieur, veuillez trouver notre courrier en annexe.",
+                "Sehr geehrte Damen und Herren, anbei unser Schreiben.",
+            )),
+            BodyKind::Annex => Some(Translated::all(
+                "Toelichting: de bijlage is uw officieel document.",
+                "Explication : l'annexe est votre document officiel.",
+                "Erläuterung: die Anlage ist Ihr amtliches Dokument.",
+            )),
+            BodyKind::Absent => None,
+        }
+    }
+}
+
+/// As v3 registries do for some attachments: leave the `attachmentId` of every other
+/// attachment out (alternating between messages), so only `contentHref` leads there.
+pub fn unlist_alternate_attachment_ids(message: &mut Message, n: usize) {
+    for (i, a) in message.attachments.iter_mut().enumerate() {
+        a.id_listed = (n + i).is_multiple_of(2);
+    }
+}
+
 /// The `n`th generated message of an e-Box.
 pub fn generated_message(
     seed: u64,
@@ -172,7 +218,7 @@ pub fn generated_message(
     // Newest first: message 0 is the most recent, each next one a few hours older.
     let receipt = now - Duration::minutes(37 + 173 * n as i64);
     let registered = n % 5 == 2;
-    let with_body = n.is_multiple_of(3);
+    let body_kind = BodyKind::of(n, attachments);
     let message_type = &reference.message_types[pick(reference.message_types.len(), 2)];
     let organization = &reference.sender_organizations[pick(reference.sender_organizations.len(), 3)];
     let application = &reference.sender_applications[pick(reference.sender_applications.len(), 4)];
@@ -188,7 +234,7 @@ pub fn generated_message(
                 format!("att-{}", i + 1),
                 name.to_owned(),
                 media_type.to_owned(),
-                i == 0 && !with_body,
+                i == 0 && body_kind != BodyKind::Main,
                 Content::Generated {
                     seed: splitmix64(r ^ (100 + i as u64)),
                     len: attachment_size,
@@ -220,14 +266,9 @@ pub fn generated_message(
         message_type_id: message_type.id.clone(),
         sender_organization_id: organization.id.clone(),
         sender_application_id: Some(application.id.clone()),
-        body: with_body.then(|| {
-            Translated::all(
-                "Geachte, in bijlage vindt u ons schrijven.",
-                "Madame, Monsieur, veuillez trouver notre courrier en annexe.",
-                "Sehr geehrte Damen und Herren, anbei unser Schreiben.",
-            )
-        }),
-        body_main_content: with_body,
+        partition: None,
+        body: body_kind.body(),
+        body_main_content: body_kind == BodyKind::Main,
         payment_data: n.is_multiple_of(4).then(|| {
             json!({
                 "paymentDataId": format!("pay-{n}"),

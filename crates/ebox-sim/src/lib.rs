@@ -26,10 +26,14 @@ use tokio::task::JoinHandle;
 use crate::auth::Client;
 use crate::data::Scenario;
 use crate::faults::{Effects, Fault, Route};
-use crate::model::{Message, Provider, ReferenceData};
+use crate::model::{ApiVersion, Message, Provider, RawItem, ReferenceData};
 
 pub const TOKEN_PATH: &str = "/REST/oauth/v5/token";
+/// The older Provider Registry (federation 1.3 YAML): a JSON array of MessageProvider.
 pub const PROVIDERS_PATH: &str = "/REST/ebox/enterprise/federation/v1/messageProviders";
+/// The current Document Provider Registry: `{"items": [...], "totalItems": n}`.
+pub const DOCUMENT_PROVIDER_REGISTRY_PATH: &str =
+    "/REST/ebox/enterprise/federation/documentProviderRegistry/v1/messageRegistries";
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -64,6 +68,8 @@ pub(crate) struct World {
     pub providers: Vec<Provider>,
     /// (provider, enterprise) -> messages, newest first.
     pub boxes: HashMap<(String, String), Vec<Message>>,
+    /// (provider, enterprise) -> unreadable items listed among the messages, newest first.
+    pub raw_items: HashMap<(String, String), Vec<RawItem>>,
     pub reference: ReferenceData,
     pub clock_offset: Duration,
     pub arrivals: usize,
@@ -72,6 +78,14 @@ pub(crate) struct World {
 impl World {
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset
+    }
+
+    /// What a generated message looks like at this provider: v3 registries leave some
+    /// attachment ids out.
+    fn shape_for_provider(&self, provider: &str, message: &mut Message, n: usize) {
+        if self.api_version(provider) == ApiVersion::V3 {
+            data::unlist_alternate_attachment_ids(message, n);
+        }
     }
 
     pub fn insert_message(&mut self, provider: &str, enterprise: &str, message: Message) {
@@ -84,6 +98,24 @@ impl World {
             (m.receipt, std::cmp::Reverse(&m.id)) > (message.receipt, std::cmp::Reverse(&message.id))
         });
         list.insert(at, message);
+    }
+
+    pub fn insert_raw_item(&mut self, provider: &str, enterprise: &str, item: RawItem) {
+        let list = self
+            .raw_items
+            .entry((provider.to_owned(), enterprise.to_owned()))
+            .or_default();
+        let at = list.partition_point(|r| r.received_at >= item.received_at);
+        list.insert(at, item);
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The API version a provider speaks; v2 for one the simulator does not know.
+    pub fn api_version(&self, provider: &str) -> ApiVersion {
+        self.provider(provider).map(|p| p.api_version).unwrap_or_default()
     }
 }
 
@@ -132,8 +164,26 @@ impl Shared {
         self.config.audience.clone().unwrap_or_else(|| self.token_url())
     }
 
+    /// The provider discovery a consumer uses by default: the current Document Provider
+    /// Registry.
     pub fn provider_registry_url(&self) -> String {
+        self.document_provider_registry_url()
+    }
+
+    pub fn document_provider_registry_url(&self) -> String {
+        format!("{}{DOCUMENT_PROVIDER_REGISTRY_PATH}", self.base_url)
+    }
+
+    /// The older Provider Registry of the federation 1.3 YAML.
+    pub fn message_providers_url(&self) -> String {
         format!("{}{PROVIDERS_PATH}", self.base_url)
+    }
+
+    /// Base URL of a provider's Message Registry (its version included, no trailing
+    /// slash), as both discovery lists announce it; None for an unknown provider.
+    pub fn registry_url(&self, provider: &str) -> Option<String> {
+        let world = self.world.read().unwrap();
+        world.provider(provider).map(|p| p.registry_url(&self.base_url))
     }
 
     pub(crate) fn effects(&self, route: Route, provider: Option<&str>, enterprise: Option<&str>) -> Effects {
@@ -160,17 +210,31 @@ impl Shared {
     }
 
     /// Registers a Document Consumer: its ClientID, its enterprise and the certificate it
-    /// uploaded, with both consumer scopes (consultation and provider registry).
+    /// uploaded, with both consumer scopes of today (consultation and provider registry).
     pub fn register(
         &self,
         client_id: &str,
         enterprise: &str,
         certificate_pem: &str,
     ) -> Result<(), auth::CertificateError> {
-        let scopes = [data::CONSULT_SCOPE, data::REGISTRY_SCOPE]
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
+        self.register_with_scopes(
+            client_id,
+            enterprise,
+            certificate_pem,
+            &[data::CONSULT_SCOPE, data::REGISTRY_SCOPE],
+        )
+    }
+
+    /// Registers a Document Consumer granted exactly these scopes: for example the older
+    /// [`data::OLD_CONSULT_SCOPES`] plus the registry scope, as earlier clients were.
+    pub fn register_with_scopes(
+        &self,
+        client_id: &str,
+        enterprise: &str,
+        certificate_pem: &str,
+        scopes: &[&str],
+    ) -> Result<(), auth::CertificateError> {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
         self.register_client(auth::client_from_certificate(
             client_id,
             enterprise,
@@ -236,15 +300,17 @@ impl Shared {
         for enterprise in &scenario.enterprises {
             for n in 0..scenario.messages_per_enterprise {
                 let provider = &providers[n % providers.len()];
-                let message = data::generated_message(
+                let position = n / providers.len();
+                let mut message = data::generated_message(
                     scenario.seed,
                     provider,
-                    n / providers.len(),
+                    position,
                     now,
                     scenario.attachments_per_message,
                     scenario.attachment_size,
                     &world.reference,
                 );
+                world.shape_for_provider(provider, &mut message, position);
                 world.insert_message(provider, enterprise, message);
                 made += 1;
             }
@@ -268,9 +334,19 @@ impl Shared {
             data::generated_message(0xA11, provider, 1_000_000 + n, world.now(), 1, 4096, &world.reference);
         message.receipt = world.now();
         message.expiration = message.receipt + Duration::days(90);
+        world.shape_for_provider(provider, &mut message, n);
         let id = message.id.clone();
         world.insert_message(provider, enterprise, message);
         id
+    }
+
+    /// Lists `raw` verbatim among the messages of an e-Box, ordered by `received_at`: an
+    /// item no schema foresaw. Nothing else (body, content) works for it.
+    pub fn add_raw_item(&self, provider: &str, enterprise: &str, raw: serde_json::Value, received_at: DateTime<Utc>) {
+        self.world
+            .write()
+            .unwrap()
+            .insert_raw_item(provider, enterprise, RawItem { raw, received_at });
     }
 
     /// Changes one message; false when it does not exist.

@@ -65,7 +65,8 @@ async fn main() -> std::io::Result<()> {
     println!("ebox-sim listening on {}", sim.base_url());
     println!("  token endpoint     {}", sim.token_url());
     println!("  audience           {}", sim.audience());
-    println!("  provider registry  {}", sim.provider_registry_url());
+    println!("  provider registry  {}", sim.document_provider_registry_url());
+    println!("  (older one)        {}", sim.message_providers_url());
     println!("  control API        {}/control/...", sim.base_url());
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Digest;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Translated {
@@ -42,6 +43,86 @@ pub struct Maintenance {
     pub end: DateTime<Utc>,
 }
 
+/// The Message Registry API a provider speaks: v2 (the 2.1 YAML) or v3 (the current
+/// documentation: `is`-prefixed booleans, a `sender` object, partitions). Providers
+/// migrate one by one, so both are served side by side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    #[default]
+    V2,
+    V3,
+}
+
+/// The JSON names of a message's and an attachment's booleans in one API version.
+#[derive(Debug)]
+pub struct FieldNames {
+    pub read: &'static str,
+    pub visible: &'static str,
+    pub registered_mail: &'static str,
+    pub body_main_content: &'static str,
+    pub reply_authorized: &'static str,
+    pub main_content: &'static str,
+    pub signed: &'static str,
+}
+
+const V2_NAMES: FieldNames = FieldNames {
+    read: "readStatus",
+    visible: "visible",
+    registered_mail: "registeredMail",
+    body_main_content: "bodyMainContent",
+    reply_authorized: "replyAuthorized",
+    main_content: "mainContent",
+    signed: "attachmentSigned",
+};
+
+const V3_NAMES: FieldNames = FieldNames {
+    read: "isRead",
+    visible: "isVisible",
+    registered_mail: "isRegisteredMail",
+    body_main_content: "isBodyMainContent",
+    reply_authorized: "isReplyAuthorized",
+    main_content: "isMainContent",
+    signed: "isSigned",
+};
+
+impl ApiVersion {
+    /// The version segment of the registry's URL (`.../v3/`).
+    pub fn segment(self) -> &'static str {
+        match self {
+            ApiVersion::V2 => "v2",
+            ApiVersion::V3 => "v3",
+        }
+    }
+
+    /// What the provider announces as `apiSupportedVersion`.
+    pub fn announced(self) -> &'static str {
+        match self {
+            ApiVersion::V2 => "2.1",
+            ApiVersion::V3 => "3.0",
+        }
+    }
+
+    pub fn names(self) -> &'static FieldNames {
+        match self {
+            ApiVersion::V2 => &V2_NAMES,
+            ApiVersion::V3 => &V3_NAMES,
+        }
+    }
+}
+
+/// Items per page a registry serves at most, whatever `pageSize` asked for.
+pub const DEFAULT_PAGE_LIMIT: usize = 50;
+
+fn default_page_limit() -> usize {
+    DEFAULT_PAGE_LIMIT
+}
+
+/// The partition a v3 message is in when none was given.
+pub const DEFAULT_PARTITION: &str = "GENERAL";
+
+const TECHNICAL_CONTACT: &str = "eboxintegration@example.invalid";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provider {
     pub id: String,
@@ -51,6 +132,11 @@ pub struct Provider {
     pub deactivation: Option<NaiveDate>,
     #[serde(default)]
     pub maintenance: Vec<Maintenance>,
+    #[serde(default)]
+    pub api_version: ApiVersion,
+    /// Items per page this registry serves at most.
+    #[serde(default = "default_page_limit")]
+    pub page_limit: usize,
 }
 
 impl Provider {
@@ -62,7 +148,22 @@ impl Provider {
         self.maintenance.iter().any(|m| m.start <= now && now < m.end)
     }
 
-    pub fn to_json(&self, base_url: &str) -> Value {
+    /// Base URL of this provider's Message Registry, without the trailing slash; the
+    /// version it speaks is part of it.
+    pub fn registry_url(&self, base_url: &str) -> String {
+        format!("{base_url}/registries/{}/{}", self.id, self.api_version.segment())
+    }
+
+    fn maintenance_json(&self) -> Vec<Value> {
+        self.maintenance
+            .iter()
+            .map(|m| json!({"startDate": datetime(m.start), "endDate": datetime(m.end)}))
+            .collect()
+    }
+
+    /// A `MessageProvider` of the older Provider Registry (federation 1.3 YAML). Optional
+    /// fields are left out when empty, as the YAML allows.
+    pub fn message_provider_json(&self, base_url: &str) -> Value {
         let mut v = json!({
             "messageProviderId": self.id,
             "messageProviderName": Translated::all(&self.name, &self.name, &self.name),
@@ -71,17 +172,48 @@ impl Provider {
                 &format!("Messages de {}", self.name),
                 &format!("Nachrichten von {}", self.name),
             ),
-            "messageProviderUrl": format!("{base_url}/registries/{}/", self.id),
+            "messageProviderUrl": format!("{}/", self.registry_url(base_url)),
             "messageProviderActivationDate": self.activation.to_string(),
-            "messageProviderTechnicalContact": "eboxintegration@example.invalid",
-            "messageProviderPlannedMaintenance": self.maintenance.iter().map(|m| json!({
-                "startDate": datetime(m.start),
-                "endDate": datetime(m.end),
-            })).collect::<Vec<_>>(),
-            "apiSupportedVersion": "2.1",
+            "messageProviderTechnicalContact": TECHNICAL_CONTACT,
+            "apiSupportedVersion": self.api_version.announced(),
         });
         if let Some(d) = self.deactivation {
             v["messageProviderDeactivationDate"] = json!(d.to_string());
+        }
+        if !self.maintenance.is_empty() {
+            v["messageProviderPlannedMaintenance"] = json!(self.maintenance_json());
+        }
+        v
+    }
+
+    /// An entry of the current Document Provider Registry. Its shape is not published;
+    /// the simulator chooses these names, all different from the older list's, so that
+    /// a consumer cannot read one list with the other's schema:
+    ///
+    /// ```json
+    /// {"id": "ebox-enterprise",
+    ///  "name": {"nl": "...", "fr": "...", "de": "..."},
+    ///  "messageRegistryUrl": "{base}/registries/ebox-enterprise/v3/",
+    ///  "apiSupportedVersion": "3.0",
+    ///  "activationDate": "2018-01-01",
+    ///  "deactivationDate": "2020-01-01",                          // only when set
+    ///  "plannedMaintenances": [{"startDate": "...", "endDate": "..."}], // only when any
+    ///  "technicalContact": "..."}                                 // a field nobody asked for
+    /// ```
+    pub fn message_registry_json(&self, base_url: &str) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": Translated::all(&self.name, &self.name, &self.name),
+            "messageRegistryUrl": format!("{}/", self.registry_url(base_url)),
+            "apiSupportedVersion": self.api_version.announced(),
+            "activationDate": self.activation.to_string(),
+            "technicalContact": TECHNICAL_CONTACT,
+        });
+        if let Some(d) = self.deactivation {
+            v["deactivationDate"] = json!(d.to_string());
+        }
+        if !self.maintenance.is_empty() {
+            v["plannedMaintenances"] = json!(self.maintenance_json());
         }
         v
     }
@@ -166,7 +298,11 @@ pub fn splitmix64(mut x: u64) -> u64 {
 
 #[derive(Debug, Clone)]
 pub struct Attachment {
+    /// The id the registry knows it by: its content URL is built from it, listed or not.
     pub id: String,
+    /// Whether the metadata shows `attachmentId` (the 2.1 YAML does not require it);
+    /// when not, `contentHref` is the only way to the content.
+    pub id_listed: bool,
     pub file_name: String,
     pub media_type: String,
     pub main_content: bool,
@@ -182,6 +318,7 @@ impl Attachment {
         let digest = Some(URL_SAFE_NO_PAD.encode(content.sha256()));
         Self {
             id,
+            id_listed: true,
             file_name,
             media_type,
             main_content,
@@ -192,16 +329,24 @@ impl Attachment {
         }
     }
 
-    pub fn to_json(&self, message_href: &str) -> Value {
+    /// Size in kB, as the API gives it: informational, rounded.
+    pub fn size_kb(&self) -> f64 {
+        (self.content.len() as f64 / 1024.0 * 100.0).round() / 100.0
+    }
+
+    pub fn to_json(&self, message_href: &str, version: ApiVersion) -> Value {
+        let names = version.names();
         let mut v = json!({
-            "attachmentId": self.id,
             "fileName": self.file_name,
             "mediaType": self.media_type,
-            "mainContent": self.main_content,
-            "size": (self.content.len() as f64 / 1024.0 * 100.0).round() / 100.0,
-            "attachmentSigned": self.signed,
+            "size": self.size_kb(),
             "contentHref": format!("{message_href}/attachments/{}/content", self.id),
         });
+        v[names.main_content] = json!(self.main_content);
+        v[names.signed] = json!(self.signed);
+        if self.id_listed {
+            v["attachmentId"] = json!(self.id);
+        }
         if let Some(t) = &self.title {
             v["attachmentTitle"] = json!(t);
         }
@@ -209,6 +354,22 @@ impl Attachment {
             v["digest"] = json!({"digestMethod": "sha_256", "digestValue": d});
         }
         v
+    }
+}
+
+/// A message's JSON as listed, rendered at most once per API version and change.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    v2: OnceLock<Bytes>,
+    v3: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    fn slot(&self, version: ApiVersion) -> &OnceLock<Bytes> {
+        match version {
+            ApiVersion::V2 => &self.v2,
+            ApiVersion::V3 => &self.v3,
+        }
     }
 }
 
@@ -225,46 +386,61 @@ pub struct Message {
     pub message_type_id: String,
     pub sender_organization_id: String,
     pub sender_application_id: Option<String>,
+    /// The v3 partition (sub-box); [`DEFAULT_PARTITION`] when None. v2 never shows it.
+    pub partition: Option<String>,
     pub body: Option<Translated>,
     pub body_main_content: bool,
     pub payment_data: Option<Value>,
     pub business_data: Vec<Value>,
     pub reply_authorized: bool,
     pub attachments: Vec<Attachment>,
-    /// The JSON as listed, rendered once; whoever changes the message clears it.
-    pub rendered: std::sync::OnceLock<Bytes>,
+    /// The JSON as listed; whoever changes the message clears it.
+    pub rendered: Rendered,
 }
 
 impl Message {
+    /// Whether the body exists and is the main content: only then does reading it make
+    /// the message read, and only then is `bodyMainContent` true.
+    pub fn body_is_main(&self) -> bool {
+        self.body.is_some() && self.body_main_content
+    }
+
     /// The message's JSON, rendered at most once per change: listing is then mostly
     /// copying, which keeps the simulator far from being a benchmark's bottleneck.
-    pub fn json_bytes(&self, registry_url: &str) -> Bytes {
+    pub fn json_bytes(&self, registry_url: &str, version: ApiVersion) -> Bytes {
         self.rendered
-            .get_or_init(|| Bytes::from(self.to_json(registry_url).to_string()))
+            .slot(version)
+            .get_or_init(|| Bytes::from(self.to_json(registry_url, version).to_string()))
             .clone()
     }
 
-    pub fn to_json(&self, registry_url: &str) -> Value {
+    pub fn attachments_json(&self, registry_url: &str, version: ApiVersion) -> Value {
         let href = format!("{registry_url}/ebox/messages/{}", self.id);
+        json!({
+            "items": self.attachments.iter().map(|a| a.to_json(&href, version)).collect::<Vec<_>>(),
+            "totalItems": self.attachments.len(),
+        })
+    }
+
+    pub fn to_json(&self, registry_url: &str, version: ApiVersion) -> Value {
+        let names = version.names();
         let mut v = json!({
             "messageId": self.id,
             "subject": self.subject,
             "receiptDate": datetime(self.receipt),
             "expirationDate": datetime(self.expiration),
-            "readStatus": self.read,
-            "visible": self.visible,
-            "registeredMail": self.registered_mail,
             "messageTypeId": self.message_type_id,
-            "senderOrganizationId": self.sender_organization_id,
-            "bodyMainContent": self.body_main_content,
-            "replyAuthorized": self.reply_authorized,
-            "attachments": {
-                "items": self.attachments.iter().map(|a| a.to_json(&href)).collect::<Vec<_>>(),
-                "totalItems": self.attachments.len(),
-            },
+            "attachments": self.attachments_json(registry_url, version),
         });
-        if let Some(app) = &self.sender_application_id {
-            v["senderApplicationId"] = json!(app);
+        v[names.read] = json!(self.read);
+        v[names.visible] = json!(self.visible);
+        v[names.registered_mail] = json!(self.registered_mail);
+        // Required, so present on every message: false for an annex body and for none.
+        v[names.body_main_content] = json!(self.body_is_main());
+        v[names.reply_authorized] = json!(self.reply_authorized);
+        match version {
+            ApiVersion::V2 => self.add_v2_sender(&mut v),
+            ApiVersion::V3 => self.add_v3_sender_and_partition(&mut v),
         }
         if let Some(fta) = &self.for_the_attention_of {
             v["forTheAttentionOf"] = fta.clone();
@@ -277,6 +453,30 @@ impl Message {
         }
         v
     }
+
+    fn add_v2_sender(&self, v: &mut Value) {
+        v["senderOrganizationId"] = json!(self.sender_organization_id);
+        if let Some(app) = &self.sender_application_id {
+            v["senderApplicationId"] = json!(app);
+        }
+    }
+
+    fn add_v3_sender_and_partition(&self, v: &mut Value) {
+        let mut sender = json!({"organizationId": self.sender_organization_id});
+        if let Some(app) = &self.sender_application_id {
+            sender["applicationId"] = json!(app);
+        }
+        v["sender"] = sender;
+        v["partition"] = json!(self.partition.as_deref().unwrap_or(DEFAULT_PARTITION));
+    }
+}
+
+/// Something a registry lists that is not a message a consumer can read (a shape no
+/// schema foresaw): served verbatim among the messages, by its receipt time.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    pub raw: Value,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use ebox_sim::auth::ASSERTION_TYPE;
-use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE};
+use ebox_sim::data::{
+    CONSULT_SCOPE, MESSAGES_SCOPE, OLD_CONSULT_SCOPES, REFERENCE_DATA_SCOPE, REGISTRY_SCOPE, SUMMARY_SCOPE, Scenario,
+};
 use serde_json::json;
 use testkit::KeyMaterial;
 
@@ -186,14 +188,110 @@ async fn registries_want_a_valid_token_with_the_right_scope() {
     let a = assertion("client-c", &f.sim.audience(), &key.private_key_pem, 120, &uuid());
     let (_, body) = request(&f, &a, CONSULT_SCOPE).await;
     let token = body["access_token"].as_str().unwrap();
-    assert_eq!(f.get(&messages, token).await.status(), 200);
+    let summary = format!("{}/ebox", f.registry(PROVIDER));
+    assert_eq!(f.get(&summary, token).await.status(), 200);
     let (status, body) = f.get_json(&f.sim.provider_registry_url(), token).await;
     assert_eq!(status, 403);
     assert_eq!(body["code"], "FORBIDDEN");
 
     // Tokens expire.
     let token = f.token_a().await;
-    assert_eq!(f.get(&messages, &token).await.status(), 200);
+    assert_eq!(f.get(&summary, &token).await.status(), 200);
     f.sim.advance_clock(chrono::Duration::minutes(11));
-    assert_eq!(f.get(&messages, &token).await.status(), 401);
+    assert_eq!(f.get(&summary, &token).await.status(), 401);
+}
+
+/// Registers a client for ENTERPRISE_B with these scopes (and messages in its e-Box);
+/// returns a token asked without naming a scope, so holding every scope granted.
+async fn client_with(f: &Fixture, client_id: &str, scopes: &[&str]) -> String {
+    let key = KeyMaterial::generate(client_id);
+    f.sim
+        .register_with_scopes(client_id, ENTERPRISE_B, &key.certificate_pem, scopes)
+        .unwrap();
+    f.sim.generate(&Scenario {
+        seed: 5,
+        enterprises: vec![ENTERPRISE_B.into()],
+        messages_per_enterprise: 2,
+        attachments_per_message: 1,
+        attachment_size: 100,
+        providers: vec![PROVIDER.into()],
+    });
+    f.token_with_scope(client_id, &key.private_key_pem, None).await
+}
+
+/// The status of each kind of call a consumer makes, in the order: discovery, summary,
+/// list, content, reference data list, reference data lookup.
+async fn statuses(f: &Fixture, token: &str) -> Vec<u16> {
+    let base = f.registry(PROVIDER);
+    let id = &f.sim.messages(PROVIDER, ENTERPRISE_B)[0].id;
+    let urls = [
+        f.sim.provider_registry_url(),
+        format!("{base}/ebox"),
+        format!("{base}/ebox/messages"),
+        format!("{base}/ebox/messages/{id}/attachments/att-1/content"),
+        format!("{base}/referenceData/messageTypes"),
+        format!("{base}/referenceData/senderOrganizations/0308357159"),
+    ];
+    let mut statuses = Vec::new();
+    for url in urls {
+        statuses.push(f.get(&url, token).await.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_client_granted_the_older_scopes_reads_everything() {
+    let f = Fixture::start().await;
+    let scopes = [&OLD_CONSULT_SCOPES[..], &[REGISTRY_SCOPE]].concat();
+    let token = client_with(&f, "client-old", &scopes).await;
+    assert_eq!(statuses(&f, &token).await, [200; 6]);
+}
+
+#[tokio::test]
+async fn a_client_granted_documentconsumer_reads_everything_but_discovery_without_registry_scope() {
+    let f = Fixture::start().await;
+    let token = client_with(&f, "client-new", &[CONSULT_SCOPE]).await;
+    assert_eq!(statuses(&f, &token).await, [403, 200, 200, 200, 200, 200]);
+}
+
+#[tokio::test]
+async fn a_client_missing_a_scope_gets_403_on_what_it_covers() {
+    let f = Fixture::start().await;
+    let token = client_with(&f, "client-partial", &[SUMMARY_SCOPE, MESSAGES_SCOPE, REGISTRY_SCOPE]).await;
+    assert_eq!(statuses(&f, &token).await, [200, 200, 200, 200, 403, 403]);
+    let url = format!("{}/referenceData/messageTypes", f.registry(PROVIDER));
+    let (_, body) = f.get_json(&url, &token).await;
+    assert_eq!(body["code"], "FORBIDDEN");
+    assert!(
+        body["message"].as_str().unwrap().contains(REFERENCE_DATA_SCOPE),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_scope_gets_all_granted_and_a_scope_not_granted_is_refused() {
+    let f = Fixture::start().await;
+    let key = KeyMaterial::generate("old");
+    let scopes = [&OLD_CONSULT_SCOPES[..], &[REGISTRY_SCOPE]].concat();
+    f.sim
+        .register_with_scopes("client-old", ENTERPRISE_B, &key.certificate_pem, &scopes)
+        .unwrap();
+    let a = assertion("client-old", &f.sim.audience(), &key.private_key_pem, 120, &uuid());
+    let (status, body) = f
+        .token_request(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &a),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let granted: std::collections::BTreeSet<&str> = body["scope"].as_str().unwrap().split(' ').collect();
+    assert_eq!(granted, scopes.iter().copied().collect());
+    // The scope list of a newer client fails an older one.
+    let a = assertion("client-old", &f.sim.audience(), &key.private_key_pem, 120, &uuid());
+    refused(
+        &request(&f, &a, &format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")).await,
+        "invalid_scope",
+        CONSULT_SCOPE,
+    );
 }

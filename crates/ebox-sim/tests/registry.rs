@@ -11,21 +11,25 @@ use sha2::Digest;
 use testkit::KeyMaterial;
 
 fn scenario(enterprises: &[&str], messages: usize) -> Scenario {
+    scenario_at(PROVIDER, enterprises, messages)
+}
+
+fn scenario_at(provider: &str, enterprises: &[&str], messages: usize) -> Scenario {
     Scenario {
         seed: 7,
         enterprises: enterprises.iter().map(|e| e.to_string()).collect(),
         messages_per_enterprise: messages,
         attachments_per_message: 2,
         attachment_size: 20_000,
-        providers: vec![PROVIDER.into()],
+        providers: vec![provider.into()],
     }
 }
 
 #[tokio::test]
-async fn provider_registry_lists_providers_with_their_dates() {
+async fn the_older_provider_registry_lists_providers_with_their_dates() {
     let f = Fixture::start().await;
     let token = f.token_a().await;
-    let (status, body) = f.get_json(&f.sim.provider_registry_url(), &token).await;
+    let (status, body) = f.get_json(&f.sim.message_providers_url(), &token).await;
     assert_eq!(status, 200);
     let providers = body.as_array().unwrap();
     assert!(providers.len() >= 2);
@@ -44,7 +48,22 @@ async fn provider_registry_lists_providers_with_their_dates() {
     );
     let first = &providers[0];
     assert_eq!(first["messageProviderUrl"], format!("{}/", f.registry(PROVIDER)));
+    assert!(first["messageProviderUrl"].as_str().unwrap().ends_with("/v3/"));
+    assert_eq!(first["apiSupportedVersion"], "3.0");
     assert_eq!(first["messageProviderActivationDate"], "2018-01-01");
+    assert!(first.get("messageProviderDeactivationDate").is_none());
+    assert!(
+        first.get("messageProviderPlannedMaintenance").is_none(),
+        "optional, left out when empty"
+    );
+    let second = &providers[1];
+    assert!(
+        second["messageProviderUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/registries/vlaamse-overheid/v2/")
+    );
+    assert_eq!(second["apiSupportedVersion"], "2.1");
     assert_eq!(providers[3]["messageProviderDeactivationDate"], "2020-01-01");
     // Inactive providers do not serve.
     let (status, _) = f
@@ -72,48 +91,81 @@ async fn a_provider_in_planned_maintenance_answers_503() {
         .await;
     assert_eq!(status, 503);
     assert_eq!(body["code"], "MAINTENANCE");
-    let (_, providers) = f.get_json(&f.sim.provider_registry_url(), &token).await;
+    let (_, providers) = f.get_json(&f.sim.message_providers_url(), &token).await;
     let announced: Vec<Maintenance> =
         serde_json::from_value(providers[1]["messageProviderPlannedMaintenance"].clone()).unwrap();
     assert_eq!(announced.len(), 1);
+    let (_, registries) = f.get_json(&f.sim.document_provider_registry_url(), &token).await;
+    let announced: Vec<Maintenance> =
+        serde_json::from_value(registries["items"][1]["plannedMaintenances"].clone()).unwrap();
+    assert_eq!(announced.len(), 1);
     // The other provider is unaffected.
     assert_eq!(
-        f.get_json(&format!("{}/ebox/messages", f.registry(PROVIDER)), &token)
-            .await
-            .0,
+        f.get_json(&format!("{}/ebox", f.registry(PROVIDER)), &token).await.0,
         200
     );
 }
 
+/// The ids a page serves, asserting the true total; None for a 404.
+async fn page_ids(f: &Fixture, token: &str, query: &str) -> Option<Vec<String>> {
+    let (status, body) = f.get_json(&format!("{}?{query}", f.list_url(PROVIDER)), token).await;
+    if status == 404 {
+        assert_eq!(body["message"], "No messages found", "{query}");
+        return None;
+    }
+    assert_eq!(status, 200, "{query}: {body}");
+    assert_eq!(body["totalItems"], 230, "{query}: the true count, whatever the page");
+    let items = body["items"].as_array().unwrap();
+    Some(
+        items
+            .iter()
+            .map(|m| m["messageId"].as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
 #[tokio::test]
-async fn listing_pages_newest_first_with_totals() {
+async fn pages_are_short_and_offset_by_the_size_asked() {
     let f = Fixture::start().await;
     f.sim.generate(&scenario(&[ENTERPRISE_A], 230));
     let token = f.token_a().await;
-    let list = format!("{}/ebox/messages", f.registry(PROVIDER));
-    let mut seen = Vec::new();
-    let mut receipts = Vec::new();
-    for (page, expected) in [(1, 100), (2, 100), (3, 30), (4, 0)] {
-        let (status, body) = f.get_json(&format!("{list}?page={page}&pageSize=100"), &token).await;
-        assert_eq!(status, 200);
-        assert_eq!(body["totalItems"], 230);
-        let items = body["items"].as_array().unwrap();
-        assert_eq!(items.len(), expected, "page {page}");
-        for m in items {
-            seen.push(m["messageId"].as_str().unwrap().to_owned());
-            receipts.push(m["receiptDate"].as_str().unwrap().to_owned());
+    let all: Vec<String> = f
+        .sim
+        .messages(PROVIDER, ENTERPRISE_A)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    // Asking 100 gets 50 (the registry's limit), yet page 2 starts at item 100: counting
+    // pages up while asking 100 skips items 50..100 and 150..200.
+    for (page, start, len) in [(1, 0, 50), (2, 100, 50), (3, 200, 30)] {
+        let ids = page_ids(&f, &token, &format!("page={page}&pageSize=100"))
+            .await
+            .unwrap();
+        assert_eq!(ids, all[start..start + len], "page {page}");
+    }
+    assert_eq!(page_ids(&f, &token, "page=4&pageSize=100").await, None);
+    // Asking what the registry serves walks everything, newest first, without gaps.
+    let mut walked = Vec::new();
+    for page in 1.. {
+        match page_ids(&f, &token, &format!("page={page}&pageSize=50")).await {
+            Some(ids) => walked.extend(ids),
+            None => break,
         }
     }
-    let mut unique = seen.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 230);
-    let mut sorted = receipts.clone();
-    sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(receipts, sorted, "newest first");
+    assert_eq!(walked, all);
+    let receipts: Vec<_> = f
+        .sim
+        .messages(PROVIDER, ENTERPRISE_A)
+        .iter()
+        .map(|m| m.receipt)
+        .collect();
+    assert!(receipts.is_sorted_by(|a, b| a >= b), "newest first");
     // The default page size is 25.
-    let (_, body) = f.get_json(&list, &token).await;
-    assert_eq!(body["items"].as_array().unwrap().len(), 25);
+    assert_eq!(page_ids(&f, &token, "").await.unwrap().len(), 25);
+    // A provider's own limit.
+    f.sim.update_provider(PROVIDER, |p| p.page_limit = 7);
+    assert_eq!(page_ids(&f, &token, "pageSize=100").await.unwrap(), all[..7]);
+    let list = f.list_url(PROVIDER);
     for bad in [
         "pageSize=101",
         "pageSize=0",
@@ -121,11 +173,42 @@ async fn listing_pages_newest_first_with_totals() {
         "receivedAfter=2026-01-01T00:00:00Z",
         "receivedAfter=yesterday",
         "visible=maybe",
+        "isRead=maybe",
     ] {
         let (status, body) = f.get_json(&format!("{list}?{bad}"), &token).await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(body["code"], "INVALID_PARAMETER");
     }
+}
+
+#[tokio::test]
+async fn an_empty_list_answers_404_no_messages_found() {
+    let f = Fixture::start().await;
+    let token = f.token_a().await;
+    for provider in [PROVIDER, PROVIDER_2] {
+        let (status, body) = f.get_json(&f.list_url(provider), &token).await;
+        assert_eq!(status, 404, "{provider}");
+        assert_eq!(body["message"], "No messages found");
+        assert!(body["id"].is_string() && body["code"].is_string());
+    }
+    // A filter that selects nothing, too; the summary of an empty e-Box is fine.
+    f.sim.generate(&scenario(&[ENTERPRISE_A], 3));
+    let (status, _) = f
+        .get_json(&format!("{}?messageTypeId=none", f.list_url(PROVIDER)), &token)
+        .await;
+    assert_eq!(status, 404);
+    let (status, summary) = f.get_json(&format!("{}/ebox", f.registry(PROVIDER_2)), &token).await;
+    assert_eq!((status, summary["numberOfMessages"].as_u64()), (200, Some(0)));
+    // Reference data lists past the end are empty lists, not 404s.
+    let (status, body) = f
+        .get_json(
+            &format!("{}/referenceData/messageTypes?page=9", f.registry(PROVIDER)),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"], json!([]));
+    assert_eq!(body["totalItems"], 4);
 }
 
 #[tokio::test]
@@ -198,11 +281,11 @@ async fn a_token_sees_only_its_own_enterprise() {
 #[tokio::test]
 async fn content_matches_its_digest_and_reading_main_content_marks_read() {
     let f = Fixture::start().await;
-    f.sim.generate(&scenario(&[ENTERPRISE_A], 3));
+    f.sim.generate(&scenario_at(PROVIDER_2, &[ENTERPRISE_A], 3));
     let token = f.token_a().await;
-    let base = f.registry(PROVIDER);
-    // Message 1 has no body, so its first attachment is the main content.
-    let message = &f.sim.messages(PROVIDER, ENTERPRISE_A)[1];
+    let base = f.registry(PROVIDER_2);
+    // Message 1's body is an annex, so its first attachment is the main content.
+    let message = &f.sim.messages(PROVIDER_2, ENTERPRISE_A)[1];
     assert!(!message.body_main_content);
     let (_, meta) = f
         .get_json(&format!("{base}/ebox/messages/{}", message.id), &token)
@@ -224,7 +307,7 @@ async fn content_matches_its_digest_and_reading_main_content_marks_read() {
         let token = token.clone();
         async move {
             let (_, m) = f
-                .get_json(&format!("{}/ebox/messages/{id}", f.registry(PROVIDER)), &token)
+                .get_json(&format!("{}/ebox/messages/{id}", f.registry(PROVIDER_2)), &token)
                 .await;
             m["readStatus"].as_bool().unwrap()
         }
@@ -240,7 +323,7 @@ async fn content_matches_its_digest_and_reading_main_content_marks_read() {
     assert!(read(message.id.clone()).await, "the main content makes it read");
 
     // A message whose body is its main content becomes read when the body is read.
-    let with_body = &f.sim.messages(PROVIDER, ENTERPRISE_A)[0];
+    let with_body = &f.sim.messages(PROVIDER_2, ENTERPRISE_A)[0];
     assert!(with_body.body_main_content);
     let (status, body) = f
         .get_json(&format!("{base}/ebox/messages/{}/body", with_body.id), &token)
@@ -320,7 +403,7 @@ async fn control_api_adds_messages_with_awkward_names_and_counts_requests() {
     let (_, m) = f.get_json(&format!("{base}/ebox/messages/m-1"), &token).await;
     assert_eq!(m["attachments"]["items"][0]["fileName"], "../../etc/passwd");
     assert!(m["attachments"]["items"][1].get("digest").is_none());
-    assert_eq!(m["registeredMail"], true);
+    assert_eq!(m["isRegisteredMail"], true);
     f.get(&format!("{base}/ebox/messages/m-1/attachments/att-1/content"), &token)
         .await
         .bytes()
@@ -357,7 +440,7 @@ async fn messages_load_from_a_fixture_file() {
             &token,
         )
         .await;
-    assert_eq!(m["registeredMail"], true);
+    assert_eq!(m["isRegisteredMail"], true);
     assert_eq!(m["receiptDate"], "2026-11-20T09:15:00Z");
     assert_eq!(m["attachments"]["totalItems"], 2);
     let annex = f
@@ -385,4 +468,180 @@ async fn messages_load_from_a_fixture_file() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn an_annex_body_is_served_while_body_main_content_is_false() {
+    let f = Fixture::start().await;
+    let token = f.token_a().await;
+    for provider in [PROVIDER, PROVIDER_2] {
+        f.sim.generate(&scenario_at(provider, &[ENTERPRISE_A], 3));
+        let flag = if provider == PROVIDER {
+            "isBodyMainContent"
+        } else {
+            "bodyMainContent"
+        };
+        let read = if provider == PROVIDER { "isRead" } else { "readStatus" };
+        let base = f.registry(provider);
+        // Generated message 1 has attachments and a body that is an annex.
+        let annexed = &f.sim.messages(provider, ENTERPRISE_A)[1];
+        assert!(annexed.body.is_some() && !annexed.body_main_content);
+        let (_, meta) = f
+            .get_json(&format!("{base}/ebox/messages/{}", annexed.id), &token)
+            .await;
+        assert_eq!(meta[flag], false, "{provider}");
+        let (status, body) = f
+            .get_json(&format!("{base}/ebox/messages/{}/body", annexed.id), &token)
+            .await;
+        assert_eq!(status, 200, "{provider}");
+        assert!(body["nl"].as_str().unwrap().starts_with("Toelichting"));
+        let (_, meta) = f
+            .get_json(&format!("{base}/ebox/messages/{}", annexed.id), &token)
+            .await;
+        assert_eq!(meta[read], false, "{provider}: an annex body does not make it read");
+    }
+}
+
+#[tokio::test]
+async fn a_message_without_body_says_false_and_answers_404_on_body() {
+    let f = Fixture::start().await;
+    f.sim.generate(&scenario_at(PROVIDER_2, &[ENTERPRISE_A], 3));
+    let token = f.token_a().await;
+    let base = f.registry(PROVIDER_2);
+    // Generated message 2 has no body; the field is there all the same.
+    let bodiless = &f.sim.messages(PROVIDER_2, ENTERPRISE_A)[2];
+    assert!(bodiless.body.is_none());
+    let (_, meta) = f
+        .get_json(&format!("{base}/ebox/messages/{}", bodiless.id), &token)
+        .await;
+    assert_eq!(meta["bodyMainContent"], false);
+    let (status, body) = f
+        .get_json(&format!("{base}/ebox/messages/{}/body", bodiless.id), &token)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "NOT_FOUND");
+    // A spec asking for a main-content body without giving one is no main body either.
+    let spec = json!({"message_id": "claims-a-body", "body_main_content": true});
+    let path = format!("/control/boxes/{PROVIDER_2}/{ENTERPRISE_A}/messages");
+    assert_eq!(f.control(reqwest::Method::POST, &path, spec).await.status(), 201);
+    let (_, meta) = f.get_json(&format!("{base}/ebox/messages/claims-a-body"), &token).await;
+    assert_eq!(meta["bodyMainContent"], false);
+}
+
+/// Downloads an attachment through its `contentHref` and checks it against its digest.
+async fn download_by_href(f: &Fixture, token: &str, attachment: &Value) -> bytes::Bytes {
+    let href = attachment["contentHref"].as_str().unwrap();
+    assert!(href.starts_with("http://"), "absolute: {href}");
+    let r = f.get(href, token).await;
+    assert_eq!(r.status(), 200, "{href}");
+    let bytes = r.bytes().await.unwrap();
+    let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(attachment["digest"]["digestValue"], digest);
+    bytes
+}
+
+#[tokio::test]
+async fn an_attachment_without_attachment_id_is_downloaded_by_its_content_href() {
+    let f = Fixture::start().await;
+    let token = f.token_a().await;
+    let spec = json!({"message_id": "m-1", "attachments": [
+        {"file_name": "Brief.pdf", "content_base64": "aGVsbG8=", "main_content": true, "omit_id": true}
+    ]});
+    let path = format!("/control/boxes/{PROVIDER_2}/{ENTERPRISE_A}/messages");
+    assert_eq!(f.control(reqwest::Method::POST, &path, spec).await.status(), 201);
+    let base = f.registry(PROVIDER_2);
+    let (_, m) = f.get_json(&format!("{base}/ebox/messages/m-1"), &token).await;
+    let attachment = &m["attachments"]["items"][0];
+    assert!(attachment.get("attachmentId").is_none(), "{attachment}");
+    assert_eq!(&download_by_href(&f, &token, attachment).await[..], b"hello");
+    let (_, m) = f.get_json(&format!("{base}/ebox/messages/m-1"), &token).await;
+    assert_eq!(m["readStatus"], true, "the main content was read");
+
+    // Generated v3 messages leave out every other attachment's id.
+    f.sim.generate(&scenario(&[ENTERPRISE_A], 2));
+    let mut unlisted = 0;
+    for message in f.sim.messages(PROVIDER, ENTERPRISE_A) {
+        let (_, m) = f
+            .get_json(
+                &format!("{}/ebox/messages/{}", f.registry(PROVIDER), message.id),
+                &token,
+            )
+            .await;
+        for attachment in m["attachments"]["items"].as_array().unwrap() {
+            if attachment.get("attachmentId").is_none() {
+                unlisted += 1;
+                assert_eq!(download_by_href(&f, &token, attachment).await.len(), 20_000);
+            }
+        }
+    }
+    assert_eq!(unlisted, 2, "one of the two attachments of each message");
+}
+
+#[tokio::test]
+async fn raw_items_are_served_verbatim_in_receipt_order() {
+    let f = Fixture::start().await;
+    f.sim.generate(&scenario(&[ENTERPRISE_A], 3));
+    let token = f.token_a().await;
+    let messages = f.sim.messages(PROVIDER, ENTERPRISE_A);
+    let between = json!({"messageId": 42, "subject": "no translations", "extra": [1, {"x": null}]});
+    f.sim.add_raw_item(
+        PROVIDER,
+        ENTERPRISE_A,
+        between.clone(),
+        messages[1].receipt - chrono::Duration::minutes(1),
+    );
+    let newest = json!({"raw": "just a string", "received_at": f.sim.now() + chrono::Duration::hours(1)});
+    let path = format!("/control/boxes/{PROVIDER}/{ENTERPRISE_A}/raw");
+    assert_eq!(f.control(reqwest::Method::POST, &path, newest).await.status(), 201);
+
+    let r = f.get(&f.list_url(PROVIDER), &token).await;
+    let text = r.text().await.unwrap();
+    assert!(text.contains(&between.to_string()), "verbatim: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["totalItems"], 5);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0], "just a string");
+    assert_eq!(items[1]["messageId"], messages[0].id);
+    assert_eq!(items[2]["messageId"], messages[1].id);
+    assert_eq!(items[3], between);
+    assert_eq!(items[4]["messageId"], messages[2].id);
+    // It pages like any item, and the summary counts it.
+    let (_, page2) = f
+        .get_json(&format!("{}?pageSize=3&page=2", f.list_url(PROVIDER)), &token)
+        .await;
+    assert_eq!(page2["items"][0], between);
+    let (_, summary) = f.get_json(&format!("{}/ebox", f.registry(PROVIDER)), &token).await;
+    assert_eq!(summary["numberOfMessages"], 5);
+}
+
+#[tokio::test]
+async fn reference_data_is_sent_with_cache_headers_and_pages_short() {
+    let f = Fixture::start().await;
+    let token = f.token_a().await;
+    let reference = format!("{}/referenceData", f.registry(PROVIDER));
+    for path in [
+        "messageTypes",
+        "senderOrganizations/0308357159",
+        "senderApplications/myminfin",
+    ] {
+        let r = f.get(&format!("{reference}/{path}"), &token).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["cache-control"], "max-age=172800", "{path}");
+    }
+    let (status, _) = f
+        .get_json(&format!("{reference}/messageTypes/nonexistent"), &token)
+        .await;
+    assert_eq!(status, 404);
+    f.sim.update_provider(PROVIDER, |p| p.page_limit = 3);
+    let (_, page) = f
+        .get_json(&format!("{reference}/messageTypes?pageSize=100"), &token)
+        .await;
+    assert_eq!(
+        (page["items"].as_array().unwrap().len(), &page["totalItems"]),
+        (3, &json!(4))
+    );
+    let (_, page) = f
+        .get_json(&format!("{reference}/messageTypes?pageSize=2&page=2"), &token)
+        .await;
+    assert_eq!(page["items"][0]["messageTypeId"], "attest", "offset by the size asked");
 }

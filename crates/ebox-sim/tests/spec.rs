@@ -87,11 +87,12 @@ async fn every_consultation_path_is_served_as_the_spec_names_it() {
         messages_per_enterprise: 8,
         attachments_per_message: 2,
         attachment_size: 2048,
-        providers: vec![PROVIDER.into()],
+        providers: vec![PROVIDER_2.into()],
     });
     let token = f.token_a().await;
-    // Message 0 has a body, payment data and attachments: every sub-resource exists.
-    let message = &f.sim.messages(PROVIDER, ENTERPRISE_A)[0];
+    // The 2.1 YAML describes v2, which PROVIDER_2 speaks. Message 0 has a body, payment
+    // data and attachments: every sub-resource exists.
+    let message = &f.sim.messages(PROVIDER_2, ENTERPRISE_A)[0];
     assert!(message.body.is_some() && message.payment_data.is_some());
     let substitutions = [
         ("{messageId}", message.id.clone()),
@@ -114,7 +115,7 @@ async fn every_consultation_path_is_served_as_the_spec_names_it() {
         for (placeholder, value) in &substitutions {
             concrete = concrete.replace(placeholder, value);
         }
-        let r = f.get(&format!("{}{concrete}", f.registry(PROVIDER)), &token).await;
+        let r = f.get(&format!("{}{concrete}", f.registry(PROVIDER_2)), &token).await;
         assert_eq!(r.status(), 200, "GET {path}");
         let schema = &get["responses"]["200"]["schema"];
         if schema["type"] == "string" {
@@ -129,7 +130,7 @@ async fn every_consultation_path_is_served_as_the_spec_names_it() {
     assert_eq!(walked.len(), 14, "consultation paths walked: {walked:?}");
 
     let federation_spec = load("ebox-federation-1.3.yaml");
-    let (status, body) = f.get_json(&f.sim.provider_registry_url(), &token).await;
+    let (status, body) = f.get_json(&f.sim.message_providers_url(), &token).await;
     assert_eq!(status, 200);
     let schema = &federation_spec["paths"]["/messageProviders"]["get"]["responses"]["200"]["schema"];
     check(&federation_spec, schema, &body, "/messageProviders", &mut problems);

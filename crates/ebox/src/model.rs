@@ -242,11 +242,8 @@ impl MessageProvider {
         Ok(Self {
             message_provider_activation_date: date(entry, &["messageProviderActivationDate", "activationDate"])
                 .map_err(with_id)?,
-            message_provider_deactivation_date: date(
-                entry,
-                &["messageProviderDeactivationDate", "deactivationDate"],
-            )
-            .map_err(with_id)?,
+            message_provider_deactivation_date: date(entry, &["messageProviderDeactivationDate", "deactivationDate"])
+                .map_err(with_id)?,
             message_provider_planned_maintenance: maintenance,
             message_provider_name: field(entry, &["messageProviderName", "messageRegistryName", "name"])
                 .and_then(Translated::read),
@@ -317,7 +314,12 @@ impl Discovery {
         let mut found = Discovery::default();
         for entry in entries {
             match MessageProvider::read(entry) {
-                Ok(p) if found.providers.iter().any(|q| q.message_provider_id == p.message_provider_id) => {
+                Ok(p)
+                    if found
+                        .providers
+                        .iter()
+                        .any(|q| q.message_provider_id == p.message_provider_id) =>
+                {
                     found.skipped.push(SkippedProvider {
                         provider_id: Some(p.message_provider_id),
                         reason: "listed twice; the first entry is used".into(),
@@ -373,8 +375,7 @@ pub struct Attachment {
 impl Attachment {
     /// The `index`th attachment of a message, v2 or v3.
     pub fn read(index: usize, v: &Value) -> Self {
-        let digest = field(v, &["digest"])
-            .and_then(|d| serde_json::from_value::<Digest>(d.clone()).ok());
+        let digest = field(v, &["digest"]).and_then(|d| serde_json::from_value::<Digest>(d.clone()).ok());
         let file_name = text(v, &["fileName", "filename", "name"]);
         let media_type = text(v, &["mediaType", "contentType", "mimeType"]);
         let content_href = text(v, &["contentHref", "href"]);
@@ -388,7 +389,9 @@ impl Attachment {
                 file_name.as_deref().unwrap_or(""),
                 media_type.as_deref().unwrap_or(""),
                 digest.as_ref().map_or("", |d| d.digest_value.as_str()),
-                content_href.as_deref().map_or("", |u| u.split(['?', '#']).next().unwrap_or("")),
+                content_href
+                    .as_deref()
+                    .map_or("", |u| u.split(['?', '#']).next().unwrap_or("")),
             ] {
                 h.update(part.as_bytes());
                 h.update([0]);
@@ -445,8 +448,17 @@ impl Named {
         match v {
             Some(v @ Value::Object(_)) => Self {
                 id: text(v, &["id", "organizationId", "applicationId", "messageTypeId"]),
-                name: field(v, &["name", "shortName", "organizationShortName", "applicationName", "messageTypeName"])
-                    .and_then(Translated::read),
+                name: field(
+                    v,
+                    &[
+                        "name",
+                        "shortName",
+                        "organizationShortName",
+                        "applicationName",
+                        "messageTypeName",
+                    ],
+                )
+                .and_then(Translated::read),
             },
             Some(v) => Self {
                 id: scalar(v),
@@ -501,9 +513,14 @@ impl Message {
         let from_sender = |names: &[&str]| Named::read(sender.and_then(|s| field(s, names)));
         let sender_organization = Named::read(field(v, &["senderOrganizationId"]))
             .or(from_sender(&["organizationId", "organization", "senderOrganizationId"]))
-            .or(sender.filter(|s| s.is_string()).map_or_else(Named::default, |s| Named::read(Some(s))));
-        let sender_application = Named::read(field(v, &["senderApplicationId"]))
-            .or(from_sender(&["applicationId", "application", "senderApplicationId"]));
+            .or(sender
+                .filter(|s| s.is_string())
+                .map_or_else(Named::default, |s| Named::read(Some(s))));
+        let sender_application = Named::read(field(v, &["senderApplicationId"])).or(from_sender(&[
+            "applicationId",
+            "application",
+            "senderApplicationId",
+        ]));
         let message_type = Named::read(field(v, &["messageTypeId"])).or(Named::read(field(v, &["messageType"])));
         let attachments = match field(v, &["attachments"]) {
             Some(Value::Array(items)) => items.clone(),
@@ -520,7 +537,9 @@ impl Message {
         };
         Ok(Self {
             subject: field(v, &["subject"]).and_then(Translated::read).unwrap_or_default(),
-            receipt_date: instant(v, &["receiptDate", "receivedDate", "publicationDate"]).ok().flatten(),
+            receipt_date: instant(v, &["receiptDate", "receivedDate", "publicationDate"])
+                .ok()
+                .flatten(),
             expiration_date: instant(v, &["expirationDate", "expiryDate"]).ok().flatten(),
             read_status: flag(v, &["readStatus", "isRead"]),
             visible: flag(v, &["visible", "isVisible"]),
@@ -575,7 +594,10 @@ impl UnreadableItem {
     /// The raw JSON as stored, and the hex SHA-256 that names it.
     pub fn stored_bytes(&self) -> (Vec<u8>, String) {
         let bytes = serde_json::to_vec(&self.raw).expect("JSON values serialise");
-        let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         (bytes, sha)
     }
 }
@@ -583,14 +605,14 @@ impl UnreadableItem {
 /// One item of a walk.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Listed {
-    Message(ListedMessage),
+    Message(Box<ListedMessage>),
     Unreadable(UnreadableItem),
 }
 
 impl Listed {
     pub fn read(raw: Value) -> Self {
         match Message::read(&raw) {
-            Ok(message) => Listed::Message(ListedMessage { message, raw }),
+            Ok(message) => Listed::Message(Box::new(ListedMessage { message, raw })),
             Err(reason) => Listed::Unreadable(UnreadableItem {
                 message_id: if raw.is_object() {
                     text(&raw, &["messageId", "id"])
@@ -653,7 +675,12 @@ impl ReferenceKind {
     pub(crate) fn name_fields(self) -> &'static [&'static str] {
         match self {
             ReferenceKind::MessageType => &["messageTypeName", "name"],
-            ReferenceKind::SenderOrganization => &["organizationShortName", "organizationName", "name", "organizationLongName"],
+            ReferenceKind::SenderOrganization => &[
+                "organizationShortName",
+                "organizationName",
+                "name",
+                "organizationLongName",
+            ],
             ReferenceKind::SenderApplication => &["applicationName", "name"],
         }
     }
@@ -771,14 +798,20 @@ mod tests {
 
     #[test]
     fn only_the_message_id_is_needed() {
-        let m = Message::read(&json!({"messageId": "m", "receiptDate": 12, "attachments": [{"contentHref": "https://h/c"}]}))
-            .unwrap();
+        let m = Message::read(
+            &json!({"messageId": "m", "receiptDate": 12, "attachments": [{"contentHref": "https://h/c"}]}),
+        )
+        .unwrap();
         assert_eq!(m.receipt_date, None);
         assert_eq!(m.body_main_content, None);
         assert!(!m.may_have_body(), "attachments and no word of a body");
         assert!(m.attachments[0].id_assigned);
-        let again = Message::read(&json!({"messageId": "m", "attachments": [{"contentHref": "https://h/c?sig=2"}]})).unwrap();
-        assert_eq!(m.attachments[0].attachment_id, again.attachments[0].attachment_id, "stable");
+        let again =
+            Message::read(&json!({"messageId": "m", "attachments": [{"contentHref": "https://h/c?sig=2"}]})).unwrap();
+        assert_eq!(
+            m.attachments[0].attachment_id, again.attachments[0].attachment_id,
+            "stable"
+        );
         assert!(Message::read(&json!({"subject": {"nl": "x"}})).is_err());
         assert!(Message::read(&json!(["x"])).is_err());
         match Listed::read(json!({"id-less": true, "receiptDate": "2026-01-02T00:00:00Z"})) {

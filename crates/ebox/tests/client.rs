@@ -39,7 +39,7 @@ async fn walk(
         .await?
         .into_iter()
         .map(|item| match item {
-            Listed::Message(m) => m,
+            Listed::Message(m) => *m,
             Listed::Unreadable(u) => panic!("unreadable item {u:?}"),
         })
         .collect())
@@ -95,7 +95,11 @@ async fn the_whole_happy_path() {
             .iter()
             .find(|m| m.message.body_main_content == Some(true))
             .unwrap();
-        let body = session.body(provider, &with_body.message.message_id).await.unwrap().unwrap();
+        let body = session
+            .body(provider, &with_body.message.message_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(body.text.nl.unwrap().starts_with("Geachte"));
         let m = &messages[1];
         for (attachment, sim_attachment) in m.message.attachments().iter().zip(&expected[1].attachments) {
@@ -127,7 +131,10 @@ async fn reference_names_are_looked_up_by_id_once_and_never_block() {
     let provider = active_providers(&f, &session).await.remove(0);
     let org = |s: &ebox::Session| {
         let (s, p) = (s.clone(), provider.clone());
-        async move { s.reference_name(&p, ReferenceKind::SenderOrganization, "0308357159").await }
+        async move {
+            s.reference_name(&p, ReferenceKind::SenderOrganization, "0308357159")
+                .await
+        }
     };
     assert_eq!(org(&session).await.unwrap().nl.as_deref(), Some("FOD Financiën"));
     let kind = session
@@ -235,7 +242,10 @@ async fn cut_short_and_wrong_attachments_are_errors() {
     no_digest.digest = None;
     no_digest.size_kb = Some(1_000_000.0);
     assert_eq!(
-        download(&session, &provider, &m.message_id, &no_digest).await.unwrap().0,
+        download(&session, &provider, &m.message_id, &no_digest)
+            .await
+            .unwrap()
+            .0,
         2_000_000
     );
 

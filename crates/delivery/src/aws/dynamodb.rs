@@ -74,10 +74,7 @@ fn connection_item(c: &Connection) -> Item {
         ("updated_at".to_owned(), s(timestamp(c.updated_at))),
     ]);
     if let Some(scopes) = &c.scopes {
-        item.insert(
-            "scopes".into(),
-            AttributeValue::L(scopes.iter().map(|x| s(x)).collect()),
-        );
+        item.insert("scopes".into(), AttributeValue::L(scopes.iter().map(s).collect()));
     }
     match &c.credentials {
         CredentialsRef::Secret { secret_id } => {
@@ -124,11 +121,10 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
             .ok_or_else(|| malformed(OP, raw_id, "enabled"))?,
         credentials,
         verdeelbak_prefix: field("verdeelbak_prefix")?,
-        scopes: item.get("scopes").and_then(|v| v.as_l().ok()).map(|list| {
-            list.iter()
-                .filter_map(|x| x.as_s().ok().cloned())
-                .collect()
-        }),
+        scopes: item
+            .get("scopes")
+            .and_then(|v| v.as_l().ok())
+            .map(|list| list.iter().filter_map(|x| x.as_s().ok().cloned()).collect()),
         created_at: parse_time(item, "created_at").ok_or_else(|| malformed(OP, raw_id, "created_at"))?,
         updated_at: parse_time(item, "updated_at").ok_or_else(|| malformed(OP, raw_id, "updated_at"))?,
         entity_id,

@@ -712,7 +712,7 @@ impl Run<'_> {
                     if remembered(id) || delivered.contains(id) {
                         Seen::Known(id.clone(), m.message.receipt_date)
                     } else {
-                        Seen::Fresh(Box::new(m))
+                        Seen::Fresh(m)
                     }
                 }
             })
@@ -844,7 +844,8 @@ impl Run<'_> {
             provider.api_version,
             listed,
             &names,
-            body.as_ref().map(|text| message_json::StoredBody { text, key: &body_key }),
+            body.as_ref()
+                .map(|text| message_json::StoredBody { text, key: &body_key }),
             &stored,
         );
         let json_sha = hex(&sha256_of(&json));
@@ -1103,7 +1104,13 @@ mod tests {
     fn a_cursor_never_moves_back_and_forgets_what_falls_out_of_the_window() {
         let before = cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))]);
         // An older target (a failed message) leaves the position where it is.
-        let same = next_cursor(Some(&before), Some(at(9, 0)), delivered(&[("m9", at(9, 1))]), Default::default(), OVERLAP);
+        let same = next_cursor(
+            Some(&before),
+            Some(at(9, 0)),
+            delivered(&[("m9", at(9, 1))]),
+            Default::default(),
+            OVERLAP,
+        );
         assert_eq!(
             same.as_ref(),
             Some(&before),

@@ -170,9 +170,10 @@ impl RunReport {
         self.finished_at = finished_at;
         self.duration_ms = took.as_millis() as u64;
         // Mail that is listed but not delivered needs someone to look, whatever the walk.
-        let incomplete = self.providers.iter().any(|p| {
-            p.state == "failed" || (p.state == "read" && !p.walk_complete) || !p.unreadable.is_empty()
-        });
+        let incomplete = self
+            .providers
+            .iter()
+            .any(|p| p.state == "failed" || (p.state == "read" && !p.walk_complete) || !p.unreadable.is_empty());
         if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
             self.outcome = Outcome::Partial;
         }

@@ -35,8 +35,13 @@ impl Fixture {
         format!("{}{path}", self.sim.base_url())
     }
 
+    /// A provider's registry base URL (its version segment included, no trailing slash).
     pub fn registry(&self, provider: &str) -> String {
-        format!("{}/registries/{provider}", self.sim.base_url())
+        self.sim.registry_url(provider).unwrap()
+    }
+
+    pub fn list_url(&self, provider: &str) -> String {
+        format!("{}/ebox/messages", self.registry(provider))
     }
 
     pub async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::Response {
@@ -64,15 +69,22 @@ impl Fixture {
     }
 
     pub async fn token_for(&self, client_id: &str, key_pem: &str) -> String {
+        self.token_with_scope(client_id, key_pem, Some(&format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")))
+            .await
+    }
+
+    /// A token for `scope`, or for every scope granted when None.
+    pub async fn token_with_scope(&self, client_id: &str, key_pem: &str, scope: Option<&str>) -> String {
         let assertion = assertion(client_id, &self.sim.audience(), key_pem, 300, &uuid());
-        let (status, body) = self
-            .token_request(&[
-                ("grant_type", "client_credentials"),
-                ("scope", &format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")),
-                ("client_assertion_type", ebox_sim::auth::ASSERTION_TYPE),
-                ("client_assertion", &assertion),
-            ])
-            .await;
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ebox_sim::auth::ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let (status, body) = self.token_request(&form).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }

@@ -72,7 +72,14 @@ impl Session {
         }
         endpoint(
             &provider.message_provider_url,
-            &["ebox", "messages", message_id, "attachments", &a.attachment_id, "content"],
+            &[
+                "ebox",
+                "messages",
+                message_id,
+                "attachments",
+                &a.attachment_id,
+                "content",
+            ],
         )
     }
 

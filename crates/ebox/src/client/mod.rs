@@ -202,7 +202,7 @@ impl Session {
         let url = endpoint(&provider.message_provider_url, &["ebox", "messages", message_id])?;
         let raw: serde_json::Value = self.get_json(&what, &url, &[]).await?;
         match Listed::read(raw) {
-            Listed::Message(m) => Ok(m),
+            Listed::Message(m) => Ok(*m),
             Listed::Unreadable(u) => Err(EboxError::Malformed { what, detail: u.reason }),
         }
     }

@@ -15,20 +15,27 @@ use crate::error::EboxError;
 use crate::model::{MessageProvider, ReferenceKind, Translated, field};
 
 type Names = HashMap<String, Translated>;
+/// What was learnt about a key, and when: kept for `reference_cache_ttl`.
+type Learnt<K, V> = Mutex<HashMap<K, (Instant, V)>>;
 
 #[derive(Default)]
 pub(super) struct Cache {
     /// (registry URL, kind, id) -> the name, or None when the registry has none for it.
-    names: Mutex<HashMap<(String, ReferenceKind, String), (Instant, Option<Translated>)>>,
+    names: Learnt<(String, ReferenceKind, String), Option<Translated>>,
     /// (registry URL, kind) -> the whole list, for registries without lookups by id.
-    lists: Mutex<HashMap<(String, ReferenceKind), (Instant, Arc<Names>)>>,
+    lists: Learnt<(String, ReferenceKind), Arc<Names>>,
     /// Registry URL -> not asked again before.
     paused: Mutex<HashMap<String, Instant>>,
 }
 
 impl Session {
     /// The name behind `id`, when reference data has one; never an error.
-    pub async fn reference_name(&self, provider: &MessageProvider, kind: ReferenceKind, id: &str) -> Option<Translated> {
+    pub async fn reference_name(
+        &self,
+        provider: &MessageProvider,
+        kind: ReferenceKind,
+        id: &str,
+    ) -> Option<Translated> {
         let cache = &self.ebox.inner.reference;
         let registry = provider.message_provider_url.clone();
         let key = (registry.clone(), kind, id.to_owned());
@@ -72,7 +79,12 @@ impl Session {
         }
     }
 
-    async fn lookup(&self, provider: &MessageProvider, kind: ReferenceKind, id: &str) -> Result<Option<Translated>, EboxError> {
+    async fn lookup(
+        &self,
+        provider: &MessageProvider,
+        kind: ReferenceKind,
+        id: &str,
+    ) -> Result<Option<Translated>, EboxError> {
         let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path(), id])?;
         let answer: Value = self
             .get_json(&format!("reference data {} {id}", kind.path()), &url, &[])
