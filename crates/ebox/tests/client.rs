@@ -112,8 +112,9 @@ async fn the_whole_happy_path() {
         }
     }
     assert_eq!(total, 250);
-    // 125 messages a provider: two pages each; one token for everything.
-    assert_eq!(f.requests("list"), 4);
+    // 125 messages a provider, served 50 a page although 100 were asked for: three pages
+    // each; one token for everything.
+    assert_eq!(f.requests("list"), 6);
     assert_eq!(f.requests("token"), 1);
     assert_eq!(f.requests("providers"), 1);
     // The provider list and the token are reused by a new session in the same process.
@@ -299,7 +300,11 @@ async fn a_token_expiring_mid_walk_is_renewed_transparently() {
     };
     let messages: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
     assert_eq!(messages.len(), 350);
-    assert_eq!(f.requests("list"), 5, "four pages and one 401 when the token died");
+    assert_eq!(
+        f.requests("list"),
+        8,
+        "seven pages of 50 and one 401 when the token died"
+    );
     assert!(f.requests("token") >= 3, "the dying token was replaced mid-walk");
 }
 

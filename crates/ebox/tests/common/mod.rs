@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ebox::{ClientCredentials, Ebox, EboxConfig, KeyMaterial, Session};
-use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::data::Scenario;
 use ebox_sim::faults::Fault;
 use ebox_sim::{SimConfig, Simulator};
 use testkit::KeyMaterial as TestKey;
@@ -19,10 +19,11 @@ pub struct Fixture {
 }
 
 pub fn config(sim: &Simulator) -> EboxConfig {
+    // No scope named, as configured by default: the token carries what was granted.
     let mut config = EboxConfig::new(
         &sim.token_url(),
         &sim.audience(),
-        vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()],
+        Vec::new(),
         &sim.provider_registry_url(),
     );
     // Short waits keep the tests quick; the policy is the same.
@@ -42,9 +43,14 @@ impl Fixture {
     }
 
     pub fn session(&self) -> Session {
+        self.session_of(&self.ebox, CLIENT_ID)
+    }
+
+    /// A session of another client that uses the same key.
+    pub fn session_of(&self, ebox: &Ebox, client_id: &str) -> Session {
         let key = KeyMaterial::from_pem(&self.key.private_key_pem, &self.key.certificate_pem).unwrap();
-        self.ebox.session(ClientCredentials {
-            client_id: CLIENT_ID.into(),
+        ebox.session(ClientCredentials {
+            client_id: client_id.into(),
             key: Arc::new(key),
         })
     }
