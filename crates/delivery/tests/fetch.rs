@@ -11,11 +11,11 @@ use common::{Backend, memory, moto};
 use delivery::EntityId;
 use delivery::fetch::*;
 use delivery::ports::*;
-use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::control::MessageSpec;
+use ebox_sim::data::{CONSULT_SCOPE, OLD_CONSULT_SCOPES, REGISTRY_SCOPE, Scenario};
 use ebox_sim::faults::Fault;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
-use sha2::Digest;
 
 const A: &str = "0403170701";
 const B: &str = "0123456749";
@@ -170,10 +170,11 @@ struct World {
 
 async fn world(b: Backend) -> World {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // No scope named, as by default: the token carries what the client was granted.
     let mut config = ebox::EboxConfig::new(
         &sim.token_url(),
         &sim.audience(),
-        vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()],
+        Vec::new(),
         &sim.provider_registry_url(),
     );
     config.min_backoff = std::time::Duration::from_millis(5);
@@ -292,38 +293,17 @@ impl World {
     }
 
     /// Checks that every message of the entity's e-Box is in its verdeelbak, byte for
-    /// byte, with one message.json and one ledger row each.
+    /// byte, with one message.json and one ledger row each, and nothing else is there.
     async fn assert_all_delivered(&self, entity: &str) {
         let id = EntityId::parse(entity).unwrap();
         let prefix = Connection::default_prefix(&id);
         let objects = self.objects(&prefix).await;
-        let mut expected_keys = HashSet::new();
+        let mut expected = std::collections::BTreeSet::new();
         for provider in [P1, P2] {
             for m in self.sim.messages(provider, entity) {
-                let folder = keys::message_folder(&prefix, provider, &m.id);
-                let json_key = keys::message_json_key(&folder);
-                let json: Value =
-                    serde_json::from_slice(objects.get(&json_key).unwrap_or_else(|| panic!("{json_key} missing")))
-                        .unwrap();
-                assert_eq!(json["message_id"], m.id.as_str());
-                assert_eq!(json["entity_id"], entity);
-                assert_eq!(json["provider_id"], provider);
-                expected_keys.insert(json_key);
-                for (a, stored) in m.attachments.iter().zip(json["attachments"].as_array().unwrap()) {
-                    let key = keys::attachment_key(&folder, &a.id, &a.file_name);
-                    assert_eq!(stored["key"], key.as_str());
-                    let bytes = objects.get(&key).unwrap_or_else(|| panic!("{key} missing"));
-                    let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
-                    assert_eq!(sha, a.content.sha256(), "{key} differs from what e-Box holds");
-                    assert_eq!(stored["sha256"], hex(&sha));
-                    assert_eq!(stored["size_bytes"], bytes.len());
-                    expected_keys.insert(key);
-                }
-                if m.body_main_content {
-                    let body_key = keys::body_key(&folder);
-                    assert!(objects.contains_key(&body_key), "{body_key} missing");
-                    expected_keys.insert(body_key);
-                }
+                expected.extend(testkit::verdeelbak::assert_message_delivered(
+                    &objects, &prefix, provider, &m,
+                ));
                 let entry = self
                     .b
                     .ledger
@@ -334,17 +314,18 @@ impl World {
                 assert_eq!(entry.message_key, json_key_of(&prefix, provider, &m.id));
             }
         }
-        let stored: HashSet<String> = objects.keys().cloned().collect();
-        assert_eq!(stored, expected_keys, "exactly the expected objects, nothing else");
+        let unreadable = format!("{prefix}_unreadable/");
+        let stored: std::collections::BTreeSet<String> = objects
+            .keys()
+            .filter(|k| !k.starts_with(&unreadable))
+            .cloned()
+            .collect();
+        assert_eq!(stored, expected, "exactly the expected objects, nothing else");
     }
 }
 
 fn json_key_of(prefix: &str, provider: &str, id: &str) -> String {
     keys::message_json_key(&keys::message_folder(prefix, provider, id))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn provider<'a>(r: &'a RunReport, id: &str) -> &'a ProviderReport {
@@ -374,6 +355,13 @@ both_backends!(
     dry_run_writes_nothing,
     shared_certificate_connections_work,
     a_run_emits_its_metrics,
+    every_body_is_delivered_and_none_where_there_is_none,
+    a_registry_paging_in_fifties_loses_nothing,
+    v2_and_v3_providers_give_the_same_message_json,
+    an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it,
+    bidi_and_zero_width_file_names_give_safe_keys_and_exact_names,
+    a_cold_idle_run_lists_each_provider_once_and_nothing_more,
+    older_scopes_and_scopes_of_a_connection_of_its_own,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
@@ -664,8 +652,10 @@ async fn dry_run_writes_nothing(mut w: World) {
     assert_eq!(report.outcome, Outcome::Ok);
     assert!(report.dry_run);
     let planned: Vec<&String> = report.providers.iter().flat_map(|p| &p.would_write).collect();
-    // Four messages: two attachments and message.json each, and two bodies.
-    assert_eq!(planned.len(), 4 * 3 + 2, "{planned:?}");
+    // Four messages: two attachments and message.json each, and a body each, since e-Box
+    // says of every message that it may have one (only reading it would tell, and reading
+    // it can mark the message read).
+    assert_eq!(planned.len(), 4 * 4, "{planned:?}");
     assert!(w.objects("").await.is_empty());
     assert_eq!(w.b.reports.get_last(&EntityId::parse(A).unwrap()).await.unwrap(), None);
     assert_eq!(w.run(A).await.delivered, 4);
@@ -758,4 +748,296 @@ async fn a_run_emits_its_metrics(mut w: World) {
         .as_u64()
         .unwrap_or_else(|| panic!("{emf}\n{later:#?}"));
     assert!((3 * 3600..3 * 3600 + 120).contains(&since), "{since}");
+}
+
+fn spec(json: Value) -> MessageSpec {
+    serde_json::from_value(json).unwrap()
+}
+
+impl World {
+    fn add(&self, provider: &str, entity: &str, json: Value) {
+        let m = spec(json).into_message(self.sim.now()).unwrap();
+        self.sim.add_message(provider, entity, m);
+    }
+
+    async fn message_json(&self, entity: &str, provider: &str, id: &str) -> Value {
+        let prefix = Connection::default_prefix(&EntityId::parse(entity).unwrap());
+        let key = json_key_of(&prefix, provider, id);
+        serde_json::from_slice(&self.b.objects.get(&key).await.unwrap().expect(&key)).unwrap()
+    }
+}
+
+async fn every_body_is_delivered_and_none_where_there_is_none(mut w: World) {
+    w.connect(A).await;
+    for p in [P1, P2] {
+        // A body that is an annex beside a main attachment, one that is the main content,
+        // and a message that has none (though e-Box lists bodyMainContent for it too).
+        w.add(p, A, json!({"message_id": "annex", "body": {"nl": "Zie bijlage", "fr": "Voir annexe"},
+            "body_main_content": false, "attachments": [{"file_name": "brief.pdf", "main_content": true, "size": 3000}]}));
+        w.add(
+            p,
+            A,
+            json!({"message_id": "main", "body": {"nl": "Dit is de brief", "de": "Das ist der Brief"},
+            "body_main_content": true}),
+        );
+        w.add(
+            p,
+            A,
+            json!({"message_id": "none", "attachments": [{"file_name": "x.pdf", "main_content": true, "size": 10}]}),
+        );
+    }
+    let report = w.run(A).await;
+    assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 6), "{report:#?}");
+    w.assert_all_delivered(A).await;
+    for p in [P1, P2] {
+        let annex = w.message_json(A, p, "annex").await;
+        assert_eq!(annex["body_role"], "annex");
+        assert_eq!(annex["body_main_content"], false);
+        assert_eq!(annex["body"]["fr"], "Voir annexe");
+        let main = w.message_json(A, p, "main").await;
+        assert_eq!(main["body_role"], "main_content");
+        let none = w.message_json(A, p, "none").await;
+        assert_eq!(
+            (&none["body"], &none["body_key"], &none["body_role"]),
+            (&Value::Null, &Value::Null, &Value::Null)
+        );
+    }
+}
+
+async fn a_registry_paging_in_fifties_loses_nothing(mut w: World) {
+    w.connect(A).await;
+    let now = w.sim.now();
+    for n in 0..180 {
+        w.add(
+            P1,
+            A,
+            json!({"message_id": format!("m{n:03}"), "received_at": now - Duration::minutes(n),
+            "attachments": [{"file_name": "a.pdf", "main_content": true, "size": 200 + n}]}),
+        );
+    }
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    let p1 = provider(&report, P1);
+    assert_eq!((p1.listed, p1.delivered), (180, 180), "{p1:?}");
+    assert!(p1.walk_complete);
+    w.assert_all_delivered(A).await;
+    let lists = w
+        .sim
+        .counters()
+        .into_iter()
+        .filter(|((r, _), _)| r == "list")
+        .map(|(_, c)| c.requests)
+        .sum::<u64>();
+    assert_eq!(
+        lists,
+        4 + 1,
+        "four pages of at most 50 for P1, one 404 for the empty P2"
+    );
+}
+
+async fn v2_and_v3_providers_give_the_same_message_json(mut w: World) {
+    w.connect(A).await;
+    let message = json!({"message_id": "same", "registered_mail": true, "partition": "FINANCE",
+        "subject": {"nl": "Aanslag", "fr": "Avertissement", "de": "Bescheid"},
+        "sender_organization_id": "0316380940", "sender_application_id": "vlabel", "message_type_id": "aanslagbiljet",
+        "body": {"nl": "Bijlage"}, "body_main_content": false,
+        "attachments": [{"file_name": "aanslag.pdf", "main_content": true, "size": 5000}, {"file_name": "info.pdf", "size": 100}]});
+    w.add(P1, A, message.clone());
+    w.add(P2, A, message);
+    assert_eq!(w.run(A).await.delivered, 2);
+    w.assert_all_delivered(A).await;
+    let v3 = w.message_json(A, P1, "same").await;
+    let v2 = w.message_json(A, P2, "same").await;
+    assert_eq!(
+        (v3["registry_version"].as_str(), v2["registry_version"].as_str()),
+        (Some("v3"), Some("v2"))
+    );
+    assert_eq!(v3["partition"], "FINANCE");
+    assert_eq!(v2["partition"], Value::Null, "v2 has no partitions");
+    for field in [
+        "registered_mail",
+        "subject",
+        "sender",
+        "message_type",
+        "body",
+        "body_role",
+        "body_main_content",
+        "received_at",
+        "expires_at",
+    ] {
+        assert_eq!(v3[field], v2[field], "{field}");
+    }
+    assert_eq!(v3["registered_mail"], true);
+    assert_eq!(
+        v3["sender"]["organization"],
+        json!({"id": "0316380940", "name": {"nl": "Vlaamse Belastingdienst", "fr": "Service flamand des impôts", "de": "Flämischer Steuerdienst"}})
+    );
+    assert_eq!(v3["sender"]["application"]["name"]["nl"], "Vlabel");
+    assert_eq!(v3["message_type"]["name"]["nl"], "Aanslagbiljet");
+    let mains = |j: &Value| {
+        j["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["main_content"].as_bool().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mains(&v3), [true, false]);
+    assert_eq!(mains(&v2), mains(&v3));
+    assert_eq!(v3["schema"], "digipost-ebox.message.v2");
+}
+
+async fn an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it(mut w: World) {
+    w.connect(A).await;
+    let now = w.sim.now();
+    for n in 0..120 {
+        w.add(
+            P2,
+            A,
+            json!({"message_id": format!("m{n:03}"), "received_at": now - Duration::minutes(n)}),
+        );
+    }
+    let raw = json!({"subject": {"nl": "zonder id"}, "receiptDate": "2026-01-01T00:00:00Z", "messageIdentifier": 7});
+    w.sim
+        .add_raw_item(P2, A, raw.clone(), now - Duration::seconds(60 * 60 + 30));
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Partial, "someone must look: {report:#?}");
+    let p2 = provider(&report, P2);
+    assert_eq!(
+        (p2.listed, p2.delivered),
+        (121, 120),
+        "the rest of its page and walk: {p2:?}"
+    );
+    assert_eq!(p2.unreadable.len(), 1);
+    let key = p2.unreadable[0].key.clone().expect("kept");
+    let sha = hex(&sha2::Digest::finalize(
+        <sha2::Sha256 as sha2::Digest>::new_with_prefix(serde_json::to_vec(&raw).unwrap()),
+    ));
+    assert_eq!(key, format!("verdeelbak/{A}/_unreadable/{P2}/{sha}.json"));
+    let kept: Value = serde_json::from_slice(&w.b.objects.get(&key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(kept, raw, "exactly as listed");
+    w.assert_all_delivered(A).await;
+    let metrics = |r: &RunReport| -> Value {
+        serde_json::from_str(&delivery::metrics::RunMetrics::from_report(r, r.finished_at).emf_line()).unwrap()
+    };
+    assert_eq!(metrics(&report)["Unreadable"], 1);
+    // The cursor holds back, so every walk looks at it again; the copy is written once.
+    let held = p2.cursor_after;
+    let objects = w.objects("").await.len();
+    let again = w.run(A).await;
+    assert_eq!(provider(&again, P2).cursor_after, held);
+    assert_eq!(
+        provider(&again, P2).unreadable[0].first_seen,
+        p2.unreadable[0].first_seen
+    );
+    assert_eq!(w.objects("").await.len(), objects);
+    // After the hold it moves on; the raw copy stays, and so does the metric.
+    w.advance(w.fetcher.settings.unreadable_hold + Duration::minutes(1));
+    let later = w.run(A).await;
+    let moved = provider(&later, P2);
+    assert!(moved.cursor_after > held, "{moved:?}");
+    // The newest message, to the second as e-Box writes dates.
+    let newest = w.sim.messages(P2, A)[0].receipt;
+    assert_eq!(moved.cursor_after, Some(chrono::SubsecRound::trunc_subsecs(newest, 0)));
+    assert_eq!(metrics(&later)["Unreadable"], 1);
+    assert!(w.b.objects.get(&key).await.unwrap().is_some());
+}
+
+async fn bidi_and_zero_width_file_names_give_safe_keys_and_exact_names(mut w: World) {
+    w.connect(A).await;
+    let names = [
+        "Factuur\u{202E}fdp.exe",
+        "zero\u{200B}width\u{200D}.pdf",
+        "\u{2066}isolated\u{2069}.pdf",
+        "bom\u{FEFF}soft\u{AD}hyphen.pdf",
+        "line\u{2028}sep\u{85}next.pdf",
+    ];
+    let attachments: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"file_name": n, "size": 50 + i, "main_content": i == 0}))
+        .collect();
+    w.add(
+        P1,
+        A,
+        json!({"message_id": "hostile-names", "attachments": attachments}),
+    );
+    assert_eq!(w.run(A).await.delivered, 1);
+    w.assert_all_delivered(A).await;
+    let json = w.message_json(A, P1, "hostile-names").await;
+    for (stored, name) in json["attachments"].as_array().unwrap().iter().zip(names) {
+        assert_eq!(stored["file_name"], name, "exact in message.json");
+        let key = stored["key"].as_str().unwrap();
+        assert!(!key.chars().any(testkit::verdeelbak::hides_meaning), "{key:?}");
+    }
+    for key in w.objects("").await.keys() {
+        assert!(!key.chars().any(testkit::verdeelbak::hides_meaning), "{key:?}");
+    }
+}
+
+async fn a_cold_idle_run_lists_each_provider_once_and_nothing_more(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 12, 1, 1_000);
+    assert_eq!(w.run(A).await.delivered, 12);
+    // A cold process: nothing cached, nothing new.
+    w.fetcher.ebox = ebox::Ebox::new(w.fetcher.ebox.config().clone()).unwrap();
+    w.sim.reset_counters();
+    let idle = w.run(A).await;
+    assert_eq!((idle.outcome, idle.delivered), (Outcome::Ok, 0));
+    let by_route: BTreeMap<String, u64> =
+        w.sim
+            .counters()
+            .into_iter()
+            .map(|((r, _), c)| (r, c.requests))
+            .fold(BTreeMap::new(), |mut m, (r, n)| {
+                *m.entry(r).or_default() += n;
+                m
+            });
+    let active = 2;
+    assert_eq!(
+        by_route,
+        BTreeMap::from([("list".into(), active), ("providers".into(), 1), ("token".into(), 1)]),
+        "one token, one registry and one list request per active provider; no reference data"
+    );
+    assert_eq!(w.sim.requests_of(A), 2 + active, "{by_route:?}");
+}
+
+async fn older_scopes_and_scopes_of_a_connection_of_its_own(mut w: World) {
+    // A: onboarded earlier, granted the older scopes. The token request names none.
+    w.connect(A).await;
+    let mut old: Vec<&str> = OLD_CONSULT_SCOPES.to_vec();
+    old.push(REGISTRY_SCOPE);
+    w.sim
+        .register_with_scopes(&format!("client-{A}"), A, &w.keys[0].certificate_pem, &old)
+        .unwrap();
+    w.generate(A, 4, 1, 1_000);
+    let r = w.run(A).await;
+    assert_eq!((r.outcome, r.delivered), (Outcome::Ok, 4), "{r:#?}");
+    w.assert_all_delivered(A).await;
+
+    // B: a connection that names the newer scopes its account was not granted.
+    w.connect(B).await;
+    w.sim
+        .register_with_scopes(&format!("client-{B}"), B, &w.keys[1].certificate_pem, &old)
+        .unwrap();
+    let b = EntityId::parse(B).unwrap();
+    let mut connection = w.b.connections.get(&b).await.unwrap().unwrap();
+    connection.scopes = Some(vec![CONSULT_SCOPE.into(), REGISTRY_SCOPE.into()]);
+    w.b.connections.put(&connection).await.unwrap();
+    w.generate(B, 2, 1, 1_000);
+    let refused = w.run(B).await;
+    assert_eq!(refused.outcome, Outcome::Failed);
+    let e = refused.error.as_ref().unwrap();
+    assert_eq!(e.step, Step::Token);
+    assert!(
+        e.message.contains(B) && e.message.contains("invalid_scope") && e.message.contains(CONSULT_SCOPE),
+        "{e:?}"
+    );
+    assert!(e.message.contains("connection's scopes"), "says what to do: {e:?}");
+    assert!(!e.retryable);
+    // Naming the scopes it was granted works.
+    connection.scopes = Some(old.iter().map(|s| s.to_string()).collect());
+    w.b.connections.put(&connection).await.unwrap();
+    assert_eq!(w.run(B).await.delivered, 2);
+    w.assert_all_delivered(B).await;
 }

@@ -30,6 +30,20 @@ impl Translated {
     }
 }
 
+/// An id as one path segment of a link: everything but RFC 3986's unreserved characters
+/// percent-encoded, so that an id like `../x` names itself and not another path.
+pub fn segment(id: &str) -> String {
+    if id.bytes().all(|b| b == b'.') {
+        return "%2E".repeat(id.len());
+    }
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn datetime(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -340,7 +354,7 @@ impl Attachment {
             "fileName": self.file_name,
             "mediaType": self.media_type,
             "size": self.size_kb(),
-            "contentHref": format!("{message_href}/attachments/{}/content", self.id),
+            "contentHref": format!("{message_href}/attachments/{}/content", segment(&self.id)),
         });
         v[names.main_content] = json!(self.main_content);
         v[names.signed] = json!(self.signed);
@@ -415,7 +429,7 @@ impl Message {
     }
 
     pub fn attachments_json(&self, registry_url: &str, version: ApiVersion) -> Value {
-        let href = format!("{registry_url}/ebox/messages/{}", self.id);
+        let href = format!("{registry_url}/ebox/messages/{}", segment(&self.id));
         json!({
             "items": self.attachments.iter().map(|a| a.to_json(&href, version)).collect::<Vec<_>>(),
             "totalItems": self.attachments.len(),

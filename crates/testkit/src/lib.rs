@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod verdeelbak;
+
 use delivery::aws::AwsClients;
 use delivery::config::StorageNames;
 

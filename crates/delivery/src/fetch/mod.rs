@@ -573,9 +573,10 @@ impl Run<'_> {
                 Done::Unreadable(item, kept) => {
                     report.listed += 1;
                     let (_, sha) = item.stored_bytes();
+                    // To the millisecond, as the cursor keeps it.
                     let first_seen = cursor_before
                         .and_then(|c| c.unreadable.get(&sha).copied())
-                        .unwrap_or(now);
+                        .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(now, 3));
                     let held_until = first_seen + f.settings.unreadable_hold;
                     // Until the hold is over the cursor waits for it, so that each walk
                     // looks at it again; then it moves on, and the raw copy stays.

@@ -237,7 +237,7 @@ pub(super) async fn attachment(
 ) -> ApiResult {
     let call = shared.begin(Route::Attachment, &at, &headers).await?;
     let Call { registry, .. } = &call;
-    let href = format!("{}/ebox/messages/{}", registry.url, p.id);
+    let href = format!("{}/ebox/messages/{}", registry.url, crate::model::segment(&p.id));
     let value = shared
         .with_message(&registry.provider, &call.enterprise, &p.id, |m| {
             m.attachments
