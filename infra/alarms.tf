@@ -82,3 +82,17 @@ resource "aws_cloudwatch_metric_alarm" "undelivered_expiring" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [var.alarm_topic_arn]
 }
+
+resource "aws_cloudwatch_metric_alarm" "unreadable_items" {
+  alarm_name          = "${var.name_prefix}-unreadable-list-items"
+  alarm_description   = "e-Box listed an item that is not a readable message: its JSON is kept under <prefix>_unreadable/ in the verdeelbak; read it there and in the web UI"
+  namespace           = local.metrics_namespace
+  metric_name         = "Unreadable"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+}

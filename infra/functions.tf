@@ -13,6 +13,7 @@ locals {
     LEASE_SECONDS              = tostring(var.fetch_timeout_seconds + 60)
     TIME_MARGIN_SECONDS        = "30"
     SECRETS_CACHE_SECONDS      = "300"
+    UNREADABLE_HOLD_DAYS       = tostring(var.unreadable_hold_days)
   }
   fanout_environment = {
     CONNECTIONS_TABLE   = aws_dynamodb_table.connections.name

@@ -35,15 +35,21 @@ variable "ebox_audience" {
 }
 
 variable "ebox_provider_registry_url" {
-  description = "e-Box provider registry"
+  description = "Provider discovery: the Document Provider Registry (current), or the older .../federation/v1/messageProviders; both answers are read"
   type        = string
-  default     = "https://services.socialsecurity.be/REST/ebox/enterprise/federation/v1/messageProviders"
+  default     = "https://services.socialsecurity.be/REST/ebox/enterprise/federation/documentProviderRegistry/v1/messageRegistries"
 }
 
 variable "ebox_scopes" {
-  description = "Scopes asked for, space separated"
+  description = "Scopes token requests name, space separated. Empty (the default): none is named, and each token carries every scope its client was granted, whether the older or the newer ones"
   type        = string
-  default     = "scope:document:management:consult:ws-eboxrestentreprise:documentconsumer scope:documentmanagement:ebox:enterprise:federation-rest:registry"
+  default     = ""
+}
+
+variable "unreadable_hold_days" {
+  description = "Days the cursor waits for a list item that is not a readable message before moving past it (its raw copy stays under _unreadable/)"
+  type        = number
+  default     = 3
 }
 
 variable "secrets_prefix" {

@@ -8,12 +8,10 @@ use chrono::Utc;
 use delivery::EntityId;
 use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects};
 use delivery::config::StorageNames;
-use delivery::fetch::keys;
 use delivery::ports::*;
-use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
+use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
-use sha2::Digest;
 use testkit::{KeyMaterial, LambdaWatch, MotoServer, REGION};
 
 /// A committed event payload, by its path from the workspace root.
@@ -50,7 +48,8 @@ impl System {
             ("EBOX_TOKEN_URL", sim.token_url()),
             ("EBOX_AUDIENCE", sim.audience()),
             ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),
-            ("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}")),
+            // As `infra/` sets it by default: no scope named, every granted one carried.
+            ("EBOX_SCOPES", String::new()),
             // As `infra/` configures the functions: one JSON object a log line.
             ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
         ];
@@ -203,39 +202,25 @@ impl System {
         }
     }
 
-    /// Every message of the entity's e-Box is in its verdeelbak, byte for byte.
+    /// Every message of the entity's e-Box is in its verdeelbak, byte for byte, and
+    /// nothing else is.
     pub async fn assert_delivered(&self, entity: &str) {
         let prefix = Connection::default_prefix(&EntityId::parse(entity).unwrap());
-        let objects = self.objects();
-        let mut expected = 0;
+        let store = self.objects();
+        let mut objects = std::collections::BTreeMap::new();
+        for meta in store.list(&prefix).await.unwrap() {
+            let bytes = store.get(&meta.key).await.unwrap().unwrap();
+            objects.insert(meta.key, bytes.to_vec());
+        }
+        let mut expected = std::collections::BTreeSet::new();
         for provider in ["ebox-enterprise", "vlaamse-overheid"] {
             for m in self.sim.messages(provider, entity) {
-                let folder = keys::message_folder(&prefix, provider, &m.id);
-                assert!(objects.head(&keys::message_json_key(&folder)).await.unwrap().is_some());
-                expected += 1;
-                for a in &m.attachments {
-                    let key = keys::attachment_key(&folder, &a.id, &a.file_name);
-                    let bytes = objects
-                        .get(&key)
-                        .await
-                        .unwrap()
-                        .unwrap_or_else(|| panic!("{key} missing"));
-                    assert_eq!(
-                        <[u8; 32]>::from(sha2::Sha256::digest(&bytes)),
-                        a.content.sha256(),
-                        "{key}"
-                    );
-                    expected += 1;
-                }
-                if m.body_main_content {
-                    expected += 1;
-                }
+                expected.extend(testkit::verdeelbak::assert_message_delivered(
+                    &objects, &prefix, provider, &m,
+                ));
             }
         }
-        assert_eq!(
-            objects.list(&prefix).await.unwrap().len(),
-            expected,
-            "exactly the expected objects"
-        );
+        let stored: std::collections::BTreeSet<String> = objects.into_keys().collect();
+        assert_eq!(stored, expected, "exactly the expected objects");
     }
 }

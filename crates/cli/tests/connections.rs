@@ -134,8 +134,8 @@ async fn a_connection_from_pem_through_its_whole_life() {
     let text = stdout(&out);
     assert_eq!(
         text.matches("would write").count(),
-        2,
-        "one attachment and message.json: {text}"
+        3,
+        "one attachment, the body it may have, and message.json: {text}"
     );
     let status = s.cli(&["status", "--json"]).await;
     let rows: Value = serde_json::from_slice(&status.stdout).unwrap();
