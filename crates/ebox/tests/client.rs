@@ -14,15 +14,9 @@ use sha2::Digest;
 
 async fn active_providers(f: &Fixture, session: &ebox::Session) -> Vec<MessageProvider> {
     let now = f.sim.now();
-    session
-        .providers()
-        .await
-        .unwrap()
-        .providers
-        .iter()
-        .filter(|p| p.state(now) == ProviderState::Active)
-        .cloned()
-        .collect()
+    let mut listed = listed_providers(session).await;
+    listed.retain(|p| p.state(now) == ProviderState::Active);
+    listed
 }
 
 /// Every item of a walk.

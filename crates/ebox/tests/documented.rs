@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use ebox::EboxError;
 use ebox::model::{ApiVersion, Listed, MessageProvider, ProviderState};
-use ebox_sim::control::{AttachmentSpec, MessageSpec};
+use ebox_sim::control::MessageSpec;
 use ebox_sim::data::{CONSULT_SCOPE, MESSAGES_SCOPE, OLD_CONSULT_SCOPES, REGISTRY_SCOPE};
 use futures::TryStreamExt;
 use serde_json::json;
@@ -17,14 +17,10 @@ const V3: &str = "ebox-enterprise";
 const V2: &str = "vlaamse-overheid";
 
 async fn provider(session: &ebox::Session, id: &str) -> MessageProvider {
-    session
-        .providers()
+    listed_providers(session)
         .await
-        .unwrap()
-        .providers
-        .iter()
+        .into_iter()
         .find(|p| p.message_provider_id == id)
-        .cloned()
         .unwrap()
 }
 

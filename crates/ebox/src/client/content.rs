@@ -39,50 +39,6 @@ impl Session {
         }
     }
 
-    /// Where an attachment's content is: its `contentHref` when given (resolved against
-    /// the provider's URL, and only on the provider's own origin, since the token goes
-    /// with the request), else the path built from its id.
-    fn content_url(&self, provider: &MessageProvider, message_id: &str, a: &Attachment) -> Result<Url, EboxError> {
-        let base = endpoint(&provider.message_provider_url, &[])?;
-        if let Some(href) = &a.content_href {
-            let url = base.join(href).map_err(|e| EboxError::Malformed {
-                what: format!("attachment {} of message {message_id}", a.attachment_id),
-                detail: format!("contentHref {href:?}: {e}"),
-            })?;
-            if url.origin() == base.origin() {
-                return Ok(url);
-            }
-            if a.id_assigned {
-                return Err(EboxError::Refused {
-                    what: format!("attachment {} of message {message_id}", a.attachment_id),
-                    status: 0,
-                    message: format!(
-                        "contentHref points outside provider {} ({}); the token is not sent there",
-                        provider.message_provider_id,
-                        url.origin().ascii_serialization()
-                    ),
-                });
-            }
-            tracing::warn!(message_id, attachment_id = %a.attachment_id, "contentHref on another origin; using the registry's own path");
-        } else if a.id_assigned {
-            return Err(EboxError::Malformed {
-                what: format!("attachment {} of message {message_id}", a.attachment_id),
-                detail: "it has neither attachmentId nor contentHref".into(),
-            });
-        }
-        endpoint(
-            &provider.message_provider_url,
-            &[
-                "ebox",
-                "messages",
-                message_id,
-                "attachments",
-                &a.attachment_id,
-                "content",
-            ],
-        )
-    }
-
     /// An attachment's content as a stream that is never held whole: hashed as it flows,
     /// checked against the digest e-Box gave and against the Content-Length. A mismatch
     /// or a short body ends the stream with an error instead of its last chunk. The
@@ -94,12 +50,61 @@ impl Session {
         attachment: &Attachment,
     ) -> Result<AttachmentDownload, EboxError> {
         let what = format!("attachment {} of message {message_id}", attachment.attachment_id);
-        let url = self.content_url(provider, message_id, attachment)?;
+        let url = content_url(provider, message_id, attachment)?;
         // Only the request is retried here; a transfer cut later is retried by the caller,
         // which has to start its upload again anyway.
         let response = self.with_retries(&what, || self.get_once(&what, &url, &[])).await?;
         Ok(AttachmentDownload::new(what, response, attachment))
     }
+}
+
+/// Where an attachment's content is: its `contentHref` when given (resolved against
+/// the provider's URL, and only on the provider's own origin, since the token goes
+/// with the request), else the path built from its id.
+fn content_url(provider: &MessageProvider, message_id: &str, a: &Attachment) -> Result<Url, EboxError> {
+    // The registry's URL as a base for relative links: with its last slash, so that
+    // `ebox/...` lands under it, not beside it.
+    let mut base = super::http::parse_url("provider URL", &provider.message_provider_url)?;
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    if let Some(href) = &a.content_href {
+        let url = base.join(href).map_err(|e| EboxError::Malformed {
+            what: format!("attachment {} of message {message_id}", a.attachment_id),
+            detail: format!("contentHref {href:?}: {e}"),
+        })?;
+        if url.origin() == base.origin() {
+            return Ok(url);
+        }
+        if a.id_assigned {
+            return Err(EboxError::Refused {
+                what: format!("attachment {} of message {message_id}", a.attachment_id),
+                status: 0,
+                message: format!(
+                    "contentHref points outside provider {} ({}); the token is not sent there",
+                    provider.message_provider_id,
+                    url.origin().ascii_serialization()
+                ),
+            });
+        }
+        tracing::warn!(message_id, attachment_id = %a.attachment_id, "contentHref on another origin; using the registry's own path");
+    } else if a.id_assigned {
+        return Err(EboxError::Malformed {
+            what: format!("attachment {} of message {message_id}", a.attachment_id),
+            detail: "it has neither attachmentId nor contentHref".into(),
+        });
+    }
+    endpoint(
+        &provider.message_provider_url,
+        &[
+            "ebox",
+            "messages",
+            message_id,
+            "attachments",
+            &a.attachment_id,
+            "content",
+        ],
+    )
 }
 
 /// An attachment being downloaded.
@@ -171,5 +176,49 @@ impl AttachmentDownload {
             chunks,
             sha256,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attachment(v: serde_json::Value) -> Attachment {
+        Attachment::read(0, &v)
+    }
+
+    #[test]
+    fn content_comes_from_the_link_on_the_registry_origin_only() {
+        let p = MessageProvider::new("p", "https://h.example/REST/registry/v3/");
+        let url = |a: &Attachment| content_url(&p, "m 1", a).map(|u| u.to_string());
+        let relative = attachment(json!({"contentHref": "ebox/messages/m1/attachments/x/content"}));
+        assert_eq!(
+            url(&relative).unwrap(),
+            "https://h.example/REST/registry/v3/ebox/messages/m1/attachments/x/content"
+        );
+        let absolute = attachment(json!({"contentHref": "https://h.example/other/c?sig=1"}));
+        assert_eq!(url(&absolute).unwrap(), "https://h.example/other/c?sig=1");
+        // The token is never sent to another origin; with an id, the registry's own path.
+        let elsewhere = attachment(json!({"contentHref": "https://evil.example/c"}));
+        assert!(matches!(
+            content_url(&p, "m", &elsewhere),
+            Err(EboxError::Refused { .. })
+        ));
+        let with_id = attachment(json!({"attachmentId": "a/1", "contentHref": "https://evil.example/c"}));
+        assert_eq!(
+            url(&with_id).unwrap(),
+            "https://h.example/REST/registry/v3/ebox/messages/m%201/attachments/a%2F1/content"
+        );
+        let nothing = attachment(json!({"fileName": "x.pdf"}));
+        assert!(matches!(
+            content_url(&p, "m", &nothing),
+            Err(EboxError::Malformed { .. })
+        ));
+        let no_slash = MessageProvider::new("p", "https://h.example/REST/registry/v3");
+        assert_eq!(
+            content_url(&no_slash, "m", &relative).unwrap().path(),
+            "/REST/registry/v3/ebox/messages/m1/attachments/x/content"
+        );
     }
 }

@@ -79,3 +79,8 @@ impl Fixture {
             .sum()
     }
 }
+
+/// The providers discovery lists, active or not.
+pub async fn listed_providers(session: &Session) -> Vec<ebox::model::MessageProvider> {
+    session.providers().await.unwrap().providers.clone()
+}
