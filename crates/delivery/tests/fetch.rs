@@ -362,6 +362,7 @@ both_backends!(
     bidi_and_zero_width_file_names_give_safe_keys_and_exact_names,
     a_cold_idle_run_lists_each_provider_once_and_nothing_more,
     older_scopes_and_scopes_of_a_connection_of_its_own,
+    either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
@@ -1040,4 +1041,34 @@ async fn older_scopes_and_scopes_of_a_connection_of_its_own(mut w: World) {
     w.b.connections.put(&connection).await.unwrap();
     assert_eq!(w.run(B).await.delivered, 2);
     w.assert_all_delivered(B).await;
+}
+
+async fn either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 6, 1, 1_000);
+    // An entry without a URL, and one that is no object at all.
+    w.sim
+        .add_raw_provider_entry(json!({"messageProviderId": "broken", "id": "broken", "apiSupportedVersion": "3.0"}));
+    w.sim.add_raw_provider_entry(json!(42));
+    let current = w.run(A).await;
+    assert_eq!(
+        (current.outcome, current.delivered),
+        (Outcome::Partial, 6),
+        "{current:#?}"
+    );
+    let broken = provider(&current, "broken");
+    assert_eq!(broken.state, "failed");
+    assert!(broken.error.as_ref().unwrap().contains("no URL"), "{broken:?}");
+    assert!(current.providers.iter().any(|p| p.provider_id == "(no id)"));
+    w.assert_all_delivered(A).await;
+    // The older Provider Registry, in a fresh process: the same providers, nothing new.
+    let mut config = w.fetcher.ebox.config().clone();
+    config.provider_registry_url = w.sim.message_providers_url();
+    w.fetcher.ebox = ebox::Ebox::new(config).unwrap();
+    w.sim.arrive(P2, A);
+    let older = w.run(A).await;
+    assert_eq!(older.delivered, 1, "{older:#?}");
+    assert_eq!(provider(&older, P1).state, "read");
+    assert_eq!(provider(&older, "broken").state, "failed");
+    w.assert_all_delivered(A).await;
 }

@@ -70,6 +70,8 @@ pub(crate) struct World {
     pub boxes: HashMap<(String, String), Vec<Message>>,
     /// (provider, enterprise) -> unreadable items listed among the messages, newest first.
     pub raw_items: HashMap<(String, String), Vec<RawItem>>,
+    /// Entries listed verbatim after the providers by both discovery endpoints.
+    pub raw_provider_entries: Vec<serde_json::Value>,
     pub reference: ReferenceData,
     pub clock_offset: Duration,
     pub arrivals: usize,
@@ -347,6 +349,12 @@ impl Shared {
             .write()
             .unwrap()
             .insert_raw_item(provider, enterprise, RawItem { raw, received_at });
+    }
+
+    /// Lists `entry` verbatim in both discovery answers, after the providers: an entry no
+    /// schema foresaw.
+    pub fn add_raw_provider_entry(&self, entry: serde_json::Value) {
+        self.world.write().unwrap().raw_provider_entries.push(entry);
     }
 
     /// Changes one message; false when it does not exist.

@@ -97,6 +97,22 @@ pub fn safe_file_name(name: &str) -> String {
     }
 }
 
+/// Whether a connection's verdeelbak prefix is one every key can start with safely:
+/// segments ending in `/`, none empty, `.` or `..`, no leading `/`, no control or format
+/// characters.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let Some(inner) = prefix.strip_suffix('/') else {
+        return Err(format!("verdeelbak prefix {prefix:?} must end with /"));
+    };
+    if let Some(c) = prefix.chars().find(|c| is_control_or_format(*c) || *c == '\\') {
+        return Err(format!("verdeelbak prefix {prefix:?} holds {c:?}"));
+    }
+    if inner.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
+        return Err(format!("verdeelbak prefix {prefix:?} has an empty, . or .. segment"));
+    }
+    Ok(())
+}
+
 /// The folder of one message.
 pub fn message_folder(prefix: &str, provider_id: &str, message_id: &str) -> String {
     format!("{prefix}{}/{}/", id_segment(provider_id), id_segment(message_id))
@@ -170,6 +186,26 @@ mod tests {
                 !s.contains('/') && !s.contains("..") && !s.is_empty(),
                 "{hostile:?} -> {s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert!(check_prefix("verdeelbak/0403170701/").is_ok());
+        assert!(check_prefix("tray/x/").is_ok());
+        for bad in [
+            "",
+            "/",
+            "verdeelbak/0403170701",
+            "/abs/",
+            "a//b/",
+            "a/../b/",
+            "./",
+            "a\u{202E}b/",
+            "a\nb/",
+            "a\\b/",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -13,7 +13,12 @@ use crate::model::Provider;
 /// Every provider, rendered; inactive ones included, as consumers must skip them.
 fn rendered(shared: &crate::Shared, render: fn(&Provider, &str) -> Value) -> Vec<Value> {
     let world = shared.world.read().unwrap();
-    world.providers.iter().map(|p| render(p, &shared.base_url)).collect()
+    world
+        .providers
+        .iter()
+        .map(|p| render(p, &shared.base_url))
+        .chain(world.raw_provider_entries.iter().cloned())
+        .collect()
 }
 
 pub(super) async fn message_providers(State(shared): S, headers: HeaderMap) -> ApiResult {
