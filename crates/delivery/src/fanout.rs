@@ -70,7 +70,7 @@ impl Default for FanoutSettings {
 }
 
 pub struct Fanout {
-    pub connections: Arc<dyn ConnectionStore>,
+    pub connections: Arc<dyn ConnectionReader>,
     pub dispatcher: Arc<dyn Dispatcher>,
     pub settings: FanoutSettings,
 }

@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod ports;
 pub mod schema;
 pub mod secrets_cache;
+pub mod stores;
+pub mod verdeelbak;
 pub mod wiring;
 
 pub use entity::EntityId;

@@ -110,9 +110,17 @@ pub enum Insert {
     AlreadyExists,
 }
 
+/// What fetch and fanout read of the connections.
 #[async_trait]
-pub trait ConnectionStore: Send + Sync {
+pub trait ConnectionReader: Send + Sync {
     async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError>;
+    /// A page of at most `limit` connections, in no promised order, starting after `from`.
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError>;
+}
+
+/// What the operator CLI administers.
+#[async_trait]
+pub trait ConnectionAdmin: ConnectionReader {
     /// Writes only when no connection exists for the entity yet.
     async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError>;
     async fn put(&self, connection: &Connection) -> Result<(), StoreError>;
@@ -120,8 +128,6 @@ pub trait ConnectionStore: Send + Sync {
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns false when there was no such connection.
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
-    /// A page of at most `limit` connections, in no promised order, starting after `from`.
-    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -179,7 +185,6 @@ pub struct Cursor {
 /// what was delivered; the cursor only bounds the walk.
 #[async_trait]
 pub trait CursorStore: Send + Sync {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError>;
     /// Stores `cursor` unless the stored position is later: a cursor never moves back.
     async fn advance(&self, entity: &EntityId, provider_id: &str, cursor: &Cursor)
     -> Result<CursorOutcome, StoreError>;
@@ -225,12 +230,6 @@ pub struct LedgerEntry {
 
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    async fn get(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        message_id: &str,
-    ) -> Result<Option<LedgerEntry>, StoreError>;
     /// Records a delivery once; a second record of the same message is `AlreadyExists`.
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
     /// Which of these messages of one provider are delivered (one round trip per 100).
@@ -240,6 +239,19 @@ pub trait Ledger: Send + Sync {
         provider_id: &str,
         message_ids: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError>;
+}
+
+/// Reads of single state items, for operators and tests; the engine reads its state in
+/// one snapshot.
+#[async_trait]
+pub trait StateInspection: Send + Sync {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError>;
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
 }
 
 #[async_trait]

@@ -2,24 +2,22 @@
 
 use std::sync::Arc;
 
-use crate::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
-use crate::config::FetchConfig;
+use crate::aws::{AwsClients, DynamoConnections, LambdaDispatcher, S3Objects, SecretsManager};
+use crate::config::{FanoutConfig, FetchConfig};
+use crate::fanout::Fanout;
 use crate::fetch::{Fetcher, NoCheckpoints, SystemClock};
 use crate::secrets_cache::CachedSecrets;
+use crate::stores::Stores;
 
 pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, ebox::EboxError> {
-    let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &config.storage.state_table));
+    let names = &config.storage;
     Ok(Fetcher {
         connections: Arc::new(DynamoConnections::new(
             clients.dynamodb.clone(),
-            &config.storage.connections_table,
+            &names.connections_table,
         )),
-        snapshots: state.clone(),
-        leases: state.clone(),
-        cursors: state.clone(),
-        ledger: state.clone(),
-        reports: state,
-        objects: Arc::new(S3Objects::new(clients.s3.clone(), &config.storage.verdeelbak_bucket)),
+        stores: Stores::aws(clients, names),
+        objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
         secrets: Arc::new(CachedSecrets::new(
             SecretsManager::new(clients.secrets.clone()),
             config.secrets_cache_ttl,
@@ -29,4 +27,18 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
         checkpoints: Arc::new(NoCheckpoints),
         settings: config.settings.clone(),
     })
+}
+
+pub fn fanout(clients: &AwsClients, config: &FanoutConfig) -> Fanout {
+    Fanout {
+        connections: Arc::new(DynamoConnections::new(
+            clients.dynamodb.clone(),
+            &config.connections_table,
+        )),
+        dispatcher: Arc::new(LambdaDispatcher::new(
+            clients.lambda.clone(),
+            &config.fetch_function_name,
+        )),
+        settings: config.settings.clone(),
+    }
 }

@@ -11,22 +11,9 @@ use delivery::secrets_cache::CachedSecrets;
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 
-mod common;
+use testkit::backend::{Backend, Secrets};
 
-use common::{Backend, Secrets, memory, moto};
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $( #[tokio::test] async fn $name() { super::$name(super::memory().await).await } )*
-        }
-        mod against_moto {
-            $( #[tokio::test] async fn $name() { super::$name(super::moto().await).await } )*
-        }
-    };
-}
-
-conformance!(
+testkit::both_backends!(
     connections_round_trip,
     connections_page_through_all,
     lease_is_exclusive_until_it_expires,
@@ -130,11 +117,11 @@ async fn connections_page_through_all(b: Backend) {
 async fn lease_is_exclusive_until_it_expires(b: Backend) {
     let e = entity(1);
     assert_eq!(
-        b.leases.acquire(&e, "run-a", at(900), at(0)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-a", at(900), at(0)).await.unwrap(),
         LeaseOutcome::Acquired
     );
     assert_eq!(
-        b.leases.acquire(&e, "run-b", at(1000), at(10)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-b", at(1000), at(10)).await.unwrap(),
         LeaseOutcome::HeldBy {
             holder: "run-a".into(),
             until: at(900)
@@ -142,30 +129,34 @@ async fn lease_is_exclusive_until_it_expires(b: Backend) {
     );
     // Another entity is not affected.
     assert_eq!(
-        b.leases.acquire(&entity(2), "run-b", at(900), at(10)).await.unwrap(),
+        b.stores
+            .leases
+            .acquire(&entity(2), "run-b", at(900), at(10))
+            .await
+            .unwrap(),
         LeaseOutcome::Acquired
     );
     // The holder may extend its own lease.
     assert_eq!(
-        b.leases.acquire(&e, "run-a", at(1200), at(20)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-a", at(1200), at(20)).await.unwrap(),
         LeaseOutcome::Acquired
     );
     assert!(matches!(
-        b.leases.acquire(&e, "run-b", at(2000), at(1100)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-b", at(2000), at(1100)).await.unwrap(),
         LeaseOutcome::HeldBy { until, .. } if until == at(1200)
     ));
     // After expiry, a lease left by a killed run is taken over.
     assert_eq!(
-        b.leases.acquire(&e, "run-b", at(2000), at(1201)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-b", at(2000), at(1201)).await.unwrap(),
         LeaseOutcome::Acquired
     );
     assert!(
-        !b.leases.release(&e, "run-a").await.unwrap(),
+        !b.stores.leases.release(&e, "run-a").await.unwrap(),
         "a lost lease cannot be released"
     );
-    assert!(b.leases.release(&e, "run-b").await.unwrap());
+    assert!(b.stores.leases.release(&e, "run-b").await.unwrap());
     assert_eq!(
-        b.leases.acquire(&e, "run-c", at(2100), at(1300)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-c", at(2100), at(1300)).await.unwrap(),
         LeaseOutcome::Acquired
     );
 }
@@ -185,50 +176,51 @@ fn cursor(seconds: i64, recent: &[(&str, i64)]) -> Cursor {
 async fn cursor_never_moves_backwards(b: Backend) {
     let e = entity(1);
     let position = |c: Option<Cursor>| c.map(|c| c.position);
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), None);
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), None);
     let first = cursor(100, &[("m#1", 90), ("m-2", 100)]);
     assert_eq!(
-        b.cursors.advance(&e, "p1", &first).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &first).await.unwrap(),
         CursorOutcome::Advanced
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(first.clone()));
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(first.clone()));
     assert_eq!(
-        b.cursors.advance(&e, "p1", &cursor(50, &[])).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &cursor(50, &[])).await.unwrap(),
         CursorOutcome::WouldMoveBackwards { current: at(100) }
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(first));
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(first));
     // The same position with other remembered messages: stored.
     let same = cursor(100, &[("m-3", 100)]);
     assert_eq!(
-        b.cursors.advance(&e, "p1", &same).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &same).await.unwrap(),
         CursorOutcome::Advanced
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(same));
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(same));
     assert_eq!(
-        b.cursors.advance(&e, "p1", &cursor(200, &[])).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &cursor(200, &[])).await.unwrap(),
         CursorOutcome::Advanced
     );
-    assert_eq!(b.cursors.get(&e, "p1").await.unwrap(), Some(cursor(200, &[])));
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(cursor(200, &[])));
     // Cursors are per provider and per entity.
-    assert_eq!(position(b.cursors.get(&e, "p2").await.unwrap()), None);
-    assert_eq!(position(b.cursors.get(&entity(2), "p1").await.unwrap()), None);
+    assert_eq!(position(b.inspect.cursor(&e, "p2").await.unwrap()), None);
+    assert_eq!(position(b.inspect.cursor(&entity(2), "p1").await.unwrap()), None);
     assert_eq!(
-        b.cursors.advance(&e, "p2", &cursor(10, &[])).await.unwrap(),
+        b.stores.cursors.advance(&e, "p2", &cursor(10, &[])).await.unwrap(),
         CursorOutcome::Advanced
     );
 }
 
 async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
     let e = entity(1);
-    assert_eq!(b.snapshots.snapshot(&e).await.unwrap(), EntityState::default());
-    b.leases.acquire(&e, "run-a", at(1000), at(0)).await.unwrap();
-    b.cursors
+    assert_eq!(b.stores.snapshots.snapshot(&e).await.unwrap(), EntityState::default());
+    b.stores.leases.acquire(&e, "run-a", at(1000), at(0)).await.unwrap();
+    b.stores
+        .cursors
         .advance(&e, "p#1", &cursor(100, &[("m-1", 100)]))
         .await
         .unwrap();
-    b.cursors.advance(&e, "p2", &cursor(200, &[])).await.unwrap();
+    b.stores.cursors.advance(&e, "p2", &cursor(200, &[])).await.unwrap();
     let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok"});
-    b.reports.put_last(&e, &report).await.unwrap();
+    b.stores.reports.put_last(&e, &report).await.unwrap();
     let entry = LedgerEntry {
         provider_id: "p#1".into(),
         message_id: "m-1".into(),
@@ -237,12 +229,20 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
         message_sha256: "ab".repeat(32),
         expires_at: None,
     };
-    b.ledger.record(&e, &entry).await.unwrap();
+    b.stores.ledger.record(&e, &entry).await.unwrap();
     // Another entity's state is not part of it.
-    b.leases.acquire(&entity(2), "run-b", at(1000), at(0)).await.unwrap();
-    b.cursors.advance(&entity(2), "p3", &cursor(300, &[])).await.unwrap();
+    b.stores
+        .leases
+        .acquire(&entity(2), "run-b", at(1000), at(0))
+        .await
+        .unwrap();
+    b.stores
+        .cursors
+        .advance(&entity(2), "p3", &cursor(300, &[]))
+        .await
+        .unwrap();
 
-    let state = b.snapshots.snapshot(&e).await.unwrap();
+    let state = b.stores.snapshots.snapshot(&e).await.unwrap();
     assert_eq!(
         state.lease,
         Some(Lease {
@@ -270,21 +270,30 @@ async fn ledger_records_each_message_once(b: Backend) {
         message_sha256: "ab".repeat(32),
         expires_at: Some(at(86_400 * 60)),
     };
-    assert_eq!(b.ledger.get(&e, "p#1", "m-1").await.unwrap(), None);
-    assert_eq!(b.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
+    assert_eq!(b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(), None);
+    assert_eq!(b.stores.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
     let mut again = entry.clone();
     again.delivered_at = at(20);
-    assert_eq!(b.ledger.record(&e, &again).await.unwrap(), Insert::AlreadyExists);
-    assert_eq!(b.ledger.get(&e, "p#1", "m-1").await.unwrap(), Some(entry.clone()));
+    assert_eq!(b.stores.ledger.record(&e, &again).await.unwrap(), Insert::AlreadyExists);
+    assert_eq!(
+        b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(),
+        Some(entry.clone())
+    );
     // The same message id under another provider or entity is another message.
-    assert_eq!(b.ledger.get(&e, "p", "1#m-1").await.unwrap(), None);
-    assert_eq!(b.ledger.get(&entity(2), "p#1", "m-1").await.unwrap(), None);
+    assert_eq!(b.inspect.ledger_entry(&e, "p", "1#m-1").await.unwrap(), None);
+    assert_eq!(b.inspect.ledger_entry(&entity(2), "p#1", "m-1").await.unwrap(), None);
     let no_expiry = LedgerEntry {
         expires_at: None,
         ..entry.clone()
     };
-    assert_eq!(b.ledger.record(&entity(2), &no_expiry).await.unwrap(), Insert::Inserted);
-    assert_eq!(b.ledger.get(&entity(2), "p#1", "m-1").await.unwrap(), Some(no_expiry));
+    assert_eq!(
+        b.stores.ledger.record(&entity(2), &no_expiry).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        b.inspect.ledger_entry(&entity(2), "p#1", "m-1").await.unwrap(),
+        Some(no_expiry)
+    );
 
     // Many at once: 250 asked, across three round trips, 120 delivered.
     for n in 0..120 {
@@ -292,21 +301,23 @@ async fn ledger_records_each_message_once(b: Backend) {
             message_id: format!("bulk-{n}"),
             ..entry.clone()
         };
-        b.ledger.record(&e1(), &e).await.unwrap();
+        b.stores.ledger.record(&e1(), &e).await.unwrap();
     }
     let asked: Vec<String> = (0..250).map(|n| format!("bulk-{n}")).collect();
-    let found = b.ledger.delivered_among(&e1(), "p#1", &asked).await.unwrap();
+    let found = b.stores.ledger.delivered_among(&e1(), "p#1", &asked).await.unwrap();
     assert_eq!(found.len(), 120);
     assert!(found.contains("bulk-0") && found.contains("bulk-119") && !found.contains("bulk-120"));
     assert!(
-        b.ledger
+        b.stores
+            .ledger
             .delivered_among(&entity(2), "p#1", &asked)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        b.ledger
+        b.stores
+            .ledger
             .delivered_among(&e1(), "other", &asked)
             .await
             .unwrap()
@@ -320,12 +331,12 @@ fn e1() -> EntityId {
 
 async fn run_report_round_trip(b: Backend) {
     let e = entity(1);
-    assert_eq!(b.reports.get_last(&e).await.unwrap(), None);
+    assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), None);
     let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok", "delivered": 3});
-    b.reports.put_last(&e, &report).await.unwrap();
+    b.stores.reports.put_last(&e, &report).await.unwrap();
     let newer = serde_json::json!({"entity_id": e.as_str(), "outcome": "partial"});
-    b.reports.put_last(&e, &newer).await.unwrap();
-    assert_eq!(b.reports.get_last(&e).await.unwrap(), Some(newer));
+    b.stores.reports.put_last(&e, &newer).await.unwrap();
+    assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), Some(newer));
 }
 
 fn put(key: &str, bytes: &[u8], if_absent: bool) -> PutObject {

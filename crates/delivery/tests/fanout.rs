@@ -1,17 +1,15 @@
 //! fanout over the connections (in memory and on moto), with a recording dispatcher.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use common::{Backend, memory, moto};
 use delivery::EntityId;
 use delivery::fanout::*;
 use delivery::memory::MemoryDispatcher;
 use delivery::ports::*;
+use testkit::backend::Backend;
 
 fn entity(n: u64) -> EntityId {
     let base = 4_100_000 + n;
@@ -44,14 +42,7 @@ fn fanout(b: &Backend, dispatcher: Arc<dyn Dispatcher>) -> Fanout {
     }
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory { $( #[tokio::test] async fn $name() { super::$name(super::memory().await).await } )* }
-        mod against_moto { $( #[tokio::test] async fn $name() { super::$name(super::moto().await).await } )* }
-    };
-}
-
-both_backends!(
+testkit::both_backends!(
     every_enabled_connection_once,
     a_subset_by_name,
     throttled_invokes_are_retried

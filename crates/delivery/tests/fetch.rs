@@ -1,21 +1,20 @@
 //! The fetch use case end to end: e-Box through the simulator over HTTP with real signed
 //! assertions; the stores in memory and, the same tests, on a real moto server.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::{Backend, memory, moto};
 use delivery::EntityId;
 use delivery::fetch::*;
 use delivery::ports::*;
+use delivery::verdeelbak::keys;
 use ebox_sim::control::MessageSpec;
 use ebox_sim::data::{CONSULT_SCOPE, OLD_CONSULT_SCOPES, REGISTRY_SCOPE, Scenario};
 use ebox_sim::faults::Fault;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
+use testkit::backend::Backend;
 
 const A: &str = "0403170701";
 const B: &str = "0123456749";
@@ -50,16 +49,8 @@ impl Checkpoints for KillAt {
 /// The state ports of a backend, counting each call, so a test can see what a run asked
 /// of them whichever backend it runs on.
 struct Counted {
-    b: Arc<StatePorts>,
+    b: delivery::stores::Stores,
     calls: Mutex<BTreeMap<&'static str, u32>>,
-}
-
-struct StatePorts {
-    snapshots: Arc<dyn StateSnapshots>,
-    leases: Arc<dyn LeaseStore>,
-    cursors: Arc<dyn CursorStore>,
-    ledger: Arc<dyn Ledger>,
-    reports: Arc<dyn RunReportStore>,
 }
 
 impl Counted {
@@ -101,11 +92,6 @@ impl LeaseStore for Counted {
 
 #[async_trait::async_trait]
 impl CursorStore for Counted {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
-        self.count("cursor get");
-        self.b.cursors.get(entity, provider_id).await
-    }
-
     async fn advance(
         &self,
         entity: &EntityId,
@@ -119,16 +105,6 @@ impl CursorStore for Counted {
 
 #[async_trait::async_trait]
 impl Ledger for Counted {
-    async fn get(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        message_id: &str,
-    ) -> Result<Option<LedgerEntry>, StoreError> {
-        self.count("ledger get");
-        self.b.ledger.get(entity, provider_id, message_id).await
-    }
-
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
         self.count("ledger record");
         self.b.ledger.record(entity, entry).await
@@ -182,22 +158,12 @@ async fn world(b: Backend) -> World {
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let kill = Arc::new(KillAt::default());
     let state = Arc::new(Counted {
-        b: Arc::new(StatePorts {
-            snapshots: b.snapshots.clone(),
-            leases: b.leases.clone(),
-            cursors: b.cursors.clone(),
-            ledger: b.ledger.clone(),
-            reports: b.reports.clone(),
-        }),
+        b: b.stores.clone(),
         calls: Mutex::default(),
     });
     let fetcher = Fetcher {
         connections: b.connections.clone(),
-        snapshots: state.clone(),
-        leases: state.clone(),
-        cursors: state.clone(),
-        ledger: state.clone(),
-        reports: state.clone(),
+        stores: delivery::stores::Stores::of(state.clone()),
         objects: b.objects.clone(),
         secrets: b.secrets.store(),
         ebox: ebox::Ebox::new(config).unwrap(),
@@ -272,7 +238,14 @@ impl World {
     /// The run whose status is stored for the entity.
     async fn stored_run_id(&self, entity: &str) -> Value {
         let id = EntityId::parse(entity).unwrap();
-        self.b.reports.get_last(&id).await.unwrap().expect("a stored status")["run_id"].clone()
+        self.b
+            .stores
+            .reports
+            .get_last(&id)
+            .await
+            .unwrap()
+            .expect("a stored status")["run_id"]
+            .clone()
     }
 
     fn fault(&self, fault: Value) {
@@ -306,8 +279,8 @@ impl World {
                 ));
                 let entry = self
                     .b
-                    .ledger
-                    .get(&id, provider, &m.id)
+                    .inspect
+                    .ledger_entry(&id, provider, &m.id)
                     .await
                     .unwrap()
                     .expect("ledger row");
@@ -332,18 +305,8 @@ fn provider<'a>(r: &'a RunReport, id: &str) -> &'a ProviderReport {
     r.providers.iter().find(|p| p.provider_id == id).unwrap()
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::world(super::memory().await).await).await } )*
-        }
-        mod against_moto {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::world(super::moto().await).await).await } )*
-        }
-    };
-}
+testkit::both_backends!(@with |b| super::world(b).await;
 
-both_backends!(
     first_run_delivers_everything_and_a_second_run_nothing,
     arrivals_while_paging_and_late_messages_are_delivered_once,
     a_run_killed_at_any_step_is_completed_exactly_once,
@@ -376,7 +339,8 @@ async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
     assert!(provider(&report, P1).cursor_after.is_some());
     w.assert_all_delivered(A).await;
     let last =
-        w.b.reports
+        w.b.stores
+            .reports
             .get_last(&EntityId::parse(A).unwrap())
             .await
             .unwrap()
@@ -658,7 +622,10 @@ async fn dry_run_writes_nothing(mut w: World) {
     // it can mark the message read).
     assert_eq!(planned.len(), 4 * 4, "{planned:?}");
     assert!(w.objects("").await.is_empty());
-    assert_eq!(w.b.reports.get_last(&EntityId::parse(A).unwrap()).await.unwrap(), None);
+    assert_eq!(
+        w.b.stores.reports.get_last(&EntityId::parse(A).unwrap()).await.unwrap(),
+        None
+    );
     assert_eq!(w.run(A).await.delivered, 4);
 }
 
@@ -1057,7 +1024,7 @@ async fn either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider(mut w
         "{current:#?}"
     );
     let broken = provider(&current, "broken");
-    assert_eq!(broken.state, "failed");
+    assert_eq!(broken.state, ProviderStatus::Failed);
     assert!(broken.error.as_ref().unwrap().contains("no URL"), "{broken:?}");
     assert!(current.providers.iter().any(|p| p.provider_id == "(no id)"));
     w.assert_all_delivered(A).await;
@@ -1068,7 +1035,7 @@ async fn either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider(mut w
     w.sim.arrive(P2, A);
     let older = w.run(A).await;
     assert_eq!(older.delivered, 1, "{older:#?}");
-    assert_eq!(provider(&older, P1).state, "read");
-    assert_eq!(provider(&older, "broken").state, "failed");
+    assert_eq!(provider(&older, P1).state, ProviderStatus::Read);
+    assert_eq!(provider(&older, "broken").state, ProviderStatus::Failed);
     w.assert_all_delivered(A).await;
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod backend;
 pub mod verdeelbak;
 
 use delivery::aws::AwsClients;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use delivery::fetch::keys;
+use delivery::verdeelbak::keys;
 use ebox_sim::model::Message;
 use serde_json::Value;
 use sha2::Digest;

@@ -11,7 +11,7 @@ use bench::*;
 use delivery::EntityId;
 use delivery::aws::AwsClients;
 use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, NoCheckpoints, Outcome, SystemClock};
-use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
 use delivery::ports::*;
 use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
@@ -65,31 +65,22 @@ impl Requests {
     }
 }
 
-type StatePorts = (
-    Arc<dyn StateSnapshots>,
-    Arc<dyn LeaseStore>,
-    Arc<dyn CursorStore>,
-    Arc<dyn Ledger>,
-    Arc<dyn RunReportStore>,
-);
-
-struct Stores {
-    connections: Arc<dyn ConnectionStore>,
-    state: StatePorts,
+struct Backend {
+    connections: Arc<dyn ConnectionAdmin>,
+    state: delivery::stores::Stores,
     objects: Arc<dyn ObjectStore>,
     secrets: Arc<dyn SecretStore>,
     requests: Requests,
     _moto: Option<testkit::MotoServer>,
 }
 
-async fn stores(on_moto: bool) -> Stores {
+async fn stores(on_moto: bool) -> Backend {
     let requests = Requests::default();
     if !on_moto {
-        let state = Arc::new(MemoryState::default());
         let secrets = Arc::new(MemorySecrets::default());
-        return Stores {
+        return Backend {
             connections: Arc::new(MemoryConnections::default()),
-            state: (state.clone(), state.clone(), state.clone(), state.clone(), state),
+            state: delivery::stores::Stores::memory(),
             objects: Arc::new(MemoryObjects::default()),
             secrets,
             requests,
@@ -107,9 +98,12 @@ async fn stores(on_moto: bool) -> Stores {
         secrets_cache_ttl: Duration::from_secs(300),
     };
     let f = delivery::wiring::fetcher(&clients, &config).unwrap();
-    Stores {
-        connections: f.connections,
-        state: (f.snapshots, f.leases, f.cursors, f.ledger, f.reports),
+    Backend {
+        connections: Arc::new(delivery::aws::DynamoConnections::new(
+            clients.dynamodb.clone(),
+            &config.storage.connections_table,
+        )),
+        state: f.stores,
         objects: f.objects,
         secrets: f.secrets,
         requests,
@@ -120,7 +114,7 @@ async fn stores(on_moto: bool) -> Stores {
 struct World {
     sim: Simulator,
     fetcher: Fetcher,
-    stores: Stores,
+    stores: Backend,
 }
 
 async fn world(on_moto: bool, latency_ms: u64) -> World {
@@ -140,7 +134,7 @@ async fn world(on_moto: bool, latency_ms: u64) -> World {
             // The memory twin of the secret store is only reachable through its concrete type.
             let m = MemorySecrets::default();
             m.set("bench-secret", &secret.to_string());
-            let stores = Stores {
+            let stores = Backend {
                 secrets: Arc::new(m),
                 ..stores
             };
@@ -161,7 +155,7 @@ async fn world(on_moto: bool, latency_ms: u64) -> World {
     finish(sim, stores).await
 }
 
-async fn finish(sim: Simulator, stores: Stores) -> World {
+async fn finish(sim: Simulator, stores: Backend) -> World {
     let id = EntityId::parse(ENTITY).unwrap();
     stores.connections.put(&bench_connection(id)).await.unwrap();
     let config = ebox::EboxConfig::new(
@@ -172,11 +166,7 @@ async fn finish(sim: Simulator, stores: Stores) -> World {
     );
     let fetcher = Fetcher {
         connections: stores.connections.clone(),
-        snapshots: stores.state.0.clone(),
-        leases: stores.state.1.clone(),
-        cursors: stores.state.2.clone(),
-        ledger: stores.state.3.clone(),
-        reports: stores.state.4.clone(),
+        stores: stores.state.clone(),
         objects: stores.objects.clone(),
         secrets: stores.secrets.clone(),
         ebox: ebox::Ebox::new(config).unwrap(),

@@ -132,7 +132,7 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
 }
 
 #[async_trait]
-impl ConnectionStore for DynamoConnections {
+impl ConnectionReader for DynamoConnections {
     async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError> {
         let out = self
             .client
@@ -146,6 +146,32 @@ impl ConnectionStore for DynamoConnections {
         out.item.as_ref().map(connection_from_item).transpose()
     }
 
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(from.map(|f| Item::from([(CONNECTIONS_PARTITION_KEY.to_owned(), s(f))])))
+            .send()
+            .await
+            .map_err(|e| store_error("list connections", &self.table, e))?;
+        let items = out
+            .items()
+            .iter()
+            .map(connection_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| get_s(k, CONNECTIONS_PARTITION_KEY))
+            .map(str::to_owned);
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl ConnectionAdmin for DynamoConnections {
     async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError> {
         let result = self
             .client
@@ -215,29 +241,6 @@ impl ConnectionStore for DynamoConnections {
             .await
             .map_err(|e| store_error("remove connection", entity.as_str(), e))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
-    }
-
-    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
-        let out = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(from.map(|f| Item::from([(CONNECTIONS_PARTITION_KEY.to_owned(), s(f))])))
-            .send()
-            .await
-            .map_err(|e| store_error("list connections", &self.table, e))?;
-        let items = out
-            .items()
-            .iter()
-            .map(connection_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| get_s(k, CONNECTIONS_PARTITION_KEY))
-            .map(str::to_owned);
-        Ok(Page { items, next })
     }
 }
 
@@ -401,13 +404,6 @@ fn report_from_item(entity: &EntityId, item: &Item) -> Result<serde_json::Value,
 
 #[async_trait]
 impl CursorStore for DynamoState {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
-        let item = self
-            .get_item(entity, cursor_sort_key(provider_id), "read cursor")
-            .await?;
-        Ok(item.as_ref().and_then(cursor_from_item))
-    }
-
     async fn advance(
         &self,
         entity: &EntityId,
@@ -456,6 +452,45 @@ impl CursorStore for DynamoState {
 }
 
 #[async_trait]
+impl StateInspection for DynamoState {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
+        let item = self
+            .get_item(entity, cursor_sort_key(provider_id), "read cursor")
+            .await?;
+        Ok(item.as_ref().and_then(cursor_from_item))
+    }
+
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        const OP: &str = "read ledger";
+        let Some(item) = self
+            .get_item(entity, ledger_sort_key(provider_id, message_id), OP)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let field = |name: &str| {
+            get_s(&item, name)
+                .map(str::to_owned)
+                .ok_or_else(|| malformed(OP, entity.as_str(), name))
+        };
+        Ok(Some(LedgerEntry {
+            provider_id: field("provider_id")?,
+            message_id: field("message_id")?,
+            delivered_at: parse_time(&item, "delivered_at")
+                .ok_or_else(|| malformed(OP, entity.as_str(), "delivered_at"))?,
+            message_key: field("message_key")?,
+            message_sha256: field("message_sha256")?,
+            expires_at: parse_time(&item, "expires_at"),
+        }))
+    }
+}
+
+#[async_trait]
 impl StateSnapshots for DynamoState {
     async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
         const OP: &str = "read entity state";
@@ -497,35 +532,6 @@ impl StateSnapshots for DynamoState {
 
 #[async_trait]
 impl Ledger for DynamoState {
-    async fn get(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        message_id: &str,
-    ) -> Result<Option<LedgerEntry>, StoreError> {
-        const OP: &str = "read ledger";
-        let Some(item) = self
-            .get_item(entity, ledger_sort_key(provider_id, message_id), OP)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let field = |name: &str| {
-            get_s(&item, name)
-                .map(str::to_owned)
-                .ok_or_else(|| malformed(OP, entity.as_str(), name))
-        };
-        Ok(Some(LedgerEntry {
-            provider_id: field("provider_id")?,
-            message_id: field("message_id")?,
-            delivered_at: parse_time(&item, "delivered_at")
-                .ok_or_else(|| malformed(OP, entity.as_str(), "delivered_at"))?,
-            message_key: field("message_key")?,
-            message_sha256: field("message_sha256")?,
-            expires_at: parse_time(&item, "expires_at"),
-        }))
-    }
-
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
         let mut request = self
             .client

@@ -65,11 +65,33 @@ pub struct MessageFailure {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// What a run did with a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderStatus {
+    /// Walked (see `walk_complete` for how far).
+    #[default]
+    Read,
+    /// Planned maintenance: skipped this run, not an error.
+    Maintenance,
+    /// Could not be read (a discovery entry that was not understood).
+    Failed,
+}
+
+impl std::fmt::Display for ProviderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderStatus::Read => "read",
+            ProviderStatus::Maintenance => "maintenance",
+            ProviderStatus::Failed => "failed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderReport {
     pub provider_id: String,
-    /// `read`, `maintenance` (skipped this run, not an error) or `failed`.
-    pub state: String,
+    pub state: ProviderStatus,
     pub listed: u64,
     pub new: u64,
     pub delivered: u64,
@@ -170,10 +192,11 @@ impl RunReport {
         self.finished_at = finished_at;
         self.duration_ms = took.as_millis() as u64;
         // Mail that is listed but not delivered needs someone to look, whatever the walk.
-        let incomplete = self
-            .providers
-            .iter()
-            .any(|p| p.state == "failed" || (p.state == "read" && !p.walk_complete) || !p.unreadable.is_empty());
+        let incomplete = self.providers.iter().any(|p| {
+            p.state == ProviderStatus::Failed
+                || (p.state == ProviderStatus::Read && !p.walk_complete)
+                || !p.unreadable.is_empty()
+        });
         if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
             self.outcome = Outcome::Partial;
         }
@@ -206,7 +229,7 @@ impl RunReport {
                 .map(|p| {
                     (
                         p.provider_id.clone(),
-                        p.state.clone(),
+                        p.state,
                         p.error.clone(),
                         p.walk_complete,
                         p.cursor_after,

@@ -21,11 +21,24 @@ pub struct MemoryConnections {
 }
 
 #[async_trait]
-impl ConnectionStore for MemoryConnections {
+impl ConnectionReader for MemoryConnections {
     async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError> {
         Ok(self.items.lock().unwrap().get(entity).cloned())
     }
 
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
+        let items = self.items.lock().unwrap();
+        let after = |c: &&Connection| from.as_deref().is_none_or(|f| c.entity_id.as_str() > f);
+        let page: Vec<Connection> = items.values().filter(after).take(limit).cloned().collect();
+        let next = (page.len() == limit && items.values().filter(after).nth(limit).is_some())
+            .then(|| page.last().map(|c| c.entity_id.to_string()))
+            .flatten();
+        Ok(Page { items: page, next })
+    }
+}
+
+#[async_trait]
+impl ConnectionAdmin for MemoryConnections {
     async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError> {
         let mut items = self.items.lock().unwrap();
         if items.contains_key(&connection.entity_id) {
@@ -56,16 +69,6 @@ impl ConnectionStore for MemoryConnections {
 
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
         Ok(self.items.lock().unwrap().remove(entity).is_some())
-    }
-
-    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
-        let items = self.items.lock().unwrap();
-        let after = |c: &&Connection| from.as_deref().is_none_or(|f| c.entity_id.as_str() > f);
-        let page: Vec<Connection> = items.values().filter(after).take(limit).cloned().collect();
-        let next = (page.len() == limit && items.values().filter(after).nth(limit).is_some())
-            .then(|| page.last().map(|c| c.entity_id.to_string()))
-            .flatten();
-        Ok(Page { items: page, next })
     }
 }
 
@@ -112,15 +115,6 @@ impl LeaseStore for MemoryState {
 
 #[async_trait]
 impl CursorStore for MemoryState {
-    async fn get(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
-        Ok(self
-            .cursors
-            .lock()
-            .unwrap()
-            .get(&(entity.clone(), provider_id.to_owned()))
-            .cloned())
-    }
-
     async fn advance(
         &self,
         entity: &EntityId,
@@ -167,16 +161,6 @@ impl StateSnapshots for MemoryState {
 
 #[async_trait]
 impl Ledger for MemoryState {
-    async fn get(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        message_id: &str,
-    ) -> Result<Option<LedgerEntry>, StoreError> {
-        let key = (entity.clone(), provider_id.to_owned(), message_id.to_owned());
-        Ok(self.ledger.lock().unwrap().get(&key).cloned())
-    }
-
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
         let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
         let mut ledger = self.ledger.lock().unwrap();
@@ -211,6 +195,28 @@ impl RunReportStore for MemoryState {
 
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(self.reports.lock().unwrap().get(entity).cloned())
+    }
+}
+
+#[async_trait]
+impl StateInspection for MemoryState {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
+        Ok(self
+            .cursors
+            .lock()
+            .unwrap()
+            .get(&(entity.clone(), provider_id.to_owned()))
+            .cloned())
+    }
+
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let key = (entity.clone(), provider_id.to_owned(), message_id.to_owned());
+        Ok(self.ledger.lock().unwrap().get(&key).cloned())
     }
 }
 

@@ -1,0 +1,352 @@
+//! One message into the verdeelbak: attachments and body first, `message.json` last
+//! (created once: its presence means complete), then the ledger row.
+
+use std::sync::Arc;
+
+use ebox::EboxError;
+use ebox::model::{Attachment, ListedMessage, MessageProvider, ReferenceKind, UnreadableItem};
+use futures::{StreamExt, TryStreamExt};
+
+use super::spool::{Spool, SpoolError};
+use super::walk::Run;
+use super::{Checkpoint, Interrupted, Step};
+use crate::ports::*;
+use crate::verdeelbak::keys;
+use crate::verdeelbak::message_json::{self, StoredAttachment};
+
+/// What became of a message the ledger did not know.
+pub(super) enum Delivery {
+    New {
+        bytes: u64,
+    },
+    /// Another run recorded it in the meantime.
+    AlreadyRecorded,
+    /// Not delivered; the run goes on, and the next one tries again.
+    Failed(Failure),
+}
+
+pub(super) struct Failure {
+    pub step: Step,
+    pub error: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    fn ebox(step: Step, e: EboxError) -> Self {
+        Self {
+            step,
+            retryable: e.retryable(),
+            error: e.to_string(),
+        }
+    }
+
+    fn store(e: StoreError) -> Self {
+        Self {
+            step: Step::Store,
+            retryable: e.retryable,
+            error: e.to_string(),
+        }
+    }
+}
+
+fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
+    PutObject {
+        key: key.to_owned(),
+        sha256: sha256_of(&json),
+        body: ObjectBody::Bytes(bytes::Bytes::from(json)),
+        content_type: "application/json".into(),
+        if_absent,
+    }
+}
+
+/// What was stored of a message before its `message.json`.
+struct Parts {
+    bytes: u64,
+    attachments: Vec<StoredAttachment>,
+    body: Option<ebox::model::Translated>,
+}
+
+impl Run<'_> {
+    fn folder(&self, provider: &MessageProvider, message_id: &str) -> String {
+        keys::message_folder(
+            &self.connection.verdeelbak_prefix,
+            &provider.message_provider_id,
+            message_id,
+        )
+    }
+
+    /// The keys a delivery of `m` would write (for dry runs).
+    pub(super) fn planned_keys(&self, provider: &MessageProvider, m: &ListedMessage) -> Vec<String> {
+        let folder = self.folder(provider, &m.message.message_id);
+        let mut planned: Vec<String> = m
+            .message
+            .attachments()
+            .iter()
+            .map(|a| keys::attachment_key(&folder, &a.attachment_id, a.name()))
+            .collect();
+        if m.message.may_have_body() {
+            planned.push(keys::body_key(&folder));
+        }
+        planned.push(keys::message_json_key(&folder));
+        planned
+    }
+
+    /// Keeps an unreadable list item's JSON under the entity's prefix, once; its key.
+    pub(super) async fn keep_unreadable(
+        &self,
+        provider: &MessageProvider,
+        item: &UnreadableItem,
+    ) -> Result<String, Failure> {
+        let (bytes, sha) = item.stored_bytes();
+        let key = keys::unreadable_key(&self.connection.verdeelbak_prefix, &provider.message_provider_id, &sha);
+        if self.request.dry_run {
+            return Ok(key);
+        }
+        if !self.lease.take().await.is_acquired() {
+            return Err(Failure {
+                step: Step::Store,
+                error: "another run holds the entity".into(),
+                retryable: true,
+            });
+        }
+        self.fetcher
+            .objects
+            .put(put_json(&key, bytes, true))
+            .await
+            .map_err(Failure::store)?;
+        Ok(key)
+    }
+
+    /// Delivers one message; only a checkpoint (tests) ends it early.
+    pub(super) async fn deliver(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+    ) -> Result<Delivery, Interrupted> {
+        let folder = self.folder(provider, &listed.message.message_id);
+        let parts = match self.store_parts(provider, listed, &folder).await {
+            Ok(parts) => parts,
+            Err(failure) => return Ok(Delivery::Failed(failure)),
+        };
+        self.fetcher.checkpoints.reached(&Checkpoint::AttachmentsStored {
+            message_id: listed.message.message_id.clone(),
+        })?;
+        self.complete(provider, listed, &folder, parts).await
+    }
+
+    /// Attachments, then the body: every body, main content or annex, since only the body
+    /// call says whether there is one.
+    async fn store_parts(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+        folder: &str,
+    ) -> Result<Parts, Failure> {
+        let m = &listed.message;
+        let mut parts = Parts {
+            bytes: 0,
+            attachments: Vec::new(),
+            body: None,
+        };
+        for attachment in m.attachments() {
+            let stored = self
+                .store_attachment(provider, &m.message_id, attachment, folder)
+                .await?;
+            parts.bytes += stored.size_bytes;
+            parts.attachments.push(stored);
+        }
+        if !m.may_have_body() {
+            return Ok(parts);
+        }
+        let Some(body) = self
+            .session
+            .body(provider, &m.message_id)
+            .await
+            .map_err(|e| Failure::ebox(Step::Body, e))?
+        else {
+            return Ok(parts);
+        };
+        parts.bytes += body.raw.len() as u64;
+        let put = PutObject {
+            key: keys::body_key(folder),
+            sha256: sha256_of(&body.raw),
+            body: ObjectBody::Bytes(body.raw),
+            content_type: "application/json".into(),
+            if_absent: false,
+        };
+        self.fetcher.objects.put(put).await.map_err(Failure::store)?;
+        parts.body = Some(body.text);
+        Ok(parts)
+    }
+
+    /// `message.json`, then the ledger row.
+    async fn complete(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+        folder: &str,
+        parts: Parts,
+    ) -> Result<Delivery, Interrupted> {
+        let f = self.fetcher;
+        let m = &listed.message;
+        let body_key = keys::body_key(folder);
+        let json = message_json::build(
+            &self.entity,
+            &provider.message_provider_id,
+            provider.api_version,
+            listed,
+            &self.names(provider, m).await,
+            parts
+                .body
+                .as_ref()
+                .map(|text| message_json::StoredBody { text, key: &body_key }),
+            &parts.attachments,
+        );
+        let entry = LedgerEntry {
+            provider_id: provider.message_provider_id.clone(),
+            message_id: m.message_id.clone(),
+            delivered_at: f.clock.now(),
+            message_key: keys::message_json_key(folder),
+            message_sha256: hex(&sha256_of(&json)),
+            expires_at: m.expiration_date,
+        };
+        let bytes = parts.bytes + json.len() as u64;
+        // Created once: a rerun after a crash finds it and goes on to the ledger.
+        if let Err(e) = f.objects.put(put_json(&entry.message_key, json, true)).await {
+            return Ok(Delivery::Failed(Failure::store(e)));
+        }
+        f.checkpoints.reached(&Checkpoint::MessageJsonStored {
+            message_id: m.message_id.clone(),
+        })?;
+        let recorded = match f.stores.ledger.record(&self.entity, &entry).await {
+            Ok(Insert::Inserted) => Delivery::New { bytes },
+            Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
+            Err(e) => Delivery::Failed(Failure {
+                step: Step::Ledger,
+                retryable: e.retryable,
+                error: e.to_string(),
+            }),
+        };
+        if !matches!(recorded, Delivery::Failed(_)) {
+            f.checkpoints.reached(&Checkpoint::LedgerRecorded {
+                message_id: m.message_id.clone(),
+            })?;
+        }
+        Ok(recorded)
+    }
+
+    /// The names behind the message's ids, where the message does not carry them.
+    async fn names(&self, provider: &MessageProvider, m: &ebox::model::Message) -> message_json::Names {
+        let lookup = |kind: ReferenceKind, named: &ebox::model::Named| {
+            let id = named.id.clone().filter(|_| named.name.is_none());
+            async move {
+                match id {
+                    Some(id) => self.session.reference_name(provider, kind, &id).await,
+                    None => None,
+                }
+            }
+        };
+        let (message_type, sender_organization, sender_application) = futures::join!(
+            lookup(ReferenceKind::MessageType, &m.message_type),
+            lookup(ReferenceKind::SenderOrganization, &m.sender_organization),
+            lookup(ReferenceKind::SenderApplication, &m.sender_application),
+        );
+        message_json::Names {
+            message_type,
+            sender_organization,
+            sender_application,
+        }
+    }
+
+    async fn store_attachment(
+        &self,
+        provider: &MessageProvider,
+        message_id: &str,
+        attachment: &Attachment,
+        folder: &str,
+    ) -> Result<StoredAttachment, Failure> {
+        let key = keys::attachment_key(folder, &attachment.attachment_id, attachment.name());
+        let download = self
+            .session
+            .attachment(provider, message_id, attachment)
+            .await
+            .map_err(|e| Failure::ebox(Step::Attachment, e))?;
+        let put = |length: u64, sha256: Sha256, chunks| PutObject {
+            key: key.clone(),
+            body: ObjectBody::Stream { length, chunks },
+            sha256,
+            content_type: attachment
+                .media_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            if_absent: false,
+        };
+        let (length, sha, verified) = match (download.expected_sha256, download.content_length) {
+            // The digest and the length are known up front: stream straight through.
+            (Some(sha), Some(length)) => {
+                let problem = Arc::new(std::sync::Mutex::new(None::<EboxError>));
+                let seen = problem.clone();
+                let chunks = download
+                    .chunks
+                    .map_err(move |e| {
+                        let message = e.to_string();
+                        *seen.lock().unwrap() = Some(e);
+                        std::io::Error::other(message)
+                    })
+                    .boxed();
+                if let Err(e) = self.fetcher.objects.put(put(length, sha, chunks)).await {
+                    return Err(match problem.lock().unwrap().take() {
+                        Some(ebox_error) => Failure::ebox(Step::Attachment, ebox_error),
+                        None => Failure::store(e),
+                    });
+                }
+                (length, sha, true)
+            }
+            // Otherwise hash it on local disk first, then upload with its checksum.
+            _ => {
+                let verified = download.expected_sha256.is_some();
+                let spool = Spool::new(&self.fetcher.settings.spool_dir);
+                let (length, sha) = self.spool(&spool, download.chunks).await?;
+                let file = tokio::fs::File::open(&spool.path).await.map_err(|e| Failure {
+                    step: Step::Attachment,
+                    error: format!("reading the spooled attachment: {e}"),
+                    retryable: true,
+                })?;
+                let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed();
+                self.fetcher
+                    .objects
+                    .put(put(length, sha, chunks))
+                    .await
+                    .map_err(Failure::store)?;
+                (length, sha, verified)
+            }
+        };
+        Ok(StoredAttachment {
+            attachment_id: attachment.attachment_id.clone(),
+            attachment_id_assigned: attachment.id_assigned,
+            file_name: attachment.file_name.clone(),
+            key,
+            media_type: attachment.media_type.clone(),
+            size_bytes: length,
+            declared_size_kb: attachment.size_kb,
+            sha256: hex(&sha),
+            main_content: attachment.main_content,
+            digest_verified: verified,
+        })
+    }
+
+    async fn spool(
+        &self,
+        spool: &Spool,
+        chunks: futures::stream::BoxStream<'static, Result<bytes::Bytes, EboxError>>,
+    ) -> Result<(u64, Sha256), Failure> {
+        spool.fill(chunks).await.map_err(|e| match e {
+            SpoolError::Ebox(e) => Failure::ebox(Step::Attachment, e),
+            SpoolError::Io(e) => Failure {
+                step: Step::Attachment,
+                error: format!("spooling to {}: {e}", self.fetcher.settings.spool_dir.display()),
+                retryable: true,
+            },
+        })
+    }
+}

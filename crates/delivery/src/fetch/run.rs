@@ -1,0 +1,335 @@
+//! One run of one entity: from the request to the stored status.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ebox::model::ProviderState;
+use tokio::time::Instant;
+
+use super::lease::{LazyLease, LeaseState};
+use super::walk::Run;
+use super::{
+    FetchRequest, Fetcher, Interrupted, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials,
+};
+use crate::EntityId;
+use crate::ports::*;
+use crate::verdeelbak::keys;
+
+/// Why a run stopped before its end.
+pub(super) enum RunStop {
+    Failed(RunError),
+    Interrupted(Interrupted),
+}
+
+impl From<Interrupted> for RunStop {
+    fn from(i: Interrupted) -> Self {
+        RunStop::Interrupted(i)
+    }
+}
+
+fn fail(step: Step, message: String, retryable: bool) -> RunStop {
+    RunStop::Failed(RunError {
+        step,
+        message,
+        retryable,
+    })
+}
+
+/// What a run starts from, once it knows the entity is its to run.
+struct Start<'a> {
+    entity: EntityId,
+    connection: Connection,
+    cursors: BTreeMap<String, Cursor>,
+    lease: &'a LazyLease<'a>,
+}
+
+/// Whether a run's status is to be stored: always after a run that wrote, and otherwise
+/// when it says something other than the stored one or that one is older than `interval`.
+pub(super) fn status_due(
+    wrote: bool,
+    previous: Option<&RunReport>,
+    last: &RunReport,
+    interval: chrono::Duration,
+) -> bool {
+    wrote || previous.is_none_or(|p| p.finished_at + interval <= last.finished_at || !p.same_status(last))
+}
+
+/// The stored last run. One that no longer parses (an older schema) still gives its
+/// last success, so that the time since it survives.
+fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
+    let Some(value) = stored else { return (None, None) };
+    match serde_json::from_value::<RunReport>(value.clone()) {
+        Ok(report) => {
+            let since = report.last_success_at;
+            (Some(report), since)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the stored last run does not parse; only its last success is kept");
+            let since = value["last_success_at"].as_str().and_then(|s| s.parse().ok());
+            (None, since)
+        }
+    }
+}
+
+impl Fetcher {
+    /// Runs one entity. Every outcome is a report, failures included; only an
+    /// [`Interrupted`] checkpoint (tests) ends a run without one.
+    pub async fn run(&self, request: &FetchRequest, deadline: Option<Instant>) -> Result<RunReport, Interrupted> {
+        let started_at = self.clock.now();
+        let clock = Instant::now();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let mut report = RunReport::new(run_id.clone(), request.entity_id.clone(), request.dry_run, started_at);
+        // Every log line of the run carries the entity and the run.
+        let span = tracing::info_span!("run", entity_id = %request.entity_id, run_id = %run_id);
+        let result =
+            tracing::Instrument::instrument(self.run_entity(request, deadline, &run_id, &mut report), span).await;
+        match result {
+            Err(RunStop::Interrupted(i)) => return Err(i),
+            Err(RunStop::Failed(e)) => {
+                report.outcome = Outcome::Failed;
+                report.error = Some(e);
+            }
+            Ok(()) => {}
+        }
+        report.finish(self.clock.now(), clock.elapsed());
+        Ok(report)
+    }
+
+    /// The connection, if it may be run.
+    async fn connection(&self, entity: &EntityId) -> Result<Connection, RunStop> {
+        let connection = self
+            .connections
+            .get(entity)
+            .await
+            .map_err(|e| fail(Step::Connection, e.to_string(), e.retryable))?
+            .ok_or_else(|| fail(Step::Connection, format!("no connection for entity {entity}"), false))?;
+        keys::check_prefix(&connection.verdeelbak_prefix)
+            .map_err(|e| fail(Step::Connection, format!("entity {entity}: {e}"), false))?;
+        if !connection.enabled {
+            return Err(fail(
+                Step::Connection,
+                format!("the connection of entity {entity} is disabled"),
+                false,
+            ));
+        }
+        Ok(connection)
+    }
+
+    async fn run_entity(
+        &self,
+        request: &FetchRequest,
+        deadline: Option<Instant>,
+        run_id: &str,
+        report: &mut RunReport,
+    ) -> Result<(), RunStop> {
+        let entity = EntityId::parse(&request.entity_id).map_err(|e| fail(Step::Input, e.to_string(), false))?;
+        let connection = self.connection(&entity).await?;
+        let state = self
+            .stores
+            .snapshots
+            .snapshot(&entity)
+            .await
+            .map_err(|e| fail(Step::State, e.to_string(), e.retryable))?;
+        // The last successful run so far, carried from run to run for the metrics.
+        let (previous, last_success_at) = previous_run(state.last_run);
+        report.last_success_at = last_success_at;
+        let now = self.clock.now();
+        if !request.dry_run
+            && let Some(lease) = state.lease.as_ref().filter(|l| l.holder != run_id && l.until > now)
+        {
+            report.already_running(lease);
+            return Ok(());
+        }
+        let lease = LazyLease::new(self, &entity, run_id);
+        let start = Start {
+            entity: entity.clone(),
+            connection,
+            cursors: state.cursors,
+            lease: &lease,
+        };
+        let outcome = self.read_providers(start, request, deadline, report).await;
+        if matches!(outcome, Err(RunStop::Interrupted(_))) {
+            return outcome;
+        }
+        if let Some(LeaseState::Held(held)) = lease.state() {
+            // Another run started in the meantime: it carries on, and its status counts.
+            report.already_running(held);
+            return Ok(());
+        }
+        if request.dry_run {
+            return outcome;
+        }
+        if lease.acquired()
+            && let Err(e) = self.stores.leases.release(&entity, run_id).await
+        {
+            tracing::warn!(error = %e, "lease not released; it expires by itself");
+        }
+        self.store_status(&entity, report, &outcome, previous.as_ref(), lease.acquired())
+            .await;
+        outcome
+    }
+
+    async fn store_status(
+        &self,
+        entity: &EntityId,
+        report: &RunReport,
+        outcome: &Result<(), RunStop>,
+        previous: Option<&RunReport>,
+        wrote: bool,
+    ) {
+        let mut last = report.clone();
+        if let Err(RunStop::Failed(e)) = outcome {
+            last.outcome = Outcome::Failed;
+            last.error = Some(e.clone());
+        }
+        let now = self.clock.now();
+        last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
+        if status_due(wrote, previous, &last, self.settings.status_interval)
+            && let Ok(value) = serde_json::to_value(&last)
+            && let Err(e) = self.stores.reports.put_last(entity, &value).await
+        {
+            tracing::warn!(error = %e, "last-run status not stored");
+        }
+    }
+
+    /// Opens the entity's session, discovers its providers and walks each active one.
+    async fn read_providers(
+        &self,
+        start: Start<'_>,
+        request: &FetchRequest,
+        deadline: Option<Instant>,
+        report: &mut RunReport,
+    ) -> Result<(), RunStop> {
+        let entity = &start.entity;
+        let credentials = credentials::resolve(self.secrets.as_ref(), &start.connection)
+            .await
+            .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
+        report.certificate_expires_at = Some(credentials.key.certificate().not_after);
+        let session = self
+            .ebox
+            .session(credentials)
+            .with_scopes(start.connection.scopes.clone());
+        session
+            .access_token()
+            .await
+            .map_err(|e| fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()))?;
+        let discovery = session
+            .providers()
+            .await
+            .map_err(|e| fail(Step::Providers, format!("entity {entity}: {e}"), e.retryable()))?;
+        // An entry that could not be read skips that provider only, and says so.
+        for skipped in &discovery.skipped {
+            report.providers.push(ProviderReport {
+                provider_id: skipped.provider_id.clone().unwrap_or_else(|| "(no id)".into()),
+                state: ProviderStatus::Failed,
+                error: Some(format!("provider discovery: {}", skipped.reason)),
+                ..ProviderReport::default()
+            });
+        }
+        let lease = start.lease;
+        let run = Run {
+            fetcher: self,
+            entity: start.entity,
+            connection: start.connection,
+            cursors: start.cursors,
+            lease,
+            session,
+            request,
+            deadline,
+        };
+        let now = self.clock.now();
+        let wanted = |p: &&ebox::model::MessageProvider| {
+            request
+                .providers
+                .as_ref()
+                .is_none_or(|only| only.contains(&p.message_provider_id))
+        };
+        for provider in discovery.providers.iter().filter(wanted) {
+            match provider.state(now) {
+                ProviderState::Active => report.providers.push(run.provider(provider).await?),
+                ProviderState::InMaintenance { until } => report.providers.push(ProviderReport {
+                    provider_id: provider.message_provider_id.clone(),
+                    state: ProviderStatus::Maintenance,
+                    error: Some(format!("planned maintenance until {}", until.to_rfc3339())),
+                    ..ProviderReport::default()
+                }),
+                ProviderState::NotYetActive | ProviderState::Deactivated => {}
+            }
+            match lease.state() {
+                Some(LeaseState::Held(_)) => break,
+                Some(LeaseState::Failed(e)) => return Err(RunStop::Failed(e.clone())),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+    }
+
+    fn report(outcome: Outcome, provider_error: Option<&str>, finished_at: DateTime<Utc>) -> RunReport {
+        RunReport {
+            outcome,
+            duration_ms: 3,
+            finished_at,
+            certificate_expires_at: Some(at(1, 0)),
+            providers: vec![ProviderReport {
+                provider_id: "p1".into(),
+                state: ProviderStatus::Read,
+                listed: 12,
+                walk_complete: true,
+                cursor_after: Some(at(10, 0)),
+                error: provider_error.map(str::to_owned),
+                ..ProviderReport::default()
+            }],
+            ..RunReport::new(uuid::Uuid::new_v4().to_string(), "0403170701".into(), false, at(1, 0))
+        }
+    }
+
+    #[test]
+    fn a_status_is_the_same_when_only_counts_and_times_differ() {
+        let ok = report(Outcome::Ok, None, at(2, 0));
+        let mut later = report(Outcome::Ok, None, at(2, 0));
+        later.providers[0].listed = 13;
+        assert!(ok.same_status(&later));
+        assert!(!ok.same_status(&report(Outcome::Partial, None, at(2, 0))));
+        assert!(!ok.same_status(&report(Outcome::Ok, Some("listing: 503"), at(2, 0))));
+        let mut moved = report(Outcome::Ok, None, at(2, 0));
+        moved.providers[0].cursor_after = Some(at(11, 0));
+        assert!(!ok.same_status(&moved));
+    }
+
+    #[test]
+    fn a_status_is_due_after_a_write_a_change_or_an_interval() {
+        let hour = chrono::Duration::hours(1);
+        let stored = report(Outcome::Ok, None, at(2, 0));
+        let same_soon = report(Outcome::Ok, None, at(2, 0) + chrono::Duration::minutes(5));
+        assert!(!status_due(false, Some(&stored), &same_soon, hour));
+        assert!(status_due(true, Some(&stored), &same_soon, hour), "a run that wrote");
+        assert!(status_due(false, None, &same_soon, hour), "nothing stored yet");
+        let same_later = report(Outcome::Ok, None, at(2, 1));
+        assert!(status_due(false, Some(&stored), &same_later, hour), "an hour on");
+        let changed = report(Outcome::Partial, None, at(2, 0) + chrono::Duration::minutes(5));
+        assert!(status_due(false, Some(&stored), &changed, hour));
+    }
+
+    #[test]
+    fn a_stored_run_that_no_longer_parses_keeps_its_last_success() {
+        let (run, since) = previous_run(Some(
+            serde_json::json!({"schema": "old", "last_success_at": "2026-03-02T00:00:00Z"}),
+        ));
+        assert!(run.is_none());
+        assert_eq!(since, Some(at(2, 0)));
+        let stored = serde_json::to_value(report(Outcome::Ok, None, at(2, 0))).unwrap();
+        assert!(previous_run(Some(stored)).0.is_some());
+        assert_eq!(previous_run(None), (None, None));
+    }
+}

@@ -1,0 +1,204 @@
+//! One provider's walk: stream the list, sort it against the ledger, deliver what is new,
+//! tally, then move the cursor. "stream -> tally -> next cursor -> write".
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ebox::model::{Listed, ListedMessage, MessageProvider, UnreadableItem};
+use ebox::{EboxError, Session};
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::time::Instant;
+
+use super::lease::{LazyLease, LeaseState};
+use super::run::RunStop;
+use super::tally::{Done, Tally};
+use super::{Checkpoint, FetchRequest, Fetcher, Interrupted, ProviderReport, ProviderStatus, cursor};
+use crate::EntityId;
+use crate::ports::*;
+
+/// One run's context, once its session is open.
+pub(super) struct Run<'a> {
+    pub fetcher: &'a Fetcher,
+    pub entity: EntityId,
+    pub connection: Connection,
+    pub cursors: BTreeMap<String, Cursor>,
+    pub lease: &'a LazyLease<'a>,
+    pub session: Session,
+    pub request: &'a FetchRequest,
+    pub deadline: Option<Instant>,
+}
+
+/// A listed item, as the ledger sees it.
+enum Seen {
+    Known(String, Option<DateTime<Utc>>),
+    Fresh(Box<ListedMessage>),
+    Unreadable(Box<UnreadableItem>),
+    Stop(String),
+}
+
+impl Run<'_> {
+    fn out_of_time(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.fetcher.settings.time_margin)
+    }
+
+    pub(super) async fn provider(&self, provider: &MessageProvider) -> Result<ProviderReport, RunStop> {
+        let f = self.fetcher;
+        let provider_id = &provider.message_provider_id;
+        let before = self.cursors.get(provider_id);
+        let position = before.map(|c| c.position);
+        let report = ProviderReport {
+            provider_id: provider_id.clone(),
+            state: ProviderStatus::Read,
+            cursor_before: position,
+            cursor_after: position,
+            ..ProviderReport::default()
+        };
+        let mut tally = Tally::new(report, before, f.clock.now(), f.settings.unreadable_hold);
+        let mut done = std::pin::pin!(self.deliveries(provider, before));
+        while let Some(item) = done.next().await {
+            tally.add(item?);
+        }
+        tally.report.walk_complete = tally.complete;
+        if tally.complete && !self.request.dry_run {
+            f.checkpoints.reached(&Checkpoint::BeforeCursor {
+                provider_id: provider_id.clone(),
+            })?;
+            let target = cursor::target(&tally, position);
+            let next = cursor::next(before, target, tally.delivered, tally.unreadable, f.settings.overlap);
+            // Nothing new for the cursor: no write.
+            if let Some(next) = next.filter(|n| Some(n) != before) {
+                self.write_cursor(provider_id, &next, &mut tally.report).await;
+            }
+        }
+        Ok(tally.report)
+    }
+
+    /// One pipeline from the listing to the deliveries: pages are listed and checked
+    /// against the ledger while earlier messages are still being delivered, and the
+    /// deliveries never drain between pages.
+    fn deliveries<'s>(
+        &'s self,
+        provider: &'s MessageProvider,
+        before: Option<&'s Cursor>,
+    ) -> impl Stream<Item = Result<Done, Interrupted>> + 's {
+        let f = self.fetcher;
+        // e-Box filters on dates and "after" excludes the day itself: reach back so that
+        // the cursor's own day, and the one before, are walked again.
+        let received_after = match self.request.since {
+            Some(since) => since.pred_opt(),
+            None => before.map(|c| (c.position - f.settings.overlap).date_naive()),
+        };
+        let recent = before.map(|c| &c.recent);
+        self.session
+            .messages(provider, received_after)
+            .try_chunks(ebox::PAGE_SIZE)
+            .then(move |page| async move { self.check_page(provider, recent, page).await })
+            .flat_map(futures::stream::iter)
+            // Nothing after a stop: the listing or the ledger failed.
+            .scan(false, |stopped, seen| {
+                let item = (!*stopped).then(|| {
+                    *stopped = matches!(seen, Seen::Stop(_));
+                    seen
+                });
+                std::future::ready(item)
+            })
+            .map(move |seen| self.handle(provider, seen))
+            .buffer_unordered(f.settings.concurrency.max(1))
+    }
+
+    async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Result<Done, Interrupted> {
+        Ok(match seen {
+            Seen::Known(id, receipt) => Done::Known(id, receipt),
+            Seen::Stop(reason) => Done::Stopped(reason),
+            Seen::Unreadable(item) => {
+                let kept = self.keep_unreadable(provider, &item).await;
+                Done::Unreadable(item, kept)
+            }
+            Seen::Fresh(m) if self.request.dry_run => Done::Planned(self.planned_keys(provider, &m)),
+            // No new message is started when time is short.
+            Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
+            Seen::Fresh(m) => match self.lease.take().await {
+                LeaseState::Acquired => {
+                    let delivery = self.deliver(provider, &m).await?;
+                    Done::Delivered(m, delivery)
+                }
+                LeaseState::Held(_) | LeaseState::Failed(_) => Done::NoLease,
+            },
+        })
+    }
+
+    async fn write_cursor(&self, provider_id: &str, next: &Cursor, report: &mut ProviderReport) {
+        match self.lease.take().await {
+            LeaseState::Acquired => match self
+                .fetcher
+                .stores
+                .cursors
+                .advance(&self.entity, provider_id, next)
+                .await
+            {
+                Ok(CursorOutcome::Advanced) => report.cursor_after = Some(next.position),
+                Ok(CursorOutcome::WouldMoveBackwards { current }) => report.cursor_after = Some(current),
+                Err(e) => report.error = Some(format!("cursor: {e}")),
+            },
+            LeaseState::Held(_) => report.walk_complete = false,
+            LeaseState::Failed(e) => report.error = Some(format!("cursor: {}", e.message)),
+        }
+    }
+
+    /// Sorts one listed page into what the ledger knows, what is new and what is not a
+    /// readable message; a listing that failed after this page, or a ledger that cannot
+    /// answer, ends the walk.
+    async fn check_page(
+        &self,
+        provider: &MessageProvider,
+        recent: Option<&BTreeMap<String, DateTime<Utc>>>,
+        page: Result<Vec<Listed>, futures::stream::TryChunksError<Listed, EboxError>>,
+    ) -> Vec<Seen> {
+        let (page, listing_error) = match page {
+            Ok(page) => (page, None),
+            Err(e) => (e.0, Some(format!("listing: {}", e.1))),
+        };
+        let remembered = |id: &String| recent.is_some_and(|r| r.contains_key(id));
+        // The cursor remembers what the previous walks delivered; only the rest is asked
+        // of the ledger.
+        let ids: Vec<String> = page
+            .iter()
+            .filter_map(|item| match item {
+                Listed::Message(m) => Some(&m.message.message_id),
+                Listed::Unreadable(_) => None,
+            })
+            .filter(|id| !remembered(id))
+            .cloned()
+            .collect();
+        let delivered = if ids.is_empty() {
+            Default::default()
+        } else {
+            match self
+                .fetcher
+                .stores
+                .ledger
+                .delivered_among(&self.entity, &provider.message_provider_id, &ids)
+                .await
+            {
+                Ok(d) => d,
+                // Without the ledger nothing can be known to be new.
+                Err(e) => return vec![Seen::Stop(format!("ledger: {e}"))],
+            }
+        };
+        let mut seen: Vec<Seen> = page
+            .into_iter()
+            .map(|item| match item {
+                Listed::Unreadable(u) => Seen::Unreadable(Box::new(u)),
+                Listed::Message(m)
+                    if remembered(&m.message.message_id) || delivered.contains(&m.message.message_id) =>
+                {
+                    Seen::Known(m.message.message_id.clone(), m.message.receipt_date)
+                }
+                Listed::Message(m) => Seen::Fresh(m),
+            })
+            .collect();
+        seen.extend(listing_error.map(Seen::Stop));
+        seen
+    }
+}

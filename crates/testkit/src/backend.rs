@@ -1,0 +1,131 @@
+//! The engine's stores for tests, on either backend: the in-memory twins, or the AWS
+//! adapters talking HTTP to a real moto server with fresh tables, bucket and secret
+//! names. Every engine test runs on both through [`both_backends!`](crate::both_backends).
+
+use std::sync::Arc;
+
+use delivery::EntityId;
+use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
+use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use delivery::ports::*;
+use delivery::stores::Stores;
+
+use crate::MotoServer;
+
+pub struct Backend {
+    pub connections: Arc<dyn ConnectionAdmin>,
+    pub stores: Stores,
+    pub inspect: Arc<dyn StateInspection>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub secrets: Secrets,
+    /// Prefixed to every secret name a test makes, so tests sharing a moto never meet.
+    pub secret_prefix: String,
+    pub moto: Option<MotoServer>,
+}
+
+pub enum Secrets {
+    Memory(Arc<MemorySecrets>),
+    Moto(AwsClients),
+}
+
+impl Secrets {
+    /// Creates or replaces a secret.
+    pub async fn set(&self, id: &str, value: &str) {
+        match self {
+            Secrets::Memory(m) => m.set(id, value),
+            Secrets::Moto(clients) => {
+                let exists = clients.secrets.describe_secret().secret_id(id).send().await.is_ok();
+                if exists {
+                    clients
+                        .secrets
+                        .put_secret_value()
+                        .secret_id(id)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .unwrap();
+                } else {
+                    clients
+                        .secrets
+                        .create_secret()
+                        .name(id)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn SecretStore> {
+        match self {
+            Secrets::Memory(m) => m.clone(),
+            Secrets::Moto(clients) => Arc::new(SecretsManager::new(clients.secrets.clone())),
+        }
+    }
+}
+
+impl Backend {
+    pub async fn memory() -> Self {
+        let state = Arc::new(MemoryState::default());
+        Self {
+            connections: Arc::new(MemoryConnections::default()),
+            stores: Stores::of(state.clone()),
+            inspect: state,
+            objects: Arc::new(MemoryObjects::default()),
+            secrets: Secrets::Memory(Arc::new(MemorySecrets::default())),
+            secret_prefix: crate::unique_name("t") + "/",
+            moto: None,
+        }
+    }
+
+    pub async fn moto() -> Self {
+        let moto = MotoServer::start();
+        let clients = moto.clients().await;
+        let names = moto.fresh_storage(&clients).await;
+        let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
+        Self {
+            connections: Arc::new(DynamoConnections::new(
+                clients.dynamodb.clone(),
+                &names.connections_table,
+            )),
+            stores: Stores::of(state.clone()),
+            inspect: state,
+            objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
+            secrets: Secrets::Moto(clients),
+            secret_prefix: crate::unique_name("t") + "/",
+            moto: Some(moto),
+        }
+    }
+
+    /// A secret name of this test's own.
+    pub fn secret_name(&self, name: &str) -> String {
+        format!("{}{name}", self.secret_prefix)
+    }
+}
+
+/// The `n`th valid enterprise number of a series: eight digits and their check digits.
+pub fn entity(series: u64, n: u32) -> EntityId {
+    let base = series * 1_000_000 + u64::from(n);
+    EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap()
+}
+
+/// Runs each named `async fn(Backend)` (or `async fn(World)` built by `$make`) twice: on
+/// the in-memory twins and on moto.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!(@with |b| b; $($name),*);
+    };
+    (@with |$b:ident| $make:expr; $($name:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let $b = $crate::backend::Backend::memory().await; super::$name($make).await } )*
+        }
+        mod against_moto {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let $b = $crate::backend::Backend::moto().await; super::$name($make).await } )*
+        }
+    };
+}
