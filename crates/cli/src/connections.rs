@@ -260,7 +260,7 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     let id = entity(&add.entity)?;
     if let Some(prefix) = &add.prefix {
         // Before anything is stored: every key of the entity starts with it.
-        delivery::verdeelbak::keys::check_prefix(prefix)
+        delivery::verdeelbak::keys::check_prefix(prefix, &id)
             .map_err(|e| anyhow::anyhow!("entity {id}: step input: {e}"))?;
     }
     if ctx.connections.get(&id).await?.is_some() {

@@ -68,6 +68,8 @@ pub enum FaultKind {
     /// A new message arrives in the e-Box just before the page is served, shifting
     /// every later page by one.
     ShiftPage,
+    /// A list answered without its `totalItems` (required, but a registry may forget).
+    OmitTotal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +96,7 @@ pub struct Effects {
     pub wrong_digest: bool,
     pub token_calls: Option<u32>,
     pub shift_page: bool,
+    pub omit_total: bool,
 }
 
 /// Takes the effects of every matching fault, spending one use of each.
@@ -121,6 +124,7 @@ pub fn apply(faults: &mut Vec<Fault>, route: Route, provider: Option<&str>, ente
             FaultKind::WrongDigest => effects.wrong_digest = true,
             FaultKind::TokenExpiresAfter { calls } => effects.token_calls = Some(*calls),
             FaultKind::ShiftPage => effects.shift_page = true,
+            FaultKind::OmitTotal => effects.omit_total = true,
         }
     }
     faults.retain(|f| f.times != Some(0));

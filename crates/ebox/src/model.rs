@@ -64,6 +64,11 @@ fn flag(v: &Value, names: &[&str]) -> Option<bool> {
     }
 }
 
+/// The names a message's id and dates come under.
+const MESSAGE_ID: &[&str] = &["messageId", "id"];
+const RECEIPT_DATE: &[&str] = &["receiptDate", "receivedDate", "publicationDate"];
+const EXPIRATION_DATE: &[&str] = &["expirationDate", "expiryDate"];
+
 /// A date-time as e-Box writes it: RFC 3339, or without offset (taken as UTC), or a date.
 pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
@@ -211,8 +216,10 @@ impl MessageProvider {
         )
         .ok_or_else(|| format!("provider {id} has no URL"))?;
         match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "https" | "http") && !u.cannot_be_a_base() => {}
-            _ => return Err(format!("provider {id}: {url:?} is not an http(s) URL")),
+            // The token goes with every request: in clear text only to this machine.
+            Ok(u) if u.scheme() == "https" && !u.cannot_be_a_base() => {}
+            Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
+            _ => return Err(format!("provider {id}: {url:?} is not an https URL")),
         }
         let with_id = |e: String| format!("provider {id}: {e}");
         let maintenance = match field(
@@ -272,6 +279,17 @@ impl MessageProvider {
             Some(m) => ProviderState::InMaintenance { until: m.end_date },
             None => ProviderState::Active,
         }
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 
@@ -370,6 +388,28 @@ pub struct Attachment {
     pub title: Option<Translated>,
     /// Where the content is, when e-Box says so.
     pub content_href: Option<String>,
+}
+
+/// A message's attachments. Two that carry the same id would land under one key; the
+/// later ones get ids of our own.
+pub fn read_attachments(items: &[Value]) -> Vec<Attachment> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let a = Attachment::read(i, v);
+            if seen.insert(a.attachment_id.clone()) {
+                return a;
+            }
+            let mut own = v.clone();
+            if let Some(o) = own.as_object_mut() {
+                o.remove("attachmentId");
+                o.remove("id");
+            }
+            Attachment::read(i, &own)
+        })
+        .collect()
 }
 
 impl Attachment {
@@ -494,6 +534,8 @@ pub struct Message {
     /// body call tells whether it has one.
     pub body_main_content: Option<bool>,
     pub attachments: Vec<Attachment>,
+    /// False when the listing held only part of the attachment list.
+    pub attachments_whole: bool,
     pub payment_data: Option<Value>,
     pub business_data_list: Option<Value>,
     pub reply_authorized: bool,
@@ -508,7 +550,7 @@ impl Message {
         if !v.is_object() {
             return Err("the item is not an object".into());
         }
-        let message_id = text(v, &["messageId", "id"]).ok_or("the item has no messageId")?;
+        let message_id = text(v, MESSAGE_ID).ok_or("the item has no messageId")?;
         let sender = field(v, &["sender"]);
         let from_sender = |names: &[&str]| Named::read(sender.and_then(|s| field(s, names)));
         let sender_organization = Named::read(field(v, &["senderOrganizationId"]))
@@ -522,13 +564,18 @@ impl Message {
             "senderApplicationId",
         ]));
         let message_type = Named::read(field(v, &["messageTypeId"])).or(Named::read(field(v, &["messageType"])));
-        let attachments = match field(v, &["attachments"]) {
-            Some(Value::Array(items)) => items.clone(),
+        // The listed attachments, and whether the list is whole: a paged list that counts
+        // more than it holds, or one that is not a list, is asked for on its own.
+        let (attachments, attachments_whole) = match field(v, &["attachments"]) {
+            Some(Value::Array(items)) => (items.clone(), true),
             Some(a) => match field(a, &["items"]) {
-                Some(Value::Array(items)) => items.clone(),
-                _ => Vec::new(),
+                Some(Value::Array(items)) => {
+                    let counted = field(a, &["totalItems"]).and_then(Value::as_u64);
+                    (items.clone(), counted.is_none_or(|n| n as usize <= items.len()))
+                }
+                _ => (Vec::new(), false),
             },
-            None => Vec::new(),
+            None => (Vec::new(), true),
         };
         let partition = match field(v, &["partition", "partitionId"]) {
             Some(p @ Value::Object(_)) => text(p, &["id", "partitionId", "name"]),
@@ -537,10 +584,8 @@ impl Message {
         };
         Ok(Self {
             subject: field(v, &["subject"]).and_then(Translated::read).unwrap_or_default(),
-            receipt_date: instant(v, &["receiptDate", "receivedDate", "publicationDate"])
-                .ok()
-                .flatten(),
-            expiration_date: instant(v, &["expirationDate", "expiryDate"]).ok().flatten(),
+            receipt_date: instant(v, RECEIPT_DATE).ok().flatten(),
+            expiration_date: instant(v, EXPIRATION_DATE).ok().flatten(),
             read_status: flag(v, &["readStatus", "isRead"]),
             visible: flag(v, &["visible", "isVisible"]),
             registered_mail: flag(v, &["registeredMail", "isRegisteredMail"]).unwrap_or(false),
@@ -549,11 +594,8 @@ impl Message {
             sender_application,
             for_the_attention_of: field(v, &["forTheAttentionOf"]).cloned(),
             body_main_content: flag(v, &["bodyMainContent", "isBodyMainContent"]),
-            attachments: attachments
-                .iter()
-                .enumerate()
-                .map(|(i, a)| Attachment::read(i, a))
-                .collect(),
+            attachments: read_attachments(&attachments),
+            attachments_whole,
             payment_data: field(v, &["paymentData"]).cloned(),
             business_data_list: field(v, &["businessDataList", "businessData"]).cloned(),
             reply_authorized: flag(v, &["replyAuthorized", "isReplyAuthorized"]).unwrap_or(false),
@@ -564,12 +606,6 @@ impl Message {
 
     pub fn attachments(&self) -> &[Attachment] {
         &self.attachments
-    }
-
-    /// Whether the message may have a body: e-Box says so (`bodyMainContent` present,
-    /// true or false), or there is nothing else. The body call then tells.
-    pub fn may_have_body(&self) -> bool {
-        self.body_main_content.is_some() || self.attachments.is_empty()
     }
 }
 
@@ -614,13 +650,9 @@ impl Listed {
         match Message::read(&raw) {
             Ok(message) => Listed::Message(Box::new(ListedMessage { message, raw })),
             Err(reason) => Listed::Unreadable(UnreadableItem {
-                message_id: if raw.is_object() {
-                    text(&raw, &["messageId", "id"])
-                } else {
-                    None
-                },
+                message_id: if raw.is_object() { text(&raw, MESSAGE_ID) } else { None },
                 receipt_date: if raw.is_object() {
-                    instant(&raw, &["receiptDate"]).ok().flatten()
+                    instant(&raw, RECEIPT_DATE).ok().flatten()
                 } else {
                     None
                 },
@@ -804,7 +836,7 @@ mod tests {
         .unwrap();
         assert_eq!(m.receipt_date, None);
         assert_eq!(m.body_main_content, None);
-        assert!(!m.may_have_body(), "attachments and no word of a body");
+        assert!(m.attachments_whole);
         assert!(m.attachments[0].id_assigned);
         let again =
             Message::read(&json!({"messageId": "m", "attachments": [{"contentHref": "https://h/c?sig=2"}]})).unwrap();
@@ -821,6 +853,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_part_of_the_attachments_and_ids_listed_twice_are_seen() {
+        let partial = Message::read(
+            &json!({"messageId": "m", "attachments": {"items": [{"attachmentId": "a"}], "totalItems": 2}}),
+        )
+        .unwrap();
+        assert!(!partial.attachments_whole);
+        let odd = Message::read(&json!({"messageId": "m", "attachments": "three"})).unwrap();
+        assert!(!odd.attachments_whole);
+        let twice = Message::read(&json!({"messageId": "m", "attachments": [
+            {"attachmentId": "a", "fileName": "x.pdf", "contentHref": "https://h/1"},
+            {"attachmentId": "a", "fileName": "x.pdf", "contentHref": "https://h/2"}]}))
+        .unwrap();
+        assert_eq!(twice.attachments[0].attachment_id, "a");
+        assert!(twice.attachments[1].id_assigned && twice.attachments[1].attachment_id != "a");
+    }
+
+    #[test]
+    fn providers_take_the_token_over_https_or_to_this_machine_only() {
+        let read = |url: &str| MessageProvider::read(&json!({"id": "p", "url": url}));
+        assert!(read("https://services.example/registry/").is_ok());
+        assert!(read("http://127.0.0.1:8700/registries/p/v3/").is_ok());
+        assert!(read("http://localhost/r/").is_ok());
+        assert!(read("http://[::1]:9/r/").is_ok());
+        assert!(read("http://services.example/registry/").is_err());
+        assert!(read("ftp://x/").is_err());
     }
 
     #[test]

@@ -51,6 +51,13 @@ async fn a_registry_serving_pages_of_50_loses_nothing() {
     assert_eq!(ids(&listed), expected, "every message, newest first, once");
     assert_eq!(f.requests("list"), 4, "pages of 50: 50, 50, 50, 30");
 
+    // Without its count, a short page does not end the list: only an empty one does.
+    f.sim.reset_counters();
+    f.fault(json!({"route": "list", "kind": {"type": "omit_total"}}));
+    assert_eq!(ids(&walk(&session, &p).await), expected, "without totalItems too");
+    assert_eq!(f.requests("list"), 5, "50, 50, 50, 30, then 404 past the end");
+    f.sim.clear_faults();
+
     // An empty list answered 404 "No messages found" is an empty list.
     let q = provider(&session, V3).await;
     assert!(walk(&session, &q).await.is_empty());

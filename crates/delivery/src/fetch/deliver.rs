@@ -84,9 +84,8 @@ impl Run<'_> {
             .iter()
             .map(|a| keys::attachment_key(&folder, &a.attachment_id, a.name()))
             .collect();
-        if m.message.may_have_body() {
-            planned.push(keys::body_key(&folder));
-        }
+        // Every message may have a body: only reading it would tell.
+        planned.push(keys::body_key(&folder));
         planned.push(keys::message_json_key(&folder));
         planned
     }
@@ -99,9 +98,16 @@ impl Run<'_> {
     ) -> Result<String, Failure> {
         let (bytes, sha) = item.stored_bytes();
         let key = keys::unreadable_key(&self.connection.verdeelbak_prefix, &provider.message_provider_id, &sha);
-        if self.request.dry_run {
+        // Kept by an earlier run, these very bytes (the cursor remembers them by their
+        // hash): nothing to write.
+        let known = self
+            .cursors
+            .get(&provider.message_provider_id)
+            .is_some_and(|c| c.unreadable.contains_key(&sha));
+        if self.request.dry_run || known {
             return Ok(key);
         }
+
         if !self.lease.take().await.is_acquired() {
             return Err(Failure {
                 step: Step::Store,
@@ -148,22 +154,42 @@ impl Run<'_> {
             attachments: Vec::new(),
             body: None,
         };
-        for attachment in m.attachments() {
+        // A listing that held only part of the attachments: the whole list, on its own.
+        let asked;
+        let attachments = if m.attachments_whole {
+            m.attachments()
+        } else {
+            asked = self
+                .session
+                .attachments(provider, &m.message_id)
+                .await
+                .map_err(|e| Failure::ebox(Step::Attachment, e))?;
+            &asked[..]
+        };
+        for attachment in attachments {
             let stored = self
                 .store_attachment(provider, &m.message_id, attachment, folder)
                 .await?;
             parts.bytes += stored.size_bytes;
             parts.attachments.push(stored);
         }
-        if !m.may_have_body() {
-            return Ok(parts);
-        }
-        let Some(body) = self
+        let body = self
             .session
             .body(provider, &m.message_id)
             .await
-            .map_err(|e| Failure::ebox(Step::Body, e))?
-        else {
+            .map_err(|e| Failure::ebox(Step::Body, e))?;
+        let Some(body) = body else {
+            if m.body_main_content == Some(true) {
+                // The main content is missing: never a message without it.
+                return Err(Failure {
+                    step: Step::Body,
+                    error: format!(
+                        "message {}: the body is its main content, but e-Box has none (404)",
+                        m.message_id
+                    ),
+                    retryable: true,
+                });
+            }
             return Ok(parts);
         };
         parts.bytes += body.raw.len() as u64;

@@ -107,11 +107,12 @@ impl<'a> Tally<'a> {
     }
 
     fn unreadable_item(&mut self, item: &UnreadableItem, kept: Result<String, Failure>) {
-        let (_, sha) = item.stored_bytes();
+        // Known by the hash of its JSON: an item with any id is read as a message.
+        let (_, identity) = item.stored_bytes();
         // To the millisecond, as the cursor keeps it.
         let first_seen = self
             .before
-            .and_then(|c| c.unreadable.get(&sha).copied())
+            .and_then(|c| c.unreadable.get(&identity).copied())
             .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(self.now, 3));
         let held_until = first_seen + self.hold_for;
         // Until the hold is over the cursor waits for it, so that each walk looks at it
@@ -126,7 +127,10 @@ impl<'a> Tally<'a> {
             first_seen,
             held_until,
         });
-        self.unreadable.insert(sha, first_seen);
+        // Only what is kept is remembered: what is not is tried again, and held for.
+        if kept.is_ok() {
+            self.unreadable.insert(identity, first_seen);
+        }
     }
 
     fn delivery(&mut self, m: &ListedMessage, delivery: Delivery) {

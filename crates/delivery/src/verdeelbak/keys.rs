@@ -19,8 +19,10 @@ const MAX_FILE_NAME: usize = 160;
 /// percent-encoded, so the mapping is one to one and no id can add a `/` or be `..`.
 pub fn id_segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
+    for (i, b) in id.bytes().enumerate() {
         match b {
+            // A leading `_` is ours (`_unreadable/`): never an id's.
+            b'_' if i == 0 => out.push_str("%5F"),
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => out.push(b as char),
             b'.' => out.push('.'),
             _ => out.push_str(&format!("%{b:02X}")),
@@ -51,14 +53,21 @@ fn shorten(segment: String, max: usize, original: &str) -> String {
     format!("{}~{hash}", &segment[..cut])
 }
 
-/// Control and format characters (Unicode categories Cc and Cf): line breaks, bidi
-/// overrides and isolates, zero-width characters. None of them may stand in a key: they
-/// make a name read differently from what it is.
+/// Characters that make a name read differently from what it is, or not at all: control
+/// and format characters (Unicode Cc and Cf: line breaks, bidi overrides and isolates,
+/// zero-width characters), line and paragraph separators, private-use, surrogate and
+/// unassigned code points. None of them may stand in a key.
 pub fn is_control_or_format(c: char) -> bool {
     use unicode_general_category::{GeneralCategory, get_general_category};
     matches!(
         get_general_category(c),
-        GeneralCategory::Control | GeneralCategory::Format
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Surrogate
+            | GeneralCategory::Unassigned
     )
 }
 
@@ -97,10 +106,16 @@ pub fn safe_file_name(name: &str) -> String {
     }
 }
 
-/// Whether a connection's verdeelbak prefix is one every key can start with safely:
-/// segments ending in `/`, none empty, `.` or `..`, no leading `/`, no control or format
-/// characters.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
+/// Whether a connection's verdeelbak prefix is one every key of `entity` can start with
+/// safely: segments ending in `/`, none empty, `.` or `..`, no leading `/`, no control or
+/// format characters, and its last segment the entity's number, so that no two entities'
+/// prefixes are the same.
+pub fn check_prefix(prefix: &str, entity: &crate::EntityId) -> Result<(), String> {
+    if !prefix.ends_with(&format!("/{entity}/")) && prefix != format!("{entity}/") {
+        return Err(format!(
+            "verdeelbak prefix {prefix:?} must end with the entity's number: .../{entity}/"
+        ));
+    }
     let Some(inner) = prefix.strip_suffix('/') else {
         return Err(format!("verdeelbak prefix {prefix:?} must end with /"));
     };
@@ -153,6 +168,12 @@ mod tests {
         assert_eq!(id_segment("."), "%2E");
         assert_eq!(id_segment(""), "%00");
         assert_eq!(id_segment("é"), "%C3%A9");
+        assert_eq!(
+            id_segment("_unreadable"),
+            "%5Funreadable",
+            "never the folder of unreadable items"
+        );
+        assert_eq!(id_segment("a_b"), "a_b");
         assert_ne!(id_segment("a b"), id_segment("a_b"));
         let long = "x".repeat(500);
         let s = id_segment(&long);
@@ -171,6 +192,9 @@ mod tests {
         assert_eq!(safe_file_name("Factuur\u{202E}fdp.exe"), "Factuur_fdp.exe");
         assert_eq!(safe_file_name("a\u{200B}b\u{2066}c\u{2069}\u{FEFF}.pdf"), "a_b_c__.pdf");
         assert_eq!(safe_file_name("soft\u{AD}hyphen\u{85}.pdf"), "soft_hyphen_.pdf");
+        assert_eq!(safe_file_name("line\u{2028}para\u{2029}.pdf"), "line_para_.pdf");
+        assert_eq!(safe_file_name("private\u{E000}\u{10FFFD}.pdf"), "private__.pdf");
+        assert_eq!(safe_file_name("unassigned\u{0378}.pdf"), "unassigned_.pdf");
         assert_eq!(safe_file_name(""), "attachment");
         assert_eq!(safe_file_name("..."), "_.");
         assert_eq!(
@@ -191,22 +215,23 @@ mod tests {
 
     #[test]
     fn prefixes_are_checked() {
-        assert!(check_prefix("verdeelbak/0403170701/").is_ok());
-        assert!(check_prefix("tray/x/").is_ok());
-        for bad in [
-            "",
-            "/",
-            "verdeelbak/0403170701",
-            "/abs/",
-            "a//b/",
-            "a/../b/",
-            "./",
-            "a\u{202E}b/",
-            "a\nb/",
-            "a\\b/",
-        ] {
-            assert!(check_prefix(bad).is_err(), "{bad:?}");
+        let e = crate::EntityId::parse("0403170701").unwrap();
+        assert!(check_prefix("verdeelbak/0403170701/", &e).is_ok());
+        assert!(check_prefix("tray/x/0403170701/", &e).is_ok());
+        assert!(
+            check_prefix("verdeelbak/", &e).is_err(),
+            "another entity's provider could land in it"
+        );
+        assert!(
+            check_prefix("verdeelbak/0123456749/", &e).is_err(),
+            "another entity's tray"
+        );
+        // Whatever comes before the entity's number must be sound too.
+        for bad in ["/", "/abs/", "a//b/", "a/../b/", "./", "a\u{202E}b/", "a\nb/", "a\\b/"] {
+            let bad = format!("{bad}0403170701/");
+            assert!(check_prefix(&bad, &e).is_err(), "{bad:?}");
         }
+        assert!(check_prefix("verdeelbak/0403170701", &e).is_err(), "must end with /");
     }
 
     #[test]

@@ -144,7 +144,15 @@ pub(super) async fn list(
         shared.arrive(&call.registry.provider, &call.enterprise);
     }
     match shared.list_page(&call, &filters, page) {
-        Some(text) => Ok(shared.respond_text(Route::List, &call.enterprise, &call.effects, text)),
+        Some(mut text) => {
+            if call.effects.omit_total
+                && let Some(at) = text.rfind("],\"totalItems\":")
+            {
+                text.truncate(at + 1);
+                text.push('}');
+            }
+            Ok(shared.respond_text(Route::List, &call.enterprise, &call.effects, text))
+        }
         None => {
             // As the 2.1 YAML documents it, not as an empty list: a page with nothing on
             // it, past the end or of an empty e-Box, is a 404.

@@ -9,7 +9,7 @@ use sha2::Digest as _;
 
 use super::{Session, endpoint};
 use crate::error::EboxError;
-use crate::model::{Attachment, MessageProvider, Translated};
+use crate::model::{Attachment, MessageProvider, Translated, read_attachments};
 
 /// A message's body: the bytes e-Box sent, and what they say.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,23 @@ impl Session {
             Err(EboxError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// A message's attachment list, asked for on its own: when the listing held only
+    /// part of it.
+    pub async fn attachments(
+        &self,
+        provider: &MessageProvider,
+        message_id: &str,
+    ) -> Result<Vec<Attachment>, EboxError> {
+        let url = endpoint(
+            &provider.message_provider_url,
+            &["ebox", "messages", message_id, "attachments"],
+        )?;
+        let items = self
+            .paged(&format!("attachments of message {message_id}"), &url)
+            .await?;
+        Ok(read_attachments(&items))
     }
 
     /// An attachment's content as a stream that is never held whole: hashed as it flows,
@@ -71,7 +88,7 @@ fn content_url(provider: &MessageProvider, message_id: &str, a: &Attachment) -> 
     if let Some(href) = &a.content_href {
         let url = base.join(href).map_err(|e| EboxError::Malformed {
             what: format!("attachment {} of message {message_id}", a.attachment_id),
-            detail: format!("contentHref {href:?}: {e}"),
+            detail: format!("contentHref {:?}: {e}", without_query(href)),
         })?;
         if url.origin() == base.origin() {
             return Ok(url);
@@ -105,6 +122,11 @@ fn content_url(provider: &MessageProvider, message_id: &str, a: &Attachment) -> 
             "content",
         ],
     )
+}
+
+/// A link as it may be shown: without a query, which can hold a signature.
+fn without_query(href: &str) -> &str {
+    href.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// An attachment being downloaded.

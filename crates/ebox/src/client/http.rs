@@ -109,6 +109,30 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Every item of a small paged list (reference data, a message's attachments),
+    /// following its count; without one, until a page comes back empty.
+    pub(super) async fn paged(&self, what: &str, url: &Url) -> Result<Vec<serde_json::Value>, EboxError> {
+        let (mut items, mut size) = (Vec::new(), super::PAGE_SIZE);
+        for _ in 0..1000 {
+            let query = [
+                ("page", (items.len() / size + 1).to_string()),
+                ("pageSize", size.to_string()),
+            ];
+            let page: crate::model::Page = self.get_json(what, url, &query).await?;
+            let served = page.items.len();
+            items.extend(page.items);
+            if served == 0 || page.total_items.is_some_and(|t| items.len() >= t as usize) {
+                break;
+            }
+            if served < size {
+                size = super::walk::served_page_size(items.len(), served);
+            }
+        }
+        Ok(items)
+    }
+}
+
 pub(super) fn parse_url(what: &str, url: &str) -> Result<Url, EboxError> {
     Url::parse(url).map_err(|e| EboxError::Malformed {
         what: what.to_owned(),

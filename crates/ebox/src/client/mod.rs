@@ -62,6 +62,8 @@ pub struct EboxConfig {
     /// After reference data failed, how long it is not asked again: names are left out
     /// meanwhile, and delivery never waits for it.
     pub reference_pause: Duration,
+    /// Longest a message waits for the names behind its ids.
+    pub reference_timeout: Duration,
 }
 
 impl EboxConfig {
@@ -83,6 +85,7 @@ impl EboxConfig {
             provider_cache_ttl: Duration::from_secs(600),
             reference_cache_ttl: Duration::from_secs(24 * 3600),
             reference_pause: Duration::from_secs(300),
+            reference_timeout: Duration::from_secs(10),
         }
     }
 }

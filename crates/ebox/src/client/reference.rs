@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{PAGE_SIZE, Session, endpoint};
+use super::{Session, endpoint};
 use crate::error::EboxError;
 use crate::model::{MessageProvider, ReferenceKind, Translated, field};
 
@@ -53,14 +53,13 @@ impl Session {
         {
             return None;
         }
-        let found = match self.lookup(provider, kind, id).await {
-            Ok(Some(name)) => Ok(Some(name)),
-            // No lookup by id here, or not under this id: the list says.
-            Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
-                .reference_list(provider, kind)
-                .await
-                .map(|names| names.get(id).cloned()),
-            Err(e) => Err(e),
+        // Bounded: a slow registry costs a delivery seconds at most, then is paused.
+        let budget = self.config().reference_timeout;
+        let found = match tokio::time::timeout(budget, self.find_name(provider, kind, id)).await {
+            Ok(found) => found,
+            Err(_) => Err(EboxError::Timeout {
+                what: format!("reference data {} {id}", kind.path()),
+            }),
         };
         match found {
             Ok(name) => {
@@ -79,6 +78,24 @@ impl Session {
         }
     }
 
+    /// By id, else in the list.
+    async fn find_name(
+        &self,
+        provider: &MessageProvider,
+        kind: ReferenceKind,
+        id: &str,
+    ) -> Result<Option<Translated>, EboxError> {
+        match self.lookup(provider, kind, id).await {
+            Ok(Some(name)) => Ok(Some(name)),
+            // No lookup by id here, or not under this id: the list says.
+            Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
+                .reference_list(provider, kind)
+                .await
+                .map(|names| names.get(id).cloned()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn lookup(
         &self,
         provider: &MessageProvider,
@@ -94,7 +111,11 @@ impl Session {
             Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Null),
             _ => answer,
         };
-        Ok(kind.read_item(&item).map(|(_, name)| name))
+        // Only a name of the id asked for.
+        Ok(kind
+            .read_item(&item)
+            .filter(|(found, _)| found == id)
+            .map(|(_, name)| name))
     }
 
     async fn reference_list(&self, provider: &MessageProvider, kind: ReferenceKind) -> Result<Arc<Names>, EboxError> {
@@ -106,28 +127,8 @@ impl Session {
             return Ok(names.clone());
         }
         let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path()])?;
-        let mut names = Names::new();
-        // Pages follow the count, and a short page means "this is what it serves".
-        let (mut offset, mut size) = (0usize, PAGE_SIZE);
-        for _ in 0..1000 {
-            let query = [
-                ("page", (offset / size + 1).to_string()),
-                ("pageSize", size.to_string()),
-            ];
-            let answer: crate::model::Page = self
-                .get_json(&format!("reference data {}", kind.path()), &url, &query)
-                .await?;
-            let served = answer.items.len();
-            names.extend(answer.items.iter().filter_map(|item| kind.read_item(item)));
-            offset += served;
-            let total = answer.total_items.map_or(offset, |t| t as usize);
-            if served == 0 || offset >= total {
-                break;
-            }
-            if served < size {
-                size = super::walk::gcd(offset, served);
-            }
-        }
+        let items = self.paged(&format!("reference data {}", kind.path()), &url).await?;
+        let names: Names = items.iter().filter_map(|item| kind.read_item(item)).collect();
         let names = Arc::new(names);
         cache.lists.lock().unwrap().insert(key, (Instant::now(), names.clone()));
         Ok(names)

@@ -86,8 +86,14 @@ fn identity(item: &Listed) -> String {
     }
 }
 
-pub(super) fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
+/// The page size to ask for after a registry served `served` items where more were
+/// asked, with `offset` items seen: the largest that divides `offset` (so the next page
+/// starts exactly at the first unseen item) and is no larger than what it serves.
+pub(super) fn served_page_size(offset: usize, served: usize) -> usize {
+    (1..=served.min(offset).max(1))
+        .rev()
+        .find(|size| offset.is_multiple_of(*size))
+        .unwrap_or(1)
 }
 
 impl Walk {
@@ -111,9 +117,11 @@ impl Walk {
         }
         let what = format!("messages of {} page {page}", self.provider_id);
         match self.session.get_json(&what, &url, &query).await {
+            // "No messages found" (the 2.1 description): an empty list on the first page;
+            // past it, only that nothing was served there.
             Err(EboxError::NotFound { .. }) => Ok(Page {
                 items: Vec::new(),
-                total_items: Some(0),
+                total_items: (self.offset == 0).then_some(0),
             }),
             other => other,
         }
@@ -147,7 +155,9 @@ impl Walk {
                 _ => {}
             }
             let known_total = self.first_total.unwrap_or(0).max(total.unwrap_or(0)) as usize;
-            if self.pages > known_total / self.page_size.max(1) + 10 {
+            // Without any count, the guard against an endless list is the repeated page.
+            let counted = self.first_total.is_some() || total.is_some();
+            if counted && self.pages > known_total / self.page_size.max(1) + 10 {
                 return Err(self.error(format!("the walk did not end after {} pages", self.pages)));
             }
             let items: Vec<Listed> = page.items.into_iter().map(Listed::read).collect();
@@ -160,14 +170,12 @@ impl Walk {
             }
             let served = items.len();
             self.offset += served;
-            let end = match total {
-                Some(t) => served == 0 || self.offset >= t as usize,
-                // Without a count, a short page is all there is to go by.
-                None => served < self.page_size,
-            };
+            // Without a count, only an empty page ends the list: a short one may be all
+            // the registry serves at once.
+            let end = served == 0 || total.is_some_and(|t| self.offset >= t as usize);
             if !end && served < self.page_size {
                 // Served fewer than asked: ask for what it serves from now on.
-                self.page_size = gcd(self.offset, served);
+                self.page_size = served_page_size(self.offset, served);
             }
             self.previous = ids;
             let fresh: Vec<Listed> = items
@@ -175,24 +183,43 @@ impl Walk {
                 .filter(|item| self.seen.insert(identity(item)))
                 .collect();
             if end {
-                let short = total.is_some_and(|t| self.offset < t as usize);
+                let short = self.offset < known_total;
                 if (self.shifted || short) && self.pass < MAX_PASSES {
                     self.restart();
                 } else {
                     self.done = true;
+                    // The count promises more than the list gives, or the list still moves:
+                    // not complete, so the cursor stays and the next walk looks again.
                     if short {
-                        // The count promises more than the list gives: not complete.
                         self.pending = Some(self.error(format!(
-                            "the list ended after {} of the {} items it counts",
-                            self.offset,
-                            total.unwrap_or(0)
+                            "the list ended after {} of the {known_total} items it counts",
+                            self.offset
                         )));
+                    } else if self.shifted {
+                        self.pending = Some(self.error(format!("the list still shifted after {MAX_PASSES} walks")));
                     }
                 }
             }
             if !fresh.is_empty() {
                 return Ok(Some(fresh));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_page_size;
+
+    #[test]
+    fn the_next_page_size_starts_at_the_first_unseen_item() {
+        assert_eq!(served_page_size(50, 50), 50);
+        assert_eq!(served_page_size(99, 49), 33, "the largest divisor of 99 up to 49");
+        assert_eq!(served_page_size(30, 30), 30);
+        assert_eq!(served_page_size(7, 3), 1);
+        for (offset, served) in [(50, 50), (99, 49), (120, 40), (13, 5)] {
+            let size = served_page_size(offset, served);
+            assert!(size <= served && offset % size == 0, "{offset} {served} -> {size}");
         }
     }
 }
