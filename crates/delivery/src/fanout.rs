@@ -48,6 +48,9 @@ pub struct FanoutReport {
     pub dispatched: u64,
     pub skipped_disabled: u64,
     pub failed: Vec<DispatchFailure>,
+    /// Why nothing was dispatched: the trigger could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone)]

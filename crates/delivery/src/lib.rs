@@ -9,6 +9,8 @@ pub mod config;
 pub mod entity;
 pub mod fanout;
 pub mod fetch;
+#[cfg(feature = "lambda")]
+pub mod handlers;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
