@@ -25,13 +25,17 @@ impl Session {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, EboxError>>,
     {
-        let max_backoff = self.config().call_budget;
+        let budget = self.config().call_budget;
+        let started = tokio::time::Instant::now();
         let retried = call
             .retry(self.backoff())
             .sleep(tokio::time::sleep)
             .when(|e: &EboxError| e.retryable() && !matches!(e, EboxError::Unauthorized { .. }))
+            // A wait that e-Box asks for and the budget cannot hold ends the call at once,
+            // as what it is (rate limited), not later as a timeout.
             .adjust(move |e: &EboxError, planned| match (e.retry_after(), planned) {
-                (Some(asked), Some(_)) => Some(asked.min(max_backoff)),
+                (Some(asked), Some(_)) if started.elapsed() + asked >= budget => None,
+                (Some(asked), Some(_)) => Some(asked),
                 (_, planned) => planned,
             })
             .notify(|e: &EboxError, after: Duration| {
