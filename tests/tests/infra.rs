@@ -151,11 +151,25 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
 
 /// Which SDK operations the adapters call, read from the source: `<client>.<operation>(`
 /// with white space removed, where the client is one of the SDK clients.
+/// Every `.rs` file under `dir`, however deep.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn sdk_calls() -> BTreeSet<String> {
     let dir = testkit::workspace_root().join("crates/delivery/src/aws");
     let mut calls = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let text: String = std::fs::read_to_string(entry.unwrap().path())
+    for path in rust_files(&dir) {
+        let text: String = std::fs::read_to_string(path)
             .unwrap()
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))
@@ -191,6 +205,55 @@ fn policy_actions(blocks: &[Block], document: &str) -> BTreeSet<String> {
         .filter(|b| b.identifier() == "statement")
         .flat_map(|s| strings(attribute(s, "actions")))
         .collect()
+}
+
+/// Every (action, resource) a policy document grants, resources as written in HCL.
+fn policy_grants(blocks: &[Block], document: &str) -> BTreeSet<(String, String)> {
+    let doc = find(blocks, "data", &["aws_iam_policy_document", document]);
+    let mut grants = BTreeSet::new();
+    for s in doc.body().blocks().filter(|b| b.identifier() == "statement") {
+        let resources: Vec<String> = match attribute(s, "resources") {
+            Expression::Array(items) => items.iter().map(|r| r.to_string()).collect(),
+            other => vec![other.to_string()],
+        };
+        for action in strings(attribute(s, "actions")) {
+            for resource in &resources {
+                grants.insert((action.clone(), resource.clone()));
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn roles_allow_each_action_on_exactly_its_resources() {
+    let blocks = terraform();
+    let connections = "aws_dynamodb_table.connections.arn";
+    let state = "aws_dynamodb_table.state.arn";
+    let on = |action: &str, resource: &str| (action.to_owned(), resource.to_owned());
+    let fetch: BTreeSet<(String, String)> = [
+        on("dynamodb:GetItem", connections),
+        on("dynamodb:GetItem", state),
+        on("dynamodb:PutItem", state),
+        on("dynamodb:UpdateItem", state),
+        on("dynamodb:DeleteItem", state),
+        on("dynamodb:BatchGetItem", state),
+        on("dynamodb:Query", state),
+        on("s3:PutObject", "\"${aws_s3_bucket.verdeelbak.arn}/*\""),
+        on(
+            "secretsmanager:GetSecretValue",
+            "\"arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*\"",
+        ),
+    ]
+    .into();
+    assert_eq!(policy_grants(&blocks, "fetch"), fetch, "the fetch role");
+    let fanout: BTreeSet<(String, String)> = [
+        on("dynamodb:Scan", connections),
+        on("dynamodb:GetItem", connections),
+        on("lambda:InvokeFunction", "aws_lambda_function.fetch.arn"),
+    ]
+    .into();
+    assert_eq!(policy_grants(&blocks, "fanout"), fanout, "the fanout role");
 }
 
 #[test]
