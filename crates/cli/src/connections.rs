@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use delivery::EntityId;
 use delivery::fetch::credentials;
 use delivery::ports::*;
-use ebox::model::ProviderState;
-use ebox::{EboxError, KeyMaterial};
+use delivery::probe::Verdict;
+use ebox::KeyMaterial;
 use serde_json::json;
 
 use crate::context::Context;
@@ -323,88 +323,10 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     Ok(report_test(&id, test(ctx, &connection).await))
 }
 
-/// What a test found: a sentence, and whether the connection works.
-pub struct Verdict {
-    works: bool,
-    text: String,
-}
-
-fn next_step(e: &EboxError) -> &'static str {
-    match e {
-        EboxError::TokenRefused { code, .. } if code == "invalid_client" => {
-            "check that the ClientID is the one of the entity's \"DocConsumer e-Box Enterprise\" REST account and that the account holds DigiPost's certificate"
-        }
-        EboxError::ScopeRefused { .. } => {
-            "leave EBOX_SCOPES and the connection's scopes unset (the token then carries every granted scope), or add the connection again with --scopes naming what its REST account was granted"
-        }
-        EboxError::ScopeMissing { .. } => {
-            "the token lacks a scope: ask the entity to grant its \"DocConsumer e-Box Enterprise\" REST account the document-consumer scope, or check EBOX_SCOPES and the connection's scopes"
-        }
-        e if e.retryable() => "e-Box is unavailable right now: try `connections test` again later",
-        _ => "check EBOX_TOKEN_URL, EBOX_AUDIENCE and EBOX_PROVIDER_REGISTRY_URL",
-    }
-}
-
+/// Probes the connection with this process's stores and e-Box client.
 pub async fn test(ctx: &Context, connection: &Connection) -> Verdict {
-    let id = &connection.entity_id;
-    let fail = |step: &str, cause: String, next: &str| Verdict {
-        works: false,
-        text: format!("the connection of {id} does NOT work: step {step}: {cause}\n  next: {next}"),
-    };
-    let credentials = match credentials::resolve(&ctx.secrets, connection).await {
-        Ok(c) => c,
-        Err(e) => {
-            return fail(
-                "secret",
-                e.to_string(),
-                "store the key material again with `connections remove` and `connections add`",
-            );
-        }
-    };
-    let certificate = credentials.key.certificate().clone();
-    let ebox = match ctx.ebox() {
-        Ok(e) => e,
-        Err(e) => return fail("configuration", format!("{e:#}"), "set the EBOX_* variables"),
-    };
-    let session = ebox.session(credentials).with_scopes(connection.scopes.clone());
-    if let Err(e) = session.access_token().await {
-        return fail("token", e.to_string(), next_step(&e));
-    }
-    let providers = match session.providers().await {
-        Ok(p) => p,
-        Err(e) => return fail("providers", e.to_string(), next_step(&e)),
-    };
-    let now = Utc::now();
-    let active: Vec<_> = providers
-        .providers
-        .iter()
-        .filter(|p| p.state(now) == ProviderState::Active)
-        .collect();
-    let Some(first) = active.first() else {
-        return fail(
-            "providers",
-            "no active provider".into(),
-            "check EBOX_PROVIDER_REGISTRY_URL",
-        );
-    };
-    match session.summary(first).await {
-        Ok(summary) => Verdict {
-            works: true,
-            text: format!(
-                "the connection of {id} works: token obtained, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
-                active.len(),
-                active
-                    .iter()
-                    .map(|p| p.message_provider_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                summary["numberOfMessages"],
-                first.message_provider_id,
-                certificate.days_until_expiry(now)
-            ),
-        },
-        Err(e) => fail("listing", e.to_string(), next_step(&e)),
-    }
+    let ebox = ctx.ebox().map_err(|e| format!("{e:#}"));
+    delivery::probe::probe(&ctx.secrets, ebox.as_ref().map_err(Clone::clone), connection).await
 }
 
 fn report_test(_id: &EntityId, verdict: Verdict) -> ExitCode {

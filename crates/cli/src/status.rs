@@ -34,25 +34,9 @@ pub async fn run_now(
         let mut env = Env::process();
         let function = env.required(delivery::config::vars::FETCH_FUNCTION_NAME);
         env.finish()?;
-        let payload = serde_json::json!({"entity_id": request.entity_id, "since": since, "dry_run": dry_run});
-        let out = ctx
-            .clients
-            .lambda
-            .invoke()
-            .function_name(&function)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-            .send()
+        delivery::aws::run_fetch(&ctx.clients.lambda, &function, &request)
             .await
-            .with_context(|| format!("entity {id}: invoking {function}"))?;
-        let body = out.payload().map(|p| p.as_ref().to_vec()).unwrap_or_default();
-        if let Some(error) = out.function_error() {
-            anyhow::bail!(
-                "entity {id}: {function} failed ({error}): {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        serde_json::from_slice(&body)
-            .with_context(|| format!("entity {id}: {function} answered something that is not a run report"))?
+            .map_err(anyhow::Error::msg)?
     } else {
         // The same engine the function runs, built the same way.
         let fetcher = delivery::wiring::fetcher(&ctx.clients, &FetchConfig::from_env()?)?;

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod probe;
 pub mod schema;
 pub mod secrets_cache;
 pub mod stores;

@@ -345,7 +345,8 @@ pub fn sha256_of(bytes: &[u8]) -> Sha256 {
     sha2::Sha256::digest(bytes).into()
 }
 
-pub use ebox::hex;
+/// Lower-case hex, as digests are written everywhere in this project.
+pub use hex::encode as hex;
 
 /// What went wrong with a body on its way to a store.
 pub type BodyFault = std::sync::Arc<std::sync::OnceLock<String>>;

@@ -57,10 +57,7 @@ impl KeyMaterial {
         let certificate = CertificateInfo {
             subject: parsed.subject().to_string(),
             not_after: DateTime::from_timestamp(parsed.validity().not_after.timestamp(), 0).unwrap_or_default(),
-            sha256_thumbprint: sha2::Sha256::digest(cert.as_ref())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256_thumbprint: hex::encode(sha2::Sha256::digest(cert.as_ref())),
         };
         let signing_key = EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
             .map_err(|e| KeyError::PrivateKey(format!("{:?}", e.kind())))?;

@@ -16,12 +16,3 @@ pub use client::{
 };
 pub use credentials::{CertificateInfo, ClientCredentials, KeyError, KeyMaterial};
 pub use error::EboxError;
-
-/// Lower-case hex, as digests are written everywhere in this project.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}

@@ -436,7 +436,7 @@ impl Attachment {
                 h.update(part.as_bytes());
                 h.update([0]);
             }
-            let hash: String = h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect();
+            let hash = hex::encode(&h.finalize()[..6]);
             format!("n{}-{hash}", index + 1)
         });
         Self {
@@ -630,10 +630,7 @@ impl UnreadableItem {
     /// The raw JSON as stored, and the hex SHA-256 that names it.
     pub fn stored_bytes(&self) -> (Vec<u8>, String) {
         let bytes = serde_json::to_vec(&self.raw).expect("JSON values serialise");
-        let sha: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
         (bytes, sha)
     }
 }

@@ -263,12 +263,6 @@ async fn cut_short_and_wrong_attachments_are_errors() {
     );
 }
 
-mod hex {
-    pub fn encode(b: [u8; 32]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-}
-
 #[tokio::test]
 async fn malformed_json_names_what_was_malformed() {
     let f = Fixture::start().await;
@@ -386,7 +380,7 @@ fn key_material_loads_pkcs8_and_pkcs1_and_refuses_a_foreign_certificate() {
     let der = rustls_pki_types::pem::PemObject::from_pem_slice(key.certificate_pem.as_bytes())
         .map(|c: rustls_pki_types::CertificateDer| sha2::Sha256::digest(c.as_ref()))
         .unwrap();
-    assert_eq!(info.sha256_thumbprint, hex::encode(der.into()));
+    assert_eq!(info.sha256_thumbprint, hex::encode(der));
     assert!(info.subject.contains("digipost"));
 
     let other = testkit::KeyMaterial::generate("other");

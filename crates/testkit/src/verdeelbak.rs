@@ -18,10 +18,6 @@ pub fn hides_meaning(c: char) -> bool {
             | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Checks that `m`, a message of `provider`, is delivered under `prefix` in `objects`
 /// (every object of the entity, by key): `message.json` with the message's own values,
 /// every attachment byte for byte under a safe key and with its exact file name, the body
@@ -59,7 +55,7 @@ pub fn assert_message_delivered(
         let bytes = objects.get(&key).unwrap_or_else(|| panic!("{key} missing"));
         let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
         assert_eq!(sha, a.content.sha256(), "{key} differs from what e-Box holds");
-        assert_eq!(s["sha256"], hex(&sha));
+        assert_eq!(s["sha256"], hex::encode(sha));
         assert_eq!(s["size_bytes"], bytes.len());
         expected.insert(key);
     }

@@ -50,3 +50,32 @@ impl Dispatcher for LambdaDispatcher {
         }
     }
 }
+
+/// Runs the fetch function now and waits for its report (`InvocationType=RequestResponse`):
+/// an operator's run of one entity through the deployed function.
+pub async fn run_fetch(
+    client: &aws_sdk_lambda::Client,
+    function_name: &str,
+    request: &crate::fetch::FetchRequest,
+) -> Result<crate::fetch::RunReport, String> {
+    let entity = &request.entity_id;
+    let payload = serde_json::json!({
+        "entity_id": entity, "since": request.since, "dry_run": request.dry_run, "providers": request.providers,
+    });
+    let out = client
+        .invoke()
+        .function_name(function_name)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .map_err(|e| super::store_error("invoke fetch", entity, e).to_string())?;
+    let body = out.payload().map(|p| p.as_ref().to_vec()).unwrap_or_default();
+    if let Some(error) = out.function_error() {
+        return Err(format!(
+            "entity {entity}: {function_name} failed ({error}): {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("entity {entity}: {function_name} answered something that is not a run report: {e}"))
+}

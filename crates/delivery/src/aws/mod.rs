@@ -13,7 +13,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use dynamodb::{DynamoConnections, DynamoState};
-pub use lambda::LambdaDispatcher;
+pub use lambda::{LambdaDispatcher, run_fetch};
 pub use s3::S3Objects;
 pub use secrets::SecretsManager;
 

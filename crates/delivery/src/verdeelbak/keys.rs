@@ -42,10 +42,7 @@ fn shorten(segment: String, max: usize, original: &str) -> String {
     if segment.len() <= max {
         return segment;
     }
-    let hash: String = sha2::Sha256::digest(original.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex::encode(&sha2::Sha256::digest(original.as_bytes())[..8]);
     let mut cut = max - hash.len() - 1;
     while !segment.is_char_boundary(cut) {
         cut -= 1;

@@ -176,8 +176,8 @@ impl AttachmentDownload {
                                 _ => match expected.filter(|e| *e != actual) {
                                     Some(expected_sha) => Err(EboxError::DigestMismatch {
                                         attachment: name,
-                                        expected: crate::hex(&expected_sha),
-                                        actual: crate::hex(&actual),
+                                        expected: hex::encode(expected_sha),
+                                        actual: hex::encode(actual),
                                     }),
                                     None => {
                                         let _ = done.set(actual);
