@@ -38,8 +38,9 @@ functions:
 	cargo build --locked -p fetch
 	cargo build --locked -p fanout
 
+# One moto server for the whole run (.ci/with-moto), instead of one per test.
 test-rust: $(TOOLS) functions
-	cargo $(TEST_RUNNER) --workspace --locked
+	VENV=$(VENV) .ci/with-moto cargo $(TEST_RUNNER) --workspace --locked
 
 checkov: $(TOOLS) ## Check infra/ offline (every skipped check carries its reason inline)
 	$(VENV)/bin/checkov -d infra --framework terraform --skip-download --compact --quiet
@@ -72,7 +73,7 @@ bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BE
 	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d): $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GB, commit $$(git rev-parse --short HEAD)."; \
 	  echo "Loopback only: moto for AWS, the e-Box simulator for e-Box, both on the same two cores as the code measured."; \
 	  echo '```'; \
-	  for s in throughput idle memory process fanout start; do ./target/measure/system $$s; done; \
+	  ./target/measure/system all; \
 	  ./target/measure/sim_capacity; \
 	  ./target/measure/attachment_memory; \
 	  echo; echo "arm64 release zips (make build):"; \

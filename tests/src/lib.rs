@@ -27,6 +27,8 @@ pub struct System {
     pub names: StorageNames,
     pub http: reqwest::Client,
     pub keys: Vec<KeyMaterial>,
+    /// Prefixed to the secrets this system makes, so systems sharing a moto never meet.
+    secret_prefix: String,
     _moto: MotoServer,
 }
 
@@ -61,6 +63,7 @@ impl System {
             names,
             http: reqwest::Client::new(),
             keys: Vec::new(),
+            secret_prefix: format!("{}/", testkit::unique_name("e2e")),
             _moto: moto,
         }
     }
@@ -77,12 +80,17 @@ impl System {
         S3Objects::new(self.clients.s3.clone(), &self.names.verdeelbak_bucket)
     }
 
+    /// The name of an entity's own secret.
+    pub fn secret_id(&self, entity: &str) -> String {
+        format!("{}ebox/{entity}", self.secret_prefix)
+    }
+
     /// Onboards an entity with a secret of its own.
     pub async fn connect(&mut self, entity: &str, enabled: bool) {
         let key = KeyMaterial::generate("digipost");
         let client_id = format!("client-{entity}");
         self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
-        let secret_id = format!("digipost/ebox/{entity}");
+        let secret_id = self.secret_id(entity);
         let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
         self.clients
             .secrets
@@ -129,7 +137,7 @@ impl System {
                 format!("Entiteit {entity}"),
                 CredentialsRef::SharedCertificate {
                     client_id,
-                    certificate_secret_id: format!("digipost/ebox/{certificate_of}"),
+                    certificate_secret_id: self.secret_id(certificate_of),
                 },
                 Utc::now(),
             ))

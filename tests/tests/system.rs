@@ -103,7 +103,7 @@ async fn a_broken_secret_and_a_provider_down_stop_no_one_else() {
         .clients
         .secrets
         .put_secret_value()
-        .secret_id(format!("digipost/ebox/{B}"))
+        .secret_id(system.secret_id(B))
         .secret_string("{\"client_id\": \"client-0123456749\"}")
         .send()
         .await

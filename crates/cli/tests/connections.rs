@@ -17,6 +17,9 @@ struct Setup {
     sim: Simulator,
     names: StorageNames,
     dir: PathBuf,
+    /// The CLI names connection secrets `<prefix>connections/<entity>`: a prefix of this
+    /// test's own, as tests may share one moto.
+    secrets_prefix: String,
 }
 
 impl Setup {
@@ -27,7 +30,14 @@ impl Setup {
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         let dir = std::env::temp_dir().join(testkit::unique_name("cli"));
         std::fs::create_dir_all(&dir).unwrap();
-        Self { moto, sim, names, dir }
+        let secrets_prefix = format!("{}/", testkit::unique_name("cli"));
+        Self {
+            moto,
+            sim,
+            names,
+            dir,
+            secrets_prefix,
+        }
     }
 
     /// Runs the CLI in a blocking thread, so the simulator keeps serving meanwhile.
@@ -45,7 +55,8 @@ impl Setup {
             .env("EBOX_TOKEN_URL", self.sim.token_url())
             .env("EBOX_AUDIENCE", self.sim.audience())
             .env("EBOX_PROVIDER_REGISTRY_URL", self.sim.provider_registry_url())
-            .env("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}"));
+            .env("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}"))
+            .env("SECRETS_PREFIX", &self.secrets_prefix);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap()
@@ -119,7 +130,7 @@ async fn a_connection_from_pem_through_its_whole_life() {
     assert_eq!(list[0]["enabled"], true);
     assert_eq!(
         list[0]["credentials"]["secret_id"],
-        "digipost/ebox/connections/0403170701"
+        format!("{}connections/0403170701", s.secrets_prefix)
     );
 
     let out = s.cli(&["run", "--entity", A, "--json"]).await;
@@ -223,7 +234,7 @@ async fn a_connection_from_pkcs12_and_one_sharing_a_certificate() {
             "--client-id",
             "client-b",
             "--shared-certificate",
-            "digipost/ebox/connections/0403170701",
+            &format!("{}connections/0403170701", s.secrets_prefix),
         ])
         .await;
     assert!(out.status.success(), "{}", all(&out));

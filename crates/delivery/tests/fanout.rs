@@ -12,8 +12,7 @@ use delivery::ports::*;
 use testkit::backend::Backend;
 
 fn entity(n: u64) -> EntityId {
-    let base = 4_100_000 + n;
-    EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap()
+    testkit::backend::entity(5, n as u32)
 }
 
 async fn connections(b: &Backend, count: u64, disabled: &[u64]) {

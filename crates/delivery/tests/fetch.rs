@@ -195,7 +195,7 @@ impl World {
     async fn connect_with(&mut self, entity: &str, key: testkit::KeyMaterial) {
         let client_id = format!("client-{entity}");
         self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
-        let secret_id = format!("digipost/ebox/{entity}");
+        let secret_id = self.b.secret_name(&format!("ebox/{entity}"));
         let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
         self.b.secrets.set(&secret_id, &secret.to_string()).await;
         let id = EntityId::parse(entity).unwrap();
@@ -580,7 +580,7 @@ async fn bad_input_gives_one_clear_error_and_writes_nothing(mut w: World) {
     expect(&w.run(B).await, Step::Connection, "no connection for entity 0123456749");
 
     let a = EntityId::parse(A).unwrap();
-    let secret_id = format!("digipost/ebox/{A}");
+    let secret_id = w.b.secret_name(&format!("ebox/{A}"));
     let good = w.objects("").await;
     for (value, words) in [
         ("not json".to_string(), "not valid JSON"),
@@ -635,7 +635,7 @@ async fn shared_certificate_connections_work(mut w: World) {
     // its connection record: no secret of its own.
     let shared = &w.keys[0];
     w.sim.register("client-b", B, &shared.certificate_pem).unwrap();
-    let certificate_secret = "digipost/ebox/certificate";
+    let certificate_secret = &w.b.secret_name("ebox/certificate");
     w.b.secrets
         .set(
             certificate_secret,

@@ -84,14 +84,29 @@ fn http_ok(addr: SocketAddr, path: &str) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
 
-/// A moto server of our own.
+/// Where a moto server shared by every test of a run listens, when one is (`make test`
+/// starts one: `.ci/with-moto`). Tests then make fresh tables, buckets and secret names
+/// of their own on it instead of starting a server each.
+pub const SHARED_MOTO: &str = "DIGIPOST_MOTO_URL";
+
+/// A moto server: the run's shared one, or one of this test's own.
 pub struct MotoServer {
-    child: Child,
+    /// None for the shared server, which the run stops.
+    child: Option<Child>,
     pub url: String,
 }
 
 impl MotoServer {
+    /// The shared server when the run has one, else a new one of this test's own.
     pub fn start() -> Self {
+        match std::env::var(SHARED_MOTO) {
+            Ok(url) if !url.is_empty() => Self { child: None, url },
+            _ => Self::start_own(),
+        }
+    }
+
+    /// A new server of this test's own, stopped by its pid when dropped.
+    pub fn start_own() -> Self {
         let python = venv_bin("python");
         let mut last_error = String::new();
         // A port found free can be taken by another test before moto binds it; try again.
@@ -110,7 +125,7 @@ impl MotoServer {
             match wait_for_http(&mut child, addr, "/moto-api/", Duration::from_secs(60)) {
                 Ok(()) => {
                     return Self {
-                        child,
+                        child: Some(child),
                         url: format!("http://{addr}"),
                     };
                 }
@@ -124,8 +139,9 @@ impl MotoServer {
         panic!("moto server did not start: {last_error}");
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Its pid, when it is this test's own.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Clients for this server, built the way production builds them.
@@ -149,8 +165,10 @@ impl MotoServer {
 
 impl Drop for MotoServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
