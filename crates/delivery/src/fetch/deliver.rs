@@ -233,7 +233,7 @@ impl Run<'_> {
             message_id: m.message_id.clone(),
             delivered_at: f.clock.now(),
             message_key: keys::message_json_key(folder),
-            message_sha256: hex(&sha256_of(&json)),
+            message_sha256: hex(sha256_of(&json)),
             expires_at: m.expiration_date,
         };
         let bytes = parts.bytes + json.len() as u64;
@@ -355,7 +355,7 @@ impl Run<'_> {
             media_type: attachment.media_type.clone(),
             size_bytes: length,
             declared_size_kb: attachment.size_kb,
-            sha256: hex(&sha),
+            sha256: hex(sha),
             main_content: attachment.main_content,
             digest_verified: verified,
         })

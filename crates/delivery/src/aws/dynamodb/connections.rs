@@ -1,0 +1,134 @@
+//! The connections table: one item per entity, keyed by its enterprise number.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+
+use super::codec::*;
+use super::items::*;
+use super::{DynamoConnections, read, store_error};
+use crate::EntityId;
+use crate::ports::*;
+use crate::schema::CONNECTIONS_PARTITION_KEY;
+
+fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
+    const OP: &str = "read connection";
+    let raw_id = decode::<ConnectionKey>(item).map(|k| k.entity_id).unwrap_or_default();
+    let entity_id = EntityId::parse(&raw_id).map_err(|e| StoreError::new(OP, &raw_id, e.to_string()))?;
+    read::<ConnectionItem>(item, OP, &raw_id)?
+        .into_connection(entity_id)
+        .map_err(|message| StoreError::new(OP, &raw_id, message))
+}
+
+#[async_trait]
+impl ConnectionReader for DynamoConnections {
+    async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("read connection", entity.as_str(), e))?;
+        out.item.as_ref().map(connection_from_item).transpose()
+    }
+
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(from.as_deref().map(ConnectionKey::item))
+            .send()
+            .await
+            .map_err(|e| store_error("list connections", &self.table, e))?;
+        let items = out
+            .items()
+            .iter()
+            .map(connection_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| decode::<ConnectionKey>(k).ok())
+            .map(|k| k.entity_id);
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl ConnectionAdmin for DynamoConnections {
+    async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(ConnectionItem::row(connection)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Insert::Inserted),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Insert::AlreadyExists)
+            }
+            Err(e) => Err(store_error("add connection", connection.entity_id.as_str(), e)),
+        }
+    }
+
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(ConnectionItem::row(connection)))
+            .send()
+            .await
+            .map_err(|e| store_error("write connection", connection.entity_id.as_str(), e))?;
+        Ok(())
+    }
+
+    async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression("SET enabled = :enabled, updated_at = :now")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .expression_attribute_values(":enabled", value(enabled))
+            .expression_attribute_values(":now", value(Iso(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error("enable/disable connection", entity.as_str(), e)),
+        }
+    }
+
+    async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error("remove connection", entity.as_str(), e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}

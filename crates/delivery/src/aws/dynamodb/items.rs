@@ -1,0 +1,291 @@
+//! The stored items, one private serde struct per kind.
+//!
+//! Names and types are those the adapter has always written, so every stored item still
+//! reads and older readers read the new ones: times shown to people are ISO strings,
+//! times that conditions compare are numbers of milliseconds, the TTL is epoch seconds.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::codec::*;
+use crate::EntityId;
+use crate::ports::{Connection, CredentialsRef, Cursor, Lease, LedgerEntry};
+use crate::schema::{LAST_RUN_SORT_KEY, LEASE_SORT_KEY, entity_partition, ledger_sort_key};
+
+/// How long DynamoDB keeps a row after the thing it describes is over.
+const LEASE_RETENTION: Duration = Duration::days(1);
+const LEDGER_RETENTION: Duration = Duration::days(30);
+
+/// The key of a connection (`CONNECTIONS_PARTITION_KEY`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct ConnectionKey {
+    pub entity_id: String,
+}
+
+impl ConnectionKey {
+    pub fn item(entity_id: &str) -> Item {
+        to_item(Self {
+            entity_id: entity_id.to_owned(),
+        })
+    }
+}
+
+/// The key of a state row (`STATE_PARTITION_KEY`, `STATE_SORT_KEY`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct StateKey {
+    pk: String,
+    pub sk: String,
+}
+
+impl StateKey {
+    pub fn new(entity: &EntityId, sort_key: impl Into<String>) -> Self {
+        Self {
+            pk: entity_partition(entity),
+            sk: sort_key.into(),
+        }
+    }
+
+    pub fn item(entity: &EntityId, sort_key: impl Into<String>) -> Item {
+        to_item(Self::new(entity, sort_key))
+    }
+}
+
+/// A state row as written: key, attributes, and the epoch second after which DynamoDB
+/// may delete it (`STATE_TTL_ATTRIBUTE`).
+#[derive(Serialize)]
+struct StateRow<T> {
+    #[serde(flatten)]
+    key: StateKey,
+    #[serde(flatten)]
+    row: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+}
+
+fn state_row(key: StateKey, row: impl Serialize, ttl: Option<DateTime<Utc>>) -> Item {
+    let ttl = ttl.map(|t| t.timestamp());
+    to_item(StateRow { key, row, ttl })
+}
+
+/// A connection, under its entity id.
+#[derive(Serialize, Deserialize)]
+pub(super) struct ConnectionItem {
+    entity_id: String,
+    name: String,
+    enabled: bool,
+    verdeelbak_prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "strings")]
+    scopes: Option<Vec<String>>,
+    created_at: Iso,
+    updated_at: Iso,
+    /// The [`CredentialsRef`], in the attributes of its kind; the others are not read.
+    credentials_kind: CredentialsKind,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    secret_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    certificate_secret_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CredentialsKind {
+    Secret,
+    SharedCertificate,
+}
+
+impl ConnectionItem {
+    pub fn row(c: &Connection) -> Item {
+        let (credentials_kind, secret_id, client_id, certificate_secret_id) = match c.credentials.clone() {
+            CredentialsRef::Secret { secret_id } => (CredentialsKind::Secret, Some(secret_id), None, None),
+            CredentialsRef::SharedCertificate {
+                client_id,
+                certificate_secret_id,
+            } => (
+                CredentialsKind::SharedCertificate,
+                None,
+                Some(client_id),
+                Some(certificate_secret_id),
+            ),
+        };
+        to_item(Self {
+            entity_id: c.entity_id.as_str().to_owned(),
+            name: c.name.clone(),
+            enabled: c.enabled,
+            verdeelbak_prefix: c.verdeelbak_prefix.clone(),
+            scopes: c.scopes.clone(),
+            created_at: Iso(c.created_at),
+            updated_at: Iso(c.updated_at),
+            credentials_kind,
+            secret_id,
+            client_id,
+            certificate_secret_id,
+        })
+    }
+
+    pub fn into_connection(self, entity_id: EntityId) -> Result<Connection, String> {
+        let field = |value: Option<String>, name: &str| value.ok_or_else(|| malformed(name));
+        let credentials = match self.credentials_kind {
+            CredentialsKind::Secret => CredentialsRef::Secret {
+                secret_id: field(self.secret_id, "secret_id")?,
+            },
+            CredentialsKind::SharedCertificate => CredentialsRef::SharedCertificate {
+                client_id: field(self.client_id, "client_id")?,
+                certificate_secret_id: field(self.certificate_secret_id, "certificate_secret_id")?,
+            },
+        };
+        Ok(Connection {
+            entity_id,
+            name: self.name,
+            enabled: self.enabled,
+            credentials,
+            verdeelbak_prefix: self.verdeelbak_prefix,
+            scopes: self.scopes,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// The lease (`LEASE_SORT_KEY`). Its condition compares `lease_until_ms`.
+#[derive(Serialize, Deserialize)]
+pub(super) struct LeaseItem {
+    holder: String,
+    lease_until_ms: Millis,
+    #[serde(skip_deserializing)]
+    lease_until: Iso,
+}
+
+impl LeaseItem {
+    pub fn row(entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Item {
+        let lease = Self {
+            holder: holder.to_owned(),
+            lease_until_ms: Millis(until),
+            lease_until: Iso(until),
+        };
+        state_row(
+            StateKey::new(entity, LEASE_SORT_KEY),
+            lease,
+            Some(until + LEASE_RETENTION),
+        )
+    }
+}
+
+impl From<LeaseItem> for Lease {
+    fn from(item: LeaseItem) -> Self {
+        Self {
+            holder: item.holder,
+            until: item.lease_until_ms.0,
+        }
+    }
+}
+
+/// The lease in the way of a take: whatever of it reads, each part on its own.
+#[derive(Deserialize)]
+pub(super) struct LeaseHolder {
+    #[serde(default, deserialize_with = "lenient")]
+    pub holder: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub lease_until_ms: Option<Millis>,
+}
+
+/// A cursor (`cursor_sort_key`), written by an update whose condition compares `position_ms`.
+#[derive(Serialize, Deserialize)]
+pub(super) struct CursorItem {
+    position_ms: Millis,
+    #[serde(skip_deserializing)]
+    position: Iso,
+    #[serde(skip_deserializing)]
+    provider_id: String,
+    #[serde(default, with = "instants")]
+    recent: BTreeMap<String, DateTime<Utc>>,
+    #[serde(default, with = "instants")]
+    unreadable: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl CursorItem {
+    /// Its attributes, to be set by an update.
+    pub fn attributes(provider_id: &str, cursor: &Cursor) -> Item {
+        to_item(Self {
+            position_ms: Millis(cursor.position),
+            position: Iso(cursor.position),
+            provider_id: provider_id.to_owned(),
+            recent: cursor.recent.clone(),
+            unreadable: cursor.unreadable.clone(),
+        })
+    }
+}
+
+impl From<CursorItem> for Cursor {
+    fn from(item: CursorItem) -> Self {
+        Self {
+            position: item.position_ms.0,
+            recent: item.recent,
+            unreadable: item.unreadable,
+        }
+    }
+}
+
+/// A ledger row (`ledger_sort_key`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct LedgerItem {
+    provider_id: String,
+    message_id: String,
+    delivered_at: Iso,
+    message_key: String,
+    message_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    expires_at: Option<Iso>,
+}
+
+impl LedgerItem {
+    pub fn row(entity: &EntityId, e: &LedgerEntry) -> Item {
+        let row = Self {
+            provider_id: e.provider_id.clone(),
+            message_id: e.message_id.clone(),
+            delivered_at: Iso(e.delivered_at),
+            message_key: e.message_key.clone(),
+            message_sha256: e.message_sha256.clone(),
+            expires_at: e.expires_at.map(Iso),
+        };
+        let key = StateKey::new(entity, ledger_sort_key(&e.provider_id, &e.message_id));
+        state_row(key, row, e.expires_at.map(|t| t + LEDGER_RETENTION))
+    }
+}
+
+impl From<LedgerItem> for LedgerEntry {
+    fn from(item: LedgerItem) -> Self {
+        Self {
+            provider_id: item.provider_id,
+            message_id: item.message_id,
+            delivered_at: item.delivered_at.0,
+            message_key: item.message_key,
+            message_sha256: item.message_sha256,
+            expires_at: item.expires_at.map(|t| t.0),
+        }
+    }
+}
+
+/// The id alone, as `delivered_among` projects it.
+#[derive(Deserialize)]
+pub(super) struct LedgerId {
+    pub message_id: String,
+}
+
+/// The last run (`LAST_RUN_SORT_KEY`): its report as a JSON string.
+#[derive(Serialize, Deserialize)]
+pub(super) struct LastRunItem {
+    pub report: String,
+}
+
+impl LastRunItem {
+    pub fn row(entity: &EntityId, report: &serde_json::Value) -> Item {
+        let report = Self {
+            report: report.to_string(),
+        };
+        state_row(StateKey::new(entity, LAST_RUN_SORT_KEY), report, None)
+    }
+}

@@ -1,0 +1,80 @@
+//! Connections and state in DynamoDB. Each kind of item is a serde struct of [`items`],
+//! encoded by serde_dynamo ([`codec`]); the other modules hold the requests, their
+//! conditions and how their errors map.
+
+mod codec;
+mod connections;
+mod items;
+mod ledger;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+
+use self::codec::{Item, decode};
+use self::items::StateKey;
+use super::store_error;
+use crate::EntityId;
+use crate::ports::StoreError;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// Reads a stored item, or says which attribute of it is wrong.
+fn read<T: DeserializeOwned>(item: &Item, operation: &'static str, target: &str) -> Result<T, StoreError> {
+    decode(item).map_err(|message| StoreError::new(operation, target, message))
+}
+
+/// Connections in DynamoDB, one item per entity.
+#[derive(Clone, Debug)]
+pub struct DynamoConnections {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConnections {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+/// The state table: lease, cursors, ledger and last run of every entity.
+#[derive(Clone, Debug)]
+pub struct DynamoState {
+    client: Client,
+    table: String,
+}
+
+impl DynamoState {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(
+        &self,
+        entity: &EntityId,
+        sort_key: String,
+        operation: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(StateKey::item(entity, sort_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(operation, entity.as_str(), e))?;
+        Ok(out.item)
+    }
+}

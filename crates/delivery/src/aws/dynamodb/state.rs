@@ -1,0 +1,231 @@
+//! The state table but its ledger: lease, cursors, and the last run.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use chrono::{DateTime, Utc};
+
+use super::codec::*;
+use super::items::*;
+use super::{DynamoState, read, s, store_error};
+use crate::EntityId;
+use crate::ports::*;
+use crate::schema::*;
+
+#[async_trait]
+impl LeaseStore for DynamoState {
+    async fn acquire(
+        &self,
+        entity: &EntityId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(LeaseItem::row(entity, holder, until)))
+            // The expiry is checked here, in the write, so a run killed at its timeout
+            // never blocks the entity for longer than its lease.
+            .condition_expression("attribute_not_exists(#pk) OR lease_until_ms < :now OR holder = :holder")
+            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+            .expression_attribute_values(":now", value(Millis(now)))
+            .expression_attribute_values(":holder", s(holder))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    let current = match c.item() {
+                        Some(item) => Some(item.clone()),
+                        None => self.get_item(entity, LEASE_SORT_KEY.to_owned(), "read lease").await?,
+                    };
+                    let held = current.and_then(|item| decode::<LeaseHolder>(&item).ok());
+                    let (holder, until) = held.map_or((None, None), |h| (h.holder, h.lease_until_ms));
+                    Ok(LeaseOutcome::HeldBy {
+                        holder: holder.unwrap_or_else(|| "unknown".to_owned()),
+                        until: until.map_or(now, |t| t.0),
+                    })
+                }
+                _ => Err(store_error("take lease", entity.as_str(), e)),
+            },
+        }
+    }
+
+    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(StateKey::item(entity, LEASE_SORT_KEY)))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error("release lease", entity.as_str(), e)),
+        }
+    }
+}
+
+#[async_trait]
+impl CursorStore for DynamoState {
+    async fn advance(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        cursor: &Cursor,
+    ) -> Result<CursorOutcome, StoreError> {
+        let to = cursor.position;
+        let mut attributes = CursorItem::attributes(provider_id, cursor);
+        let values = [
+            (":ms", "position_ms"),
+            (":at", "position"),
+            (":provider", "provider_id"),
+            (":recent", "recent"),
+            (":unreadable", "unreadable"),
+        ]
+        .into_iter()
+        .filter_map(|(placeholder, name)| Some((placeholder.to_owned(), attributes.remove(name)?)))
+        .collect();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(StateKey::item(entity, cursor_sort_key(provider_id))))
+            .update_expression(
+                "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, unreadable = :unreadable",
+            )
+            .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")
+            .expression_attribute_names("#position", "position")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CursorOutcome::Advanced),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    let position = |item: &Item| decode::<CursorItem>(item).ok().map(|c| Cursor::from(c).position);
+                    let current = match c.item().and_then(position) {
+                        Some(at) => Some(at),
+                        None => self
+                            .get_item(entity, cursor_sort_key(provider_id), "read cursor")
+                            .await?
+                            .as_ref()
+                            .and_then(position),
+                    };
+                    Ok(CursorOutcome::WouldMoveBackwards {
+                        current: current.unwrap_or(to),
+                    })
+                }
+                _ => Err(store_error("advance cursor", entity.as_str(), e)),
+            },
+        }
+    }
+}
+
+fn report_from_item(entity: &EntityId, item: &Item) -> Result<serde_json::Value, StoreError> {
+    const OP: &str = "read run report";
+    let row: LastRunItem = read(item, OP, entity.as_str())?;
+    serde_json::from_str(&row.report)
+        .map_err(|e| StoreError::new(OP, entity.as_str(), format!("stored report is not JSON: {e}")))
+}
+
+#[async_trait]
+impl StateInspection for DynamoState {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
+        let item = self
+            .get_item(entity, cursor_sort_key(provider_id), "read cursor")
+            .await?;
+        Ok(item.and_then(|item| decode::<CursorItem>(&item).ok()).map(Cursor::from))
+    }
+
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        const OP: &str = "read ledger";
+        let item = self
+            .get_item(entity, ledger_sort_key(provider_id, message_id), OP)
+            .await?;
+        let row = item
+            .map(|item| read::<LedgerItem>(&item, OP, entity.as_str()))
+            .transpose()?;
+        Ok(row.map(LedgerEntry::from))
+    }
+}
+
+#[async_trait]
+impl StateSnapshots for DynamoState {
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
+        const OP: &str = "read entity state";
+        let mut state = EntityState::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk < :ledger")
+                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+                .expression_attribute_names("#sk", STATE_SORT_KEY)
+                .expression_attribute_values(":pk", s(entity_partition(entity)))
+                .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| store_error(OP, entity.as_str(), e))?;
+            for item in out.items() {
+                let sort_key = decode::<StateKey>(item).map(|k| k.sk).unwrap_or_default();
+                if sort_key == LEASE_SORT_KEY {
+                    state.lease = decode::<LeaseItem>(item).ok().map(Lease::from);
+                } else if sort_key == LAST_RUN_SORT_KEY {
+                    state.last_run = Some(report_from_item(entity, item)?);
+                } else if let Some(escaped) = sort_key.strip_prefix(CURSOR_PREFIX) {
+                    let cursor: CursorItem = read(item, OP, entity.as_str())?;
+                    state.cursors.insert(unescape(escaped), cursor.into());
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(state),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RunReportStore for DynamoState {
+    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(LastRunItem::row(entity, report)))
+            .send()
+            .await
+            .map_err(|e| store_error("write run report", entity.as_str(), e))?;
+        Ok(())
+    }
+
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+        let item = self
+            .get_item(entity, LAST_RUN_SORT_KEY.to_owned(), "read run report")
+            .await?;
+        item.map(|item| report_from_item(entity, &item)).transpose()
+    }
+}

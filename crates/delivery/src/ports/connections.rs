@@ -1,0 +1,93 @@
+//! Connections: one entity's e-Box connection each.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::EntityId;
+
+use super::StoreError;
+
+/// Where a connection's ClientID and key material are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CredentialsRef {
+    /// The connection's own secret: JSON with `client_id` and either the key material
+    /// or `certificate_secret_id`, a reference to a shared certificate secret.
+    Secret { secret_id: String },
+    /// No secret of its own: the ClientID is kept in the record, the key material in a
+    /// certificate secret shared by many connections (one secret to renew, one to pay for).
+    SharedCertificate {
+        client_id: String,
+        certificate_secret_id: String,
+    },
+}
+
+/// One entity's e-Box connection, as the "connecties" tab shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub entity_id: EntityId,
+    pub name: String,
+    pub enabled: bool,
+    pub credentials: CredentialsRef,
+    /// Every key of this entity starts with it; defaults to `verdeelbak/<entity_id>/`.
+    pub verdeelbak_prefix: String,
+    /// The scopes its token requests name, when not the configured ones (`EBOX_SCOPES`,
+    /// by default none, which gets every scope the client was granted).
+    pub scopes: Option<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// A new, enabled connection delivering under the default prefix.
+    pub fn new(entity_id: EntityId, name: impl Into<String>, credentials: CredentialsRef, now: DateTime<Utc>) -> Self {
+        Self {
+            verdeelbak_prefix: Self::default_prefix(&entity_id),
+            entity_id,
+            name: name.into(),
+            enabled: true,
+            credentials,
+            scopes: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn default_prefix(entity: &EntityId) -> String {
+        format!("verdeelbak/{entity}/")
+    }
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    Inserted,
+    AlreadyExists,
+}
+
+/// What fetch and fanout read of the connections.
+#[async_trait]
+pub trait ConnectionReader: Send + Sync {
+    async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError>;
+    /// A page of at most `limit` connections, in no promised order, starting after `from`.
+    async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError>;
+}
+
+/// What the operator CLI administers.
+#[async_trait]
+pub trait ConnectionAdmin: ConnectionReader {
+    /// Writes only when no connection exists for the entity yet.
+    async fn insert(&self, connection: &Connection) -> Result<Insert, StoreError>;
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Returns false when there is no such connection.
+    async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Returns false when there was no such connection.
+    async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,48 @@
+//! The engine's view of the world: one narrow trait per capability.
+//!
+//! Each trait has an AWS implementation in [`crate::aws`] and an in-memory twin in
+//! [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
+
+
+mod connections;
+mod dispatch;
+mod objects;
+mod secrets;
+mod state;
+
+pub use connections::*;
+pub use dispatch::*;
+pub use objects::*;
+pub use secrets::*;
+pub use state::*;
+
+/// Lower-case hex, as digests are written everywhere in this project.
+pub use hex::encode as hex;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of a storage call. It names the operation and what it was about, and says
+/// whether trying again later can help (throttling, timeouts, 5xx) or not.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} {target}: {message}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub target: String,
+    pub message: String,
+    pub retryable: bool,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl StoreError {
+    pub fn new(operation: &'static str, target: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            target: target.into(),
+            message: message.into(),
+            retryable: false,
+            source: None,
+        }
+    }
+}
+

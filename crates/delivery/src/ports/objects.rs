@@ -1,0 +1,137 @@
+//! Objects: the verdeelbak.
+
+use std::fmt;
+use std::io;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use super::{Insert, StoreError};
+
+pub type Sha256 = [u8; 32];
+
+pub enum ObjectBody {
+    Bytes(Bytes),
+    /// A body that is never held whole: `length` bytes arriving in chunks.
+    Stream {
+        length: u64,
+        chunks: BoxStream<'static, Result<Bytes, io::Error>>,
+    },
+}
+
+impl fmt::Debug for ObjectBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectBody::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            ObjectBody::Stream { length, .. } => write!(f, "Stream({length} bytes)"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PutObject {
+    pub key: String,
+    pub body: ObjectBody,
+    /// SHA-256 of the body. The store refuses a body whose bytes do not match.
+    pub sha256: Sha256,
+    pub content_type: String,
+    /// Write only when nothing exists under the key yet.
+    pub if_absent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub sha256: Option<Sha256>,
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn put(&self, object: PutObject) -> Result<Insert, StoreError>;
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// Every object under `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+}
+
+pub fn sha256_of(bytes: &[u8]) -> Sha256 {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+
+/// What went wrong with a body on its way to a store.
+pub type BodyFault = std::sync::Arc<std::sync::OnceLock<String>>;
+
+/// Checks a body against its announced length and SHA-256 while it flows, holding back
+/// the last chunk until both are confirmed: a receiver that has not seen the whole body
+/// cannot complete the object, so a mismatch never becomes a stored object, whatever the
+/// store does with checksums. Memory: the one chunk held back.
+pub fn verified_body(
+    chunks: BoxStream<'static, Result<Bytes, io::Error>>,
+    length: u64,
+    expected: Sha256,
+) -> (BoxStream<'static, Result<Bytes, io::Error>>, BodyFault) {
+    use futures::StreamExt;
+    use sha2::Digest;
+
+    struct State {
+        chunks: BoxStream<'static, Result<Bytes, io::Error>>,
+        held: Option<Bytes>,
+        hasher: sha2::Sha256,
+        seen: u64,
+        finished: bool,
+        fault: BodyFault,
+    }
+    fn fail(st: State, message: String) -> Option<(Result<Bytes, io::Error>, State)> {
+        let _ = st.fault.set(message.clone());
+        let mut st = st;
+        st.finished = true;
+        Some((Err(io::Error::new(io::ErrorKind::InvalidData, message)), st))
+    }
+
+    let fault = BodyFault::default();
+    let state = State {
+        chunks,
+        held: None,
+        hasher: sha2::Sha256::new(),
+        seen: 0,
+        finished: false,
+        fault: fault.clone(),
+    };
+    let stream = futures::stream::unfold(state, move |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        loop {
+            match st.chunks.next().await {
+                Some(Ok(chunk)) => {
+                    st.seen += chunk.len() as u64;
+                    st.hasher.update(&chunk);
+                    if st.seen > length {
+                        return fail(st, format!("body is longer than the {length} bytes announced"));
+                    }
+                    if let Some(previous) = st.held.replace(chunk) {
+                        return Some((Ok(previous), st));
+                    }
+                }
+                Some(Err(e)) => return fail(st, format!("body could not be read: {e}")),
+                None => {
+                    if st.seen != length {
+                        let message = format!("body has {} bytes, {length} announced", st.seen);
+                        return fail(st, message);
+                    }
+                    let actual: Sha256 = std::mem::take(&mut st.hasher).finalize().into();
+                    if actual != expected {
+                        return fail(st, "content does not match its SHA-256 checksum".to_owned());
+                    }
+                    st.finished = true;
+                    return st.held.take().map(|last| (Ok(last), st));
+                }
+            }
+        }
+    });
+    (stream.boxed(), fault)
+}

@@ -1,0 +1,31 @@
+//! Secrets: the key material of the connections.
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {id:?} does not exist")]
+    NotFound { id: String },
+    #[error("secret {id:?} could not be read: access denied")]
+    AccessDenied { id: String },
+    #[error("secret {id:?} has no string value")]
+    NotAString { id: String },
+    #[error("secret {id:?} could not be read: {message}")]
+    Unavailable {
+        id: String,
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl SecretError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, SecretError::Unavailable { retryable: true, .. })
+    }
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError>;
+}

@@ -1,0 +1,138 @@
+//! An entity's state: leases, cursors, ledger, last run.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::EntityId;
+
+use super::{Insert, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired,
+    /// Another run holds the entity until `until`.
+    HeldBy {
+        holder: String,
+        until: DateTime<Utc>,
+    },
+}
+
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the entity's lease for `holder` until `until`, unless another holder has it
+    /// and it has not expired at `now`. The expiry check is part of the conditional write.
+    async fn acquire(
+        &self,
+        entity: &EntityId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError>;
+    /// Releases the lease if `holder` still has it; returns whether it did.
+    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorOutcome {
+    Advanced,
+    /// The stored cursor is later than the proposed one; it was left alone.
+    WouldMoveBackwards {
+        current: DateTime<Utc>,
+    },
+}
+
+/// Where the last complete walk of one provider got to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub position: DateTime<Utc>,
+    /// Messages received shortly before `position` that are delivered, with their receipt
+    /// times. The next walk lists them again (it overlaps the previous one) and finds them
+    /// here instead of asking the ledger, so a run with nothing new reads no ledger row.
+    /// Only ids the ledger holds are ever put here.
+    pub recent: BTreeMap<String, DateTime<Utc>>,
+    /// List items that were not readable messages, by the SHA-256 of their JSON, with
+    /// when they were first seen: the cursor holds back for each for a while.
+    pub unreadable: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// How far back a walk of one provider has to look. The ledger, not the cursor, says
+/// what was delivered; the cursor only bounds the walk.
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    /// Stores `cursor` unless the stored position is later: a cursor never moves back.
+    async fn advance(&self, entity: &EntityId, provider_id: &str, cursor: &Cursor)
+    -> Result<CursorOutcome, StoreError>;
+}
+
+/// Who holds an entity's lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
+/// Everything of one entity's state except the ledger.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityState {
+    pub lease: Option<Lease>,
+    /// By provider id.
+    pub cursors: BTreeMap<String, Cursor>,
+    pub last_run: Option<serde_json::Value>,
+}
+
+#[async_trait]
+pub trait StateSnapshots: Send + Sync {
+    /// The entity's lease, cursors and last run, read together (one DynamoDB query), so a
+    /// run with nothing to do costs one read besides its connection.
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError>;
+}
+
+/// What the ledger keeps of one delivered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub provider_id: String,
+    pub message_id: String,
+    pub delivered_at: DateTime<Utc>,
+    /// Key of the message's `message.json`.
+    pub message_key: String,
+    /// Hex SHA-256 of `message.json`.
+    pub message_sha256: String,
+    /// When e-Box drops the message; after that it cannot come back, so the ledger row
+    /// may go too.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Records a delivery once; a second record of the same message is `AlreadyExists`.
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
+    /// Which of these messages of one provider are delivered (one round trip per 100).
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
+}
+
+/// Reads of single state items, for operators and tests; the engine reads its state in
+/// one snapshot.
+#[async_trait]
+pub trait StateInspection: Send + Sync {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError>;
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
+}
+
+#[async_trait]
+pub trait RunReportStore: Send + Sync {
+    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError>;
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError>;
+}
