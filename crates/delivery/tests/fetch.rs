@@ -878,9 +878,9 @@ async fn an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it(mut w: World
     );
     assert_eq!(p2.unreadable.len(), 1);
     let key = p2.unreadable[0].key.clone().expect("kept");
-    let sha = hex(&sha2::Digest::finalize(
-        <sha2::Sha256 as sha2::Digest>::new_with_prefix(serde_json::to_vec(&raw).unwrap()),
-    ));
+    let sha = hex(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+        serde_json::to_vec(&raw).unwrap(),
+    )));
     assert_eq!(key, format!("verdeelbak/{A}/_unreadable/{P2}/{sha}.json"));
     let kept: Value = serde_json::from_slice(&w.b.objects.get(&key).await.unwrap().unwrap()).unwrap();
     assert_eq!(kept, raw, "exactly as listed");
