@@ -434,64 +434,34 @@ async fn objects_listed_by_prefix(b: Backend) {
 
 async fn secret_read_once_then_served_from_cache(b: Backend) {
     let x = b.secret_name("connections/x");
-    b.secrets
-        .set(&x, "{\"client_id\":\"v1\"}")
-        .await;
+    b.secrets.set(&x, "{\"client_id\":\"v1\"}").await;
     let direct = b.secrets.store();
     let cached = CachedSecrets::new(b.secrets.store(), Duration::from_secs(3600));
-    assert_eq!(
-        cached.get(&x).await.unwrap().expose_secret(),
-        "{\"client_id\":\"v1\"}"
-    );
+    assert_eq!(cached.get(&x).await.unwrap().expose_secret(), "{\"client_id\":\"v1\"}");
     // The store changes; the cache keeps serving what it read, without asking again.
-    b.secrets
-        .set(&x, "{\"client_id\":\"v2\"}")
-        .await;
-    assert_eq!(
-        direct.get(&x).await.unwrap().expose_secret(),
-        "{\"client_id\":\"v2\"}"
-    );
-    assert_eq!(
-        cached.get(&x).await.unwrap().expose_secret(),
-        "{\"client_id\":\"v1\"}"
-    );
+    b.secrets.set(&x, "{\"client_id\":\"v2\"}").await;
+    assert_eq!(direct.get(&x).await.unwrap().expose_secret(), "{\"client_id\":\"v2\"}");
+    assert_eq!(cached.get(&x).await.unwrap().expose_secret(), "{\"client_id\":\"v1\"}");
     if let Secrets::Memory(m) = &b.secrets {
         assert_eq!(m.reads(), 2, "one read through the cache, one direct");
     }
     // Invalidation (after e-Box refused a key) makes the next read fresh.
     cached.invalidate(&x).await;
-    assert_eq!(
-        cached.get(&x).await.unwrap().expose_secret(),
-        "{\"client_id\":\"v2\"}"
-    );
+    assert_eq!(cached.get(&x).await.unwrap().expose_secret(), "{\"client_id\":\"v2\"}");
     // A zero TTL caches nothing.
     let uncached = CachedSecrets::new(b.secrets.store(), Duration::ZERO);
     uncached.get(&x).await.unwrap();
-    b.secrets
-        .set(&x, "{\"client_id\":\"v3\"}")
-        .await;
+    b.secrets.set(&x, "{\"client_id\":\"v3\"}").await;
     assert_eq!(
-        uncached
-            .get(&x)
-            .await
-            .unwrap()
-            .expose_secret(),
+        uncached.get(&x).await.unwrap().expose_secret(),
         "{\"client_id\":\"v3\"}"
     );
 }
 
 async fn missing_secret_is_not_found(b: Backend) {
     let none = b.secret_name("connections/none");
-    let err = b
-        .secrets
-        .store()
-        .get(&none)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SecretError::NotFound { id } if *id == none),
-        "{err:?}"
-    );
+    let err = b.secrets.store().get(&none).await.unwrap_err();
+    assert!(matches!(&err, SecretError::NotFound { id } if *id == none), "{err:?}");
     assert!(!err.retryable());
 }
 

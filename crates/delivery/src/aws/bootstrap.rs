@@ -22,6 +22,13 @@ pub struct Bootstrapped {
 
 pub async fn ensure_resources(clients: &AwsClients, names: &StorageNames) -> Result<Bootstrapped, StoreError> {
     let mut done = Bootstrapped::default();
+    ensure_tables(clients, names, &mut done).await?;
+    ensure_bucket(clients, &names.verdeelbak_bucket, &mut done).await?;
+    Ok(done)
+}
+
+/// Both tables with the keys of `schema`, and the state table's TTL.
+async fn ensure_tables(clients: &AwsClients, names: &StorageNames, done: &mut Bootstrapped) -> Result<(), StoreError> {
     let tables: [(&str, &[(&str, KeyType)]); 2] = [
         (&names.connections_table, &[(CONNECTIONS_PARTITION_KEY, KeyType::Hash)]),
         (
@@ -74,8 +81,11 @@ pub async fn ensure_resources(clients: &AwsClients, names: &StorageNames) -> Res
         .send()
         .await
         .map_err(|e| store_error("enable TTL", &names.state_table, e))?;
+    Ok(())
+}
 
-    let bucket = &names.verdeelbak_bucket;
+/// The verdeelbak bucket, versioned.
+async fn ensure_bucket(clients: &AwsClients, bucket: &str, done: &mut Bootstrapped) -> Result<(), StoreError> {
     let mut create = clients.s3.create_bucket().bucket(bucket);
     if let Some(region) = clients.s3.config().region().map(|r| r.as_ref().to_owned())
         && region != "us-east-1"
@@ -108,5 +118,5 @@ pub async fn ensure_resources(clients: &AwsClients, names: &StorageNames) -> Res
         .send()
         .await
         .map_err(|e| store_error("enable versioning", bucket, e))?;
-    Ok(done)
+    Ok(())
 }

@@ -1,13 +1,9 @@
 //! One message into the verdeelbak: attachments and body first, `message.json` last
 //! (created once: its presence means complete), then the ledger row.
 
-use std::sync::Arc;
-
 use ebox::EboxError;
-use ebox::model::{Attachment, ListedMessage, MessageProvider, ReferenceKind, UnreadableItem};
-use futures::{StreamExt, TryStreamExt};
+use ebox::model::{ListedMessage, MessageProvider, ReferenceKind, UnreadableItem};
 
-use super::spool::{Spool, SpoolError};
 use super::walk::Run;
 use super::{Checkpoint, Interrupted, Step};
 use crate::ports::*;
@@ -32,7 +28,7 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    fn ebox(step: Step, e: EboxError) -> Self {
+    pub(super) fn ebox(step: Step, e: EboxError) -> Self {
         Self {
             step,
             retryable: e.retryable(),
@@ -40,7 +36,7 @@ impl Failure {
         }
     }
 
-    fn store(e: StoreError) -> Self {
+    pub(super) fn store(e: StoreError) -> Self {
         Self {
             step: Step::Store,
             retryable: e.retryable,
@@ -173,6 +169,20 @@ impl Run<'_> {
             parts.bytes += stored.size_bytes;
             parts.attachments.push(stored);
         }
+        if let Some((text, bytes)) = self.store_body(provider, m, folder).await? {
+            parts.bytes += bytes;
+            parts.body = Some(text);
+        }
+        Ok(parts)
+    }
+
+    /// The body, main content or annex, stored as e-Box sent it; its text and size.
+    async fn store_body(
+        &self,
+        provider: &MessageProvider,
+        m: &ebox::model::Message,
+        folder: &str,
+    ) -> Result<Option<(ebox::model::Translated, u64)>, Failure> {
         let body = self
             .session
             .body(provider, &m.message_id)
@@ -190,9 +200,9 @@ impl Run<'_> {
                     retryable: true,
                 });
             }
-            return Ok(parts);
+            return Ok(None);
         };
-        parts.bytes += body.raw.len() as u64;
+        let bytes = body.raw.len() as u64;
         let put = PutObject {
             key: keys::body_key(folder),
             sha256: sha256_of(&body.raw),
@@ -201,8 +211,7 @@ impl Run<'_> {
             if_absent: false,
         };
         self.fetcher.objects.put(put).await.map_err(Failure::store)?;
-        parts.body = Some(body.text);
-        Ok(parts)
+        Ok(Some((body.text, bytes)))
     }
 
     /// `message.json`, then the ledger row.
@@ -282,97 +291,5 @@ impl Run<'_> {
             sender_organization,
             sender_application,
         }
-    }
-
-    async fn store_attachment(
-        &self,
-        provider: &MessageProvider,
-        message_id: &str,
-        attachment: &Attachment,
-        folder: &str,
-    ) -> Result<StoredAttachment, Failure> {
-        let key = keys::attachment_key(folder, &attachment.attachment_id, attachment.name());
-        let download = self
-            .session
-            .attachment(provider, message_id, attachment)
-            .await
-            .map_err(|e| Failure::ebox(Step::Attachment, e))?;
-        let put = |length: u64, sha256: Sha256, chunks| PutObject {
-            key: key.clone(),
-            body: ObjectBody::Stream { length, chunks },
-            sha256,
-            content_type: attachment
-                .media_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            if_absent: false,
-        };
-        let (length, sha, verified) = match (download.expected_sha256, download.content_length) {
-            // The digest and the length are known up front: stream straight through.
-            (Some(sha), Some(length)) => {
-                let problem = Arc::new(std::sync::Mutex::new(None::<EboxError>));
-                let seen = problem.clone();
-                let chunks = download
-                    .chunks
-                    .map_err(move |e| {
-                        let message = e.to_string();
-                        *seen.lock().unwrap() = Some(e);
-                        std::io::Error::other(message)
-                    })
-                    .boxed();
-                if let Err(e) = self.fetcher.objects.put(put(length, sha, chunks)).await {
-                    return Err(match problem.lock().unwrap().take() {
-                        Some(ebox_error) => Failure::ebox(Step::Attachment, ebox_error),
-                        None => Failure::store(e),
-                    });
-                }
-                (length, sha, true)
-            }
-            // Otherwise hash it on local disk first, then upload with its checksum.
-            _ => {
-                let verified = download.expected_sha256.is_some();
-                let spool = Spool::new(&self.fetcher.settings.spool_dir);
-                let (length, sha) = self.spool(&spool, download.chunks).await?;
-                let file = tokio::fs::File::open(&spool.path).await.map_err(|e| Failure {
-                    step: Step::Attachment,
-                    error: format!("reading the spooled attachment: {e}"),
-                    retryable: true,
-                })?;
-                let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed();
-                self.fetcher
-                    .objects
-                    .put(put(length, sha, chunks))
-                    .await
-                    .map_err(Failure::store)?;
-                (length, sha, verified)
-            }
-        };
-        Ok(StoredAttachment {
-            attachment_id: attachment.attachment_id.clone(),
-            attachment_id_assigned: attachment.id_assigned,
-            file_name: attachment.file_name.clone(),
-            key,
-            media_type: attachment.media_type.clone(),
-            size_bytes: length,
-            declared_size_kb: attachment.size_kb,
-            sha256: hex(sha),
-            main_content: attachment.main_content,
-            digest_verified: verified,
-        })
-    }
-
-    async fn spool(
-        &self,
-        spool: &Spool,
-        chunks: futures::stream::BoxStream<'static, Result<bytes::Bytes, EboxError>>,
-    ) -> Result<(u64, Sha256), Failure> {
-        spool.fill(chunks).await.map_err(|e| match e {
-            SpoolError::Ebox(e) => Failure::ebox(Step::Attachment, e),
-            SpoolError::Io(e) => Failure {
-                step: Step::Attachment,
-                error: format!("spooling to {}: {e}", self.fetcher.settings.spool_dir.display()),
-                retryable: true,
-            },
-        })
     }
 }

@@ -17,6 +17,7 @@
 //! - `tally` and `cursor`: the pure rules of what a walk saw and where its cursor goes;
 //! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest.
 
+mod attachment;
 pub mod credentials;
 mod cursor;
 mod deliver;

@@ -192,23 +192,19 @@ impl Fetcher {
         }
     }
 
-    /// Opens the entity's session, discovers its providers and walks each active one.
-    async fn read_providers(
+    /// The entity's e-Box session, with a token, and its providers; an entry of the
+    /// registry that could not be read skips that provider only, and says so.
+    async fn open_session(
         &self,
-        start: Start<'_>,
-        request: &FetchRequest,
-        deadline: Option<Instant>,
+        entity: &EntityId,
+        connection: &Connection,
         report: &mut RunReport,
-    ) -> Result<(), RunStop> {
-        let entity = &start.entity;
-        let credentials = credentials::resolve(self.secrets.as_ref(), &start.connection)
+    ) -> Result<(ebox::Session, std::sync::Arc<ebox::model::Discovery>), RunStop> {
+        let credentials = credentials::resolve(self.secrets.as_ref(), connection)
             .await
             .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
         report.certificate_expires_at = Some(credentials.key.certificate().not_after);
-        let session = self
-            .ebox
-            .session(credentials)
-            .with_scopes(start.connection.scopes.clone());
+        let session = self.ebox.session(credentials).with_scopes(connection.scopes.clone());
         session
             .access_token()
             .await
@@ -217,7 +213,6 @@ impl Fetcher {
             .providers()
             .await
             .map_err(|e| fail(Step::Providers, format!("entity {entity}: {e}"), e.retryable()))?;
-        // An entry that could not be read skips that provider only, and says so.
         for skipped in &discovery.skipped {
             report.providers.push(ProviderReport {
                 provider_id: skipped.provider_id.clone().unwrap_or_else(|| "(no id)".into()),
@@ -226,6 +221,18 @@ impl Fetcher {
                 ..ProviderReport::default()
             });
         }
+        Ok((session, discovery))
+    }
+
+    /// Opens the entity's session, discovers its providers and walks each active one.
+    async fn read_providers(
+        &self,
+        start: Start<'_>,
+        request: &FetchRequest,
+        deadline: Option<Instant>,
+        report: &mut RunReport,
+    ) -> Result<(), RunStop> {
+        let (session, discovery) = self.open_session(&start.entity, &start.connection, report).await?;
         let lease = start.lease;
         let run = Run {
             fetcher: self,

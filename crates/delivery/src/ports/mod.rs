@@ -3,7 +3,6 @@
 //! Each trait has an AWS implementation in [`crate::aws`] and an in-memory twin in
 //! [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
 
-
 mod connections;
 mod dispatch;
 mod objects;
@@ -45,4 +44,3 @@ impl StoreError {
         }
     }
 }
-

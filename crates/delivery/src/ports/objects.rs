@@ -61,9 +61,66 @@ pub fn sha256_of(bytes: &[u8]) -> Sha256 {
     sha2::Sha256::digest(bytes).into()
 }
 
-
 /// What went wrong with a body on its way to a store.
 pub type BodyFault = std::sync::Arc<std::sync::OnceLock<String>>;
+
+/// A body on its way to a store, checked as it flows.
+struct Verifier {
+    chunks: BoxStream<'static, Result<Bytes, io::Error>>,
+    held: Option<Bytes>,
+    hasher: sha2::Sha256,
+    seen: u64,
+    length: u64,
+    expected: Sha256,
+    finished: bool,
+    fault: BodyFault,
+}
+
+impl Verifier {
+    fn fail(mut self, message: String) -> Option<(Result<Bytes, io::Error>, Self)> {
+        let _ = self.fault.set(message.clone());
+        self.finished = true;
+        Some((Err(io::Error::new(io::ErrorKind::InvalidData, message)), self))
+    }
+
+    /// The next chunk to pass on: always the one before the last read, so the last is
+    /// released only once the whole body is confirmed.
+    async fn next(mut self) -> Option<(Result<Bytes, io::Error>, Self)> {
+        use futures::StreamExt;
+        use sha2::Digest;
+        if self.finished {
+            return None;
+        }
+        loop {
+            match self.chunks.next().await {
+                Some(Ok(chunk)) => {
+                    self.seen += chunk.len() as u64;
+                    self.hasher.update(&chunk);
+                    if self.seen > self.length {
+                        let length = self.length;
+                        return self.fail(format!("body is longer than the {length} bytes announced"));
+                    }
+                    if let Some(previous) = self.held.replace(chunk) {
+                        return Some((Ok(previous), self));
+                    }
+                }
+                Some(Err(e)) => return self.fail(format!("body could not be read: {e}")),
+                None => {
+                    if self.seen != self.length {
+                        let message = format!("body has {} bytes, {} announced", self.seen, self.length);
+                        return self.fail(message);
+                    }
+                    let actual: Sha256 = std::mem::take(&mut self.hasher).finalize().into();
+                    if actual != self.expected {
+                        return self.fail("content does not match its SHA-256 checksum".to_owned());
+                    }
+                    self.finished = true;
+                    return self.held.take().map(|last| (Ok(last), self));
+                }
+            }
+        }
+    }
+}
 
 /// Checks a body against its announced length and SHA-256 while it flows, holding back
 /// the last chunk until both are confirmed: a receiver that has not seen the whole body
@@ -76,62 +133,16 @@ pub fn verified_body(
 ) -> (BoxStream<'static, Result<Bytes, io::Error>>, BodyFault) {
     use futures::StreamExt;
     use sha2::Digest;
-
-    struct State {
-        chunks: BoxStream<'static, Result<Bytes, io::Error>>,
-        held: Option<Bytes>,
-        hasher: sha2::Sha256,
-        seen: u64,
-        finished: bool,
-        fault: BodyFault,
-    }
-    fn fail(st: State, message: String) -> Option<(Result<Bytes, io::Error>, State)> {
-        let _ = st.fault.set(message.clone());
-        let mut st = st;
-        st.finished = true;
-        Some((Err(io::Error::new(io::ErrorKind::InvalidData, message)), st))
-    }
-
     let fault = BodyFault::default();
-    let state = State {
+    let verifier = Verifier {
         chunks,
         held: None,
         hasher: sha2::Sha256::new(),
         seen: 0,
+        length,
+        expected,
         finished: false,
         fault: fault.clone(),
     };
-    let stream = futures::stream::unfold(state, move |mut st| async move {
-        if st.finished {
-            return None;
-        }
-        loop {
-            match st.chunks.next().await {
-                Some(Ok(chunk)) => {
-                    st.seen += chunk.len() as u64;
-                    st.hasher.update(&chunk);
-                    if st.seen > length {
-                        return fail(st, format!("body is longer than the {length} bytes announced"));
-                    }
-                    if let Some(previous) = st.held.replace(chunk) {
-                        return Some((Ok(previous), st));
-                    }
-                }
-                Some(Err(e)) => return fail(st, format!("body could not be read: {e}")),
-                None => {
-                    if st.seen != length {
-                        let message = format!("body has {} bytes, {length} announced", st.seen);
-                        return fail(st, message);
-                    }
-                    let actual: Sha256 = std::mem::take(&mut st.hasher).finalize().into();
-                    if actual != expected {
-                        return fail(st, "content does not match its SHA-256 checksum".to_owned());
-                    }
-                    st.finished = true;
-                    return st.held.take().map(|last| (Ok(last), st));
-                }
-            }
-        }
-    });
-    (stream.boxed(), fault)
+    (futures::stream::unfold(verifier, Verifier::next).boxed(), fault)
 }
