@@ -11,7 +11,7 @@ use delivery::config::StorageNames;
 use delivery::ports::*;
 use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::{KeyMaterial, LambdaWatch, MotoServer, REGION};
 
 /// A committed event payload, by its path from the workspace root.
@@ -88,40 +88,18 @@ impl System {
     /// Onboards an entity with a secret of its own.
     pub async fn connect(&mut self, entity: &str, enabled: bool) {
         let key = KeyMaterial::generate("digipost");
-        let client_id = format!("client-{entity}");
-        self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
+        let secrets = testkit::backend::Secrets::Moto(self.clients.clone());
+        let connections = self.connections();
         let secret_id = self.secret_id(entity);
-        let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
-        self.clients
-            .secrets
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(secret.to_string())
-            .send()
-            .await
-            .unwrap();
-        let id = EntityId::parse(entity).unwrap();
-        self.connections()
-            .put(&Connection {
-                enabled,
-                ..Connection::new(
-                    id,
-                    format!("Entiteit {entity}"),
-                    CredentialsRef::Secret { secret_id },
-                    Utc::now(),
-                )
-            })
-            .await
-            .unwrap();
+        let connection = testkit::backend::onboard(&self.sim, &secrets, &connections, entity, &secret_id, &key).await;
+        if !enabled {
+            connections
+                .set_enabled(&connection.entity_id, false, Utc::now())
+                .await
+                .unwrap();
+        }
         self.keys.push(key);
-        self.sim.generate(&Scenario {
-            seed: 21,
-            enterprises: vec![entity.into()],
-            messages_per_enterprise: 12,
-            attachments_per_message: 2,
-            attachment_size: 30_000,
-            providers: vec![],
-        });
+        self.sim.generate(&Scenario::of(21, entity, 12, 2, 30_000));
     }
 
     /// Onboards an entity that uses another entity's key material (DigiPost's shared
@@ -143,14 +121,7 @@ impl System {
             ))
             .await
             .unwrap();
-        self.sim.generate(&Scenario {
-            seed: 22,
-            enterprises: vec![entity.into()],
-            messages_per_enterprise: 7,
-            attachments_per_message: 1,
-            attachment_size: 80_000,
-            providers: vec![],
-        });
+        self.sim.generate(&Scenario::of(22, entity, 7, 1, 80_000));
     }
 
     pub async fn invoke(&self, function: &str, payload: &Value) -> Value {

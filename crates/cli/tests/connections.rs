@@ -70,14 +70,7 @@ impl Setup {
 
     fn register(&self, client_id: &str, entity: &str, key: &KeyMaterial) {
         self.sim.register(client_id, entity, &key.certificate_pem).unwrap();
-        self.sim.generate(&Scenario {
-            seed: 4,
-            enterprises: vec![entity.into()],
-            messages_per_enterprise: 6,
-            attachments_per_message: 1,
-            attachment_size: 5_000,
-            providers: vec![],
-        });
+        self.sim.generate(&Scenario::of(4, entity, 6, 1, 5_000));
     }
 }
 

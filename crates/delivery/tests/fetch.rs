@@ -193,34 +193,15 @@ impl World {
     }
 
     async fn connect_with(&mut self, entity: &str, key: testkit::KeyMaterial) {
-        let client_id = format!("client-{entity}");
-        self.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
         let secret_id = self.b.secret_name(&format!("ebox/{entity}"));
-        let secret = json!({"client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
-        self.b.secrets.set(&secret_id, &secret.to_string()).await;
-        let id = EntityId::parse(entity).unwrap();
-        self.b
-            .connections
-            .put(&Connection::new(
-                id,
-                format!("Entiteit {entity}"),
-                CredentialsRef::Secret { secret_id },
-                Utc::now(),
-            ))
-            .await
-            .unwrap();
+        let connections = self.b.connections.as_ref();
+        testkit::backend::onboard(&self.sim, &self.b.secrets, connections, entity, &secret_id, &key).await;
         self.keys.push(key);
     }
 
     fn generate(&self, entity: &str, messages: usize, attachments: usize, size: u64) {
-        self.sim.generate(&Scenario {
-            seed: 9,
-            enterprises: vec![entity.into()],
-            messages_per_enterprise: messages,
-            attachments_per_message: attachments,
-            attachment_size: size,
-            providers: vec![],
-        });
+        self.sim
+            .generate(&Scenario::of(9, entity, messages, attachments, size));
     }
 
     async fn run(&self, entity: &str) -> RunReport {

@@ -94,6 +94,27 @@ pub struct Scenario {
     pub providers: Vec<String>,
 }
 
+impl Scenario {
+    /// `messages` messages for one enterprise, spread over the active providers, each
+    /// with `attachments` attachments of `size` bytes.
+    pub fn of(seed: u64, enterprise: &str, messages: usize, attachments: usize, size: u64) -> Self {
+        Self {
+            seed,
+            enterprises: vec![enterprise.to_owned()],
+            messages_per_enterprise: messages,
+            attachments_per_message: attachments,
+            attachment_size: size,
+            providers: Vec::new(),
+        }
+    }
+
+    /// Only at this provider.
+    pub fn at(mut self, provider: &str) -> Self {
+        self.providers = vec![provider.to_owned()];
+        self
+    }
+}
+
 fn default_messages() -> usize {
     12
 }

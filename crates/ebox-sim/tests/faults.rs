@@ -9,14 +9,8 @@ use sha2::Digest;
 
 async fn fixture_with_messages(n: usize) -> (Fixture, String) {
     let f = Fixture::start().await;
-    f.sim.generate(&Scenario {
-        seed: 3,
-        enterprises: vec![ENTERPRISE_A.into()],
-        messages_per_enterprise: n,
-        attachments_per_message: 1,
-        attachment_size: 300_000,
-        providers: vec![PROVIDER.into()],
-    });
+    f.sim
+        .generate(&Scenario::of(3, ENTERPRISE_A, n, 1, 300_000).at(PROVIDER));
     let token = f.token_a().await;
     (f, token)
 }

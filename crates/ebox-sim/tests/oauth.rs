@@ -208,14 +208,7 @@ async fn client_with(f: &Fixture, client_id: &str, scopes: &[&str]) -> String {
     f.sim
         .register_with_scopes(client_id, ENTERPRISE_B, &key.certificate_pem, scopes)
         .unwrap();
-    f.sim.generate(&Scenario {
-        seed: 5,
-        enterprises: vec![ENTERPRISE_B.into()],
-        messages_per_enterprise: 2,
-        attachments_per_message: 1,
-        attachment_size: 100,
-        providers: vec![PROVIDER.into()],
-    });
+    f.sim.generate(&Scenario::of(5, ENTERPRISE_B, 2, 1, 100).at(PROVIDER));
     f.token_with_scope(client_id, &key.private_key_pem, None).await
 }
 

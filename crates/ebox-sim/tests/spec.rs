@@ -81,14 +81,8 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, problems: &mut V
 async fn every_consultation_path_is_served_as_the_spec_names_it() {
     let registry_spec = load("ebox-message-registry-2.1.yaml");
     let f = Fixture::start().await;
-    f.sim.generate(&Scenario {
-        seed: 11,
-        enterprises: vec![ENTERPRISE_A.into()],
-        messages_per_enterprise: 8,
-        attachments_per_message: 2,
-        attachment_size: 2048,
-        providers: vec![PROVIDER_2.into()],
-    });
+    f.sim
+        .generate(&Scenario::of(11, ENTERPRISE_A, 8, 2, 2048).at(PROVIDER_2));
     let token = f.token_a().await;
     // The 2.1 YAML describes v2, which PROVIDER_2 speaks. Message 0 has a body, payment
     // data and attachments: every sub-resource exists.

@@ -105,6 +105,35 @@ impl Backend {
     }
 }
 
+/// Onboards an entity as it onboards in reality: its "DocConsumer e-Box Enterprise"
+/// client (`client-<entity>`) registered at e-Box with the certificate of `key`, the key
+/// material in the secret `secret_id`, and an enabled connection pointing at it.
+pub async fn onboard(
+    sim: &ebox_sim::Shared,
+    secrets: &Secrets,
+    connections: &dyn ConnectionAdmin,
+    entity: &str,
+    secret_id: &str,
+    key: &crate::KeyMaterial,
+) -> Connection {
+    let client_id = format!("client-{entity}");
+    sim.register(&client_id, entity, &key.certificate_pem).unwrap();
+    let secret = serde_json::json!({
+        "client_id": client_id, "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem,
+    });
+    secrets.set(secret_id, &secret.to_string()).await;
+    let connection = Connection::new(
+        EntityId::parse(entity).unwrap(),
+        format!("Entiteit {entity}"),
+        CredentialsRef::Secret {
+            secret_id: secret_id.to_owned(),
+        },
+        chrono::Utc::now(),
+    );
+    connections.put(&connection).await.unwrap();
+    connection
+}
+
 /// The `n`th valid enterprise number of a series: eight digits and their check digits.
 pub fn entity(series: u64, n: u32) -> EntityId {
     let base = series * 1_000_000 + u64::from(n);

@@ -56,14 +56,8 @@ impl Fixture {
     }
 
     pub fn generate(&self, messages: usize, attachments: usize, size: u64) {
-        self.sim.generate(&Scenario {
-            seed: 5,
-            enterprises: vec![ENTERPRISE.into()],
-            messages_per_enterprise: messages,
-            attachments_per_message: attachments,
-            attachment_size: size,
-            providers: vec![],
-        });
+        self.sim
+            .generate(&Scenario::of(5, ENTERPRISE, messages, attachments, size));
     }
 
     pub fn fault(&self, json: serde_json::Value) {
