@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE};
 
+mod report;
+pub use report::{Row, print_rows};
+
 /// Median of a few samples.
 pub fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
@@ -30,32 +33,6 @@ fn status_kb(field: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// A row of the report: what, the figure, the goal it is held against.
-pub struct Row {
-    pub name: String,
-    pub value: String,
-    pub goal: String,
-    pub met: bool,
-}
-
-pub fn print_rows(title: &str, rows: &[Row]) {
-    println!("\n{title}");
-    println!(
-        "| {:<52} | {:>18} | {:<24} | {:<4} |",
-        "measure", "figure", "goal", "met"
-    );
-    println!("|{:-<54}|{:->20}|{:-<26}|{:-<6}|", "", "", "", "");
-    for r in rows {
-        println!(
-            "| {:<52} | {:>18} | {:<24} | {:<4} |",
-            r.name,
-            r.value,
-            r.goal,
-            if r.met { "yes" } else { "NO" }
-        );
-    }
 }
 
 /// An RSA key and self-signed certificate, made on the spot.

@@ -49,18 +49,19 @@ async fn main() {
     let (small, large) = (growth(&peaks[0]), growth(&peaks[1]));
     let rows: Vec<Row> = peaks
         .iter()
-        .map(|p| Row {
-            name: format!("RSS growth streaming {} MB (simulator in-process)", p.1 / 1_000_000),
-            value: format!("{:.1} MB", growth(p)),
-            goal: "flat in size".into(),
-            met: growth(p) <= 16.0,
+        .map(|p| {
+            Row::figure(
+                format!("RSS growth streaming {} MB (simulator in-process)", p.1 / 1_000_000),
+                format!("{:.1} MB", growth(p)),
+            )
+            .goal("flat in size")
+            .at_most(growth(p), 16.0)
         })
-        .chain([Row {
-            name: "growth(200 MB) - growth(20 MB)".into(),
-            value: format!("{:.1} MB", large - small),
-            goal: "<= 4 MB".into(),
-            met: large - small <= 4.0,
-        }])
+        .chain([
+            Row::figure("growth(200 MB) - growth(20 MB)", format!("{:.1} MB", large - small))
+                .goal("<= 4 MB")
+                .at_most(large - small, 4.0),
+        ])
         .collect();
     print_rows("e-Box client streaming memory", &rows);
     println!("peak RSS of the process: {:.1} MB", peak_rss() as f64 / 1e6);
