@@ -1,0 +1,76 @@
+//! Dispatching every connection to fetch, against an Invoke endpoint that answers in
+//! 20 ms: how long, and how this process's memory grows with the connections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bench::{Row, peak_rss, rss};
+use delivery::EntityId;
+use delivery::aws::AwsClients;
+use delivery::memory::MemoryConnections;
+use delivery::ports::*;
+
+pub const TITLE: &str = "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections in memory)";
+
+pub async fn rows() -> Vec<Row> {
+    let (small, small_mb) = fanout(1_000).await;
+    let (large, large_mb) = fanout(10_000).await;
+    // 10,000 invocations of 20 ms each, 64 at a time.
+    let limit = 10_000.0 * 0.020 / 64.0;
+    vec![
+        Row::figure("dispatch 10,000 connections", format!("{large:.2} s"))
+            .goal(format!("<= 1.2 x {limit:.2} s"))
+            .at_most(large, 1.2 * limit),
+        Row::figure("dispatch 1,000 connections", format!("{small:.2} s")),
+        Row::figure(
+            "peak RSS growth: 1,000 / 10,000 connections",
+            format!("{small_mb:.1} / {large_mb:.1} MB"),
+        )
+        .goal("flat (store excluded)"),
+    ]
+}
+
+/// Seconds to dispatch `connections`, and the growth of peak RSS meanwhile in MB.
+async fn fanout(connections: u64) -> (f64, f64) {
+    let url = invoke_endpoint().await;
+    let sdk = delivery::aws::load_for_endpoint(&url, "eu-west-1").await;
+    let clients = AwsClients::new(&sdk);
+    let store = Arc::new(MemoryConnections::default());
+    for n in 0..connections {
+        let base = 10_000_000 + n;
+        let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();
+        let secret = CredentialsRef::Secret {
+            secret_id: String::new(),
+        };
+        store
+            .put(&Connection::new(id, "", secret, chrono::Utc::now()))
+            .await
+            .unwrap();
+    }
+    let fanout = delivery::fanout::Fanout {
+        connections: store,
+        dispatcher: Arc::new(delivery::aws::LambdaDispatcher::new(clients.lambda.clone(), "fetch")),
+        settings: delivery::fanout::FanoutSettings::default(),
+    };
+    let before = rss();
+    let started = Instant::now();
+    let report = fanout.run(&delivery::fanout::Trigger::All).await.unwrap();
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report.dispatched, connections, "{:?}", report.failed.first());
+    (took, (peak_rss().saturating_sub(before)) as f64 / 1e6)
+}
+
+/// An Invoke endpoint that answers in 20 ms, serving for the rest of the process; its URL.
+async fn invoke_endpoint() -> String {
+    let app = axum::Router::new().route(
+        "/2015-03-31/functions/{name}/invocations",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            (axum::http::StatusCode::ACCEPTED, "")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
