@@ -200,8 +200,7 @@ impl World {
     }
 
     fn generate(&self, entity: &str, messages: usize, attachments: usize, size: u64) {
-        self.sim
-            .generate(&Scenario::of(9, entity, messages, attachments, size));
+        self.sim.generate(&Scenario::of(9, entity, messages, attachments, size));
     }
 
     async fn run(&self, entity: &str) -> RunReport {
