@@ -103,7 +103,7 @@ impl Fetcher {
             .await
             .map_err(|e| fail(Step::Connection, e.to_string(), e.retryable))?
             .ok_or_else(|| fail(Step::Connection, format!("no connection for entity {entity}"), false))?;
-        keys::check_prefix(&connection.verdeelbak_prefix, entity)
+        keys::check_prefix_shape(&connection.verdeelbak_prefix)
             .map_err(|e| fail(Step::Connection, format!("entity {entity}: {e}"), false))?;
         if !connection.enabled {
             return Err(fail(

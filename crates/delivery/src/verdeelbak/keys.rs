@@ -103,16 +103,10 @@ pub fn safe_file_name(name: &str) -> String {
     }
 }
 
-/// Whether a connection's verdeelbak prefix is one every key of `entity` can start with
-/// safely: segments ending in `/`, none empty, `.` or `..`, no leading `/`, no control or
-/// format characters, and its last segment the entity's number, so that no two entities'
-/// prefixes are the same.
-pub fn check_prefix(prefix: &str, entity: &crate::EntityId) -> Result<(), String> {
-    if !prefix.ends_with(&format!("/{entity}/")) && prefix != format!("{entity}/") {
-        return Err(format!(
-            "verdeelbak prefix {prefix:?} must end with the entity's number: .../{entity}/"
-        ));
-    }
+/// Whether a verdeelbak prefix is one every key can start with safely: segments ending
+/// in `/`, none empty, `.` or `..`, no leading `/`, no control or format characters. Every
+/// run checks it before it writes.
+pub fn check_prefix_shape(prefix: &str) -> Result<(), String> {
     let Some(inner) = prefix.strip_suffix('/') else {
         return Err(format!("verdeelbak prefix {prefix:?} must end with /"));
     };
@@ -121,6 +115,19 @@ pub fn check_prefix(prefix: &str, entity: &crate::EntityId) -> Result<(), String
     }
     if inner.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
         return Err(format!("verdeelbak prefix {prefix:?} has an empty, . or .. segment"));
+    }
+    Ok(())
+}
+
+/// Whether a new connection's prefix is sound and ends with its entity's number, so that
+/// no two entities' prefixes can be the same. Checked when a connection is added; runs of
+/// connections added before the rule check only the shape.
+pub fn check_prefix(prefix: &str, entity: &crate::EntityId) -> Result<(), String> {
+    check_prefix_shape(prefix)?;
+    if !prefix.ends_with(&format!("/{entity}/")) && prefix != format!("{entity}/") {
+        return Err(format!(
+            "verdeelbak prefix {prefix:?} must end with the entity's number: .../{entity}/"
+        ));
     }
     Ok(())
 }
@@ -229,6 +236,9 @@ mod tests {
             assert!(check_prefix(&bad, &e).is_err(), "{bad:?}");
         }
         assert!(check_prefix("verdeelbak/0403170701", &e).is_err(), "must end with /");
+        // An older connection's own prefix still runs; only its shape is checked.
+        assert!(check_prefix_shape("trays/agentschap/").is_ok());
+        assert!(check_prefix_shape("trays/../x/").is_err());
     }
 
     #[test]
