@@ -873,7 +873,13 @@ async fn an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it(mut w: World
     let held = p2.cursor_after;
     let objects = w.objects("").await.len();
     let again = w.run(A).await;
+    assert_eq!(
+        held,
+        Some(chrono::DateTime::UNIX_EPOCH),
+        "no cursor yet: held at the start"
+    );
     assert_eq!(provider(&again, P2).cursor_after, held);
+    assert_eq!(provider(&again, P2).listed, 121, "the whole list, walked again");
     assert_eq!(
         provider(&again, P2).unreadable[0].first_seen,
         p2.unreadable[0].first_seen

@@ -87,7 +87,11 @@ impl Run<'_> {
         // the cursor's own day, and the one before, are walked again.
         let received_after = match self.request.since {
             Some(since) => since.pred_opt(),
-            None => before.map(|c| (c.position - f.settings.overlap).date_naive()),
+            // A cursor held at the start (see `cursor::target`) means the whole list: no
+            // filter, rather than a date from 1969 a registry may refuse.
+            None => before
+                .filter(|c| c.position > DateTime::UNIX_EPOCH)
+                .map(|c| (c.position - f.settings.overlap).date_naive()),
         };
         let recent = before.map(|c| &c.recent);
         self.session
