@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod backend;
+pub mod fault_proxy;
 pub mod verdeelbak;
 
 use delivery::aws::AwsClients;
