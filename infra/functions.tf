@@ -10,7 +10,7 @@ locals {
     EBOX_PROVIDER_REGISTRY_URL = var.ebox_provider_registry_url
     EBOX_SCOPES                = var.ebox_scopes
     FETCH_CONCURRENCY          = tostring(var.fetch_concurrency)
-    LEASE_SECONDS              = tostring(var.fetch_timeout_seconds + 60)
+    LEASE_SECONDS              = tostring(var.lease_seconds)
     TIME_MARGIN_SECONDS        = "30"
     SECRETS_CACHE_SECONDS      = "300"
     UNREADABLE_HOLD_DAYS       = tostring(var.unreadable_hold_days)

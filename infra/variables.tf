@@ -68,6 +68,16 @@ variable "fetch_timeout_seconds" {
   default = 900
 }
 
+variable "lease_seconds" {
+  description = "How long a run's lease holds. Runs renew it every quarter of this while they work, so it is how long a run that died blocks its entity."
+  type        = number
+  default     = 120
+  validation {
+    condition     = var.lease_seconds >= 20
+    error_message = "A lease shorter than 20 s leaves renewals no room for a slow answer."
+  }
+}
+
 variable "fanout_memory_mb" {
   type    = number
   default = 128

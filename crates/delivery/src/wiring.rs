@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::aws::{AwsClients, DynamoConnections, LambdaDispatcher, S3Objects, SecretsManager};
 use crate::config::{FanoutConfig, FetchConfig};
 use crate::fanout::Fanout;
-use crate::fetch::{Fetcher, NoCheckpoints, SystemClock};
+use crate::fetch::{Fetcher, SystemClock};
 use crate::secrets_cache::CachedSecrets;
 use crate::stores::Stores;
 
@@ -24,7 +24,6 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
         )),
         ebox: ebox::Ebox::new(config.ebox.clone())?,
         clock: Arc::new(SystemClock),
-        checkpoints: Arc::new(NoCheckpoints),
         settings: config.settings.clone(),
     })
 }

@@ -20,6 +20,7 @@ testkit::both_backends!(
     cursor_never_moves_backwards,
     snapshot_reads_lease_cursors_and_last_run_but_no_ledger,
     ledger_records_each_message_once,
+    writes_are_fenced_by_the_lease,
     run_report_round_trip,
     object_round_trip_with_checksum,
     object_conditional_create_loses_cleanly,
@@ -143,11 +144,29 @@ async fn lease_is_exclusive_until_it_expires(b: Backend) {
         b.stores.leases.acquire(&e, "run-b", at(2000), at(1100)).await.unwrap(),
         LeaseOutcome::HeldBy { until, .. } if until == at(1200)
     ));
-    // After expiry, a lease left by a killed run is taken over.
+    assert!(matches!(
+        b.stores.leases.acquire(&e, "run-b", at(2000), at(1199)).await.unwrap(),
+        LeaseOutcome::HeldBy { .. }
+    ));
+    // At its `until` a lease is expired, in every store: a lease left by a killed run is
+    // taken over.
     assert_eq!(
-        b.stores.leases.acquire(&e, "run-b", at(2000), at(1201)).await.unwrap(),
+        b.stores.leases.acquire(&e, "run-b", at(2000), at(1200)).await.unwrap(),
         LeaseOutcome::Acquired
     );
+    assert!(
+        !b.stores.leases.renew(&e, "run-a", at(3000)).await.unwrap(),
+        "a lease taken over cannot be renewed by its old holder"
+    );
+    assert!(b.stores.leases.renew(&e, "run-b", at(2500)).await.unwrap());
+    assert!(
+        b.stores.leases.renew(&e, "run-b", at(2500)).await.unwrap(),
+        "renewed twice: a retry"
+    );
+    assert!(matches!(
+        b.stores.leases.acquire(&e, "run-c", at(3000), at(2400)).await.unwrap(),
+        LeaseOutcome::HeldBy { until, .. } if until == at(2500)
+    ));
     assert!(
         !b.stores.leases.release(&e, "run-a").await.unwrap(),
         "a lost lease cannot be released"
@@ -171,30 +190,46 @@ fn cursor(seconds: i64, recent: &[(&str, i64)]) -> Cursor {
     }
 }
 
+/// Takes the entity's lease for `holder`, for the fenced writes of a test.
+async fn hold<'a>(b: &Backend, e: &EntityId, holder: &'a str) -> Fence<'a> {
+    let outcome = b.stores.leases.acquire(e, holder, at(1_000_000), at(0)).await.unwrap();
+    assert_eq!(outcome, LeaseOutcome::Acquired);
+    Fence(holder)
+}
+
 async fn cursor_never_moves_backwards(b: Backend) {
     let e = entity(1);
+    let fence = hold(&b, &e, "run-a").await;
     let position = |c: Option<Cursor>| c.map(|c| c.position);
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), None);
     let first = cursor(100, &[("m#1", 90), ("m-2", 100)]);
     assert_eq!(
-        b.stores.cursors.advance(&e, "p1", &first).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &first, fence).await.unwrap(),
         CursorOutcome::Advanced
     );
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(first.clone()));
     assert_eq!(
-        b.stores.cursors.advance(&e, "p1", &cursor(50, &[])).await.unwrap(),
+        b.stores
+            .cursors
+            .advance(&e, "p1", &cursor(50, &[]), fence)
+            .await
+            .unwrap(),
         CursorOutcome::WouldMoveBackwards { current: at(100) }
     );
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(first));
     // The same position with other remembered messages: stored.
     let same = cursor(100, &[("m-3", 100)]);
     assert_eq!(
-        b.stores.cursors.advance(&e, "p1", &same).await.unwrap(),
+        b.stores.cursors.advance(&e, "p1", &same, fence).await.unwrap(),
         CursorOutcome::Advanced
     );
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(same));
     assert_eq!(
-        b.stores.cursors.advance(&e, "p1", &cursor(200, &[])).await.unwrap(),
+        b.stores
+            .cursors
+            .advance(&e, "p1", &cursor(200, &[]), fence)
+            .await
+            .unwrap(),
         CursorOutcome::Advanced
     );
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), Some(cursor(200, &[])));
@@ -202,7 +237,11 @@ async fn cursor_never_moves_backwards(b: Backend) {
     assert_eq!(position(b.inspect.cursor(&e, "p2").await.unwrap()), None);
     assert_eq!(position(b.inspect.cursor(&entity(2), "p1").await.unwrap()), None);
     assert_eq!(
-        b.stores.cursors.advance(&e, "p2", &cursor(10, &[])).await.unwrap(),
+        b.stores
+            .cursors
+            .advance(&e, "p2", &cursor(10, &[]), fence)
+            .await
+            .unwrap(),
         CursorOutcome::Advanced
     );
 }
@@ -211,14 +250,19 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
     let e = entity(1);
     assert_eq!(b.stores.snapshots.snapshot(&e).await.unwrap(), EntityState::default());
     b.stores.leases.acquire(&e, "run-a", at(1000), at(0)).await.unwrap();
+    let fence = Fence("run-a");
     b.stores
         .cursors
-        .advance(&e, "p#1", &cursor(100, &[("m-1", 100)]))
+        .advance(&e, "p#1", &cursor(100, &[("m-1", 100)]), fence)
         .await
         .unwrap();
-    b.stores.cursors.advance(&e, "p2", &cursor(200, &[])).await.unwrap();
+    b.stores
+        .cursors
+        .advance(&e, "p2", &cursor(200, &[]), fence)
+        .await
+        .unwrap();
     let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok"});
-    b.stores.reports.put_last(&e, &report).await.unwrap();
+    b.stores.reports.put_last(&e, &report, Some(fence)).await.unwrap();
     let entry = LedgerEntry {
         provider_id: "p#1".into(),
         message_id: "m-1".into(),
@@ -227,7 +271,7 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
         message_sha256: "ab".repeat(32),
         expires_at: None,
     };
-    b.stores.ledger.record(&e, &entry).await.unwrap();
+    b.stores.ledger.record(&e, &entry, fence).await.unwrap();
     // Another entity's state is not part of it.
     b.stores
         .leases
@@ -236,7 +280,7 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
         .unwrap();
     b.stores
         .cursors
-        .advance(&entity(2), "p3", &cursor(300, &[]))
+        .advance(&entity(2), "p3", &cursor(300, &[]), Fence("run-b"))
         .await
         .unwrap();
 
@@ -260,6 +304,8 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
 
 async fn ledger_records_each_message_once(b: Backend) {
     let e = entity(1);
+    let fence = hold(&b, &e, "run-a").await;
+    let other = hold(&b, &entity(2), "run-b").await;
     let entry = LedgerEntry {
         provider_id: "p#1".into(),
         message_id: "m-1".into(),
@@ -269,10 +315,21 @@ async fn ledger_records_each_message_once(b: Backend) {
         expires_at: Some(at(86_400 * 60)),
     };
     assert_eq!(b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(), None);
-    assert_eq!(b.stores.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
+    assert_eq!(
+        b.stores.ledger.record(&e, &entry, fence).await.unwrap(),
+        Insert::Inserted
+    );
+    // The very same entry again, as a retry after a lost answer: its own write, done.
+    assert_eq!(
+        b.stores.ledger.record(&e, &entry, fence).await.unwrap(),
+        Insert::Inserted
+    );
     let mut again = entry.clone();
     again.delivered_at = at(20);
-    assert_eq!(b.stores.ledger.record(&e, &again).await.unwrap(), Insert::AlreadyExists);
+    assert_eq!(
+        b.stores.ledger.record(&e, &again, fence).await.unwrap(),
+        Insert::AlreadyExists
+    );
     assert_eq!(
         b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(),
         Some(entry.clone())
@@ -285,7 +342,7 @@ async fn ledger_records_each_message_once(b: Backend) {
         ..entry.clone()
     };
     assert_eq!(
-        b.stores.ledger.record(&entity(2), &no_expiry).await.unwrap(),
+        b.stores.ledger.record(&entity(2), &no_expiry, other).await.unwrap(),
         Insert::Inserted
     );
     assert_eq!(
@@ -299,7 +356,7 @@ async fn ledger_records_each_message_once(b: Backend) {
             message_id: format!("bulk-{n}"),
             ..entry.clone()
         };
-        b.stores.ledger.record(&e1(), &e).await.unwrap();
+        b.stores.ledger.record(&e1(), &e, fence).await.unwrap();
     }
     let asked: Vec<String> = (0..250).map(|n| format!("bulk-{n}")).collect();
     let found = b.stores.ledger.delivered_among(&e1(), "p#1", &asked).await.unwrap();
@@ -331,10 +388,69 @@ async fn run_report_round_trip(b: Backend) {
     let e = entity(1);
     assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), None);
     let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok", "delivered": 3});
-    b.stores.reports.put_last(&e, &report).await.unwrap();
+    // Unfenced, as a run that wrote nothing else stores it.
+    b.stores.reports.put_last(&e, &report, None).await.unwrap();
+    let fence = hold(&b, &e, "run-a").await;
     let newer = serde_json::json!({"entity_id": e.as_str(), "outcome": "partial"});
-    b.stores.reports.put_last(&e, &newer).await.unwrap();
+    b.stores.reports.put_last(&e, &newer, Some(fence)).await.unwrap();
     assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), Some(newer));
+}
+
+/// Every write of a run under a lease is refused once another run has taken it over, and
+/// nothing of it is written; the new holder's go through.
+async fn writes_are_fenced_by_the_lease(b: Backend) {
+    let e = entity(1);
+    assert_eq!(
+        b.stores.leases.acquire(&e, "run-a", at(100), at(0)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    // run-a stalls past its lease; run-b takes the entity over.
+    assert_eq!(
+        b.stores.leases.acquire(&e, "run-b", at(300), at(100)).await.unwrap(),
+        LeaseOutcome::Acquired
+    );
+    let stale = Fence("run-a");
+    let entry = LedgerEntry {
+        provider_id: "p1".into(),
+        message_id: "m-1".into(),
+        delivered_at: at(10),
+        message_key: "k".into(),
+        message_sha256: "ab".repeat(32),
+        expires_at: None,
+    };
+    let refused = b.stores.ledger.record(&e, &entry, stale).await.unwrap_err();
+    assert!(refused.lease_lost && refused.retryable, "{refused}");
+    let refused = b
+        .stores
+        .cursors
+        .advance(&e, "p1", &cursor(50, &[]), stale)
+        .await
+        .unwrap_err();
+    assert!(refused.lease_lost, "{refused}");
+    let report = serde_json::json!({"outcome": "ok"});
+    let refused = b.stores.reports.put_last(&e, &report, Some(stale)).await.unwrap_err();
+    assert!(refused.lease_lost, "{refused}");
+    assert_eq!(b.inspect.ledger_entry(&e, "p1", "m-1").await.unwrap(), None);
+    assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), None);
+    assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), None);
+    // No lease at all (released) fences as well.
+    assert!(b.stores.leases.release(&e, "run-b").await.unwrap());
+    let refused = b.stores.ledger.record(&e, &entry, Fence("run-b")).await.unwrap_err();
+    assert!(refused.lease_lost, "{refused}");
+    // The holder's writes go through.
+    let fence = hold(&b, &e, "run-c").await;
+    assert_eq!(
+        b.stores.ledger.record(&e, &entry, fence).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        b.stores
+            .cursors
+            .advance(&e, "p1", &cursor(50, &[]), fence)
+            .await
+            .unwrap(),
+        CursorOutcome::Advanced
+    );
 }
 
 fn put(key: &str, bytes: &[u8], if_absent: bool) -> PutObject {

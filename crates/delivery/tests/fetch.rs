@@ -1,6 +1,8 @@
 //! The fetch use case end to end: e-Box through the simulator over HTTP with real signed
 //! assertions; the stores in memory and, the same tests, on a real moto server.
 
+mod watched;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +17,7 @@ use ebox_sim::faults::Fault;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 use testkit::backend::Backend;
+use watched::{Cut, Watched};
 
 const A: &str = "0403170701";
 const B: &str = "0123456749";
@@ -29,118 +32,12 @@ impl Clock for TestClock {
     }
 }
 
-/// Cuts a run off at the first checkpoint the matcher accepts.
-type Matcher = Box<dyn Fn(&Checkpoint) -> bool + Send>;
-
-#[derive(Default)]
-struct KillAt(Mutex<Option<Matcher>>);
-
-impl Checkpoints for KillAt {
-    fn reached(&self, checkpoint: &Checkpoint) -> Result<(), Interrupted> {
-        let mut slot = self.0.lock().unwrap();
-        if slot.as_ref().is_some_and(|m| m(checkpoint)) {
-            *slot = None;
-            return Err(Interrupted(checkpoint.clone()));
-        }
-        Ok(())
-    }
-}
-
-/// The state ports of a backend, counting each call, so a test can see what a run asked
-/// of them whichever backend it runs on.
-struct Counted {
-    b: delivery::stores::Stores,
-    calls: Mutex<BTreeMap<&'static str, u32>>,
-}
-
-impl Counted {
-    fn count(&self, call: &'static str) {
-        *self.calls.lock().unwrap().entry(call).or_default() += 1;
-    }
-
-    fn take(&self) -> BTreeMap<&'static str, u32> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-}
-
-#[async_trait::async_trait]
-impl StateSnapshots for Counted {
-    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
-        self.count("snapshot");
-        self.b.snapshots.snapshot(entity).await
-    }
-}
-
-#[async_trait::async_trait]
-impl LeaseStore for Counted {
-    async fn acquire(
-        &self,
-        entity: &EntityId,
-        holder: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<LeaseOutcome, StoreError> {
-        self.count("lease acquire");
-        self.b.leases.acquire(entity, holder, until, now).await
-    }
-
-    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
-        self.count("lease release");
-        self.b.leases.release(entity, holder).await
-    }
-}
-
-#[async_trait::async_trait]
-impl CursorStore for Counted {
-    async fn advance(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        cursor: &Cursor,
-    ) -> Result<CursorOutcome, StoreError> {
-        self.count("cursor advance");
-        self.b.cursors.advance(entity, provider_id, cursor).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Ledger for Counted {
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
-        self.count("ledger record");
-        self.b.ledger.record(entity, entry).await
-    }
-
-    async fn delivered_among(
-        &self,
-        entity: &EntityId,
-        provider_id: &str,
-        message_ids: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        self.count("ledger delivered_among");
-        self.b.ledger.delivered_among(entity, provider_id, message_ids).await
-    }
-}
-
-#[async_trait::async_trait]
-impl RunReportStore for Counted {
-    async fn put_last(&self, entity: &EntityId, report: &Value) -> Result<(), StoreError> {
-        self.count("status put");
-        self.b.reports.put_last(entity, report).await
-    }
-
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<Value>, StoreError> {
-        self.count("status get");
-        self.b.reports.get_last(entity).await
-    }
-}
-
 struct World {
-    state: Arc<Counted>,
+    state: Arc<Watched>,
     b: Backend,
     sim: Simulator,
     fetcher: Fetcher,
     clock: Arc<TestClock>,
-    kill: Arc<KillAt>,
     keys: Vec<testkit::KeyMaterial>,
 }
 
@@ -156,19 +53,14 @@ async fn world(b: Backend) -> World {
     config.min_backoff = std::time::Duration::from_millis(5);
     config.max_backoff = std::time::Duration::from_millis(50);
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-    let kill = Arc::new(KillAt::default());
-    let state = Arc::new(Counted {
-        b: b.stores.clone(),
-        calls: Mutex::default(),
-    });
+    let state = Watched::new(b.stores.clone(), b.objects.clone());
     let fetcher = Fetcher {
         connections: b.connections.clone(),
         stores: delivery::stores::Stores::of(state.clone()),
-        objects: b.objects.clone(),
+        objects: state.clone(),
         secrets: b.secrets.store(),
         ebox: ebox::Ebox::new(config).unwrap(),
         clock: clock.clone(),
-        checkpoints: kill.clone(),
         settings: FetchSettings {
             concurrency: 4,
             ..FetchSettings::default()
@@ -180,7 +72,6 @@ async fn world(b: Backend) -> World {
         sim,
         fetcher,
         clock,
-        kill,
         keys: Vec::new(),
     }
 }
@@ -212,7 +103,7 @@ impl World {
     }
 
     async fn run_request(&self, request: FetchRequest) -> RunReport {
-        self.fetcher.run(&request, None).await.expect("not interrupted")
+        self.fetcher.run(&request, None).await
     }
 
     /// The run whose status is stored for the entity.
@@ -381,25 +272,42 @@ async fn arrivals_while_paging_and_late_messages_are_delivered_once(mut w: World
 async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
     w.connect(A).await;
     w.generate(A, 6, 1, 5_000);
-    let kills: Vec<Matcher> = vec![
-        Box::new(|c| matches!(c, Checkpoint::AttachmentsStored { .. })),
-        Box::new(|c| matches!(c, Checkpoint::MessageJsonStored { .. })),
-        Box::new(|c| matches!(c, Checkpoint::LedgerRecorded { .. })),
-        Box::new(|c| matches!(c, Checkpoint::BeforeCursor { .. })),
+    let cuts = [
+        Cut::Before("put attachment"),
+        Cut::After("put attachment"),
+        Cut::Before("put message.json"),
+        Cut::After("put message.json"),
+        Cut::Before("ledger record"),
+        Cut::After("ledger record"),
+        Cut::Before("cursor advance"),
+        Cut::After("cursor advance"),
+        Cut::Before("status put"),
+        Cut::After("lease release"),
     ];
-    for kill in kills {
-        *w.kill.0.lock().unwrap() = Some(kill);
-        let request = FetchRequest {
-            entity_id: A.into(),
-            ..FetchRequest::default()
-        };
-        assert!(w.fetcher.run(&request, None).await.is_err(), "the run was cut off");
-        // The lease of the dead run blocks until it expires, then is taken over.
-        assert_eq!(w.run(A).await.outcome, Outcome::AlreadyRunning);
-        w.advance(Duration::minutes(17));
+    let request = FetchRequest {
+        entity_id: A.into(),
+        ..FetchRequest::default()
+    };
+    for cut in cuts {
+        let cut_at = w.state.cut_run(&w.fetcher, &request, cut).await;
+        // The lease of the dead run blocks until it expires: at its `until` itself it is
+        // expired, in every store, and taken over.
+        if !matches!(cut, Cut::After("lease release")) {
+            assert_eq!(w.run(A).await.outcome, Outcome::AlreadyRunning, "after {cut:?}");
+            w.advance(w.fetcher.settings.lease_duration);
+        }
+        let before = w.state.writes().len();
         let report = w.run(A).await;
-        assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+        assert_eq!(report.outcome, Outcome::Ok, "after {cut:?}: {report:#?}");
         w.assert_all_delivered(A).await;
+        // A message left complete but unrecorded is completed by its ledger row alone.
+        if matches!(cut, Cut::After("put message.json") | Cut::Before("ledger record")) {
+            let key = cut_at.expect("cut at a key");
+            let folder = key.rsplit_once('/').unwrap().0;
+            let rerun = &w.state.writes()[before..];
+            let written: Vec<_> = rerun.iter().filter(|k| k.starts_with(folder)).collect();
+            assert_eq!(written, [&format!("{folder}/(ledger row)")], "after {cut:?}");
+        }
         // New mail for the next round.
         w.sim.arrive(P1, A);
         w.sim.arrive(P2, A);
@@ -407,6 +315,7 @@ async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
     let final_run = w.run(A).await;
     assert_eq!(final_run.delivered, 2);
     w.assert_all_delivered(A).await;
+    w.state.assert_nothing_after_message_json();
 }
 
 async fn one_run_per_entity_at_a_time(mut w: World) {

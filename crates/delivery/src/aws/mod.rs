@@ -38,13 +38,23 @@ pub async fn load_for_endpoint(endpoint_url: &str, region: &str) -> SdkConfig {
         .await
 }
 
+/// Attempts of one call, the first included. A burst of throttling or 5xx answers a
+/// few seconds long is ridden out inside the call: backoff doubles from 100 ms up to
+/// 2 s, with jitter, so eight attempts span about 6 s at most; the short calls' 30 s
+/// operation timeout (see [`AwsClients`]) bounds the whole.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+fn retry_config() -> RetryConfig {
+    // Adaptive: besides retrying, the client slows its own rate while the service throttles.
+    RetryConfig::adaptive()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(2))
+}
+
 fn base_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(4)
-                .with_initial_backoff(Duration::from_millis(100)),
-        )
+        .retry_config(retry_config())
         .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build())
 }
 
@@ -99,9 +109,38 @@ fn endpoint_overridden(sdk: &SdkConfig, service: &str) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
 }
 
+/// Error codes that say "try again": throttling and the services' own transient faults.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "InternalError",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "TransactionInProgressException",
+];
+
+/// Whether an answer of the service is worth another try: a retryable code, or a 429
+/// or 5xx status whatever the code says. The one rule for every AWS call of the project.
+pub fn retryable_answer(code: Option<&str>, status: Option<u16>) -> bool {
+    code.is_some_and(|c| RETRYABLE_CODES.contains(&c)) || status.is_some_and(|s| s == 429 || (500..600).contains(&s))
+}
+
 /// Turns an SDK error into a [`StoreError`], saying whether retrying later can help.
-/// The SDK has already retried transient faults by then; what is still transient
-/// (throttling, timeouts, 5xx) is worth another run, the rest is not.
+/// The SDK has already retried transient faults by then (up to [`MAX_ATTEMPTS`]); what
+/// is still transient (throttling, timeouts, resets, stalled streams, 5xx) is worth
+/// another try later, the rest is not.
 pub(crate) fn store_error<E, R>(
     operation: &'static str,
     target: impl Into<String>,
@@ -115,17 +154,16 @@ where
     let (message, retryable) = match &err {
         SdkError::TimeoutError(_) => ("timed out".to_owned(), true),
         SdkError::DispatchFailure(f) => (format!("could not reach the service ({f:?})"), true),
-        SdkError::ResponseError(_) => ("unreadable response".to_owned(), true),
+        SdkError::ResponseError(_) => ("unreadable or interrupted response".to_owned(), true),
         SdkError::ServiceError(s) => {
             let e = s.err();
-            let code = e.code().unwrap_or("unknown");
-            let retryable = code.contains("Throttl")
-                || code.contains("ProvisionedThroughputExceeded")
-                || code == "RequestLimitExceeded"
-                || code == "InternalServerError"
-                || code == "ServiceUnavailable"
-                || code == "SlowDown";
-            (format!("{code}: {}", e.message().unwrap_or("")), retryable)
+            let code = e.code();
+            let status = raw_status(s.raw());
+            let retryable = retryable_answer(code, status);
+            (
+                format!("{}: {}", code.unwrap_or("unknown"), e.message().unwrap_or("")),
+                retryable,
+            )
         }
         _ => (err.to_string(), false),
     };
@@ -134,6 +172,44 @@ where
         target: target.into(),
         message,
         retryable,
+        lease_lost: false,
         source: Some(Box::new(err) as BoxError),
+    }
+}
+
+/// The HTTP status of a raw response, when it is one.
+fn raw_status<R: std::fmt::Debug + 'static>(raw: &R) -> Option<u16> {
+    let any: &dyn std::any::Any = raw;
+    any.downcast_ref::<aws_smithy_runtime_api::http::Response>()
+        .map(|r| r.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retryable_answer;
+
+    #[test]
+    fn throttling_and_transient_faults_are_retryable_and_the_rest_is_not() {
+        for code in [
+            "ThrottlingException",
+            "SlowDown",
+            "InternalError",
+            "ServiceUnavailable",
+            "RequestTimeout",
+        ] {
+            assert!(retryable_answer(Some(code), Some(400)), "{code}");
+        }
+        assert!(retryable_answer(None, Some(503)), "a 5xx without a code");
+        assert!(retryable_answer(Some("Whatever"), Some(500)), "a 5xx whatever its code");
+        assert!(retryable_answer(None, Some(429)));
+        for code in [
+            "AccessDeniedException",
+            "ValidationException",
+            "ResourceNotFoundException",
+            "NoSuchBucket",
+        ] {
+            assert!(!retryable_answer(Some(code), Some(400)), "{code}");
+        }
+        assert!(!retryable_answer(None, None));
     }
 }

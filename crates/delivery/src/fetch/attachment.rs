@@ -40,6 +40,14 @@ impl Target {
     }
 }
 
+/// Uploads of one attachment, the first included. The SDK cannot retry a streamed body,
+/// so an upload that failed on a transient fault of the store is made again here, from a
+/// new download.
+const UPLOAD_ATTEMPTS: usize = 3;
+
+/// What one upload stored: its length, its SHA-256, and whether e-Box's digest vouched for it.
+type Uploaded = (u64, Sha256, bool);
+
 impl Run<'_> {
     pub(super) async fn store_attachment(
         &self,
@@ -48,12 +56,8 @@ impl Run<'_> {
         attachment: &Attachment,
         folder: &str,
     ) -> Result<StoredAttachment, Failure> {
+        use backon::{ExponentialBuilder, Retryable};
         let key = keys::attachment_key(folder, &attachment.attachment_id, attachment.name());
-        let download = self
-            .session
-            .attachment(provider, message_id, attachment)
-            .await
-            .map_err(|e| Failure::ebox(Step::Attachment, e))?;
         let target = Target {
             key: key.clone(),
             content_type: attachment
@@ -61,19 +65,18 @@ impl Run<'_> {
                 .clone()
                 .unwrap_or_else(|| "application/octet-stream".into()),
         };
-        let (length, sha, verified) = match (download.expected_sha256, download.content_length) {
-            // The digest and the length are known up front: stream straight through.
-            (Some(sha), Some(length)) => {
-                self.stream_through(&target, download.chunks, length, sha).await?;
-                (length, sha, true)
-            }
-            // Otherwise hash it on local disk first, then upload with its checksum.
-            _ => {
-                let verified = download.expected_sha256.is_some();
-                let (length, sha) = self.spool_then_upload(&target, download.chunks).await?;
-                (length, sha, verified)
-            }
-        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(200))
+            .with_max_times(UPLOAD_ATTEMPTS - 1)
+            .with_jitter();
+        let (length, sha, verified) = (|| self.upload(provider, message_id, attachment, &target))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|f: &Failure| f.step == Step::Store && f.retryable)
+            .notify(|f: &Failure, after| {
+                tracing::warn!(key = %target.key, error = %f.error, ?after, "attachment upload failed; streaming it again");
+            })
+            .await?;
         Ok(StoredAttachment {
             attachment_id: attachment.attachment_id.clone(),
             attachment_id_assigned: attachment.id_assigned,
@@ -86,6 +89,35 @@ impl Run<'_> {
             main_content: attachment.main_content,
             digest_verified: verified,
         })
+    }
+
+    /// One download of the attachment into one upload.
+    async fn upload(
+        &self,
+        provider: &MessageProvider,
+        message_id: &str,
+        attachment: &Attachment,
+        target: &Target,
+    ) -> Result<Uploaded, Failure> {
+        self.may_write()?;
+        let download = self
+            .session
+            .attachment(provider, message_id, attachment)
+            .await
+            .map_err(|e| Failure::ebox(Step::Attachment, e))?;
+        match (download.expected_sha256, download.content_length) {
+            // The digest and the length are known up front: stream straight through.
+            (Some(sha), Some(length)) => {
+                self.stream_through(target, download.chunks, length, sha).await?;
+                Ok((length, sha, true))
+            }
+            // Otherwise hash it on local disk first, then upload with its checksum.
+            _ => {
+                let verified = download.expected_sha256.is_some();
+                let (length, sha) = self.spool_then_upload(target, download.chunks).await?;
+                Ok((length, sha, verified))
+            }
+        }
     }
 
     async fn stream_through(&self, target: &Target, chunks: Chunks, length: u64, sha: Sha256) -> Result<(), Failure> {

@@ -1,11 +1,16 @@
 //! One message into the verdeelbak: attachments and body first, `message.json` last
 //! (created once: its presence means complete), then the ledger row.
+//!
+//! A message the ledger does not know may still be complete in the verdeelbak: a run
+//! died between its `message.json` and its ledger row. Its `message.json` is looked for
+//! first; when it is there and is this message's, only the ledger row is written, so
+//! nothing in a message folder is ever written after its `message.json`.
 
 use ebox::EboxError;
 use ebox::model::{ListedMessage, MessageProvider, ReferenceKind, UnreadableItem};
 
+use super::Step;
 use super::walk::Run;
-use super::{Checkpoint, Interrupted, Step};
 use crate::ports::*;
 use crate::verdeelbak::keys;
 use crate::verdeelbak::message_json::{self, StoredAttachment};
@@ -15,6 +20,9 @@ pub(super) enum Delivery {
     New {
         bytes: u64,
     },
+    /// Complete in the verdeelbak already (a run died before its ledger row): only the
+    /// ledger row was written now.
+    Completed,
     /// Another run recorded it in the meantime.
     AlreadyRecorded,
     /// Not delivered; the run goes on, and the next one tries again.
@@ -41,6 +49,14 @@ impl Failure {
             step: Step::Store,
             retryable: e.retryable,
             error: e.to_string(),
+        }
+    }
+
+    fn lease_lost() -> Self {
+        Self {
+            step: Step::Lease,
+            error: "the run no longer holds the entity's lease; the next run delivers it".into(),
+            retryable: true,
         }
     }
 }
@@ -104,9 +120,9 @@ impl Run<'_> {
             return Ok(key);
         }
 
-        if !self.lease.take().await.is_acquired() {
+        if !self.lease.take_and_hold().await {
             return Err(Failure {
-                step: Step::Store,
+                step: Step::Lease,
                 error: "another run holds the entity".into(),
                 retryable: true,
             });
@@ -119,21 +135,59 @@ impl Run<'_> {
         Ok(key)
     }
 
-    /// Delivers one message; only a checkpoint (tests) ends it early.
-    pub(super) async fn deliver(
+    /// Fails unless the run may write now (see [`super::lease::LazyLease::holds`]).
+    pub(super) fn may_write(&self) -> Result<(), Failure> {
+        if self.lease.holds() {
+            Ok(())
+        } else {
+            Err(Failure::lease_lost())
+        }
+    }
+
+    /// Delivers one message: completes it when an earlier run left it complete but
+    /// unrecorded, else stores it whole.
+    pub(super) async fn deliver(&self, provider: &MessageProvider, listed: &ListedMessage) -> Delivery {
+        let folder = self.folder(provider, &listed.message.message_id);
+        let message_key = keys::message_json_key(&folder);
+        match self.stored_message_json(provider, listed, &message_key).await {
+            Ok(Some(sha)) => {
+                return self
+                    .record(provider, listed, message_key, sha, Delivery::Completed)
+                    .await;
+            }
+            Ok(None) => {}
+            Err(failure) => return Delivery::Failed(failure),
+        }
+        let parts = match self.store_parts(provider, listed, &folder).await {
+            Ok(parts) => parts,
+            Err(failure) => return Delivery::Failed(failure),
+        };
+        self.complete(provider, listed, &folder, parts).await
+    }
+
+    /// The SHA-256 of the message's `message.json` when one is stored already; a file
+    /// there that is not this message's is a failure, never overwritten.
+    async fn stored_message_json(
         &self,
         provider: &MessageProvider,
         listed: &ListedMessage,
-    ) -> Result<Delivery, Interrupted> {
-        let folder = self.folder(provider, &listed.message.message_id);
-        let parts = match self.store_parts(provider, listed, &folder).await {
-            Ok(parts) => parts,
-            Err(failure) => return Ok(Delivery::Failed(failure)),
+        key: &str,
+    ) -> Result<Option<Sha256>, Failure> {
+        let Some(stored) = self.fetcher.objects.get(key).await.map_err(Failure::store)? else {
+            return Ok(None);
         };
-        self.fetcher.checkpoints.reached(&Checkpoint::AttachmentsStored {
-            message_id: listed.message.message_id.clone(),
-        })?;
-        self.complete(provider, listed, &folder, parts).await
+        let value: serde_json::Value = serde_json::from_slice(&stored).unwrap_or_default();
+        let ours = value["entity_id"] == self.entity.as_str()
+            && value["provider_id"] == provider.message_provider_id.as_str()
+            && value["message_id"] == listed.message.message_id.as_str();
+        if !ours {
+            return Err(Failure {
+                step: Step::Store,
+                error: format!("{key}: a message.json is there that is not this message's; it is left as it is"),
+                retryable: false,
+            });
+        }
+        Ok(Some(sha256_of(&stored)))
     }
 
     /// Attachments, then the body: every body, main content or annex, since only the body
@@ -203,6 +257,7 @@ impl Run<'_> {
             return Ok(None);
         };
         let bytes = body.raw.len() as u64;
+        self.may_write()?;
         let put = PutObject {
             key: keys::body_key(folder),
             sha256: sha256_of(&body.raw),
@@ -221,8 +276,7 @@ impl Run<'_> {
         listed: &ListedMessage,
         folder: &str,
         parts: Parts,
-    ) -> Result<Delivery, Interrupted> {
-        let f = self.fetcher;
+    ) -> Delivery {
         let m = &listed.message;
         let body_key = keys::body_key(folder);
         let json = message_json::build(
@@ -237,37 +291,65 @@ impl Run<'_> {
                 .map(|text| message_json::StoredBody { text, key: &body_key }),
             &parts.attachments,
         );
+        let key = keys::message_json_key(folder);
+        let bytes = parts.bytes + json.len() as u64;
+        let sha = sha256_of(&json);
+        if let Err(failure) = self.may_write() {
+            return Delivery::Failed(failure);
+        }
+        // Created once. Already there: written by this very request when its answer was
+        // lost, or by another run; either way that one is the message's.
+        let sha = match self.fetcher.objects.put(put_json(&key, json, true)).await {
+            Ok(Insert::Inserted) => sha,
+            Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key).await {
+                Ok(Some(stored)) => stored,
+                Ok(None) => return Delivery::Failed(Failure::store(StoreError::new("put object", &key, "vanished"))),
+                Err(failure) => return Delivery::Failed(failure),
+            },
+            Err(e) => return Delivery::Failed(Failure::store(e)),
+        };
+        self.record(provider, listed, key, sha, Delivery::New { bytes }).await
+    }
+
+    /// The ledger row of a message whose `message.json` is stored; `delivered` is what
+    /// the delivery is when the row is new.
+    async fn record(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+        message_key: String,
+        sha: Sha256,
+        delivered: Delivery,
+    ) -> Delivery {
         let entry = LedgerEntry {
             provider_id: provider.message_provider_id.clone(),
-            message_id: m.message_id.clone(),
-            delivered_at: f.clock.now(),
-            message_key: keys::message_json_key(folder),
-            message_sha256: hex(sha256_of(&json)),
-            expires_at: m.expiration_date,
+            message_id: listed.message.message_id.clone(),
+            // To the millisecond, as the ledger keeps it: a retried write finds its own row.
+            delivered_at: chrono::SubsecRound::trunc_subsecs(self.fetcher.clock.now(), 3),
+            message_key,
+            message_sha256: hex(sha),
+            expires_at: listed.message.expiration_date,
         };
-        let bytes = parts.bytes + json.len() as u64;
-        // Created once: a rerun after a crash finds it and goes on to the ledger.
-        if let Err(e) = f.objects.put(put_json(&entry.message_key, json, true)).await {
-            return Ok(Delivery::Failed(Failure::store(e)));
-        }
-        f.checkpoints.reached(&Checkpoint::MessageJsonStored {
-            message_id: m.message_id.clone(),
-        })?;
-        let recorded = match f.stores.ledger.record(&self.entity, &entry).await {
-            Ok(Insert::Inserted) => Delivery::New { bytes },
+        match self
+            .fetcher
+            .stores
+            .ledger
+            .record(&self.entity, &entry, self.lease.fence())
+            .await
+        {
+            Ok(Insert::Inserted) => delivered,
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
-            Err(e) => Delivery::Failed(Failure {
-                step: Step::Ledger,
-                retryable: e.retryable,
-                error: e.to_string(),
-            }),
-        };
-        if !matches!(recorded, Delivery::Failed(_)) {
-            f.checkpoints.reached(&Checkpoint::LedgerRecorded {
-                message_id: m.message_id.clone(),
-            })?;
+            Err(e) => {
+                if e.lease_lost {
+                    self.lease.lose();
+                }
+                Delivery::Failed(Failure {
+                    step: Step::Ledger,
+                    retryable: e.retryable,
+                    error: e.to_string(),
+                })
+            }
         }
-        Ok(recorded)
     }
 
     /// The names behind the message's ids, where the message does not carry them.

@@ -1,15 +1,32 @@
 //! The entity's lease, taken the first time a run is about to write: until then a run
 //! only reads, and two runs reading at once do no harm.
+//!
+//! The lease is short (two minutes by default) and renewed while the run works
+//! ([`LazyLease::keep_alive`]), so a run that died blocks its entity only that long. A
+//! run writes only while it knows its lease holds: every S3 write is preceded by
+//! [`LazyLease::holds`], and every DynamoDB write is fenced by the run's token in the
+//! store itself, so a run whose lease was taken over writes nothing more.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
 
 use super::{Fetcher, RunError, Step};
 use crate::EntityId;
-use crate::ports::{Lease, LeaseOutcome};
+use crate::ports::{Fence, Lease, LeaseOutcome};
 
 pub(super) struct LazyLease<'a> {
     fetcher: &'a Fetcher,
     entity: &'a EntityId,
     run_id: &'a str,
     state: tokio::sync::OnceCell<LeaseState>,
+    /// Until when this run may start a write: the clock's reading before the last take
+    /// or renewal that succeeded, plus the lease's duration, less a quarter of it.
+    valid_until: Mutex<Option<DateTime<Utc>>>,
+    /// A renewal found another holder, or a fenced write was refused.
+    lost: AtomicBool,
+    taken: tokio::sync::Notify,
 }
 
 pub(super) enum LeaseState {
@@ -31,7 +48,19 @@ impl<'a> LazyLease<'a> {
             entity,
             run_id,
             state: tokio::sync::OnceCell::new(),
+            valid_until: Mutex::new(None),
+            lost: AtomicBool::new(false),
+            taken: tokio::sync::Notify::new(),
         }
+    }
+
+    fn duration(&self) -> chrono::Duration {
+        self.fetcher.settings.lease_duration
+    }
+
+    /// Records a take or renewal that succeeded, made at `at`.
+    fn confirmed(&self, at: DateTime<Utc>) {
+        *self.valid_until.lock().expect("lease lock") = Some(at + self.duration() - self.duration() / 4);
     }
 
     /// The lease, taken now if it was not yet.
@@ -40,13 +69,17 @@ impl<'a> LazyLease<'a> {
             .get_or_init(|| async {
                 let f = self.fetcher;
                 let now = f.clock.now();
-                match f
+                let outcome = f
                     .stores
                     .leases
-                    .acquire(self.entity, self.run_id, now + f.settings.lease_duration, now)
-                    .await
-                {
-                    Ok(LeaseOutcome::Acquired) => LeaseState::Acquired,
+                    .acquire(self.entity, self.run_id, now + self.duration(), now)
+                    .await;
+                match outcome {
+                    Ok(LeaseOutcome::Acquired) => {
+                        self.confirmed(now);
+                        self.taken.notify_one();
+                        LeaseState::Acquired
+                    }
                     Ok(LeaseOutcome::HeldBy { holder, until }) => LeaseState::Held(Lease { holder, until }),
                     Err(e) => LeaseState::Failed(RunError {
                         step: Step::Lease,
@@ -56,6 +89,68 @@ impl<'a> LazyLease<'a> {
                 }
             })
             .await
+    }
+
+    /// Takes the lease if need be; whether this run may write now.
+    pub(super) async fn take_and_hold(&self) -> bool {
+        self.take().await.is_acquired() && self.holds()
+    }
+
+    /// Whether the run may start a write now: it took the lease, has not lost it, and its
+    /// last renewal is recent enough that nobody else can have taken it over.
+    pub(super) fn holds(&self) -> bool {
+        self.acquired()
+            && !self.lost.load(Ordering::SeqCst)
+            && self
+                .valid_until
+                .lock()
+                .expect("lease lock")
+                .is_some_and(|until| self.fetcher.clock.now() < until)
+    }
+
+    /// The token the run's DynamoDB writes are fenced by.
+    pub(super) fn fence(&self) -> Fence<'_> {
+        Fence(self.run_id)
+    }
+
+    /// The run's lease is gone (a fenced write was refused): no more writes.
+    pub(super) fn lose(&self) {
+        if !self.lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!("the entity's lease was taken over; this run stops writing");
+        }
+    }
+
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Renews the lease every quarter of its duration once it is taken, for as long as
+    /// the run works; never returns. A renewal that fails is tried again at the next
+    /// beat: after three misses in a row [`Self::holds`] turns false, before the lease
+    /// can expire at the store.
+    pub(super) async fn keep_alive(&self) {
+        self.taken.notified().await;
+        let every = (self.duration() / 4)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if self.is_lost() {
+                return std::future::pending().await;
+            }
+            let f = self.fetcher;
+            let now = f.clock.now();
+            match f
+                .stores
+                .leases
+                .renew(self.entity, self.run_id, now + self.duration())
+                .await
+            {
+                Ok(true) => self.confirmed(now),
+                Ok(false) => self.lose(),
+                Err(e) => tracing::warn!(error = %e, "lease not renewed; trying again at the next beat"),
+            }
+        }
     }
 
     /// What became of it, if the run tried to take it.

@@ -61,7 +61,8 @@ pub struct FetchRequest {
 pub struct FetchSettings {
     /// Messages of one entity delivered at once.
     pub concurrency: usize,
-    /// How long a lease holds; longer than the function's timeout.
+    /// How long a lease holds. A run renews it every quarter of this while it works, so
+    /// this is how long a run that died blocks its entity.
     pub lease_duration: chrono::Duration,
     /// No new message is started when less than this is left.
     pub time_margin: Duration,
@@ -86,7 +87,7 @@ impl Default for FetchSettings {
     fn default() -> Self {
         Self {
             concurrency: 8,
-            lease_duration: chrono::Duration::minutes(16),
+            lease_duration: chrono::Duration::minutes(2),
             time_margin: Duration::from_secs(30),
             overlap: chrono::Duration::days(2),
             spool_dir: std::env::temp_dir(),
@@ -108,34 +109,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// Points of a delivery where a run can be cut short; tests use them to kill a run at
-/// each step and check that a rerun still delivers everything exactly once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checkpoint {
-    AttachmentsStored { message_id: String },
-    MessageJsonStored { message_id: String },
-    LedgerRecorded { message_id: String },
-    BeforeCursor { provider_id: String },
-}
-
-/// The run was cut off at a checkpoint, as if the process had died there: no lease
-/// release, no cursor, no report.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("run interrupted at {0:?}")]
-pub struct Interrupted(pub Checkpoint);
-
-pub trait Checkpoints: Send + Sync {
-    fn reached(&self, checkpoint: &Checkpoint) -> Result<(), Interrupted>;
-}
-
-pub struct NoCheckpoints;
-
-impl Checkpoints for NoCheckpoints {
-    fn reached(&self, _: &Checkpoint) -> Result<(), Interrupted> {
-        Ok(())
-    }
-}
-
 /// Everything fetch needs, built once per process.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -145,6 +118,5 @@ pub struct Fetcher {
     pub secrets: Arc<dyn SecretStore>,
     pub ebox: ebox::Ebox,
     pub clock: Arc<dyn Clock>,
-    pub checkpoints: Arc<dyn Checkpoints>,
     pub settings: FetchSettings,
 }

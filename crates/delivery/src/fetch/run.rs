@@ -8,31 +8,17 @@ use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
 use super::walk::Run;
-use super::{
-    FetchRequest, Fetcher, Interrupted, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials,
-};
+use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
 use crate::EntityId;
 use crate::ports::*;
 use crate::verdeelbak::keys;
 
-/// Why a run stopped before its end.
-pub(super) enum RunStop {
-    Failed(RunError),
-    Interrupted(Interrupted),
-}
-
-impl From<Interrupted> for RunStop {
-    fn from(i: Interrupted) -> Self {
-        RunStop::Interrupted(i)
-    }
-}
-
-fn fail(step: Step, message: String, retryable: bool) -> RunStop {
-    RunStop::Failed(RunError {
+fn fail(step: Step, message: String, retryable: bool) -> RunError {
+    RunError {
         step,
         message,
         retryable,
-    })
+    }
 }
 
 /// What a run starts from, once it knows the entity is its to run.
@@ -72,9 +58,8 @@ fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option
 }
 
 impl Fetcher {
-    /// Runs one entity. Every outcome is a report, failures included; only an
-    /// [`Interrupted`] checkpoint (tests) ends a run without one.
-    pub async fn run(&self, request: &FetchRequest, deadline: Option<Instant>) -> Result<RunReport, Interrupted> {
+    /// Runs one entity. Every outcome is a report, failures included.
+    pub async fn run(&self, request: &FetchRequest, deadline: Option<Instant>) -> RunReport {
         let started_at = self.clock.now();
         let clock = Instant::now();
         let run_id = uuid::Uuid::new_v4().to_string();
@@ -83,20 +68,16 @@ impl Fetcher {
         let span = tracing::info_span!("run", entity_id = %request.entity_id, run_id = %run_id);
         let result =
             tracing::Instrument::instrument(self.run_entity(request, deadline, &run_id, &mut report), span).await;
-        match result {
-            Err(RunStop::Interrupted(i)) => return Err(i),
-            Err(RunStop::Failed(e)) => {
-                report.outcome = Outcome::Failed;
-                report.error = Some(e);
-            }
-            Ok(()) => {}
+        if let Err(e) = result {
+            report.outcome = Outcome::Failed;
+            report.error = Some(e);
         }
         report.finish(self.clock.now(), clock.elapsed());
-        Ok(report)
+        report
     }
 
     /// The connection, if it may be run.
-    async fn connection(&self, entity: &EntityId) -> Result<Connection, RunStop> {
+    async fn connection(&self, entity: &EntityId) -> Result<Connection, RunError> {
         let connection = self
             .connections
             .get(entity)
@@ -121,7 +102,7 @@ impl Fetcher {
         deadline: Option<Instant>,
         run_id: &str,
         report: &mut RunReport,
-    ) -> Result<(), RunStop> {
+    ) -> Result<(), RunError> {
         let entity = EntityId::parse(&request.entity_id).map_err(|e| fail(Step::Input, e.to_string(), false))?;
         let connection = self.connection(&entity).await?;
         let state = self
@@ -147,10 +128,11 @@ impl Fetcher {
             cursors: state.cursors,
             lease: &lease,
         };
-        let outcome = self.read_providers(start, request, deadline, report).await;
-        if matches!(outcome, Err(RunStop::Interrupted(_))) {
-            return outcome;
-        }
+        // The lease is renewed for as long as the providers are read.
+        let outcome = tokio::select! {
+            outcome = self.read_providers(start, request, deadline, report) => outcome,
+            () = lease.keep_alive() => unreachable!("keep_alive never returns"),
+        };
         if let Some(LeaseState::Held(held)) = lease.state() {
             // Another run started in the meantime: it carries on, and its status counts.
             report.already_running(held);
@@ -159,13 +141,23 @@ impl Fetcher {
         if request.dry_run {
             return outcome;
         }
+        if lease.is_lost() {
+            // Another run took the entity over: its status counts, and nothing more of
+            // this one is written.
+            return Err(fail(
+                Step::Lease,
+                format!("entity {entity}: the lease was taken over by another run; this run stopped writing"),
+                true,
+            ));
+        }
+        // The status first, while the lease still fences it; then the lease goes.
+        self.store_status(&entity, report, &outcome, previous.as_ref(), &lease)
+            .await;
         if lease.acquired()
             && let Err(e) = self.stores.leases.release(&entity, run_id).await
         {
             tracing::warn!(error = %e, "lease not released; it expires by itself");
         }
-        self.store_status(&entity, report, &outcome, previous.as_ref(), lease.acquired())
-            .await;
         outcome
     }
 
@@ -173,12 +165,13 @@ impl Fetcher {
         &self,
         entity: &EntityId,
         report: &RunReport,
-        outcome: &Result<(), RunStop>,
+        outcome: &Result<(), RunError>,
         previous: Option<&RunReport>,
-        wrote: bool,
+        lease: &LazyLease<'_>,
     ) {
+        let wrote = lease.acquired();
         let mut last = report.clone();
-        if let Err(RunStop::Failed(e)) = outcome {
+        if let Err(e) = outcome {
             last.outcome = Outcome::Failed;
             last.error = Some(e.clone());
         }
@@ -186,8 +179,15 @@ impl Fetcher {
         last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
         if status_due(wrote, previous, &last, self.settings.status_interval)
             && let Ok(value) = serde_json::to_value(&last)
-            && let Err(e) = self.stores.reports.put_last(entity, &value).await
+            && let Err(e) = self
+                .stores
+                .reports
+                .put_last(entity, &value, wrote.then(|| lease.fence()))
+                .await
         {
+            if e.lease_lost {
+                lease.lose();
+            }
             tracing::warn!(error = %e, "last-run status not stored");
         }
     }
@@ -199,7 +199,7 @@ impl Fetcher {
         entity: &EntityId,
         connection: &Connection,
         report: &mut RunReport,
-    ) -> Result<(ebox::Session, std::sync::Arc<ebox::model::Discovery>), RunStop> {
+    ) -> Result<(ebox::Session, std::sync::Arc<ebox::model::Discovery>), RunError> {
         let credentials = credentials::resolve(self.secrets.as_ref(), connection)
             .await
             .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
@@ -231,7 +231,7 @@ impl Fetcher {
         request: &FetchRequest,
         deadline: Option<Instant>,
         report: &mut RunReport,
-    ) -> Result<(), RunStop> {
+    ) -> Result<(), RunError> {
         let (session, discovery) = self.open_session(&start.entity, &start.connection, report).await?;
         let lease = start.lease;
         let run = Run {
@@ -253,7 +253,7 @@ impl Fetcher {
         };
         for provider in discovery.providers.iter().filter(wanted) {
             match provider.state(now) {
-                ProviderState::Active => report.providers.push(run.provider(provider).await?),
+                ProviderState::Active => report.providers.push(run.provider(provider).await),
                 ProviderState::InMaintenance { until } => report.providers.push(ProviderReport {
                     provider_id: provider.message_provider_id.clone(),
                     state: ProviderStatus::Maintenance,
@@ -264,7 +264,8 @@ impl Fetcher {
             }
             match lease.state() {
                 Some(LeaseState::Held(_)) => break,
-                Some(LeaseState::Failed(e)) => return Err(RunStop::Failed(e.clone())),
+                Some(LeaseState::Failed(e)) => return Err(e.clone()),
+                _ if lease.is_lost() => break,
                 _ => {}
             }
         }

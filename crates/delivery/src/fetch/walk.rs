@@ -10,9 +10,8 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
-use super::run::RunStop;
 use super::tally::{Done, Tally};
-use super::{Checkpoint, FetchRequest, Fetcher, Interrupted, ProviderReport, ProviderStatus, cursor};
+use super::{FetchRequest, Fetcher, ProviderReport, ProviderStatus, cursor};
 use crate::EntityId;
 use crate::ports::*;
 
@@ -42,7 +41,7 @@ impl Run<'_> {
             .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.fetcher.settings.time_margin)
     }
 
-    pub(super) async fn provider(&self, provider: &MessageProvider) -> Result<ProviderReport, RunStop> {
+    pub(super) async fn provider(&self, provider: &MessageProvider) -> ProviderReport {
         let f = self.fetcher;
         let provider_id = &provider.message_provider_id;
         let before = self.cursors.get(provider_id);
@@ -57,13 +56,10 @@ impl Run<'_> {
         let mut tally = Tally::new(report, before, f.clock.now(), f.settings.unreadable_hold);
         let mut done = std::pin::pin!(self.deliveries(provider, before));
         while let Some(item) = done.next().await {
-            tally.add(item?);
+            tally.add(item);
         }
         tally.report.walk_complete = tally.complete;
         if tally.complete && !self.request.dry_run {
-            f.checkpoints.reached(&Checkpoint::BeforeCursor {
-                provider_id: provider_id.clone(),
-            })?;
             let target = cursor::target(&tally, position);
             let next = cursor::next(before, target, tally.delivered, tally.unreadable, f.settings.overlap);
             // Nothing new for the cursor: no write.
@@ -71,7 +67,7 @@ impl Run<'_> {
                 self.write_cursor(provider_id, &next, &mut tally.report).await;
             }
         }
-        Ok(tally.report)
+        tally.report
     }
 
     /// One pipeline from the listing to the deliveries: pages are listed and checked
@@ -81,7 +77,7 @@ impl Run<'_> {
         &'s self,
         provider: &'s MessageProvider,
         before: Option<&'s Cursor>,
-    ) -> impl Stream<Item = Result<Done, Interrupted>> + 's {
+    ) -> impl Stream<Item = Done> + 's {
         let f = self.fetcher;
         // e-Box filters on dates and "after" excludes the day itself: reach back so that
         // the cursor's own day, and the one before, are walked again.
@@ -111,8 +107,8 @@ impl Run<'_> {
             .buffer_unordered(f.settings.concurrency.max(1))
     }
 
-    async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Result<Done, Interrupted> {
-        Ok(match seen {
+    async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Done {
+        match seen {
             Seen::Known(id, receipt) => Done::Known(id, receipt),
             Seen::Stop(reason) => Done::Stopped(reason),
             Seen::Unreadable(item) => {
@@ -122,28 +118,36 @@ impl Run<'_> {
             Seen::Fresh(m) if self.request.dry_run => Done::Planned(self.planned_keys(provider, &m)),
             // No new message is started when time is short.
             Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
-            Seen::Fresh(m) => match self.lease.take().await {
-                LeaseState::Acquired => {
-                    let delivery = self.deliver(provider, &m).await?;
+            // A run that no longer holds its lease starts nothing more.
+            Seen::Fresh(m) => match self.lease.take_and_hold().await {
+                true => {
+                    let delivery = self.deliver(provider, &m).await;
                     Done::Delivered(m, delivery)
                 }
-                LeaseState::Held(_) | LeaseState::Failed(_) => Done::NoLease,
+                false => Done::NoLease,
             },
-        })
+        }
     }
 
     async fn write_cursor(&self, provider_id: &str, next: &Cursor, report: &mut ProviderReport) {
         match self.lease.take().await {
+            LeaseState::Acquired if !self.lease.holds() => report.walk_complete = false,
             LeaseState::Acquired => match self
                 .fetcher
                 .stores
                 .cursors
-                .advance(&self.entity, provider_id, next)
+                .advance(&self.entity, provider_id, next, self.lease.fence())
                 .await
             {
                 Ok(CursorOutcome::Advanced) => report.cursor_after = Some(next.position),
                 Ok(CursorOutcome::WouldMoveBackwards { current }) => report.cursor_after = Some(current),
-                Err(e) => report.error = Some(format!("cursor: {e}")),
+                Err(e) => {
+                    if e.lease_lost {
+                        self.lease.lose();
+                        report.walk_complete = false;
+                    }
+                    report.error = Some(format!("cursor: {e}"));
+                }
             },
             LeaseState::Held(_) => report.walk_complete = false,
             LeaseState::Failed(e) => report.error = Some(format!("cursor: {}", e.message)),

@@ -80,6 +80,17 @@ pub struct MemoryState {
     reports: Mutex<HashMap<EntityId, serde_json::Value>>,
 }
 
+impl MemoryState {
+    /// The write's lease is still its holder's, as DynamoDB checks in the same transaction.
+    fn check_fence(&self, entity: &EntityId, fence: Fence<'_>, operation: &'static str) -> Result<(), StoreError> {
+        let leases = self.leases.lock().unwrap();
+        match leases.get(entity) {
+            Some((holder, _)) if holder == fence.0 => Ok(()),
+            _ => Err(StoreError::lease_lost(operation, entity.as_str())),
+        }
+    }
+}
+
 #[async_trait]
 impl LeaseStore for MemoryState {
     async fn acquire(
@@ -103,6 +114,17 @@ impl LeaseStore for MemoryState {
         Ok(LeaseOutcome::Acquired)
     }
 
+    async fn renew(&self, entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get_mut(entity) {
+            Some((current, current_until)) if current == holder => {
+                *current_until = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
         let mut leases = self.leases.lock().unwrap();
         if leases.get(entity).is_some_and(|(h, _)| h == holder) {
@@ -120,7 +142,9 @@ impl CursorStore for MemoryState {
         entity: &EntityId,
         provider_id: &str,
         cursor: &Cursor,
+        fence: Fence<'_>,
     ) -> Result<CursorOutcome, StoreError> {
+        self.check_fence(entity, fence, "advance cursor")?;
         let mut cursors = self.cursors.lock().unwrap();
         let key = (entity.clone(), provider_id.to_owned());
         match cursors.get(&key) {
@@ -161,11 +185,16 @@ impl StateSnapshots for MemoryState {
 
 #[async_trait]
 impl Ledger for MemoryState {
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError> {
+        self.check_fence(entity, fence, "record delivery")?;
         let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
         let mut ledger = self.ledger.lock().unwrap();
-        if ledger.contains_key(&key) {
-            return Ok(Insert::AlreadyExists);
+        if let Some(existing) = ledger.get(&key) {
+            return Ok(if existing == entry {
+                Insert::Inserted
+            } else {
+                Insert::AlreadyExists
+            });
         }
         ledger.insert(key, entry.clone());
         Ok(Insert::Inserted)
@@ -188,7 +217,15 @@ impl Ledger for MemoryState {
 
 #[async_trait]
 impl RunReportStore for MemoryState {
-    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError> {
+    async fn put_last(
+        &self,
+        entity: &EntityId,
+        report: &serde_json::Value,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
+        if let Some(fence) = fence {
+            self.check_fence(entity, fence, "write run report")?;
+        }
         self.reports.lock().unwrap().insert(entity.clone(), report.clone());
         Ok(())
     }

@@ -29,6 +29,9 @@ pub struct StoreError {
     pub target: String,
     pub message: String,
     pub retryable: bool,
+    /// The write was refused because the run no longer holds the entity's lease: another
+    /// run has taken it, and this one must stop writing.
+    pub lease_lost: bool,
     #[source]
     pub source: Option<BoxError>,
 }
@@ -40,7 +43,17 @@ impl StoreError {
             target: target.into(),
             message: message.into(),
             retryable: false,
+            lease_lost: false,
             source: None,
+        }
+    }
+
+    /// A write refused by its fence: the run's lease is gone. The next run does it.
+    pub fn lease_lost(operation: &'static str, target: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            lease_lost: true,
+            ..Self::new(operation, target, "the run no longer holds the entity's lease")
         }
     }
 }

@@ -20,10 +20,19 @@ pub enum LeaseOutcome {
     },
 }
 
+/// The lease a write is made under: its holder's token. A store makes the write only
+/// while that holder still holds the entity's lease, in the same conditional write, so a
+/// run whose lease was taken over cannot write over the run that took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence<'a>(pub &'a str);
+
+/// An entity's lease. It holds while `now < until`: at `until` itself it is expired,
+/// in every store.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Takes the entity's lease for `holder` until `until`, unless another holder has it
-    /// and it has not expired at `now`. The expiry check is part of the conditional write.
+    /// and it has not expired at `now`. The expiry check is part of the conditional write;
+    /// taking it again as its holder succeeds (a retried write whose answer was lost).
     async fn acquire(
         &self,
         entity: &EntityId,
@@ -31,6 +40,9 @@ pub trait LeaseStore: Send + Sync {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<LeaseOutcome, StoreError>;
+    /// Extends the lease to `until` if `holder` still has it (expired or not, as long as
+    /// nobody took it over); returns whether it did.
+    async fn renew(&self, entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Releases the lease if `holder` still has it; returns whether it did.
     async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError>;
 }
@@ -63,8 +75,14 @@ pub struct Cursor {
 #[async_trait]
 pub trait CursorStore: Send + Sync {
     /// Stores `cursor` unless the stored position is later: a cursor never moves back.
-    async fn advance(&self, entity: &EntityId, provider_id: &str, cursor: &Cursor)
-    -> Result<CursorOutcome, StoreError>;
+    /// Fenced: refused with [`StoreError::lease_lost`] once `fence` no longer holds.
+    async fn advance(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        cursor: &Cursor,
+        fence: Fence<'_>,
+    ) -> Result<CursorOutcome, StoreError>;
 }
 
 /// Who holds an entity's lease, and until when.
@@ -107,8 +125,10 @@ pub struct LedgerEntry {
 
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Records a delivery once; a second record of the same message is `AlreadyExists`.
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
+    /// Records a delivery once; a second record of the same message is `AlreadyExists`,
+    /// unless it is this very entry (a retried write whose answer was lost): `Inserted`.
+    /// Fenced: refused with [`StoreError::lease_lost`] once `fence` no longer holds.
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError>;
     /// Which of these messages of one provider are delivered (one round trip per 100).
     async fn delivered_among(
         &self,
@@ -133,6 +153,12 @@ pub trait StateInspection: Send + Sync {
 
 #[async_trait]
 pub trait RunReportStore: Send + Sync {
-    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError>;
+    /// Stores the last run's status; fenced when the run wrote under a lease.
+    async fn put_last(
+        &self,
+        entity: &EntityId,
+        report: &serde_json::Value,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError>;
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError>;
 }

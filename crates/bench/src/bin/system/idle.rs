@@ -54,7 +54,7 @@ pub async fn rows() -> Vec<Row> {
         attachment_size: 10_000,
         providers: vec![],
     });
-    assert_eq!(w.fetcher.run(&request(), None).await.unwrap().outcome, Outcome::Ok);
+    assert_eq!(w.fetcher.run(&request(), None).await.outcome, Outcome::Ok);
     let idle = measure(&w).await;
     report(&idle, w.fetcher.settings.status_interval.num_minutes())
 }
@@ -81,7 +81,7 @@ async fn measure(w: &World) -> Idle {
     for _ in 0..RUNS {
         w.sim.reset_counters();
         w.stores.requests.take();
-        let report = w.fetcher.run(&request(), None).await.unwrap();
+        let report = w.fetcher.run(&request(), None).await;
         assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 0));
         let aws = w.stores.requests.take();
         let count = |s: &str| aws.get(s).copied().unwrap_or(0);

@@ -10,12 +10,12 @@ pub async fn rows() -> Vec<Row> {
     let w = world(true, 0).await;
     add_big_message(&w.sim);
     let before = rss();
-    let report = w.fetcher.run(&request(), None).await.unwrap();
+    let report = w.fetcher.run(&request(), None).await;
     assert_eq!(report.delivered, 1, "{report:?}");
     let after_delivery = rss();
     let peak = peak_rss();
     let idle_started = rss();
-    w.fetcher.run(&request(), None).await.unwrap();
+    w.fetcher.run(&request(), None).await;
     let idle = rss().max(idle_started);
     let mb = |b: u64| b as f64 / 1e6;
     vec![

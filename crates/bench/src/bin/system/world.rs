@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::config::SharedInterceptor;
 use bench::{Key, key, scopes};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
-use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, NoCheckpoints, SystemClock};
+use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, SystemClock};
 use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
 use delivery::ports::*;
 use ebox_sim::{SimConfig, Simulator};
@@ -69,7 +69,6 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
         secrets: stores.secrets.clone(),
         ebox: ebox::Ebox::new(config).unwrap(),
         clock: Arc::new(SystemClock),
-        checkpoints: Arc::new(NoCheckpoints),
         settings: FetchSettings {
             concurrency: CONCURRENCY,
             ..FetchSettings::default()

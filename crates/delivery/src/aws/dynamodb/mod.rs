@@ -4,6 +4,7 @@
 
 mod codec;
 mod connections;
+mod fence;
 mod items;
 mod ledger;
 mod state;

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::codec::*;
+use super::fence::Refused;
 use super::items::*;
 use super::{DynamoState, read, s, store_error};
 use crate::EntityId;
@@ -29,7 +29,8 @@ impl LeaseStore for DynamoState {
             .set_item(Some(LeaseItem::row(entity, holder, until)))
             // The expiry is checked here, in the write, so a run killed at its timeout
             // never blocks the entity for longer than its lease.
-            .condition_expression("attribute_not_exists(#pk) OR lease_until_ms < :now OR holder = :holder")
+            // Expired at `until` itself (`<=`), as in every store.
+            .condition_expression("attribute_not_exists(#pk) OR lease_until_ms <= :now OR holder = :holder")
             .expression_attribute_names("#pk", STATE_PARTITION_KEY)
             .expression_attribute_values(":now", value(Millis(now)))
             .expression_attribute_values(":holder", s(holder))
@@ -53,6 +54,29 @@ impl LeaseStore for DynamoState {
                 }
                 _ => Err(store_error("take lease", entity.as_str(), e)),
             },
+        }
+    }
+
+    async fn renew(&self, entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(LeaseItem::row(entity, holder, until)))
+            // Retried after a lost answer, the holder is still this run's: it passes again.
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error("renew lease", entity.as_str(), e)),
         }
     }
 
@@ -86,7 +110,9 @@ impl CursorStore for DynamoState {
         entity: &EntityId,
         provider_id: &str,
         cursor: &Cursor,
+        fence: Fence<'_>,
     ) -> Result<CursorOutcome, StoreError> {
+        const OP: &str = "advance cursor";
         let to = cursor.position;
         let mut attributes = CursorItem::attributes(provider_id, cursor);
         let values = [
@@ -99,39 +125,27 @@ impl CursorStore for DynamoState {
         .into_iter()
         .filter_map(|(placeholder, name)| Some((placeholder.to_owned(), attributes.remove(name)?)))
         .collect();
-        let result = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(StateKey::item(entity, cursor_sort_key(provider_id))))
             .update_expression(
                 "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, unreadable = :unreadable",
             )
+            // `<=`: the same cursor again (a retry after a lost answer) passes.
             .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")
             .expression_attribute_names("#position", "position")
             .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CursorOutcome::Advanced),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    let position = |item: &Item| decode::<CursorItem>(item).ok().map(|c| Cursor::from(c).position);
-                    let current = match c.item().and_then(position) {
-                        Some(at) => Some(at),
-                        None => self
-                            .get_item(entity, cursor_sort_key(provider_id), "read cursor")
-                            .await?
-                            .as_ref()
-                            .and_then(position),
-                    };
-                    Ok(CursorOutcome::WouldMoveBackwards {
-                        current: current.unwrap_or(to),
-                    })
-                }
-                _ => Err(store_error("advance cursor", entity.as_str(), e)),
-            },
+            .build()
+            .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
+        let write = TransactWriteItem::builder().update(update).build();
+        match self.fenced(entity, fence, write, OP).await? {
+            Ok(()) => Ok(CursorOutcome::Advanced),
+            Err(Refused::Condition) => {
+                let current = self.cursor(entity, provider_id).await?.map(|c| c.position);
+                Ok(CursorOutcome::WouldMoveBackwards {
+                    current: current.unwrap_or(to),
+                })
+            }
         }
     }
 }
@@ -211,15 +225,36 @@ impl StateSnapshots for DynamoState {
 
 #[async_trait]
 impl RunReportStore for DynamoState {
-    async fn put_last(&self, entity: &EntityId, report: &serde_json::Value) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+    async fn put_last(
+        &self,
+        entity: &EntityId,
+        report: &serde_json::Value,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "write run report";
+        let item = LastRunItem::row(entity, report);
+        let Some(fence) = fence else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| store_error(OP, entity.as_str(), e))?;
+            return Ok(());
+        };
+        let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(LastRunItem::row(entity, report)))
-            .send()
-            .await
-            .map_err(|e| store_error("write run report", entity.as_str(), e))?;
-        Ok(())
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
+        match self
+            .fenced(entity, fence, TransactWriteItem::builder().put(put).build(), OP)
+            .await?
+        {
+            // An unconditional put: its own condition cannot fail.
+            Ok(()) | Err(Refused::Condition) => Ok(()),
+        }
     }
 
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {

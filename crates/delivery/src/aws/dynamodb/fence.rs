@@ -1,0 +1,80 @@
+//! Fenced writes: a write and a check that the run still holds the entity's lease, in one
+//! transaction, so a run whose lease was taken over writes nothing more.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+
+use super::items::StateKey;
+use super::{DynamoState, s, store_error};
+use crate::EntityId;
+use crate::ports::{Fence, StoreError};
+use crate::schema::LEASE_SORT_KEY;
+
+/// Why a fenced write was not made, when DynamoDB refused it on a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The write's own condition failed; the lease is still the run's.
+    Condition,
+}
+
+/// Cancellation reasons that say "the same transaction may pass if sent again".
+const TRANSIENT_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
+
+impl DynamoState {
+    /// Makes `write` if `fence` still holds the entity's lease. `Ok(Err(Condition))` when
+    /// the write's own condition failed; [`StoreError::lease_lost`] when the lease did.
+    pub(super) async fn fenced(
+        &self,
+        entity: &EntityId,
+        fence: Fence<'_>,
+        write: TransactWriteItem,
+        operation: &'static str,
+    ) -> Result<Result<(), Refused>, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(StateKey::item(entity, LEASE_SORT_KEY)))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(fence.0))
+            .build()
+            .map_err(|e| StoreError::new(operation, entity.as_str(), e.to_string()))?;
+        // The SDK gives the request an idempotency token that its retries share, so a
+        // retry after a lost answer is not made twice; a store that ignores the token
+        // refuses the retry on the write's own condition, which each caller recognises.
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(write)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Ok(())),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+            return Err(store_error(operation, entity.as_str(), err));
+        };
+        let reasons: Vec<&str> = cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None"))
+            .collect();
+        match reasons.as_slice() {
+            ["ConditionalCheckFailed", ..] => Err(StoreError::lease_lost(operation, entity.as_str())),
+            [_, "ConditionalCheckFailed"] => Ok(Err(Refused::Condition)),
+            _ => Err(StoreError {
+                retryable: reasons.iter().any(|r| TRANSIENT_REASONS.contains(r)),
+                ..StoreError::new(
+                    operation,
+                    entity.as_str(),
+                    format!("transaction cancelled: {}", reasons.join(", ")),
+                )
+            }),
+        }
+    }
+}
