@@ -11,6 +11,7 @@ use delivery::ports::*;
 use delivery::stores::Stores;
 
 use crate::MotoServer;
+use crate::fault_proxy::FaultProxy;
 
 pub struct Backend {
     pub connections: Arc<dyn ConnectionAdmin>,
@@ -21,6 +22,8 @@ pub struct Backend {
     /// Prefixed to every secret name a test makes, so tests sharing a moto never meet.
     pub secret_prefix: String,
     pub moto: Option<MotoServer>,
+    /// The fault proxy every AWS call goes through, when the backend has one.
+    pub proxy: Option<FaultProxy>,
 }
 
 pub enum Secrets {
@@ -77,13 +80,27 @@ impl Backend {
             secrets: Secrets::Memory(Arc::new(MemorySecrets::default())),
             secret_prefix: crate::unique_name("t") + "/",
             moto: None,
+            proxy: None,
         }
     }
 
     pub async fn moto() -> Self {
         let moto = MotoServer::start();
         let clients = moto.clients().await;
-        let names = moto.fresh_storage(&clients).await;
+        Self::on_moto(moto, clients, None).await
+    }
+
+    /// The adapters on moto, every call of theirs through a [`FaultProxy`] (the tables and
+    /// bucket are made directly, before any fault).
+    pub async fn moto_through_proxy() -> Self {
+        let moto = MotoServer::start();
+        let proxy = FaultProxy::start(&moto.url);
+        let clients = AwsClients::new(&delivery::aws::load_for_endpoint(&proxy.url(), crate::REGION).await);
+        Self::on_moto(moto, clients, Some(proxy)).await
+    }
+
+    async fn on_moto(moto: MotoServer, clients: AwsClients, proxy: Option<FaultProxy>) -> Self {
+        let names = moto.fresh_storage(&moto.clients().await).await;
         let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
         Self {
             connections: Arc::new(DynamoConnections::new(
@@ -96,6 +113,7 @@ impl Backend {
             secrets: Secrets::Moto(clients),
             secret_prefix: crate::unique_name("t") + "/",
             moto: Some(moto),
+            proxy,
         }
     }
 

@@ -1,0 +1,276 @@
+//! AWS faults ridden out: each fault kind on each write and read a run makes, injected by
+//! the fault proxy between the AWS adapters and moto, with e-Box through the simulator.
+//!
+//! After each faulted run: every message is delivered, its ledger row points at its
+//! `message.json`, each `message.json` was written once (counted in the proxy's log of
+//! what moto took), nothing in a message folder was written after it, and the next run
+//! is not locked out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use delivery::EntityId;
+use delivery::fetch::*;
+use delivery::ports::*;
+use delivery::verdeelbak::keys;
+use ebox_sim::data::Scenario;
+use ebox_sim::{SimConfig, Simulator};
+use testkit::backend::Backend;
+use testkit::fault_proxy::{Exchange, Fault, FaultProxy, Outcome as Answer, Rule};
+
+const A: &str = "0403170701";
+const PROVIDERS: [&str; 2] = ["ebox-enterprise", "vlaamse-overheid"];
+
+/// The faults each call gets, two in a row: a burst the SDK (or, for a streamed upload,
+/// the engine) rides out within the run.
+const FAULTS: [Fault; 4] = [Fault::ServerError, Fault::Throttle, Fault::Reset, Fault::LostAnswer];
+
+struct World {
+    b: Backend,
+    sim: Simulator,
+    fetcher: Fetcher,
+    _key: testkit::KeyMaterial,
+}
+
+async fn world() -> World {
+    let b = Backend::moto_through_proxy().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        Vec::new(),
+        &sim.provider_registry_url(),
+    );
+    config.min_backoff = std::time::Duration::from_millis(5);
+    let key = testkit::KeyMaterial::generate("digipost");
+    let secret_id = b.secret_name(&format!("ebox/{A}"));
+    testkit::backend::onboard(&sim, &b.secrets, b.connections.as_ref(), A, &secret_id, &key).await;
+    sim.generate(&Scenario::of(3, A, 2, 1, 3_000));
+    let fetcher = Fetcher {
+        connections: b.connections.clone(),
+        stores: b.stores.clone(),
+        objects: b.objects.clone(),
+        secrets: b.secrets.store(),
+        ebox: ebox::Ebox::new(config).unwrap(),
+        clock: Arc::new(SystemClock),
+        settings: FetchSettings {
+            concurrency: 4,
+            // Short, so that a run of a few seconds renews it (every 1.5 s); long enough
+            // that a burst of throttling, which slows renewals as well, leaves it valid.
+            lease_duration: chrono::Duration::seconds(6),
+            ..FetchSettings::default()
+        },
+    };
+    World {
+        b,
+        sim,
+        fetcher,
+        _key: key,
+    }
+}
+
+impl World {
+    fn proxy(&self) -> &FaultProxy {
+        self.b.proxy.as_ref().expect("a backend behind the proxy")
+    }
+
+    async fn run(&self) -> RunReport {
+        let request = FetchRequest {
+            entity_id: A.into(),
+            ..FetchRequest::default()
+        };
+        self.fetcher.run(&request, None).await
+    }
+
+    /// Every message delivered, each `message.json` written once and nothing after it.
+    async fn assert_delivered_once(&self, case: &str) {
+        let entity = EntityId::parse(A).unwrap();
+        let prefix = Connection::default_prefix(&entity);
+        let mut objects = BTreeMap::new();
+        for meta in self.b.objects.list(&prefix).await.unwrap() {
+            let bytes = self.b.objects.get(&meta.key).await.unwrap().unwrap();
+            objects.insert(meta.key, bytes.to_vec());
+        }
+        let log = self.proxy().log();
+        for provider in PROVIDERS {
+            for m in self.sim.messages(provider, A) {
+                testkit::verdeelbak::assert_message_delivered(&objects, &prefix, provider, &m);
+                let folder = keys::message_folder(&prefix, provider, &m.id);
+                let json_key = keys::message_json_key(&folder);
+                let entry = self.b.inspect.ledger_entry(&entity, provider, &m.id).await.unwrap();
+                let entry = entry.unwrap_or_else(|| panic!("{case}: no ledger row for {json_key}"));
+                assert_eq!(entry.message_key, json_key, "{case}");
+                assert_eq!(entry.message_sha256, hex(sha256_of(&objects[&json_key])), "{case}");
+                assert_written_once_and_last(&log, &folder, case);
+            }
+        }
+    }
+
+    /// New mail, a burst of `fault` on the calls `rule` picks, a run that rides it out,
+    /// and a next run that is not locked out.
+    async fn ride_out(&self, case: &str, rule: Rule) {
+        for provider in PROVIDERS {
+            self.sim.arrive(provider, A);
+        }
+        let injected = self.proxy().injected();
+        self.proxy().inject(rule);
+        let report = self.run().await;
+        self.proxy().clear();
+        assert_eq!(report.outcome, Outcome::Ok, "{case}: {report:#?}");
+        assert_eq!(report.delivered, 2, "{case}: {report:#?}");
+        assert_eq!(
+            self.proxy().injected() - injected,
+            2,
+            "{case}: the faults were not all met"
+        );
+        let next = self.run().await;
+        assert_eq!(
+            next.outcome,
+            Outcome::Ok,
+            "{case}: the next run is locked out: {next:#?}"
+        );
+        assert_eq!(next.delivered, 0, "{case}");
+        self.assert_delivered_once(case).await;
+    }
+}
+
+/// What moto took of a message folder: its `message.json` once, and nothing after it.
+fn assert_written_once_and_last(log: &[Exchange], folder: &str, case: &str) {
+    let taken: Vec<&Exchange> = log
+        .iter()
+        .filter(|e| e.operation == "s3:PutObject" && e.target.contains(folder))
+        .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
+        .collect();
+    let json: Vec<usize> = taken
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.target.ends_with("/message.json"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        json.len(),
+        1,
+        "{case}: {folder}/message.json written {} times",
+        json.len()
+    );
+    assert_eq!(
+        json[0],
+        taken.len() - 1,
+        "{case}: written after {folder}/message.json: {taken:#?}"
+    );
+}
+
+/// Each fault kind, in turn, on the calls of one operation that contain `containing`.
+async fn each_fault_on(operation: &str, containing: &str) {
+    let w = world().await;
+    let first = w.run().await;
+    assert_eq!(first.outcome, Outcome::Ok, "{first:#?}");
+    for fault in FAULTS {
+        let case = format!("{} on {operation} {containing}", fault.name());
+        let rule = Rule::on(operation).containing(containing).times(2).fault(fault);
+        w.ride_out(&case, rule).await;
+    }
+}
+
+macro_rules! calls {
+    ($($name:ident: $operation:literal, $containing:literal;)*) => {
+        $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+           async fn $name() { each_fault_on($operation, $containing).await } )*
+    };
+}
+
+// Reads.
+calls! {
+    connection_read: "dynamodb:GetItem", "entity_id";
+    state_snapshot: "dynamodb:Query", "";
+    secret_read: "secretsmanager:GetSecretValue", "";
+    ledger_read: "dynamodb:BatchGetItem", "";
+    message_json_check: "s3:GetObject", "message.json";
+}
+
+// Writes.
+calls! {
+    lease_take: "dynamodb:PutItem", "\"LEASE\"";
+    attachment_upload: "s3:PutObject", "/attachments/";
+    body_upload: "s3:PutObject", "body.json";
+    message_json_write: "s3:PutObject", "message.json";
+    ledger_row: "dynamodb:TransactWriteItems", "MSG#";
+    cursor_write: "dynamodb:TransactWriteItems", "CURSOR#";
+    status_write: "dynamodb:TransactWriteItems", "LAST_RUN";
+    lease_release: "dynamodb:DeleteItem", "";
+}
+
+/// Renewals of the lease, while e-Box is slow enough that a run outlasts a beat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_renewal() {
+    let w = world().await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    for fault in FAULTS {
+        let case = format!("{} on a renewal", fault.name());
+        w.sim.add_fault(
+            serde_json::from_value(
+                serde_json::json!({"route": "content", "kind": {"type": "latency", "ms": 2000}, "times": 2}),
+            )
+            .unwrap(),
+        );
+        // The first lease write of the run is its take; the renewals follow.
+        let rule = Rule::on("dynamodb:PutItem")
+            .containing("\"LEASE\"")
+            .after(1)
+            .times(2)
+            .fault(fault);
+        w.ride_out(&case, rule).await;
+    }
+}
+
+/// The burst of the field report: more throttled answers in a row on a ledger read than
+/// the SDK's old four attempts could take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_throttling_on_the_ledger() {
+    let w = world().await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    for provider in PROVIDERS {
+        w.sim.arrive(provider, A);
+    }
+    w.proxy()
+        .inject(Rule::on("dynamodb:BatchGetItem").times(5).fault(Fault::Throttle));
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    assert_eq!(report.delivered, 2);
+    assert_eq!(w.proxy().injected(), 5);
+    w.assert_delivered_once("a burst of throttling").await;
+}
+
+/// A fault that outlasts every retry fails its message only, says where and why, and
+/// the next run delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stays_down_fails_the_message_and_the_next_run_delivers_it() {
+    let w = world().await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    w.sim.arrive(PROVIDERS[0], A);
+    w.proxy().inject(
+        Rule::on("s3:PutObject")
+            .containing("/attachments/")
+            .times(100)
+            .fault(Fault::ServerError),
+    );
+    let report = w.run().await;
+    w.proxy().clear();
+    assert_eq!(report.outcome, Outcome::Partial, "{report:#?}");
+    let failed = &report.providers.iter().find(|p| !p.failed.is_empty()).unwrap().failed[0];
+    assert_eq!(failed.step, Step::Store);
+    assert!(failed.retryable, "{failed:?}");
+    assert!(failed.reason.contains("InternalError"), "{failed:?}");
+    let next = w.run().await;
+    assert_eq!(next.outcome, Outcome::Ok, "{next:#?}");
+    assert_eq!(next.delivered, 1);
+    w.assert_delivered_once("a store down for a run").await;
+    // Nothing was taken while it was down: each attempt was refused.
+    assert!(
+        w.proxy()
+            .log()
+            .iter()
+            .filter(|e| e.outcome == Answer::Injected("ServerError".into()))
+            .all(|e| e.status.is_none())
+    );
+}
