@@ -16,7 +16,7 @@ use delivery::verdeelbak::keys;
 use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
 use testkit::backend::Backend;
-use testkit::fault_proxy::{Exchange, Fault, FaultProxy, Outcome as Answer, Rule};
+use testkit::fault_proxy::{Fault, FaultProxy, Outcome as Answer, Rule};
 
 const A: &str = "0403170701";
 const PROVIDERS: [&str; 2] = ["ebox-enterprise", "vlaamse-overheid"];
@@ -101,7 +101,7 @@ impl World {
                 let entry = entry.unwrap_or_else(|| panic!("{case}: no ledger row for {json_key}"));
                 assert_eq!(entry.message_key, json_key, "{case}");
                 assert_eq!(entry.message_sha256, hex(sha256_of(&objects[&json_key])), "{case}");
-                assert_written_once_and_last(&log, &folder, case);
+                testkit::verdeelbak::assert_written_once_and_last(&log, &folder, case);
             }
         }
     }
@@ -132,32 +132,6 @@ impl World {
         assert_eq!(next.delivered, 0, "{case}");
         self.assert_delivered_once(case).await;
     }
-}
-
-/// What moto took of a message folder: its `message.json` once, and nothing after it.
-fn assert_written_once_and_last(log: &[Exchange], folder: &str, case: &str) {
-    let taken: Vec<&Exchange> = log
-        .iter()
-        .filter(|e| e.operation == "s3:PutObject" && e.target.contains(folder))
-        .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
-        .collect();
-    let json: Vec<usize> = taken
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.target.ends_with("/message.json"))
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        json.len(),
-        1,
-        "{case}: {folder}/message.json written {} times",
-        json.len()
-    );
-    assert_eq!(
-        json[0],
-        taken.len() - 1,
-        "{case}: written after {folder}/message.json: {taken:#?}"
-    );
 }
 
 /// Each fault kind, in turn, on the calls of one operation that contain `containing`.

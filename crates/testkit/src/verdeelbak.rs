@@ -2,6 +2,7 @@
 //! the simulator's own record of it (never against what the client parsed): one place
 //! for every harness.
 
+use crate::fault_proxy::Exchange;
 use std::collections::{BTreeMap, BTreeSet};
 
 use delivery::verdeelbak::keys;
@@ -81,4 +82,31 @@ pub fn assert_message_delivered(
         }
     }
     expected
+}
+
+/// What moto took of a message folder, by the fault proxy's log (in the order requests
+/// arrived): its `message.json` once, and nothing after it. `case` names the check.
+pub fn assert_written_once_and_last(log: &[Exchange], folder: &str, case: &str) {
+    let taken: Vec<&Exchange> = log
+        .iter()
+        .filter(|e| e.operation == "s3:PutObject" && e.target.contains(folder))
+        .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
+        .collect();
+    let json: Vec<usize> = taken
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.target.ends_with("/message.json"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        json.len(),
+        1,
+        "{case}: {folder}/message.json written {} times",
+        json.len()
+    );
+    assert_eq!(
+        json[0],
+        taken.len() - 1,
+        "{case}: written after {folder}/message.json: {taken:#?}"
+    );
 }

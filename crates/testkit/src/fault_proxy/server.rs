@@ -95,7 +95,11 @@ async fn connection(stream: TcpStream, forwarder: Arc<Forwarder>) {
     reset_on_close(&stream);
     let service = service_fn(move |request| {
         let forwarder = Arc::clone(&forwarder);
-        async move { forwarder.handle(request).await }
+        // A task of its own, so that a request already on its way to moto is answered
+        // and logged even when its client dies meanwhile (a killed process): the log
+        // then holds every write moto took.
+        let handled = tokio::spawn(async move { forwarder.handle(request).await });
+        async move { handled.await.unwrap_or(Err(Dropped("the handler panicked"))) }
     });
     // A service error ends the connection without an answer: that is how faults drop one.
     let _ = http1::Builder::new()
