@@ -57,7 +57,9 @@ data "aws_iam_policy_document" "fetch" {
   }
   statement {
     sid       = "State"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+    # ConditionCheckItem: every write under a lease checks, in one transaction, that the
+    # lease is still the run's.
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
     resources = [aws_dynamodb_table.state.arn]
   }
   statement {
@@ -66,9 +68,18 @@ data "aws_iam_policy_document" "fetch" {
     resources = ["arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*"]
   }
   statement {
-    sid       = "Verdeelbak"
-    actions   = ["s3:PutObject"]
+    sid = "Verdeelbak"
+    # GetObject: a rerun reads a message's message.json before it delivers the message
+    # again (after a crash between message.json and the ledger row).
+    actions   = ["s3:PutObject", "s3:GetObject"]
     resources = ["${aws_s3_bucket.verdeelbak.arn}/*"]
+  }
+  statement {
+    sid = "VerdeelbakMissingIs404"
+    # Only so that a GetObject of a missing key answers 404 rather than 403; fetch lists
+    # nothing.
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.verdeelbak.arn]
   }
 }
 

@@ -2,6 +2,7 @@
 //! figure is its own: `system <scenario>`, or `system all` for every scenario in turn,
 //! each in a process of its own.
 
+mod backlog;
 mod fanout;
 mod idle;
 mod memory;
@@ -28,7 +29,7 @@ struct Scenario {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "throughput",
         title: throughput::TITLE,
@@ -48,6 +49,11 @@ const SCENARIOS: [Scenario; 6] = [
         name: "process",
         title: process::TITLE,
         rows: || Box::pin(process::rows()),
+    },
+    Scenario {
+        name: "backlog",
+        title: backlog::TITLE,
+        rows: || Box::pin(backlog::rows()),
     },
     Scenario {
         name: "fanout",

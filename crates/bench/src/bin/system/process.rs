@@ -62,7 +62,7 @@ async fn after_each_run(runtime: &mut FakeRuntime, pid: u32) -> Vec<AfterRun> {
 }
 
 /// The fetch function's process, configured for moto's stores and the simulator.
-fn fetch_command(
+pub fn fetch_command(
     runtime: &FakeRuntime,
     moto_url: &str,
     names: &StorageNames,

@@ -1,0 +1,65 @@
+//! A first run over a big backlog, by the fetch process as it ships: its peak memory
+//! must not grow with the backlog (messages stream through the walk, never held), and
+//! its rate, with moto's stores outside it.
+
+use std::time::{Duration, Instant};
+
+use bench::Row;
+use ebox_sim::data::Scenario;
+use serde_json::json;
+
+use crate::process::fetch_command;
+use crate::procfs::{process_cpu_ms, status_mb};
+use crate::runtime::FakeRuntime;
+use crate::world::{ENTITY, put_on_moto, simulator};
+
+pub const TITLE: &str = "a first run over a backlog (fetch process, release build; moto and the simulator outside it)";
+
+/// Messages in the backlog, over both providers, one 10 kB attachment each.
+const BACKLOG: usize = 2_500;
+
+pub async fn rows() -> Vec<Row> {
+    let moto = testkit::MotoServer::start();
+    let (sim, key) = simulator().await;
+    sim.generate(&Scenario::of(11, ENTITY, BACKLOG, 1, 10_000));
+    let names = put_on_moto(&moto, &key).await;
+    let mut runtime = FakeRuntime::start(vec![json!({"entity_id": ENTITY}).to_string()]).await;
+    let mut child = fetch_command(&runtime, &moto.url, &names, &sim).spawn().unwrap();
+    let pid = child.id().unwrap();
+    runtime.first_next(Duration::from_secs(60)).await;
+    let started = Instant::now();
+    let answer = runtime.answer(Duration::from_secs(1_800)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak, cpu_ms) = (status_mb(pid, "VmHWM:"), process_cpu_ms(pid));
+    let _ = child.kill().await;
+    let report: serde_json::Value = answer
+        .strip_prefix("response: ")
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    let delivered = report["delivered"].as_u64().unwrap_or(0);
+    let complete = delivered == BACKLOG as u64 && report["outcome"] == "ok";
+    vec![
+        Row::figure(
+            format!("first run over {BACKLOG} messages: delivered"),
+            format!("{delivered}"),
+        )
+        .goal(format!("{BACKLOG}, outcome ok"))
+        .at_most((BACKLOG as u64 - delivered.min(BACKLOG as u64)) as f64, 0.0)
+        .provided(complete),
+        Row::figure(
+            format!("first run over {BACKLOG} messages: peak RSS"),
+            format!("{peak:.1} MB"),
+        )
+        .goal("<= 20 MB (as for one 200 MB attachment)")
+        .at_most(peak, 20.0)
+        .provided(complete),
+        Row::figure(
+            format!("first run over {BACKLOG} messages: rate (moto stores, e-Box 0 ms)"),
+            format!("{:.1} msg/s", delivered as f64 / seconds),
+        ),
+        Row::figure(
+            "  CPU time of the fetch process per message",
+            format!("{:.2} ms", cpu_ms / delivered.max(1) as f64),
+        ),
+    ]
+}
