@@ -168,7 +168,7 @@ calls! {
     attachment_upload: "s3:PutObject", "/attachments/";
     body_upload: "s3:PutObject", "body.json";
     message_json_write: "s3:PutObject", "message.json";
-    ledger_row: "dynamodb:TransactWriteItems", "MSG#";
+    ledger_row: "dynamodb:PutItem", "MSG#";
     cursor_write: "dynamodb:TransactWriteItems", "CURSOR#";
     status_write: "dynamodb:TransactWriteItems", "LAST_RUN";
     lease_release: "dynamodb:DeleteItem", "";

@@ -330,25 +330,19 @@ impl Run<'_> {
             message_sha256: hex(sha),
             expires_at: listed.message.expiration_date,
         };
-        match self
-            .fetcher
-            .stores
-            .ledger
-            .record(&self.entity, &entry, self.lease.fence())
-            .await
-        {
+        // The row is not fenced in the store (see [`Ledger::record`]): the lease is
+        // checked here.
+        if let Err(failure) = self.may_write() {
+            return Delivery::Failed(failure);
+        }
+        match self.fetcher.stores.ledger.record(&self.entity, &entry).await {
             Ok(Insert::Inserted) => delivered,
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
-            Err(e) => {
-                if e.lease_lost {
-                    self.lease.lose();
-                }
-                Delivery::Failed(Failure {
-                    step: Step::Ledger,
-                    retryable: e.retryable,
-                    error: e.to_string(),
-                })
-            }
+            Err(e) => Delivery::Failed(Failure {
+                step: Step::Ledger,
+                retryable: e.retryable,
+                error: e.to_string(),
+            }),
         }
     }
 

@@ -185,8 +185,7 @@ impl StateSnapshots for MemoryState {
 
 #[async_trait]
 impl Ledger for MemoryState {
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError> {
-        self.check_fence(entity, fence, "record delivery")?;
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
         let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
         let mut ledger = self.ledger.lock().unwrap();
         if let Some(existing) = ledger.get(&key) {

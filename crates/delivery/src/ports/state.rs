@@ -127,8 +127,12 @@ pub struct LedgerEntry {
 pub trait Ledger: Send + Sync {
     /// Records a delivery once; a second record of the same message is `AlreadyExists`,
     /// unless it is this very entry (a retried write whose answer was lost): `Inserted`.
-    /// Fenced: refused with [`StoreError::lease_lost`] once `fence` no longer holds.
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError>;
+    ///
+    /// Not fenced in the store, unlike the cursor and the status: a row is created once,
+    /// only after its message's `message.json` is complete, so one written by a run that
+    /// lost its lease says nothing untrue; fencing it would cost a transaction per message.
+    /// The run checks its lease before it writes one.
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
     /// Which of these messages of one provider are delivered (one round trip per 100).
     async fn delivered_among(
         &self,

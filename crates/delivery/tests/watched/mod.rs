@@ -176,11 +176,11 @@ impl CursorStore for Watched {
 
 #[async_trait::async_trait]
 impl Ledger for Watched {
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError> {
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
         // The ledger row is the only write after a message's `message.json`.
         let folder = entry.message_key.trim_end_matches("/message.json");
         let key = format!("{folder}/(ledger row)");
-        self.keyed("ledger record", Some(&key), self.b.ledger.record(entity, entry, fence))
+        self.keyed("ledger record", Some(&key), self.b.ledger.record(entity, entry))
             .await
     }
 

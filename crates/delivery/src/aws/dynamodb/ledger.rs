@@ -3,10 +3,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::codec::*;
-use super::fence::Refused;
 use super::items::*;
 use super::{DynamoState, store_error};
 use crate::EntityId;
@@ -15,21 +14,24 @@ use crate::schema::*;
 
 #[async_trait]
 impl Ledger for DynamoState {
-    async fn record(&self, entity: &EntityId, entry: &LedgerEntry, fence: Fence<'_>) -> Result<Insert, StoreError> {
-        const OP: &str = "record delivery";
-        let put = Put::builder()
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(LedgerItem::row(entity, entry)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", STATE_PARTITION_KEY)
-            .build()
-            .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
-        let write = TransactWriteItem::builder().put(put).build();
-        match self.fenced(entity, fence, write, OP).await? {
-            Ok(()) => Ok(Insert::Inserted),
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Insert::Inserted),
             // A row is there: this very entry, when the answer to an earlier attempt of
             // this write was lost after it took effect.
-            Err(Refused::Condition) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 let existing = self.ledger_entry(entity, &entry.provider_id, &entry.message_id).await?;
                 Ok(if existing.as_ref() == Some(entry) {
                     Insert::Inserted
@@ -37,6 +39,7 @@ impl Ledger for DynamoState {
                     Insert::AlreadyExists
                 })
             }
+            Err(e) => Err(store_error("record delivery", entity.as_str(), e)),
         }
     }
 
