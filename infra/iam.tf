@@ -56,7 +56,7 @@ data "aws_iam_policy_document" "fetch" {
     resources = [aws_dynamodb_table.connections.arn]
   }
   statement {
-    sid       = "State"
+    sid = "State"
     # ConditionCheckItem: every write under a lease checks, in one transaction, that the
     # lease is still the run's.
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
