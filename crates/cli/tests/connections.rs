@@ -8,7 +8,7 @@ use delivery::config::StorageNames;
 use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::Value;
-use testkit::{KeyMaterial, MotoServer, REGION};
+use testkit::{KeyMaterial, MotoServer};
 
 const A: &str = "0403170701";
 
@@ -44,17 +44,8 @@ impl Setup {
     async fn cli(&self, args: &[&str]) -> Output {
         let mut cmd = Command::cargo_bin("digipost-ebox").unwrap();
         cmd.args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.url)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .envs(testkit::process_env(&self.moto.url, &self.names, &self.sim))
             .env_remove("AWS_PROFILE")
-            .env("CONNECTIONS_TABLE", &self.names.connections_table)
-            .env("STATE_TABLE", &self.names.state_table)
-            .env("VERDEELBAK_BUCKET", &self.names.verdeelbak_bucket)
-            .env("EBOX_TOKEN_URL", self.sim.token_url())
-            .env("EBOX_AUDIENCE", self.sim.audience())
-            .env("EBOX_PROVIDER_REGISTRY_URL", self.sim.provider_registry_url())
             .env("EBOX_SCOPES", format!("{CONSULT_SCOPE} {REGISTRY_SCOPE}"))
             .env("SECRETS_PREFIX", &self.secrets_prefix);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())

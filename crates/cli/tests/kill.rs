@@ -19,7 +19,7 @@ use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
 use testkit::backend::Secrets;
 use testkit::fault_proxy::FaultProxy;
-use testkit::{KeyMaterial, MotoServer, REGION};
+use testkit::{KeyMaterial, MotoServer};
 
 const A: &str = "0403170701";
 const PROVIDERS: [&str; 2] = ["ebox-enterprise", "vlaamse-overheid"];
@@ -66,17 +66,8 @@ impl Rig {
     fn command(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_digipost-ebox"));
         cmd.args(["run", "--entity", A, "--json"])
-            .env("AWS_ENDPOINT_URL", self.proxy.url())
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .envs(testkit::process_env(&self.proxy.url(), &self.names, &self.sim))
             .env_remove("AWS_PROFILE")
-            .env("CONNECTIONS_TABLE", &self.names.connections_table)
-            .env("STATE_TABLE", &self.names.state_table)
-            .env("VERDEELBAK_BUCKET", &self.names.verdeelbak_bucket)
-            .env("EBOX_TOKEN_URL", self.sim.token_url())
-            .env("EBOX_AUDIENCE", self.sim.audience())
-            .env("EBOX_PROVIDER_REGISTRY_URL", self.sim.provider_registry_url())
             .env("LEASE_SECONDS", self.lease_seconds.to_string())
             .stdin(Stdio::null())
             .stderr(Stdio::null())

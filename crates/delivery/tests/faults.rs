@@ -35,13 +35,7 @@ struct World {
 async fn world() -> World {
     let b = Backend::moto_through_proxy().await;
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let mut config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        Vec::new(),
-        &sim.provider_registry_url(),
-    );
-    config.min_backoff = std::time::Duration::from_millis(5);
+    let config = testkit::sim_ebox_config(&sim);
     let key = testkit::KeyMaterial::generate("digipost");
     let secret_id = b.secret_name(&format!("ebox/{A}"));
     testkit::backend::onboard(&sim, &b.secrets, b.connections.as_ref(), A, &secret_id, &key).await;

@@ -43,15 +43,7 @@ struct World {
 
 async fn world(b: Backend) -> World {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    // No scope named, as by default: the token carries what the client was granted.
-    let mut config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        Vec::new(),
-        &sim.provider_registry_url(),
-    );
-    config.min_backoff = std::time::Duration::from_millis(5);
-    config.max_backoff = std::time::Duration::from_millis(50);
+    let config = testkit::sim_ebox_config(&sim);
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let state = Watched::new(b.stores.clone(), b.objects.clone());
     let fetcher = Fetcher {

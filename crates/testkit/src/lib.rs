@@ -287,3 +287,35 @@ impl Drop for LambdaWatch {
         let _ = self.child.wait();
     }
 }
+
+/// The environment a process of the project (the CLI, a function) reads, for tables and
+/// bucket `names` on the AWS endpoint `aws_url` (moto, or a proxy in front of it) and the
+/// simulator `sim` as e-Box. Whatever else a test sets (scopes, lease, prefixes) is its own.
+pub fn process_env(aws_url: &str, names: &StorageNames, sim: &ebox_sim::Shared) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", aws_url.to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("CONNECTIONS_TABLE", names.connections_table.clone()),
+        ("STATE_TABLE", names.state_table.clone()),
+        ("VERDEELBAK_BUCKET", names.verdeelbak_bucket.clone()),
+        ("EBOX_TOKEN_URL", sim.token_url()),
+        ("EBOX_AUDIENCE", sim.audience()),
+        ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),
+    ]
+}
+
+/// The client configuration for the simulator, with short backoffs for tests, naming no
+/// scope (as by default: the token carries what the client was granted).
+pub fn sim_ebox_config(sim: &ebox_sim::Shared) -> ebox::EboxConfig {
+    let mut config = ebox::EboxConfig::new(
+        &sim.token_url(),
+        &sim.audience(),
+        Vec::new(),
+        &sim.provider_registry_url(),
+    );
+    config.min_backoff = Duration::from_millis(5);
+    config.max_backoff = Duration::from_millis(50);
+    config
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::*;
 use super::items::*;
-use super::{DynamoConnections, read, store_error};
+use super::{DynamoConnections, made, read, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::CONNECTIONS_PARTITION_KEY;
@@ -71,16 +71,10 @@ impl ConnectionAdmin for DynamoConnections {
             .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Insert::Inserted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Insert::AlreadyExists)
-            }
-            Err(e) => Err(store_error("add connection", connection.entity_id.as_str(), e)),
-        }
+        Ok(match made(result, "add connection", connection.entity_id.as_str())? {
+            true => Insert::Inserted,
+            false => Insert::AlreadyExists,
+        })
     }
 
     async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
@@ -107,16 +101,7 @@ impl ConnectionAdmin for DynamoConnections {
             .expression_attribute_values(":now", value(Iso(now)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_error("enable/disable connection", entity.as_str(), e)),
-        }
+        made(result, "enable/disable connection", entity.as_str())
     }
 
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::codec::*;
 use super::items::*;
-use super::{DynamoState, store_error};
+use super::{DynamoState, made, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
@@ -24,23 +24,17 @@ impl Ledger for DynamoState {
             .expression_attribute_names("#pk", STATE_PARTITION_KEY)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Insert::Inserted),
-            // A row is there: this very entry, when the answer to an earlier attempt of
-            // this write was lost after it took effect.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let existing = self.ledger_entry(entity, &entry.provider_id, &entry.message_id).await?;
-                Ok(if existing.as_ref() == Some(entry) {
-                    Insert::Inserted
-                } else {
-                    Insert::AlreadyExists
-                })
-            }
-            Err(e) => Err(store_error("record delivery", entity.as_str(), e)),
+        if made(result, "record delivery", entity.as_str())? {
+            return Ok(Insert::Inserted);
         }
+        // A row is there: this very entry, when the answer to an earlier attempt of this
+        // write was lost after it took effect.
+        let existing = self.ledger_entry(entity, &entry.provider_id, &entry.message_id).await?;
+        Ok(if existing.as_ref() == Some(entry) {
+            Insert::Inserted
+        } else {
+            Insert::AlreadyExists
+        })
     }
 
     async fn delivered_among(

@@ -25,6 +25,24 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// Whether a conditional write was made: `false` when DynamoDB refused it on its
+/// condition, an error for anything else.
+fn made<O, E, R>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+    target: &str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(store_error(operation, target, e)),
+    }
+}
+
 /// Reads a stored item, or says which attribute of it is wrong.
 fn read<T: DeserializeOwned>(item: &Item, operation: &'static str, target: &str) -> Result<T, StoreError> {
     decode(item).map_err(|message| StoreError::new(operation, target, message))

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::codec::*;
 use super::fence::Refused;
 use super::items::*;
-use super::{DynamoState, read, s, store_error};
+use super::{DynamoState, made, read, s, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
@@ -68,16 +68,7 @@ impl LeaseStore for DynamoState {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_error("renew lease", entity.as_str(), e)),
-        }
+        made(result, "renew lease", entity.as_str())
     }
 
     async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
@@ -90,16 +81,7 @@ impl LeaseStore for DynamoState {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_error("release lease", entity.as_str(), e)),
-        }
+        made(result, "release lease", entity.as_str())
     }
 }
 
