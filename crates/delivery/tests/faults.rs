@@ -242,3 +242,51 @@ async fn a_store_that_stays_down_fails_the_message_and_the_next_run_delivers_it(
             .all(|e| e.status.is_none())
     );
 }
+
+/// The raw copy of a list item that is not a readable message: kept once whatever the
+/// store does to the write, and reported with its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_an_unreadable_item() {
+    let w = world().await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    for (n, fault) in FAULTS.into_iter().enumerate() {
+        let case = format!("{} on keeping an unreadable item", fault.name());
+        // An item of its own for each fault: one kept is not written again.
+        let raw = serde_json::json!({"subject": format!("no id, {n}")});
+        let received = w.sim.now() - chrono::Duration::minutes(30);
+        w.sim.add_raw_item(PROVIDERS[0], A, raw, received);
+        let injected = w.proxy().injected();
+        w.proxy().inject(
+            Rule::on("s3:PutObject")
+                .containing("/_unreadable/")
+                .times(2)
+                .fault(fault),
+        );
+        let report = w.run().await;
+        w.proxy().clear();
+        assert_eq!(
+            w.proxy().injected() - injected,
+            2,
+            "{case}: the faults were not all met"
+        );
+        let provider = report.providers.iter().find(|p| p.provider_id == PROVIDERS[0]);
+        let kept = &provider.expect("the provider's report").unreadable;
+        let item = kept.last().unwrap_or_else(|| panic!("{case}: {report:#?}"));
+        assert_eq!(item.error, None, "{case}");
+        let key = item.key.clone().unwrap_or_else(|| panic!("{case}: not kept"));
+        let taken = w
+            .proxy()
+            .log()
+            .iter()
+            .filter(|e| e.operation == "s3:PutObject" && e.target.ends_with(&key))
+            .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
+            .count();
+        assert_eq!(taken, 1, "{case}: {key} written {taken} times");
+        let next = w.run().await;
+        assert_ne!(
+            next.outcome,
+            Outcome::AlreadyRunning,
+            "{case}: the next run is locked out"
+        );
+    }
+}

@@ -45,8 +45,11 @@ pub async fn load_for_endpoint(endpoint_url: &str, region: &str) -> SdkConfig {
 pub const MAX_ATTEMPTS: u32 = 8;
 
 fn retry_config() -> RetryConfig {
-    // Adaptive: besides retrying, the client slows its own rate while the service throttles.
-    RetryConfig::adaptive()
+    // Standard, not adaptive: adaptive mode's client-side rate limiter assumes a client
+    // works against one resource, while each of ours serves several (two tables; the
+    // lease beside the ledger). Throttling on one would slow the others, lease renewals
+    // among them, which a run needs most when the store is slow.
+    RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(Duration::from_millis(100))
         .with_max_backoff(Duration::from_secs(2))
