@@ -100,16 +100,16 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
-                println!("{:<12} {:<8} {:<40} credentials", "entity", "enabled", "name");
+                let mut table = crate::table(["entity", "enabled", "name", "credentials"]);
                 for c in &all {
-                    println!(
-                        "{:<12} {:<8} {:<40} {}",
-                        c.entity_id,
-                        c.enabled,
-                        c.name,
-                        describe(&c.credentials)
-                    );
+                    table.add_row([
+                        c.entity_id.to_string(),
+                        c.enabled.to_string(),
+                        c.name.clone(),
+                        describe(&c.credentials),
+                    ]);
                 }
+                println!("{table}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -75,3 +75,10 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// A plain table for a terminal or a pipe: a header, columns as wide as their widest cell.
+fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header(header);
+    table
+}

@@ -154,30 +154,37 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<11} {:<28} {:<7} {:<17} {:<15} {:>9} {:<17} {:>9} {:<17} last error",
-        "entity", "name", "enabled", "last run", "outcome", "delivered", "cursor", "cert days", "undelivered exp."
-    );
+    let mut table = crate::table([
+        "entity",
+        "name",
+        "enabled",
+        "last run",
+        "outcome",
+        "delivered",
+        "cursor",
+        "cert days",
+        "undelivered exp.",
+        "last error",
+    ]);
     let when = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_else(|| "-".into())
     };
+    let or_dash = |n: Option<String>| n.unwrap_or_else(|| "-".into());
     for r in rows {
-        println!(
-            "{:<11} {:<28} {:<7} {:<17} {:<15} {:>9} {:<17} {:>9} {:<17} {}",
+        table.add_row([
             r.entity_id,
             r.name.chars().take(28).collect::<String>(),
-            r.enabled,
+            r.enabled.to_string(),
             when(r.last_run_at),
             r.outcome.unwrap_or_else(|| "never ran".into()),
-            r.delivered.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+            or_dash(r.delivered.map(|d| d.to_string())),
             when(r.cursor),
-            r.certificate_days_to_expiry
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".into()),
+            or_dash(r.certificate_days_to_expiry.map(|d| d.to_string())),
             when(r.undelivered_expires_at),
-            r.last_error.unwrap_or_default()
-        );
+            r.last_error.unwrap_or_default(),
+        ]);
     }
+    println!("{table}");
     Ok(ExitCode::SUCCESS)
 }

@@ -146,6 +146,12 @@ async fn a_connection_from_pem_through_its_whole_life() {
         table.contains("0403170701") && table.contains("Informatie Vlaanderen"),
         "{table}"
     );
+    let list = stdout(&s.cli(&["connections", "list"]).await);
+    let header = list.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("entity") && header.contains("credentials") && list.contains("0403170701"),
+        "{list}"
+    );
 
     assert!(s.cli(&["connections", "disable", "--entity", A]).await.status.success());
     let out = s.cli(&["run", "--entity", A]).await;
