@@ -316,8 +316,17 @@ async fn ledger_records_each_message_once(b: Backend) {
     assert_eq!(b.stores.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
     // The very same entry again, as a retry after a lost answer: its own write, done.
     assert_eq!(b.stores.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
+    // The same delivery recorded at another time (a store keeps times less precisely):
+    // still this entry's.
+    let later = LedgerEntry {
+        delivered_at: at(11),
+        ..entry.clone()
+    };
+    assert_eq!(b.stores.ledger.record(&e, &later).await.unwrap(), Insert::Inserted);
+    // Another message.json for the same message: another run's, not this one's.
     let mut again = entry.clone();
     again.delivered_at = at(20);
+    again.message_sha256 = "cd".repeat(32);
     assert_eq!(b.stores.ledger.record(&e, &again).await.unwrap(), Insert::AlreadyExists);
     assert_eq!(
         b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(),

@@ -132,10 +132,15 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestTimeout",
     "RequestTimeoutException",
     "TransactionInProgressException",
+    // A transaction and another write of one of its items at the same moment (a lease
+    // renewal beside a fenced write).
+    "TransactionConflictException",
+    "TransactionConflict",
 ];
 
-/// Whether an answer of the service is worth another try: a retryable code, or a 429
-/// or 5xx status whatever the code says. The one rule for every AWS call of the project.
+/// Whether an answer of the service is worth another try later: a retryable code, or a
+/// 429 or 5xx status whatever the code says. It classifies what the SDK's own retries
+/// (which use the same kinds of fault) left over, for every store adapter.
 pub fn retryable_answer(code: Option<&str>, status: Option<u16>) -> bool {
     code.is_some_and(|c| RETRYABLE_CODES.contains(&c)) || status.is_some_and(|s| s == 429 || (500..600).contains(&s))
 }

@@ -3,9 +3,11 @@
 //!
 //! The lease is short (two minutes by default) and renewed while the run works
 //! ([`LazyLease::keep_alive`]), so a run that died blocks its entity only that long. A
-//! run writes only while it knows its lease holds: every S3 write is preceded by
-//! [`LazyLease::holds`], and every DynamoDB write is fenced by the run's token in the
-//! store itself, so a run whose lease was taken over writes nothing more.
+//! run writes only while it knows its lease holds: every S3 write and ledger row is
+//! preceded by [`LazyLease::holds`], and the cursor and status writes are fenced by the
+//! run's token in the store itself, so a run whose lease was taken over writes nothing
+//! more. The limit of any lease: an S3 upload already under way when renewals have
+//! failed for most of a lease may still finish after the lease is gone.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,30 +127,30 @@ impl<'a> LazyLease<'a> {
     }
 
     /// Renews the lease every quarter of its duration once it is taken, for as long as
-    /// the run works; never returns. A renewal that fails is tried again at the next
-    /// beat: after three misses in a row [`Self::holds`] turns false, before the lease
-    /// can expire at the store.
+    /// the run works; never returns. Beats keep their pace whatever a renewal takes: each
+    /// has at most one beat, and one that fails or times out is tried again at the next.
+    /// After two misses in a row [`Self::holds`] turns false, before the lease can expire
+    /// at the store.
     pub(super) async fn keep_alive(&self) {
         self.taken.notified().await;
         let every = (self.duration() / 4)
             .to_std()
             .unwrap_or(std::time::Duration::from_secs(1));
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(every).await;
+            beats.tick().await;
             if self.is_lost() {
                 return std::future::pending().await;
             }
             let f = self.fetcher;
             let now = f.clock.now();
-            match f
-                .stores
-                .leases
-                .renew(self.entity, self.run_id, now + self.duration())
-                .await
-            {
-                Ok(true) => self.confirmed(now),
-                Ok(false) => self.lose(),
-                Err(e) => tracing::warn!(error = %e, "lease not renewed; trying again at the next beat"),
+            let renewal = f.stores.leases.renew(self.entity, self.run_id, now + self.duration());
+            match tokio::time::timeout(every, renewal).await {
+                Ok(Ok(true)) => self.confirmed(now),
+                Ok(Ok(false)) => self.lose(),
+                Ok(Err(e)) => tracing::warn!(error = %e, "lease not renewed; trying again at the next beat"),
+                Err(_) => tracing::warn!("lease renewal timed out; trying again at the next beat"),
             }
         }
     }

@@ -189,7 +189,7 @@ impl Ledger for MemoryState {
         let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
         let mut ledger = self.ledger.lock().unwrap();
         if let Some(existing) = ledger.get(&key) {
-            return Ok(if existing == entry {
+            return Ok(if existing.same_delivery(entry) {
                 Insert::Inserted
             } else {
                 Insert::AlreadyExists

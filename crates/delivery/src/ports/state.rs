@@ -123,6 +123,14 @@ pub struct LedgerEntry {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl LedgerEntry {
+    /// Whether `other` records the same delivery: the same `message.json`, by key and
+    /// digest. Times are left out, as a store may keep them less precisely.
+    pub fn same_delivery(&self, other: &LedgerEntry) -> bool {
+        self.message_key == other.message_key && self.message_sha256 == other.message_sha256
+    }
+}
+
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Records a delivery once; a second record of the same message is `AlreadyExists`,

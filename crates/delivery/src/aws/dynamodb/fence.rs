@@ -25,10 +25,35 @@ const TRANSIENT_REASONS: &[&str] = &[
     "RequestLimitExceeded",
 ];
 
+/// How a transaction cancelled for a transient reason is reported; the SDK does not retry
+/// those, [`DynamoState::fenced`] does.
+const CANCELLED: &str = "transaction cancelled";
+
 impl DynamoState {
     /// Makes `write` if `fence` still holds the entity's lease. `Ok(Err(Condition))` when
-    /// the write's own condition failed; [`StoreError::lease_lost`] when the lease did.
+    /// the write's own condition failed; [`StoreError::lease_lost`] when the lease did. A
+    /// transaction cancelled for a transient reason (a conflict with the lease's renewal
+    /// at the same moment) is sent again, twice at most.
     pub(super) async fn fenced(
+        &self,
+        entity: &EntityId,
+        fence: Fence<'_>,
+        write: TransactWriteItem,
+        operation: &'static str,
+    ) -> Result<Result<(), Refused>, StoreError> {
+        use backon::{ExponentialBuilder, Retryable};
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(50))
+            .with_max_times(2)
+            .with_jitter();
+        (|| self.fenced_once(entity, fence, write.clone(), operation))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &StoreError| e.retryable && !e.lease_lost && e.message.starts_with(CANCELLED))
+            .await
+    }
+
+    async fn fenced_once(
         &self,
         entity: &EntityId,
         fence: Fence<'_>,
@@ -72,7 +97,7 @@ impl DynamoState {
                 ..StoreError::new(
                     operation,
                     entity.as_str(),
-                    format!("transaction cancelled: {}", reasons.join(", ")),
+                    format!("{CANCELLED}: {}", reasons.join(", ")),
                 )
             }),
         }

@@ -30,7 +30,7 @@ impl Ledger for DynamoState {
         // A row is there: this very entry, when the answer to an earlier attempt of this
         // write was lost after it took effect.
         let existing = self.ledger_entry(entity, &entry.provider_id, &entry.message_id).await?;
-        Ok(if existing.as_ref() == Some(entry) {
+        Ok(if existing.is_some_and(|e| e.same_delivery(entry)) {
             Insert::Inserted
         } else {
             Insert::AlreadyExists
