@@ -10,13 +10,6 @@ use crate::EntityId;
 use crate::ports::{Fence, StoreError};
 use crate::schema::LEASE_SORT_KEY;
 
-/// Why a fenced write was not made, when DynamoDB refused it on a condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refused {
-    /// The write's own condition failed; the lease is still the run's.
-    Condition,
-}
-
 /// Cancellation reasons that say "the same transaction may pass if sent again".
 const TRANSIENT_REASONS: &[&str] = &[
     "TransactionConflict",
@@ -30,8 +23,9 @@ const TRANSIENT_REASONS: &[&str] = &[
 const CANCELLED: &str = "transaction cancelled";
 
 impl DynamoState {
-    /// Makes `write` if `fence` still holds the entity's lease. `Ok(Err(Condition))` when
-    /// the write's own condition failed; [`StoreError::lease_lost`] when the lease did. A
+    /// Makes `write` if `fence` still holds the entity's lease: whether it was made, as
+    /// [`super::made`] says of a plain conditional write (`false`: the write's own
+    /// condition failed); [`StoreError::lease_lost`] when the lease's did. A
     /// transaction cancelled for a transient reason (a conflict with the lease's renewal
     /// at the same moment) is sent again, twice at most.
     pub(super) async fn fenced(
@@ -40,7 +34,7 @@ impl DynamoState {
         fence: Fence<'_>,
         write: TransactWriteItem,
         operation: &'static str,
-    ) -> Result<Result<(), Refused>, StoreError> {
+    ) -> Result<bool, StoreError> {
         use backon::{ExponentialBuilder, Retryable};
         let backoff = ExponentialBuilder::default()
             .with_min_delay(std::time::Duration::from_millis(50))
@@ -59,7 +53,7 @@ impl DynamoState {
         fence: Fence<'_>,
         write: TransactWriteItem,
         operation: &'static str,
-    ) -> Result<Result<(), Refused>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(StateKey::item(entity, LEASE_SORT_KEY)))
@@ -78,7 +72,7 @@ impl DynamoState {
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(Ok(())),
+            Ok(_) => return Ok(true),
             Err(err) => err,
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
@@ -91,7 +85,7 @@ impl DynamoState {
             .collect();
         match reasons.as_slice() {
             ["ConditionalCheckFailed", ..] => Err(StoreError::lease_lost(operation, entity.as_str())),
-            [_, "ConditionalCheckFailed"] => Ok(Err(Refused::Condition)),
+            [_, "ConditionalCheckFailed"] => Ok(false),
             _ => Err(StoreError {
                 retryable: reasons.iter().any(|r| TRANSIENT_REASONS.contains(r)),
                 ..StoreError::new(

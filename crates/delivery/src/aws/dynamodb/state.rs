@@ -6,7 +6,6 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 use chrono::{DateTime, Utc};
 
 use super::codec::*;
-use super::fence::Refused;
 use super::items::*;
 use super::{DynamoState, made, read, s, store_error};
 use crate::EntityId;
@@ -120,15 +119,13 @@ impl CursorStore for DynamoState {
             .build()
             .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
         let write = TransactWriteItem::builder().update(update).build();
-        match self.fenced(entity, fence, write, OP).await? {
-            Ok(()) => Ok(CursorOutcome::Advanced),
-            Err(Refused::Condition) => {
-                let current = self.cursor(entity, provider_id).await?.map(|c| c.position);
-                Ok(CursorOutcome::WouldMoveBackwards {
-                    current: current.unwrap_or(to),
-                })
-            }
+        if self.fenced(entity, fence, write, OP).await? {
+            return Ok(CursorOutcome::Advanced);
         }
+        let current = self.cursor(entity, provider_id).await?.map(|c| c.position);
+        Ok(CursorOutcome::WouldMoveBackwards {
+            current: current.unwrap_or(to),
+        })
     }
 }
 
@@ -230,13 +227,10 @@ impl RunReportStore for DynamoState {
             .set_item(Some(item))
             .build()
             .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
-        match self
-            .fenced(entity, fence, TransactWriteItem::builder().put(put).build(), OP)
-            .await?
-        {
-            // An unconditional put: its own condition cannot fail.
-            Ok(()) | Err(Refused::Condition) => Ok(()),
-        }
+        // An unconditional put: only the lease's condition can refuse it.
+        self.fenced(entity, fence, TransactWriteItem::builder().put(put).build(), OP)
+            .await?;
+        Ok(())
     }
 
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
