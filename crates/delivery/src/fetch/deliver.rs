@@ -6,10 +6,10 @@
 //! first; when it is there and is this message's, only the ledger row is written, so
 //! nothing in a message folder is ever written after its `message.json`.
 
-use ebox::EboxError;
-use ebox::model::{ListedMessage, MessageProvider, ReferenceKind, UnreadableItem};
+use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 
 use super::Step;
+pub(super) use super::failure::Failure;
 use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
@@ -29,39 +29,7 @@ pub(super) enum Delivery {
     Failed(Failure),
 }
 
-pub(super) struct Failure {
-    pub step: Step,
-    pub error: String,
-    pub retryable: bool,
-}
-
-impl Failure {
-    pub(super) fn ebox(step: Step, e: EboxError) -> Self {
-        Self {
-            step,
-            retryable: e.retryable(),
-            error: e.to_string(),
-        }
-    }
-
-    pub(super) fn store(e: StoreError) -> Self {
-        Self {
-            step: Step::Store,
-            retryable: e.retryable,
-            error: e.to_string(),
-        }
-    }
-
-    fn lease_lost() -> Self {
-        Self {
-            step: Step::Lease,
-            error: "the run no longer holds the entity's lease; the next run delivers it".into(),
-            retryable: true,
-        }
-    }
-}
-
-fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
+pub(super) fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
     PutObject {
         key: key.to_owned(),
         sha256: sha256_of(&json),
@@ -79,7 +47,7 @@ struct Parts {
 }
 
 impl Run<'_> {
-    fn folder(&self, provider: &MessageProvider, message_id: &str) -> String {
+    pub(super) fn folder(&self, provider: &MessageProvider, message_id: &str) -> String {
         keys::message_folder(
             &self.connection.verdeelbak_prefix,
             &provider.message_provider_id,
@@ -100,39 +68,6 @@ impl Run<'_> {
         planned.push(keys::body_key(&folder));
         planned.push(keys::message_json_key(&folder));
         planned
-    }
-
-    /// Keeps an unreadable list item's JSON under the entity's prefix, once; its key.
-    pub(super) async fn keep_unreadable(
-        &self,
-        provider: &MessageProvider,
-        item: &UnreadableItem,
-    ) -> Result<String, Failure> {
-        let (bytes, sha) = item.stored_bytes();
-        let key = keys::unreadable_key(&self.connection.verdeelbak_prefix, &provider.message_provider_id, &sha);
-        // Kept by an earlier run, these very bytes (the cursor remembers them by their
-        // hash): nothing to write.
-        let known = self
-            .cursors
-            .get(&provider.message_provider_id)
-            .is_some_and(|c| c.unreadable.contains_key(&sha));
-        if self.request.dry_run || known {
-            return Ok(key);
-        }
-
-        if !self.lease.take_and_hold().await {
-            return Err(Failure {
-                step: Step::Lease,
-                error: "another run holds the entity".into(),
-                retryable: true,
-            });
-        }
-        self.fetcher
-            .objects
-            .put(put_json(&key, bytes, true))
-            .await
-            .map_err(Failure::store)?;
-        Ok(key)
     }
 
     /// Fails unless the run may write now (see [`super::lease::LazyLease::holds`]).

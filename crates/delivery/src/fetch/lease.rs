@@ -110,6 +110,11 @@ impl<'a> LazyLease<'a> {
                 .is_some_and(|until| self.fetcher.clock.now() < until)
     }
 
+    /// The run this lease is taken for.
+    pub(super) fn run_id(&self) -> &'a str {
+        self.run_id
+    }
+
     /// The token the run's DynamoDB writes are fenced by.
     pub(super) fn fence(&self) -> Fence<'_> {
         Fence(self.run_id)

@@ -14,18 +14,23 @@
 //! - `run`: one run of one entity, from the request to the stored status;
 //! - `lease`: the lease, taken at the first write;
 //! - `walk`: one provider's walk: stream, tally, next cursor, write;
-//! - `tally` and `cursor`: the pure rules of what a walk saw and where its cursor goes;
-//! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest.
+//! - `tally`, `cursor` and `status`: the pure rules of what a walk saw, where its cursor goes
+//!   and when a status is stored;
+//! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
+//! - `failure`: why a message was not delivered; `unreadable`: an item kept raw.
 
 mod attachment;
 pub mod credentials;
 mod cursor;
 mod deliver;
+mod failure;
 mod lease;
 mod report;
 mod run;
 mod spool;
+mod status;
 mod tally;
+mod unreadable;
 mod walk;
 
 use std::path::PathBuf;

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use ebox::model::ProviderState;
 use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
+use super::status::{previous_run, status_due};
 use super::walk::Run;
 use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
 use crate::EntityId;
@@ -27,34 +27,6 @@ struct Start<'a> {
     connection: Connection,
     cursors: BTreeMap<String, Cursor>,
     lease: &'a LazyLease<'a>,
-}
-
-/// Whether a run's status is to be stored: always after a run that wrote, and otherwise
-/// when it says something other than the stored one or that one is older than `interval`.
-pub(super) fn status_due(
-    wrote: bool,
-    previous: Option<&RunReport>,
-    last: &RunReport,
-    interval: chrono::Duration,
-) -> bool {
-    wrote || previous.is_none_or(|p| p.finished_at + interval <= last.finished_at || !p.same_status(last))
-}
-
-/// The stored last run. One that no longer parses (an older schema) still gives its
-/// last success, so that the time since it survives.
-fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
-    let Some(value) = stored else { return (None, None) };
-    match serde_json::from_value::<RunReport>(value.clone()) {
-        Ok(report) => {
-            let since = report.last_success_at;
-            (Some(report), since)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "the stored last run does not parse; only its last success is kept");
-            let since = value["last_success_at"].as_str().and_then(|s| s.parse().ok());
-            (None, since)
-        }
-    }
 }
 
 impl Fetcher {
@@ -133,6 +105,20 @@ impl Fetcher {
             outcome = self.read_providers(start, request, deadline, report) => outcome,
             () = lease.keep_alive() => unreachable!("keep_alive never returns"),
         };
+        self.finish(&entity, request, report, outcome, previous.as_ref(), &lease)
+            .await
+    }
+
+    /// After the walk: the status, while the lease still fences it, then the lease goes.
+    async fn finish(
+        &self,
+        entity: &EntityId,
+        request: &FetchRequest,
+        report: &mut RunReport,
+        outcome: Result<(), RunError>,
+        previous: Option<&RunReport>,
+        lease: &LazyLease<'_>,
+    ) -> Result<(), RunError> {
         if let Some(LeaseState::Held(held)) = lease.state() {
             // Another run started in the meantime: it carries on, and its status counts.
             report.already_running(held);
@@ -151,10 +137,9 @@ impl Fetcher {
             ));
         }
         // The status first, while the lease still fences it; then the lease goes.
-        self.store_status(&entity, report, &outcome, previous.as_ref(), &lease)
-            .await;
+        self.store_status(entity, report, &outcome, previous, lease).await;
         if lease.acquired()
-            && let Err(e) = self.stores.leases.release(&entity, run_id).await
+            && let Err(e) = self.stores.leases.release(entity, lease.run_id()).await
         {
             tracing::warn!(error = %e, "lease not released; it expires by itself");
         }
@@ -270,74 +255,5 @@ impl Fetcher {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    fn at(day: u32, hour: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
-    }
-
-    fn report(outcome: Outcome, provider_error: Option<&str>, finished_at: DateTime<Utc>) -> RunReport {
-        RunReport {
-            outcome,
-            duration_ms: 3,
-            finished_at,
-            certificate_expires_at: Some(at(1, 0)),
-            providers: vec![ProviderReport {
-                provider_id: "p1".into(),
-                state: ProviderStatus::Read,
-                listed: 12,
-                walk_complete: true,
-                cursor_after: Some(at(10, 0)),
-                error: provider_error.map(str::to_owned),
-                ..ProviderReport::default()
-            }],
-            ..RunReport::new(uuid::Uuid::new_v4().to_string(), "0403170701".into(), false, at(1, 0))
-        }
-    }
-
-    #[test]
-    fn a_status_is_the_same_when_only_counts_and_times_differ() {
-        let ok = report(Outcome::Ok, None, at(2, 0));
-        let mut later = report(Outcome::Ok, None, at(2, 0));
-        later.providers[0].listed = 13;
-        assert!(ok.same_status(&later));
-        assert!(!ok.same_status(&report(Outcome::Partial, None, at(2, 0))));
-        assert!(!ok.same_status(&report(Outcome::Ok, Some("listing: 503"), at(2, 0))));
-        let mut moved = report(Outcome::Ok, None, at(2, 0));
-        moved.providers[0].cursor_after = Some(at(11, 0));
-        assert!(!ok.same_status(&moved));
-    }
-
-    #[test]
-    fn a_status_is_due_after_a_write_a_change_or_an_interval() {
-        let hour = chrono::Duration::hours(1);
-        let stored = report(Outcome::Ok, None, at(2, 0));
-        let same_soon = report(Outcome::Ok, None, at(2, 0) + chrono::Duration::minutes(5));
-        assert!(!status_due(false, Some(&stored), &same_soon, hour));
-        assert!(status_due(true, Some(&stored), &same_soon, hour), "a run that wrote");
-        assert!(status_due(false, None, &same_soon, hour), "nothing stored yet");
-        let same_later = report(Outcome::Ok, None, at(2, 1));
-        assert!(status_due(false, Some(&stored), &same_later, hour), "an hour on");
-        let changed = report(Outcome::Partial, None, at(2, 0) + chrono::Duration::minutes(5));
-        assert!(status_due(false, Some(&stored), &changed, hour));
-    }
-
-    #[test]
-    fn a_stored_run_that_no_longer_parses_keeps_its_last_success() {
-        let (run, since) = previous_run(Some(
-            serde_json::json!({"schema": "old", "last_success_at": "2026-03-02T00:00:00Z"}),
-        ));
-        assert!(run.is_none());
-        assert_eq!(since, Some(at(2, 0)));
-        let stored = serde_json::to_value(report(Outcome::Ok, None, at(2, 0))).unwrap();
-        assert!(previous_run(Some(stored)).0.is_some());
-        assert_eq!(previous_run(None), (None, None));
     }
 }

@@ -1,0 +1,194 @@
+//! The state table's twin: leases, cursors, the ledger and run reports.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::EntityId;
+use crate::ports::*;
+
+#[derive(Default)]
+pub struct MemoryState {
+    leases: Mutex<HashMap<EntityId, (String, DateTime<Utc>)>>,
+    cursors: Mutex<HashMap<(EntityId, String), Cursor>>,
+    ledger: Mutex<HashMap<(EntityId, String, String), LedgerEntry>>,
+    reports: Mutex<HashMap<EntityId, serde_json::Value>>,
+}
+
+impl MemoryState {
+    /// The write's lease is still its holder's, as DynamoDB checks in the same transaction.
+    fn check_fence(&self, entity: &EntityId, fence: Fence<'_>, operation: &'static str) -> Result<(), StoreError> {
+        let leases = self.leases.lock().unwrap();
+        match leases.get(entity) {
+            Some((holder, _)) if holder == fence.0 => Ok(()),
+            _ => Err(StoreError::lease_lost(operation, entity.as_str())),
+        }
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryState {
+    async fn acquire(
+        &self,
+        entity: &EntityId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if let Some((current, current_until)) = leases.get(entity)
+            && current != holder
+            && *current_until > now
+        {
+            return Ok(LeaseOutcome::HeldBy {
+                holder: current.clone(),
+                until: *current_until,
+            });
+        }
+        leases.insert(entity.clone(), (holder.to_owned(), until));
+        Ok(LeaseOutcome::Acquired)
+    }
+
+    async fn renew(&self, entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get_mut(entity) {
+            Some((current, current_until)) if current == holder => {
+                *current_until = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if leases.get(entity).is_some_and(|(h, _)| h == holder) {
+            leases.remove(entity);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryState {
+    async fn advance(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        cursor: &Cursor,
+        fence: Fence<'_>,
+    ) -> Result<CursorOutcome, StoreError> {
+        self.check_fence(entity, fence, "advance cursor")?;
+        let mut cursors = self.cursors.lock().unwrap();
+        let key = (entity.clone(), provider_id.to_owned());
+        match cursors.get(&key) {
+            Some(current) if current.position > cursor.position => Ok(CursorOutcome::WouldMoveBackwards {
+                current: current.position,
+            }),
+            _ => {
+                cursors.insert(key, cursor.clone());
+                Ok(CursorOutcome::Advanced)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StateSnapshots for MemoryState {
+    async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError> {
+        let lease = self.leases.lock().unwrap().get(entity).map(|(holder, until)| Lease {
+            holder: holder.clone(),
+            until: *until,
+        });
+        let cursors = self
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((e, _), _)| e == entity)
+            .map(|((_, provider), cursor)| (provider.clone(), cursor.clone()))
+            .collect();
+        let last_run = self.reports.lock().unwrap().get(entity).cloned();
+        Ok(EntityState {
+            lease,
+            cursors,
+            last_run,
+        })
+    }
+}
+
+#[async_trait]
+impl Ledger for MemoryState {
+    async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
+        let key = (entity.clone(), entry.provider_id.clone(), entry.message_id.clone());
+        let mut ledger = self.ledger.lock().unwrap();
+        if let Some(existing) = ledger.get(&key) {
+            return Ok(if existing.same_delivery(entry) {
+                Insert::Inserted
+            } else {
+                Insert::AlreadyExists
+            });
+        }
+        ledger.insert(key, entry.clone());
+        Ok(Insert::Inserted)
+    }
+
+    async fn delivered_among(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let ledger = self.ledger.lock().unwrap();
+        Ok(message_ids
+            .iter()
+            .filter(|id| ledger.contains_key(&(entity.clone(), provider_id.to_owned(), (*id).clone())))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RunReportStore for MemoryState {
+    async fn put_last(
+        &self,
+        entity: &EntityId,
+        report: &serde_json::Value,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
+        if let Some(fence) = fence {
+            self.check_fence(entity, fence, "write run report")?;
+        }
+        self.reports.lock().unwrap().insert(entity.clone(), report.clone());
+        Ok(())
+    }
+
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self.reports.lock().unwrap().get(entity).cloned())
+    }
+}
+
+#[async_trait]
+impl StateInspection for MemoryState {
+    async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError> {
+        Ok(self
+            .cursors
+            .lock()
+            .unwrap()
+            .get(&(entity.clone(), provider_id.to_owned()))
+            .cloned())
+    }
+
+    async fn ledger_entry(
+        &self,
+        entity: &EntityId,
+        provider_id: &str,
+        message_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let key = (entity.clone(), provider_id.to_owned(), message_id.to_owned());
+        Ok(self.ledger.lock().unwrap().get(&key).cloned())
+    }
+}
