@@ -106,13 +106,15 @@ mod tests {
             stores: Stores::memory(),
             objects: Arc::new(MemoryObjects::default()),
             secrets: Arc::new(MemorySecrets::default()),
-            ebox: ebox::Ebox::new(ebox::EboxConfig::new(
-                "http://127.0.0.1:9/token",
-                "aud",
-                vec![],
-                "http://127.0.0.1:9/registry",
-            ))
-            .unwrap(),
+            ebox: Arc::new(
+                ebox::Ebox::new(ebox::EboxConfig::new(
+                    "http://127.0.0.1:9/token",
+                    "aud",
+                    vec![],
+                    "http://127.0.0.1:9/registry",
+                ))
+                .unwrap(),
+            ),
             clock: Arc::new(crate::fetch::SystemClock),
             settings: Default::default(),
         }

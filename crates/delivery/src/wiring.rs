@@ -22,7 +22,7 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
             SecretsManager::new(clients.secrets.clone()),
             config.secrets_cache_ttl,
         )),
-        ebox: ebox::Ebox::new(config.ebox.clone())?,
+        ebox: std::sync::Arc::new(ebox::Ebox::new(config.ebox.clone())?),
         clock: Arc::new(SystemClock),
         settings: config.settings.clone(),
     })

@@ -1,5 +1,7 @@
 //! The fetch use case end to end: e-Box through the simulator over HTTP with real signed
-//! assertions; the stores in memory and, the same tests, on a real moto server.
+//! assertions; the stores in memory and, the same tests, on a real moto server. The
+//! engine tests that need no transport (no injected fault, no request count) also run on
+//! e-Box's in-process twin (`testkit::twin`), the simulator's state read without HTTP.
 
 mod watched;
 
@@ -39,9 +41,21 @@ struct World {
     fetcher: Fetcher,
     clock: Arc<TestClock>,
     keys: Vec<testkit::KeyMaterial>,
+    /// The HTTP client's configuration, for tests that start a fresh client.
+    ebox_config: ebox::EboxConfig,
 }
 
+/// e-Box over HTTP through the simulator.
 async fn world(b: Backend) -> World {
+    world_on(b, false).await
+}
+
+/// e-Box's in-process twin, on the simulator's state.
+async fn twin_world(b: Backend) -> World {
+    world_on(b, true).await
+}
+
+async fn world_on(b: Backend, twin: bool) -> World {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let config = testkit::sim_ebox_config(&sim);
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
@@ -51,7 +65,11 @@ async fn world(b: Backend) -> World {
         stores: delivery::stores::Stores::of(state.clone()),
         objects: state.clone(),
         secrets: b.secrets.store(),
-        ebox: ebox::Ebox::new(config).unwrap(),
+        ebox: if twin {
+            Arc::new(testkit::twin::TwinEbox::new(sim.shared().clone()))
+        } else {
+            Arc::new(ebox::Ebox::new(config.clone()).unwrap())
+        },
         clock: clock.clone(),
         settings: FetchSettings {
             concurrency: 4,
@@ -65,6 +83,7 @@ async fn world(b: Backend) -> World {
         fetcher,
         clock,
         keys: Vec::new(),
+        ebox_config: config,
     }
 }
 
@@ -189,6 +208,19 @@ testkit::both_backends!(@with |b| super::world(b).await;
     a_cold_idle_run_lists_each_provider_once_and_nothing_more,
     older_scopes_and_scopes_of_a_connection_of_its_own,
     either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider,
+);
+
+// The engine tests again, with e-Box's in-process twin and the stores in memory.
+testkit::on_the_twin!(|b| super::twin_world(b).await;
+    a_run_killed_at_any_step_is_completed_exactly_once,
+    entities_are_isolated_and_hostile_names_contained,
+    bad_input_gives_one_clear_error_and_writes_nothing,
+    dry_run_writes_nothing,
+    shared_certificate_connections_work,
+    every_body_is_delivered_and_none_where_there_is_none,
+    v2_and_v3_providers_give_the_same_message_json,
+    an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it,
+    bidi_and_zero_width_file_names_give_safe_keys_and_exact_names,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
@@ -835,7 +867,7 @@ async fn a_cold_idle_run_lists_each_provider_once_and_nothing_more(mut w: World)
     w.generate(A, 12, 1, 1_000);
     assert_eq!(w.run(A).await.delivered, 12);
     // A cold process: nothing cached, nothing new.
-    w.fetcher.ebox = ebox::Ebox::new(w.fetcher.ebox.config().clone()).unwrap();
+    w.fetcher.ebox = Arc::new(ebox::Ebox::new(w.ebox_config.clone()).unwrap());
     w.sim.reset_counters();
     let idle = w.run(A).await;
     assert_eq!((idle.outcome, idle.delivered), (Outcome::Ok, 0));
@@ -916,9 +948,9 @@ async fn either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider(mut w
     assert!(current.providers.iter().any(|p| p.provider_id == "(no id)"));
     w.assert_all_delivered(A).await;
     // The older Provider Registry, in a fresh process: the same providers, nothing new.
-    let mut config = w.fetcher.ebox.config().clone();
+    let mut config = w.ebox_config.clone();
     config.provider_registry_url = w.sim.message_providers_url();
-    w.fetcher.ebox = ebox::Ebox::new(config).unwrap();
+    w.fetcher.ebox = Arc::new(ebox::Ebox::new(config).unwrap());
     w.sim.arrive(P2, A);
     let older = w.run(A).await;
     assert_eq!(older.delivered, 1, "{older:#?}");

@@ -10,6 +10,7 @@ mod api;
 pub mod auth;
 pub mod control;
 pub mod data;
+pub mod direct;
 pub mod faults;
 pub mod model;
 
@@ -456,7 +457,7 @@ impl Simulator {
         })
     }
 
-    pub fn shared(&self) -> &Shared {
+    pub fn shared(&self) -> &std::sync::Arc<Shared> {
         &self.shared
     }
 

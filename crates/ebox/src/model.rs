@@ -715,7 +715,7 @@ impl ReferenceKind {
     }
 
     /// The id and name of one reference item.
-    pub(crate) fn read_item(self, item: &Value) -> Option<(String, Translated)> {
+    pub fn read_item(self, item: &Value) -> Option<(String, Translated)> {
         Some((
             text(item, self.id_fields())?,
             field(item, self.name_fields()).and_then(Translated::read)?,

@@ -176,3 +176,15 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Runs each named `async fn(World)` once more, in a module `on_the_twin`, on the
+/// in-memory stores, with `$make` building the world (e-Box's twin, see [`crate::twin`]).
+#[macro_export]
+macro_rules! on_the_twin {
+    (|$b:ident| $make:expr; $($name:ident),* $(,)?) => {
+        mod on_the_twin {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { let $b = $crate::backend::Backend::memory().await; super::$name($make).await } )*
+        }
+    };
+}

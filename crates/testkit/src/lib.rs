@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod backend;
 pub mod fault_proxy;
+pub mod twin;
 pub mod verdeelbak;
 
 use delivery::aws::AwsClients;

@@ -121,7 +121,7 @@ pub struct Fetcher {
     pub stores: Stores,
     pub objects: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn SecretStore>,
-    pub ebox: ebox::Ebox,
+    pub ebox: Arc<dyn EboxService>,
     pub clock: Arc<dyn Clock>,
     pub settings: FetchSettings,
 }

@@ -184,14 +184,14 @@ impl Fetcher {
         entity: &EntityId,
         connection: &Connection,
         report: &mut RunReport,
-    ) -> Result<(ebox::Session, std::sync::Arc<ebox::model::Discovery>), RunError> {
+    ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
         let credentials = credentials::resolve(self.secrets.as_ref(), connection)
             .await
             .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
         report.certificate_expires_at = Some(credentials.key.certificate().not_after);
-        let session = self.ebox.session(credentials).with_scopes(connection.scopes.clone());
+        let session = self.ebox.open(credentials, connection.scopes.clone());
         session
-            .access_token()
+            .authenticate()
             .await
             .map_err(|e| fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()))?;
         let discovery = session

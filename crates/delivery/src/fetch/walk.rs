@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use ebox::EboxError;
 use ebox::model::{Listed, ListedMessage, MessageProvider, UnreadableItem};
-use ebox::{EboxError, Session};
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
@@ -22,7 +22,7 @@ pub(super) struct Run<'a> {
     pub connection: Connection,
     pub cursors: BTreeMap<String, Cursor>,
     pub lease: &'a LazyLease<'a>,
-    pub session: Session,
+    pub session: std::sync::Arc<dyn Mailbox>,
     pub request: &'a FetchRequest,
     pub deadline: Option<Instant>,
 }

@@ -1,16 +1,20 @@
 //! The engine's view of the world: one narrow trait per capability.
 //!
-//! Each trait has an AWS implementation in [`crate::aws`] and an in-memory twin in
-//! [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
+//! Each storage trait has an AWS implementation in [`crate::aws`] and an in-memory twin
+//! in [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
+//! e-Box's port is implemented by the HTTP client; its twin reads the simulator in
+//! process (`testkit::twin`), and the engine tests run on both.
 
 mod connections;
 mod dispatch;
+mod mailbox;
 mod objects;
 mod secrets;
 mod state;
 
 pub use connections::*;
 pub use dispatch::*;
+pub use mailbox::*;
 pub use objects::*;
 pub use secrets::*;
 pub use state::*;

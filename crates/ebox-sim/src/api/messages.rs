@@ -26,13 +26,13 @@ pub(super) struct AttachmentPath {
 }
 
 /// One item of a message list: a message, or something listed that is none.
-enum Listed<'a> {
+pub(crate) enum Listed<'a> {
     Message(&'a Message),
     Raw(&'a RawItem),
 }
 
 impl Listed<'_> {
-    fn json(&self, registry_url: &str, version: ApiVersion) -> Bytes {
+    pub(crate) fn json(&self, registry_url: &str, version: ApiVersion) -> Bytes {
         match self {
             Listed::Message(m) => m.json_bytes(registry_url, version),
             Listed::Raw(r) => Bytes::from(r.raw.to_string()),
@@ -41,7 +41,7 @@ impl Listed<'_> {
 }
 
 /// Merges two lists that are each newest first into one.
-fn newest_first<'a>(
+pub(crate) fn newest_first<'a>(
     messages: impl Iterator<Item = &'a Message>,
     raw: impl Iterator<Item = &'a RawItem>,
 ) -> Vec<Listed<'a>> {

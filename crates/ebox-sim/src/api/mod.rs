@@ -2,8 +2,8 @@
 //! either API version.
 
 mod discovery;
-mod messages;
-mod params;
+pub(crate) mod messages;
+pub(crate) mod params;
 mod reference;
 mod token;
 

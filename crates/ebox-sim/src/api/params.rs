@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use super::{ApiError, bad_request};
 use crate::model::{ApiVersion, FieldNames, Message, RawItem};
 
-pub(super) type Query = HashMap<String, String>;
+pub(crate) type Query = HashMap<String, String>;
 
 fn int_param(q: &Query, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
     match q.get(name) {
@@ -73,7 +73,7 @@ impl Page {
 }
 
 /// The filters of `GET /ebox/messages`.
-pub(super) struct Filters<'q> {
+pub(crate) struct Filters<'q> {
     received_after: Option<NaiveDate>,
     received_before: Option<NaiveDate>,
     expired_after: Option<NaiveDate>,

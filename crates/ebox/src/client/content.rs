@@ -143,15 +143,28 @@ pub struct AttachmentDownload {
 impl AttachmentDownload {
     fn new(what: String, response: reqwest::Response, attachment: &Attachment) -> Self {
         let content_length = response.content_length();
+        let cut = what.clone();
+        let chunks = response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| EboxError::transport(&cut, &e)))
+            .boxed();
+        Self::from_chunks(content_length, attachment, chunks)
+    }
+
+    /// A download of `attachment` from its chunks as they arrive: hashed as they flow,
+    /// checked against the digest e-Box gave and against `content_length` when known.
+    pub fn from_chunks(
+        content_length: Option<u64>,
+        attachment: &Attachment,
+        body: BoxStream<'static, Result<Bytes, EboxError>>,
+    ) -> Self {
         let expected = attachment.expected_sha256();
         let name = attachment.attachment_id.clone();
         let sha256 = Arc::new(OnceLock::new());
         let done = sha256.clone();
-        let body = response.bytes_stream();
         let chunks = stream::unfold(
             (body, sha2::Sha256::new(), 0u64, false),
             move |(mut body, mut hasher, mut count, finished)| {
-                let what = what.clone();
                 let name = name.clone();
                 let done = done.clone();
                 async move {
@@ -164,7 +177,7 @@ impl AttachmentDownload {
                             count += chunk.len() as u64;
                             Some((Ok(chunk), (body, hasher, count, false)))
                         }
-                        Some(Err(e)) => Some((Err(EboxError::transport(&what, &e)), (body, hasher, count, true))),
+                        Some(Err(e)) => Some((Err(e), (body, hasher, count, true))),
                         None => {
                             let actual: [u8; 32] = hasher.clone().finalize().into();
                             let verdict = match content_length {

@@ -85,7 +85,8 @@ impl Session {
         self.ebox.inner.tokens.lock().unwrap().remove(&self.token_key());
     }
 
-    fn client_assertion(&self) -> Result<String, EboxError> {
+    /// A fresh client assertion (private_key_jwt), signed with the session's key.
+    pub fn client_assertion(&self) -> Result<String, EboxError> {
         let now = Utc::now().timestamp();
         let id = &self.credentials.client_id;
         let claims = AssertionClaims {

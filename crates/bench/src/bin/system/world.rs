@@ -67,7 +67,7 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
         stores: stores.state.clone(),
         objects: stores.objects.clone(),
         secrets: stores.secrets.clone(),
-        ebox: ebox::Ebox::new(config).unwrap(),
+        ebox: Arc::new(ebox::Ebox::new(config).unwrap()),
         clock: Arc::new(SystemClock),
         settings: FetchSettings {
             concurrency: CONCURRENCY,
