@@ -121,6 +121,7 @@ pub mod vars {
     pub const CONNECTIONS_TABLE: &str = "CONNECTIONS_TABLE";
     pub const STATE_TABLE: &str = "STATE_TABLE";
     pub const VERDEELBAK_BUCKET: &str = "VERDEELBAK_BUCKET";
+    pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
     pub const FETCH_FUNCTION_NAME: &str = "FETCH_FUNCTION_NAME";
     pub const EBOX_TOKEN_URL: &str = "EBOX_TOKEN_URL";
     pub const EBOX_AUDIENCE: &str = "EBOX_AUDIENCE";
@@ -134,6 +135,8 @@ pub struct StorageNames {
     pub connections_table: String,
     pub state_table: String,
     pub verdeelbak_bucket: String,
+    /// The EventBridge bus delivered messages are announced on.
+    pub event_bus: String,
 }
 
 impl StorageNames {
@@ -142,6 +145,7 @@ impl StorageNames {
             connections_table: env.required(vars::CONNECTIONS_TABLE),
             state_table: env.required(vars::STATE_TABLE),
             verdeelbak_bucket: env.required(vars::VERDEELBAK_BUCKET),
+            event_bus: env.required(vars::EVENT_BUS_NAME),
         }
     }
 }
@@ -174,6 +178,7 @@ mod tests {
             vec![
                 "CONNECTIONS_TABLE is not set".to_string(),
                 "VERDEELBAK_BUCKET is not set".to_string(),
+                "EVENT_BUS_NAME is not set".to_string(),
                 "FETCH_CONCURRENCY=\"lots\" is malformed: invalid digit found in string".to_string(),
                 "EBOX_TOKEN_URL=\"ftp://x\" is malformed: not an http(s) URL".to_string(),
             ]
@@ -190,6 +195,7 @@ mod tests {
             ("CONNECTIONS_TABLE", "c"),
             ("STATE_TABLE", "s"),
             ("VERDEELBAK_BUCKET", "b"),
+            ("EVENT_BUS_NAME", "e"),
             ("EBOX_SCOPES", "a  b"),
         ]);
         let names = StorageNames::read(&mut e);

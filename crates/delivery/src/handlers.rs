@@ -115,6 +115,7 @@ mod tests {
                 ))
                 .unwrap(),
             ),
+            events: Arc::new(crate::memory::MemoryBus::default()),
             clock: Arc::new(crate::fetch::SystemClock),
             settings: Default::default(),
         }

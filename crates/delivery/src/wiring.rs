@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::aws::{AwsClients, DynamoConnections, LambdaDispatcher, S3Objects, SecretsManager};
+use crate::aws::{AwsClients, DynamoConnections, EventBridgeBus, LambdaDispatcher, S3Objects, SecretsManager};
 use crate::config::{FanoutConfig, FetchConfig};
 use crate::fanout::Fanout;
 use crate::fetch::{Fetcher, SystemClock};
@@ -22,7 +22,8 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
             SecretsManager::new(clients.secrets.clone()),
             config.secrets_cache_ttl,
         )),
-        ebox: std::sync::Arc::new(ebox::Ebox::new(config.ebox.clone())?),
+        ebox: Arc::new(ebox::Ebox::new(config.ebox.clone())?),
+        events: Arc::new(EventBridgeBus::new(clients.events.clone(), &names.event_bus)),
         clock: Arc::new(SystemClock),
         settings: config.settings.clone(),
     })

@@ -270,6 +270,7 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
         message_key: "k".into(),
         message_sha256: "ab".repeat(32),
         expires_at: None,
+        event_pending: false,
     };
     b.stores.ledger.record(&e, &entry).await.unwrap();
     // Another entity's state is not part of it.
@@ -311,6 +312,7 @@ async fn ledger_records_each_message_once(b: Backend) {
         message_key: "verdeelbak/x/p1/m-1/message.json".into(),
         message_sha256: "ab".repeat(32),
         expires_at: Some(at(86_400 * 60)),
+        event_pending: false,
     };
     assert_eq!(b.inspect.ledger_entry(&e, "p#1", "m-1").await.unwrap(), None);
     assert_eq!(b.stores.ledger.record(&e, &entry).await.unwrap(), Insert::Inserted);
@@ -337,6 +339,7 @@ async fn ledger_records_each_message_once(b: Backend) {
     assert_eq!(b.inspect.ledger_entry(&entity(2), "p#1", "m-1").await.unwrap(), None);
     let no_expiry = LedgerEntry {
         expires_at: None,
+        event_pending: false,
         ..entry.clone()
     };
     assert_eq!(

@@ -45,6 +45,7 @@ async fn world() -> World {
         stores: b.stores.clone(),
         objects: b.objects.clone(),
         secrets: b.secrets.store(),
+        events: b.events.clone(),
         ebox: Arc::new(ebox::Ebox::new(config).unwrap()),
         clock: Arc::new(SystemClock),
         settings: FetchSettings {

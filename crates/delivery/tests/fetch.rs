@@ -65,6 +65,7 @@ async fn world_on(b: Backend, twin: bool) -> World {
         stores: delivery::stores::Stores::of(state.clone()),
         objects: state.clone(),
         secrets: b.secrets.store(),
+        events: b.events.clone(),
         ebox: if twin {
             Arc::new(testkit::twin::TwinEbox::new(sim.shared().clone()))
         } else {

@@ -30,6 +30,11 @@ impl Shared {
             ),
             ("client_assertion".to_owned(), client_assertion.to_owned()),
         ]);
+        self.check_token_request(&form)
+    }
+
+    /// A token request's form, checked as the token endpoint checks it.
+    pub fn check_token_request(&self, form: &HashMap<String, String>) -> Result<Granted, OAuthError> {
         let mut world = self.world.write().unwrap();
         let now = world.now();
         let audience = self.audience();
@@ -41,7 +46,7 @@ impl Shared {
             now,
             max_lifetime: self.config.max_assertion_lifetime,
         }
-        .check(&form)
+        .check(form)
     }
 
     /// The Document Provider Registry's answer, as over HTTP.

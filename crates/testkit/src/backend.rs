@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use delivery::EntityId;
-use delivery::aws::{AwsClients, DynamoConnections, DynamoState, S3Objects, SecretsManager};
-use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use delivery::aws::{AwsClients, DynamoConnections, DynamoState, EventBridgeBus, S3Objects, SecretsManager};
+use delivery::memory::{MemoryBus, MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
 use delivery::ports::*;
 use delivery::stores::Stores;
 
 use crate::MotoServer;
+use crate::events::EventTap;
 use crate::fault_proxy::FaultProxy;
 
 pub struct Backend {
@@ -18,6 +19,9 @@ pub struct Backend {
     pub stores: Stores,
     pub inspect: Arc<dyn StateInspection>,
     pub objects: Arc<dyn ObjectStore>,
+    pub events: Arc<dyn EventBus>,
+    /// What reached the bus, read as a subscriber reads it.
+    pub tap: EventTap,
     pub secrets: Secrets,
     /// Prefixed to every secret name a test makes, so tests sharing a moto never meet.
     pub secret_prefix: String,
@@ -72,11 +76,14 @@ impl Secrets {
 impl Backend {
     pub async fn memory() -> Self {
         let state = Arc::new(MemoryState::default());
+        let bus = Arc::new(MemoryBus::default());
         Self {
             connections: Arc::new(MemoryConnections::default()),
             stores: Stores::of(state.clone()),
             inspect: state,
             objects: Arc::new(MemoryObjects::default()),
+            events: bus.clone(),
+            tap: EventTap::Memory(bus),
             secrets: Secrets::Memory(Arc::new(MemorySecrets::default())),
             secret_prefix: crate::unique_name("t") + "/",
             moto: None,
@@ -100,9 +107,14 @@ impl Backend {
     }
 
     async fn on_moto(moto: MotoServer, clients: AwsClients, proxy: Option<FaultProxy>) -> Self {
-        let names = moto.fresh_storage(&moto.clients().await).await;
+        let direct = moto.clients().await;
+        let names = moto.fresh_storage(&direct).await;
         let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
+        let sqs = aws_sdk_sqs::Client::new(&delivery::aws::load_for_endpoint(&moto.url, crate::REGION).await);
+        let tap = EventTap::queue(&direct, sqs, &names.event_bus).await;
         Self {
+            events: Arc::new(EventBridgeBus::new(clients.events.clone(), &names.event_bus)),
+            tap,
             connections: Arc::new(DynamoConnections::new(
                 clients.dynamodb.clone(),
                 &names.connections_table,

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod backend;
+pub mod events;
 pub mod fault_proxy;
 pub mod twin;
 pub mod verdeelbak;
@@ -157,6 +158,7 @@ impl MotoServer {
             connections_table: unique_name("connections"),
             state_table: unique_name("state"),
             verdeelbak_bucket: unique_name("verdeelbak"),
+            event_bus: unique_name("events"),
         };
         delivery::aws::bootstrap::ensure_resources(clients, &names)
             .await
@@ -301,6 +303,7 @@ pub fn process_env(aws_url: &str, names: &StorageNames, sim: &ebox_sim::Shared) 
         ("CONNECTIONS_TABLE", names.connections_table.clone()),
         ("STATE_TABLE", names.state_table.clone()),
         ("VERDEELBAK_BUCKET", names.verdeelbak_bucket.clone()),
+        ("EVENT_BUS_NAME", names.event_bus.clone()),
         ("EBOX_TOKEN_URL", sim.token_url()),
         ("EBOX_AUDIENCE", sim.audience()),
         ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),

@@ -152,11 +152,12 @@ async fn forwards_requests_and_logs_operations_and_targets() {
         connections_table: testkit::unique_name("connections"),
         state_table: testkit::unique_name("state"),
         verdeelbak_bucket: testkit::unique_name("verdeelbak"),
+        event_bus: testkit::unique_name("events"),
     };
     let done = delivery::aws::bootstrap::ensure_resources(&w.via, &names)
         .await
         .expect("bootstrap through the proxy");
-    assert_eq!(done.created.len(), 3, "{done:?}");
+    assert_eq!(done.created.len(), 4, "{done:?}");
     let bucket = names.verdeelbak_bucket.as_str();
     let key = "inbox/ä b+c.eml";
     put(&w.via, bucket, key, "hello").await.expect("put through the proxy");

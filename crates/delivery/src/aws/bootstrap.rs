@@ -24,7 +24,23 @@ pub async fn ensure_resources(clients: &AwsClients, names: &StorageNames) -> Res
     let mut done = Bootstrapped::default();
     ensure_tables(clients, names, &mut done).await?;
     ensure_bucket(clients, &names.verdeelbak_bucket, &mut done).await?;
+    ensure_bus(clients, &names.event_bus, &mut done).await?;
     Ok(done)
+}
+
+/// The event bus delivered messages are announced on.
+async fn ensure_bus(clients: &AwsClients, bus: &str, done: &mut Bootstrapped) -> Result<(), StoreError> {
+    match clients.events.create_event_bus().name(bus).send().await {
+        Ok(_) => done.created.push(format!("event bus {bus}")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+        {
+            done.existing.push(format!("event bus {bus}"))
+        }
+        Err(e) => return Err(store_error("create event bus", bus, e)),
+    }
+    Ok(())
 }
 
 /// Both tables with the keys of `schema`, and the state table's TTL.

@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 mod dynamodb;
+mod eventbridge;
 mod lambda;
 mod s3;
 mod secrets;
@@ -13,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use dynamodb::{DynamoConnections, DynamoState};
+pub use eventbridge::EventBridgeBus;
 pub use lambda::{LambdaDispatcher, run_fetch};
 pub use s3::S3Objects;
 pub use secrets::SecretsManager;
@@ -68,6 +70,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -85,7 +88,8 @@ impl AwsClients {
             .build();
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(short.clone());
         let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(short.clone());
-        let mut lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short);
+        let mut lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short.clone());
+        let mut events = aws_sdk_eventbridge::config::Builder::from(sdk).timeout_config(short);
         let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
             // An overridden endpoint (moto, a VPC endpoint by URL) has no per-bucket DNS.
             .force_path_style(endpoint_overridden(sdk, "S3"))
@@ -95,6 +99,7 @@ impl AwsClients {
             dynamodb.push_interceptor(i.clone());
             secrets.push_interceptor(i.clone());
             lambda.push_interceptor(i.clone());
+            events.push_interceptor(i.clone());
             s3.push_interceptor(i);
         }
         Self {
@@ -102,6 +107,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            events: aws_sdk_eventbridge::Client::from_conf(events.build()),
         }
     }
 }

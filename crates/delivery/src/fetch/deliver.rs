@@ -10,6 +10,7 @@ use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 
 use super::Step;
 pub(super) use super::failure::Failure;
+use super::outbox::Outgoing;
 use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
@@ -85,9 +86,9 @@ impl Run<'_> {
         let folder = self.folder(provider, &listed.message.message_id);
         let message_key = keys::message_json_key(&folder);
         match self.stored_message_json(provider, listed, &message_key).await {
-            Ok(Some(sha)) => {
+            Ok(Some(stored)) => {
                 return self
-                    .record(provider, listed, message_key, sha, Delivery::Completed)
+                    .record(provider, listed, message_key, &stored, Delivery::Completed)
                     .await;
             }
             Ok(None) => {}
@@ -100,14 +101,14 @@ impl Run<'_> {
         self.complete(provider, listed, &folder, parts).await
     }
 
-    /// The SHA-256 of the message's `message.json` when one is stored already; a file
-    /// there that is not this message's is a failure, never overwritten.
+    /// The message's `message.json` when one is stored already; a file there that is
+    /// not this message's is a failure, never overwritten.
     async fn stored_message_json(
         &self,
         provider: &MessageProvider,
         listed: &ListedMessage,
         key: &str,
-    ) -> Result<Option<Sha256>, Failure> {
+    ) -> Result<Option<bytes::Bytes>, Failure> {
         let Some(stored) = self.fetcher.objects.get(key).await.map_err(Failure::store)? else {
             return Ok(None);
         };
@@ -122,7 +123,7 @@ impl Run<'_> {
                 retryable: false,
             });
         }
-        Ok(Some(sha256_of(&stored)))
+        Ok(Some(stored))
     }
 
     /// Attachments, then the body: every body, main content or annex, since only the body
@@ -228,14 +229,14 @@ impl Run<'_> {
         );
         let key = keys::message_json_key(folder);
         let bytes = parts.bytes + json.len() as u64;
-        let sha = sha256_of(&json);
+        let json = bytes::Bytes::from(json);
         if let Err(failure) = self.may_write() {
             return Delivery::Failed(failure);
         }
         // Created once. Already there: written by this very request when its answer was
         // lost, or by another run; either way that one is the message's.
-        let sha = match self.fetcher.objects.put(put_json(&key, json, true)).await {
-            Ok(Insert::Inserted) => sha,
+        let json = match self.fetcher.objects.put(put_json(&key, json.to_vec(), true)).await {
+            Ok(Insert::Inserted) => json,
             Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key).await {
                 Ok(Some(stored)) => stored,
                 Ok(None) => return Delivery::Failed(Failure::store(StoreError::new("put object", &key, "vanished"))),
@@ -243,17 +244,17 @@ impl Run<'_> {
             },
             Err(e) => return Delivery::Failed(Failure::store(e)),
         };
-        self.record(provider, listed, key, sha, Delivery::New { bytes }).await
+        self.record(provider, listed, key, &json, Delivery::New { bytes }).await
     }
 
-    /// The ledger row of a message whose `message.json` is stored; `delivered` is what
-    /// the delivery is when the row is new.
+    /// The ledger row of a message whose `message.json` is stored, its event pending,
+    /// then the event; `delivered` is what the delivery is when the row is new.
     async fn record(
         &self,
         provider: &MessageProvider,
         listed: &ListedMessage,
         message_key: String,
-        sha: Sha256,
+        message_json: &[u8],
         delivered: Delivery,
     ) -> Delivery {
         let entry = LedgerEntry {
@@ -262,8 +263,9 @@ impl Run<'_> {
             // To the millisecond, as the ledger keeps it: a retried write finds its own row.
             delivered_at: chrono::SubsecRound::trunc_subsecs(self.fetcher.clock.now(), 3),
             message_key,
-            message_sha256: hex(sha),
+            message_sha256: hex(sha256_of(message_json)),
             expires_at: listed.message.expiration_date,
+            event_pending: true,
         };
         // The row is not fenced in the store (see [`Ledger::record`]): the lease is
         // checked here.
@@ -271,7 +273,21 @@ impl Run<'_> {
             return Delivery::Failed(failure);
         }
         match self.fetcher.stores.ledger.record(&self.entity, &entry).await {
-            Ok(Insert::Inserted) => delivered,
+            Ok(Insert::Inserted) => {
+                if listed.message.registered_mail {
+                    self.events.registered();
+                }
+                let row = Outgoing {
+                    provider_id: &entry.provider_id,
+                    message_id: &entry.message_id,
+                    message_key: &entry.message_key,
+                    message_json,
+                };
+                self.fetcher
+                    .publish_rows(&self.entity, &[row], self.lease, self.events)
+                    .await;
+                delivered
+            }
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
             Err(e) => Delivery::Failed(Failure {
                 step: Step::Ledger,

@@ -17,7 +17,8 @@
 //! - `tally`, `cursor` and `status`: the pure rules of what a walk saw, where its cursor goes
 //!   and when a status is stored;
 //! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
-//! - `failure`: why a message was not delivered; `unreadable`: an item kept raw.
+//! - `failure`: why a message was not delivered; `unreadable`: an item kept raw;
+//! - `outbox`: each delivered message's event, published after its ledger row.
 
 mod attachment;
 pub mod credentials;
@@ -25,6 +26,7 @@ mod cursor;
 mod deliver;
 mod failure;
 mod lease;
+mod outbox;
 mod report;
 mod run;
 mod spool;
@@ -122,6 +124,7 @@ pub struct Fetcher {
     pub objects: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub ebox: Arc<dyn EboxService>,
+    pub events: Arc<dyn EventBus>,
     pub clock: Arc<dyn Clock>,
     pub settings: FetchSettings,
 }

@@ -153,6 +153,19 @@ pub struct RunReport {
     #[serde(default)]
     pub certificate_expires_at: Option<DateTime<Utc>>,
     pub providers: Vec<ProviderReport>,
+    /// What the run published on the event bus.
+    #[serde(default)]
+    pub events: EventsReport,
+}
+
+/// A run's events: published, and left pending for a later run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsReport {
+    pub published: u64,
+    /// Left pending (at least this many; a later run publishes them).
+    pub pending: u64,
+    /// Registered mail among the messages delivered.
+    pub registered_delivered: u64,
 }
 
 impl RunReport {
@@ -175,6 +188,7 @@ impl RunReport {
             last_success_at: None,
             certificate_expires_at: None,
             providers: Vec::new(),
+            events: EventsReport::default(),
         }
     }
 

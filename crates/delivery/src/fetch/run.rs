@@ -6,6 +6,7 @@ use ebox::model::ProviderState;
 use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
+use super::outbox::EventTally;
 use super::status::{previous_run, status_due};
 use super::walk::Run;
 use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
@@ -27,6 +28,9 @@ struct Start<'a> {
     connection: Connection,
     cursors: BTreeMap<String, Cursor>,
     lease: &'a LazyLease<'a>,
+    events: &'a EventTally,
+    /// Earlier runs may have left events pending: they left some, or one died.
+    look_for_pending: bool,
 }
 
 impl Fetcher {
@@ -94,17 +98,23 @@ impl Fetcher {
             return Ok(());
         }
         let lease = LazyLease::new(self, &entity, run_id);
+        let events = EventTally::default();
+        // A lease still there (expired) is a run that died: it may have left events.
+        let look_for_pending = previous.as_ref().is_none_or(|p| p.events.pending > 0) || state.lease.is_some();
         let start = Start {
             entity: entity.clone(),
             connection,
             cursors: state.cursors,
             lease: &lease,
+            events: &events,
+            look_for_pending: look_for_pending && !request.dry_run,
         };
         // The lease is renewed for as long as the providers are read.
         let outcome = tokio::select! {
             outcome = self.read_providers(start, request, deadline, report) => outcome,
             () = lease.keep_alive() => unreachable!("keep_alive never returns"),
         };
+        report.events = events.report();
         self.finish(&entity, request, report, outcome, previous.as_ref(), &lease)
             .await
     }
@@ -219,6 +229,7 @@ impl Fetcher {
     ) -> Result<(), RunError> {
         let (session, discovery) = self.open_session(&start.entity, &start.connection, report).await?;
         let lease = start.lease;
+        let (events, look_for_pending) = (start.events, start.look_for_pending);
         let run = Run {
             fetcher: self,
             entity: start.entity,
@@ -228,6 +239,7 @@ impl Fetcher {
             session,
             request,
             deadline,
+            events,
         };
         let now = self.clock.now();
         let wanted = |p: &&ebox::model::MessageProvider| {
@@ -253,6 +265,9 @@ impl Fetcher {
                 _ if lease.is_lost() => break,
                 _ => {}
             }
+        }
+        if look_for_pending && !lease.is_lost() && !matches!(lease.state(), Some(LeaseState::Held(_))) {
+            self.publish_pending(&run.entity, lease, events).await;
         }
         Ok(())
     }

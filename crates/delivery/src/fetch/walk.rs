@@ -25,6 +25,7 @@ pub(super) struct Run<'a> {
     pub session: std::sync::Arc<dyn Mailbox>,
     pub request: &'a FetchRequest,
     pub deadline: Option<Instant>,
+    pub events: &'a super::outbox::EventTally,
 }
 
 /// A listed item, as the ledger sees it.

@@ -15,7 +15,9 @@ use secrecy::SecretString;
 use crate::EntityId;
 use crate::ports::*;
 
+mod events;
 mod state;
+pub use events::MemoryBus;
 pub use state::MemoryState;
 
 #[derive(Default)]

@@ -18,6 +18,17 @@ pub struct MemoryState {
 }
 
 impl MemoryState {
+    /// The entity's ledger rows that `keep` keeps, in key order (as DynamoDB queries them).
+    fn rows_of(&self, entity: &EntityId, keep: impl Fn(&LedgerEntry) -> bool) -> Vec<LedgerEntry> {
+        let ledger = self.ledger.lock().unwrap();
+        let mut rows: Vec<(&(EntityId, String, String), &LedgerEntry)> = ledger
+            .iter()
+            .filter(|((e, _, _), row)| e == entity && keep(row))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows.into_iter().map(|(_, row)| row.clone()).collect()
+    }
+
     /// The write's lease is still its holder's, as DynamoDB checks in the same transaction.
     fn check_fence(&self, entity: &EntityId, fence: Fence<'_>, operation: &'static str) -> Result<(), StoreError> {
         let leases = self.leases.lock().unwrap();
@@ -148,6 +159,30 @@ impl Ledger for MemoryState {
             .filter(|id| ledger.contains_key(&(entity.clone(), provider_id.to_owned(), (*id).clone())))
             .cloned()
             .collect())
+    }
+
+    async fn event_published(&self, entity: &EntityId, provider_id: &str, message_id: &str) -> Result<(), StoreError> {
+        let key = (entity.clone(), provider_id.to_owned(), message_id.to_owned());
+        if let Some(row) = self.ledger.lock().unwrap().get_mut(&key) {
+            row.event_pending = false;
+        }
+        Ok(())
+    }
+
+    async fn pending_events(&self, entity: &EntityId, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self
+            .rows_of(entity, |row| row.event_pending)
+            .into_iter()
+            .take(limit)
+            .collect())
+    }
+
+    async fn delivered_since(
+        &self,
+        entity: &EntityId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.rows_of(entity, |row| since.is_none_or(|s| row.delivered_at >= s)))
     }
 }
 

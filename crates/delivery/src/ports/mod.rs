@@ -7,6 +7,7 @@
 
 mod connections;
 mod dispatch;
+mod events;
 mod mailbox;
 mod objects;
 mod secrets;
@@ -14,6 +15,7 @@ mod state;
 
 pub use connections::*;
 pub use dispatch::*;
+pub use events::*;
 pub use mailbox::*;
 pub use objects::*;
 pub use secrets::*;

@@ -121,6 +121,10 @@ pub struct LedgerEntry {
     /// When e-Box drops the message; after that it cannot come back, so the ledger row
     /// may go too.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its event is still to be published (the transactional outbox): set when the row
+    /// is recorded, cleared once the bus took the event.
+    #[serde(default)]
+    pub event_pending: bool,
 }
 
 impl LedgerEntry {
@@ -148,6 +152,16 @@ pub trait Ledger: Send + Sync {
         provider_id: &str,
         message_ids: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError>;
+    /// The delivery's event was published: its row is no longer pending.
+    async fn event_published(&self, entity: &EntityId, provider_id: &str, message_id: &str) -> Result<(), StoreError>;
+    /// Up to `limit` rows of the entity whose event is still pending.
+    async fn pending_events(&self, entity: &EntityId, limit: usize) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// The entity's rows delivered at or after `since` (all of them without), for a replay.
+    async fn delivered_since(
+        &self,
+        entity: &EntityId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
 }
 
 /// Reads of single state items, for operators and tests; the engine reads its state in

@@ -193,6 +193,25 @@ impl Ledger for Watched {
         let inner = self.b.ledger.delivered_among(entity, provider_id, message_ids);
         self.around("ledger delivered_among", inner).await
     }
+
+    async fn event_published(&self, entity: &EntityId, provider_id: &str, message_id: &str) -> Result<(), StoreError> {
+        let inner = self.b.ledger.event_published(entity, provider_id, message_id);
+        self.around("ledger event published", inner).await
+    }
+
+    async fn pending_events(&self, entity: &EntityId, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.around("ledger pending events", self.b.ledger.pending_events(entity, limit))
+            .await
+    }
+
+    async fn delivered_since(
+        &self,
+        entity: &EntityId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.around("ledger delivered since", self.b.ledger.delivered_since(entity, since))
+            .await
+    }
 }
 
 #[async_trait::async_trait]

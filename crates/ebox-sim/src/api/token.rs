@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{S, status_fault};
 use crate::Token;
-use crate::auth::{OAuthError, TokenRequestCheck};
+use crate::auth::OAuthError;
 use crate::faults::Route;
 
 pub(super) async fn token(State(shared): S, body: Bytes) -> Response {
@@ -30,21 +30,7 @@ pub(super) async fn token(State(shared): S, body: Bytes) -> Response {
         shared.count(Route::Token, "-", 0);
         return status_fault(status, retry_after).into_response();
     }
-    let granted = {
-        let mut world = shared.world.write().unwrap();
-        let now = world.now();
-        let audience = shared.audience();
-        let crate::World { clients, seen_jti, .. } = &mut *world;
-        TokenRequestCheck {
-            clients,
-            seen_jti,
-            audience: &audience,
-            now,
-            max_lifetime: shared.config.max_assertion_lifetime,
-        }
-        .check(&form)
-    };
-    let granted = match granted {
+    let granted = match shared.check_token_request(&form) {
         Ok(g) => g,
         Err(e) => {
             shared.count(Route::Token, "-", 0);

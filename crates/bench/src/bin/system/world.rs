@@ -28,6 +28,7 @@ pub struct Backend {
     pub state: delivery::stores::Stores,
     pub objects: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn SecretStore>,
+    pub events: Arc<dyn EventBus>,
     /// The AWS requests made through these stores (on moto; none in memory).
     pub requests: Requests,
     /// The moto server the stores are on, if they are.
@@ -67,6 +68,7 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
         stores: stores.state.clone(),
         objects: stores.objects.clone(),
         secrets: stores.secrets.clone(),
+        events: stores.events.clone(),
         ebox: Arc::new(ebox::Ebox::new(config).unwrap()),
         clock: Arc::new(SystemClock),
         settings: FetchSettings {
@@ -86,6 +88,7 @@ fn memory_stores(secret: &str) -> Backend {
         state: delivery::stores::Stores::memory(),
         objects: Arc::new(MemoryObjects::default()),
         secrets: Arc::new(secrets),
+        events: Arc::new(delivery::memory::MemoryBus::default()),
         requests: Requests::default(),
         moto: None,
     }
@@ -115,6 +118,7 @@ async fn moto_stores(secret: &str) -> Backend {
         state: f.stores,
         objects: f.objects,
         secrets: f.secrets,
+        events: f.events,
         requests,
         moto: Some(moto),
     }

@@ -239,6 +239,9 @@ pub(super) struct LedgerItem {
     message_sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     expires_at: Option<Iso>,
+    /// Present (true) while the row's event is pending; removed once it is published.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub event_pending: bool,
 }
 
 impl LedgerItem {
@@ -250,6 +253,7 @@ impl LedgerItem {
             message_key: e.message_key.clone(),
             message_sha256: e.message_sha256.clone(),
             expires_at: e.expires_at.map(Iso),
+            event_pending: e.event_pending,
         };
         let key = StateKey::new(entity, ledger_sort_key(&e.provider_id, &e.message_id));
         state_row(key, row, e.expires_at.map(|t| t + LEDGER_RETENTION))
@@ -265,6 +269,7 @@ impl From<LedgerItem> for LedgerEntry {
             message_key: item.message_key,
             message_sha256: item.message_sha256,
             expires_at: item.expires_at.map(|t| t.0),
+            event_pending: item.event_pending,
         }
     }
 }

@@ -7,10 +7,11 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::codec::*;
 use super::items::*;
-use super::{DynamoState, made, store_error};
+use super::{DynamoState, made, read, s, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 #[async_trait]
 impl Ledger for DynamoState {
@@ -86,5 +87,79 @@ impl Ledger for DynamoState {
             }
         }
         Ok(found)
+    }
+
+    async fn event_published(&self, entity: &EntityId, provider_id: &str, message_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(StateKey::item(entity, ledger_sort_key(provider_id, message_id))))
+            .update_expression("REMOVE event_pending")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+            .send()
+            .await;
+        // A row that is gone (its message expired) has nothing pending either.
+        made(result, "mark event published", entity.as_str()).map(drop)
+    }
+
+    async fn pending_events(&self, entity: &EntityId, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut rows = self.ledger_rows(entity, Some("event_pending = :yes"), limit).await?;
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    async fn delivered_since(
+        &self,
+        entity: &EntityId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = self.ledger_rows(entity, None, usize::MAX).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| since.is_none_or(|s| row.delivered_at >= s))
+            .collect())
+    }
+}
+
+impl DynamoState {
+    /// The entity's ledger rows in key order, those passing `filter` (on `:yes` = true),
+    /// until at least `limit` are found.
+    async fn ledger_rows(
+        &self,
+        entity: &EntityId,
+        filter: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        const OP: &str = "read ledger";
+        let mut rows = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :ledger)")
+                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+                .expression_attribute_names("#sk", STATE_SORT_KEY)
+                .expression_attribute_values(":pk", s(entity_partition(entity)))
+                .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if let Some(filter) = filter {
+                query = query
+                    .filter_expression(filter)
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
+            }
+            let out = query.send().await.map_err(|e| store_error(OP, entity.as_str(), e))?;
+            for item in out.items() {
+                rows.push(LedgerEntry::from(read::<LedgerItem>(item, OP, entity.as_str())?));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && rows.len() < limit => start = Some(key),
+                _ => return Ok(rows),
+            }
+        }
     }
 }

@@ -111,6 +111,7 @@ fn state_rows_keep_their_layout() {
         message_key: "verdeelbak/0403170701/m-1/message.json".into(),
         message_sha256: "ab".into(),
         expires_at: Some(at()),
+        event_pending: false,
     };
     let [pk, sk] = key("MSG#p%231#m-1");
     let mut row = item([

@@ -1,0 +1,136 @@
+//! The transactional outbox: each ledger row is recorded with its event pending, the
+//! event is published right after, and the row is marked published once the bus took it.
+//! A publish that fails does not fail the delivery; the row stays pending and a later run
+//! publishes it (bounded per run). Delivery is at least once, with a deterministic id.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::lease::LazyLease;
+use super::{EventsReport, Fetcher};
+use crate::EntityId;
+use crate::ports::*;
+use crate::verdeelbak::event::{self, DeliveredEvent};
+
+/// The most pending events one run publishes.
+pub const PENDING_PER_RUN: usize = 200;
+
+/// What a run did with events, counted as its deliveries run side by side.
+#[derive(Default)]
+pub(super) struct EventTally {
+    published: AtomicU64,
+    pending: AtomicU64,
+    registered: AtomicU64,
+}
+
+impl EventTally {
+    pub(super) fn report(&self) -> EventsReport {
+        EventsReport {
+            published: self.published.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
+            registered_delivered: self.registered.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(super) fn registered(&self) {
+        self.registered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A row whose event is to be published: which message, and its `message.json`.
+pub(super) struct Outgoing<'a> {
+    pub provider_id: &'a str,
+    pub message_id: &'a str,
+    pub message_key: &'a str,
+    pub message_json: &'a [u8],
+}
+
+impl Fetcher {
+    /// Publishes the events of `rows` (their rows recorded as pending), ten per call, and
+    /// marks each one the bus took as published. Never an error: what fails stays pending.
+    pub(super) async fn publish_rows(
+        &self,
+        entity: &EntityId,
+        rows: &[Outgoing<'_>],
+        lease: &LazyLease<'_>,
+        tally: &EventTally,
+    ) {
+        for batch in rows.chunks(PUBLISH_BATCH) {
+            let mut events: Vec<(&Outgoing, DeliveredEvent)> = Vec::new();
+            for row in batch {
+                match event::from_message_json(row.message_key, row.message_json) {
+                    Ok(e) => events.push((row, e)),
+                    Err(e) => {
+                        tracing::error!(entity = %entity, key = row.message_key, error = %e, "no event for this message.json; its row stays pending");
+                        tally.pending.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            let only: Vec<DeliveredEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+            let failed: Vec<usize> = match self.events.publish(&only).await {
+                Ok(failed) => {
+                    for (i, reason) in &failed {
+                        tracing::warn!(entity = %entity, event_id = %only[*i].id, reason, "event not taken by the bus; it stays pending");
+                    }
+                    failed.into_iter().map(|(i, _)| i).collect()
+                }
+                Err(e) => {
+                    tracing::warn!(entity = %entity, error = %e, "events not published; they stay pending");
+                    (0..only.len()).collect()
+                }
+            };
+            for (i, (row, _)) in events.iter().enumerate() {
+                if failed.contains(&i) || !lease.holds() {
+                    tally.pending.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                tally.published.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self
+                    .stores
+                    .ledger
+                    .event_published(entity, row.provider_id, row.message_id)
+                    .await
+                {
+                    // Published but still pending: a later run publishes it again.
+                    tracing::warn!(entity = %entity, error = %e, "event published, its row not marked; it is published again later");
+                }
+            }
+        }
+    }
+
+    /// Publishes what earlier runs left pending, at most [`PENDING_PER_RUN`].
+    pub(super) async fn publish_pending(&self, entity: &EntityId, lease: &LazyLease<'_>, tally: &EventTally) {
+        let rows = match self.stores.ledger.pending_events(entity, PENDING_PER_RUN).await {
+            Ok(rows) if rows.is_empty() => return,
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(entity = %entity, error = %e, "pending events not read; the next run tries again");
+                tally.pending.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        if !lease.take_and_hold().await {
+            tally.pending.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match self.objects.get(&row.message_key).await {
+                Ok(Some(bytes)) => stored.push((row, bytes)),
+                Ok(None) | Err(_) => {
+                    tracing::warn!(entity = %entity, key = %row.message_key, "message.json of a pending event not read; the next run tries again");
+                    tally.pending.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let outgoing: Vec<Outgoing> = stored
+            .iter()
+            .map(|(row, bytes)| Outgoing {
+                provider_id: &row.provider_id,
+                message_id: &row.message_id,
+                message_key: &row.message_key,
+                message_json: bytes,
+            })
+            .collect();
+        self.publish_rows(entity, &outgoing, lease, tally).await;
+    }
+}

@@ -1,0 +1,138 @@
+//! The event that tells downstream a message was delivered: everything a router needs
+//! without reading S3, and nothing it must not see (no body text, no e-Box JSON, no
+//! payment data, never a secret). It is derived from the stored `message.json` alone, so
+//! the event published live, the one published later from the outbox and a replayed one
+//! are the same, with the same id.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The detail's schema; a change of meaning is a new version.
+pub const EVENT_SCHEMA: &str = "digipost-ebox.event.v1";
+/// The envelope's `source`.
+pub const EVENT_SOURCE: &str = "digipost-ebox";
+/// The envelope's `detail-type`.
+pub const EVENT_DETAIL_TYPE: &str = "e-Box message delivered";
+
+/// Namespace of [`event_id`]s (a UUID v5 of entity, provider and message).
+const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1f_0b8e_52c4_4c4e_9a57_3f0e_8d2b_7a10);
+
+/// One delivered message's event, ready to publish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveredEvent {
+    /// Deterministic: the same message always has the same id, so consumers drop repeats.
+    pub id: String,
+    pub detail: Value,
+}
+
+impl DeliveredEvent {
+    /// The detail as published (compact JSON).
+    pub fn detail_json(&self) -> String {
+        self.detail.to_string()
+    }
+}
+
+/// The id of the event of message `message_id` of `provider_id` for `entity_id`.
+pub fn event_id(entity_id: &str, provider_id: &str, message_id: &str) -> String {
+    let name = format!("{entity_id}/{provider_id}/{message_id}");
+    uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The event of the message whose `message.json` is `message_json`, stored under
+/// `message_key`.
+pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<DeliveredEvent, String> {
+    let m: Value = serde_json::from_slice(message_json).map_err(|e| format!("message.json does not parse: {e}"))?;
+    let text = |name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (Some(entity), Some(provider), Some(message)) = (text("entity_id"), text("provider_id"), text("message_id"))
+    else {
+        return Err("message.json names no entity, provider or message".into());
+    };
+    let attachments = m
+        .get("attachments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total_bytes: u64 = attachments
+        .iter()
+        .filter_map(|a| a.get("size_bytes").and_then(Value::as_u64))
+        .sum();
+    let folder = message_key.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let field = |name: &str| m.get(name).cloned().unwrap_or(Value::Null);
+    let detail = json!({
+        "schema": EVENT_SCHEMA,
+        "event_id": event_id(&entity, &provider, &message),
+        "entity_id": entity,
+        "provider_id": provider,
+        "message_id": message,
+        "message_folder": format!("{folder}/"),
+        "message_json_key": message_key,
+        "received_at": field("received_at"),
+        "expires_at": field("expires_at"),
+        "registered_mail": m.get("registered_mail").and_then(Value::as_bool).unwrap_or(false),
+        "retrieved_at": field("retrieved_at"),
+        "read_before_retrieval": field("read_before_retrieval"),
+        "subject": field("subject"),
+        "sender": field("sender"),
+        "message_type": field("message_type"),
+        "partition": field("partition"),
+        "attachments": {"count": attachments.len(), "total_bytes": total_bytes},
+    });
+    Ok(DeliveredEvent {
+        id: event_id(&entity, &provider, &message),
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message_json() -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "schema": "digipost-ebox.message.v2",
+            "entity_id": "0403170701", "provider_id": "p1", "message_id": "m 1",
+            "received_at": "2026-03-01T08:00:00Z", "expires_at": "2026-05-30T00:00:00Z",
+            "registered_mail": true, "retrieved_at": "2026-03-02T09:00:00Z", "read_before_retrieval": false,
+            "subject": {"nl": "Aanslag", "fr": "Avertissement", "de": "Bescheid"},
+            "body": {"nl": "geheime inhoud", "fr": "contenu", "de": "Inhalt"},
+            "sender": {"organization": {"id": "FOD", "name": null}, "application": null},
+            "message_type": {"id": "TAX", "name": {"nl": "Belasting", "fr": "Impôt", "de": "Steuer"}},
+            "partition": "finance",
+            "payment_data": {"iban": "BE00 0000"},
+            "attachments": [{"size_bytes": 10}, {"size_bytes": 32}],
+            "ebox": {"messageId": "m 1", "content": "raw"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_event_carries_what_a_router_needs_and_no_body() {
+        let key = "entiteit-0403170701/ebox/p1/m%201/message.json";
+        let event = from_message_json(key, &message_json()).unwrap();
+        let d = &event.detail;
+        assert_eq!(d["schema"], EVENT_SCHEMA);
+        assert_eq!(d["message_folder"], "entiteit-0403170701/ebox/p1/m%201/");
+        assert_eq!(d["message_json_key"], key);
+        assert_eq!(d["registered_mail"], true);
+        assert_eq!(d["read_before_retrieval"], false);
+        assert_eq!(d["subject"]["fr"], "Avertissement");
+        assert_eq!(d["message_type"]["id"], "TAX");
+        assert_eq!(d["attachments"], json!({"count": 2, "total_bytes": 42}));
+        let text = event.detail_json();
+        for hidden in ["geheime inhoud", "BE00", "\"raw\"", "payment", "\"body\""] {
+            assert!(!text.contains(hidden), "{hidden} in {text}");
+        }
+    }
+
+    #[test]
+    fn an_event_id_depends_on_the_message_alone() {
+        let key = "entiteit-0403170701/ebox/p1/m%201/message.json";
+        let a = from_message_json(key, &message_json()).unwrap();
+        let b = from_message_json(key, &message_json()).unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.detail["event_id"], a.id.as_str());
+        assert_ne!(a.id, event_id("0403170701", "p1", "m 2"));
+        assert_ne!(a.id, event_id("0403170701", "p2", "m 1"));
+        assert!(from_message_json(key, b"{}").is_err());
+    }
+}
