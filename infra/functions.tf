@@ -5,6 +5,7 @@ locals {
     CONNECTIONS_TABLE          = aws_dynamodb_table.connections.name
     STATE_TABLE                = aws_dynamodb_table.state.name
     VERDEELBAK_BUCKET          = aws_s3_bucket.verdeelbak.bucket
+    EVENT_BUS_NAME             = aws_cloudwatch_event_bus.delivered.name
     EBOX_TOKEN_URL             = var.ebox_token_url
     EBOX_AUDIENCE              = var.ebox_audience
     EBOX_PROVIDER_REGISTRY_URL = var.ebox_provider_registry_url

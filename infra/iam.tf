@@ -75,6 +75,11 @@ data "aws_iam_policy_document" "fetch" {
     resources = ["${aws_s3_bucket.verdeelbak.arn}/*"]
   }
   statement {
+    sid       = "Events"
+    actions   = ["events:PutEvents"]
+    resources = [aws_cloudwatch_event_bus.delivered.arn]
+  }
+  statement {
     sid = "VerdeelbakMissingIs404"
     # Only so that a GetObject of a missing key answers 404 rather than 403; fetch lists
     # nothing.

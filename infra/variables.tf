@@ -127,3 +127,13 @@ variable "lambda_zip_dir" {
   type        = string
   default     = "../target/lambda"
 }
+
+variable "event_archive_days" {
+  description = "How long the event bus's archive keeps every delivered-message event, for replays from EventBridge"
+  type        = number
+  default     = 90
+  validation {
+    condition     = var.event_archive_days >= 1
+    error_message = "event_archive_days must be at least 1."
+  }
+}

@@ -141,6 +141,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("get_object", "s3:GetObject", &["fetch"]),
     ("get_secret_value", "secretsmanager:GetSecretValue", &["fetch"]),
     ("invoke", "lambda:InvokeFunction", &["fanout"]),
+    ("put_events", "events:PutEvents", &["fetch"]),
     // Operator tools only (CLI, local bootstrap): never on a function's role.
     ("head_object", "s3:GetObject", &[]),
     ("list_objects_v2", "s3:ListBucket", &[]),
@@ -151,6 +152,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("create_secret", "secretsmanager:CreateSecret", &[]),
     ("put_secret_value", "secretsmanager:PutSecretValue", &[]),
     ("delete_secret", "secretsmanager:DeleteSecret", &[]),
+    ("create_event_bus", "events:CreateEventBus", &[]),
 ];
 
 /// Actions a role needs for what a call answers rather than for the call itself.
@@ -193,6 +195,7 @@ fn sdk_calls() -> BTreeSet<String> {
             "clients.s3.",
             "clients.secrets.",
             "clients.lambda.",
+            "clients.events.",
         ] {
             for (at, _) in text.match_indices(client) {
                 let rest = &text[at + client.len()..];
@@ -254,6 +257,7 @@ fn roles_allow_each_action_on_exactly_its_resources() {
         on("s3:PutObject", "\"${aws_s3_bucket.verdeelbak.arn}/*\""),
         on("s3:GetObject", "\"${aws_s3_bucket.verdeelbak.arn}/*\""),
         on("s3:ListBucket", "aws_s3_bucket.verdeelbak.arn"),
+        on("events:PutEvents", "aws_cloudwatch_event_bus.delivered.arn"),
         on(
             "secretsmanager:GetSecretValue",
             "\"arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*\"",

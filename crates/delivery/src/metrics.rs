@@ -18,6 +18,11 @@ pub struct RunMetrics {
     pub failed: AsCount<u64>,
     /// List items that were not readable messages (kept raw under `_unreadable/`).
     pub unreadable: AsCount<u64>,
+    /// Registered mail among the delivered messages: the urgent kind.
+    pub registered_delivered: AsCount<u64>,
+    pub events_published: AsCount<u64>,
+    /// Delivered messages whose event is still to be published (a later run does).
+    pub events_pending: AsCount<u64>,
     pub bytes: AsBytes<u64>,
     pub duration: AsMilliseconds<u64>,
     /// Since the entity's last run that ended `ok`; absent when it never had one.
@@ -38,6 +43,9 @@ impl RunMetrics {
             delivered: report.delivered.into(),
             failed: report.failed.into(),
             unreadable: report.unreadable().into(),
+            registered_delivered: report.events.registered_delivered.into(),
+            events_published: report.events.published.into(),
+            events_pending: report.events.pending.into(),
             bytes: report.bytes.into(),
             duration: report.duration_ms.into(),
             seconds_since_last_success: report

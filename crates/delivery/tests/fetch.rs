@@ -135,6 +135,38 @@ impl World {
         self.sim.add_fault(serde_json::from_value::<Fault>(fault).unwrap());
     }
 
+    /// Every event a subscriber received, waiting for at least `n`.
+    async fn events(&self, n: usize) -> Vec<Value> {
+        self.b.tap.received(n, std::time::Duration::from_secs(20)).await
+    }
+
+    /// The bus refuses everything until [`World::mend_bus`]: in memory it is down, on
+    /// moto the events go to a bus that does not exist.
+    async fn break_bus(&mut self) {
+        self.fetcher.events = match &self.b.tap {
+            testkit::events::EventTap::Memory(bus) => {
+                bus.set_down(true);
+                self.b.events.clone()
+            }
+            testkit::events::EventTap::Queue { .. } => {
+                let clients = self.b.moto.as_ref().expect("moto").clients().await;
+                Arc::new(delivery::aws::EventBridgeBus::new(clients.events, "no-such-bus"))
+            }
+        };
+    }
+
+    fn mend_bus(&mut self) {
+        if let testkit::events::EventTap::Memory(bus) = &self.b.tap {
+            bus.set_down(false);
+        }
+        self.fetcher.events = self.b.events.clone();
+    }
+
+    async fn pending_rows(&self, entity: &str) -> usize {
+        let id = EntityId::parse(entity).unwrap();
+        self.b.stores.ledger.pending_events(&id, 1000).await.unwrap().len()
+    }
+
     fn advance(&self, by: Duration) {
         *self.clock.0.lock().unwrap() += by;
     }
@@ -209,6 +241,8 @@ testkit::both_backends!(@with |b| super::world(b).await;
     a_cold_idle_run_lists_each_provider_once_and_nothing_more,
     older_scopes_and_scopes_of_a_connection_of_its_own,
     either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider,
+    every_delivered_message_is_announced_with_its_own_id_and_no_body,
+    events_the_bus_did_not_take_are_published_by_the_next_run,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.
@@ -958,4 +992,98 @@ async fn either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider(mut w
     assert_eq!(provider(&older, P1).state, ProviderStatus::Read);
     assert_eq!(provider(&older, "broken").state, ProviderStatus::Failed);
     w.assert_all_delivered(A).await;
+}
+
+/// What a router needs, checked against the simulator's own messages.
+fn assert_event_of(detail: &Value, entity: &str, m: &ebox_sim::model::Message, provider: &str) {
+    let prefix = Connection::default_prefix(&EntityId::parse(entity).unwrap());
+    let folder = keys::message_folder(&prefix, provider, &m.id);
+    assert_eq!(detail["schema"], "digipost-ebox.event.v1");
+    assert_eq!(detail["entity_id"], entity);
+    assert_eq!(detail["message_json_key"], keys::message_json_key(&folder));
+    assert_eq!(detail["message_folder"], folder);
+    assert_eq!(detail["registered_mail"], m.registered_mail);
+    assert_eq!(detail["subject"]["nl"].as_str(), m.subject.nl.as_deref());
+    assert_eq!(detail["attachments"]["count"], m.attachments.len());
+    let total: u64 = m.attachments.iter().map(|a| a.content.len()).sum();
+    assert_eq!(detail["attachments"]["total_bytes"], total);
+    assert_eq!(
+        detail["event_id"],
+        delivery::verdeelbak::event::event_id(entity, provider, &m.id)
+    );
+    let text = detail.to_string();
+    if let Some(body) = m.body.as_ref().and_then(|b| b.nl.as_deref()) {
+        assert!(!text.contains(body), "a body in an event: {text}");
+    }
+    for secret in ["PRIVATE KEY", "CERTIFICATE", "access_token"] {
+        assert!(!text.contains(secret), "{secret} in an event: {text}");
+    }
+}
+
+async fn every_delivered_message_is_announced_with_its_own_id_and_no_body(mut w: World) {
+    w.connect(A).await;
+    w.connect(B).await;
+    w.generate(A, 8, 1, 2_000);
+    let report = w.run(A).await;
+    assert_eq!(report.delivered, 8, "{report:#?}");
+    assert_eq!(report.events.published, 8, "{:?}", report.events);
+    assert_eq!(report.events.pending, 0);
+    let registered: u64 = [P1, P2]
+        .iter()
+        .flat_map(|p| w.sim.messages(p, A))
+        .filter(|m| m.registered_mail)
+        .count() as u64;
+    assert_eq!(report.events.registered_delivered, registered);
+    let events = w.events(8).await;
+    assert_eq!(events.len(), 8, "{events:#?}");
+    let mut by_id = BTreeMap::new();
+    for e in &events {
+        assert_eq!(e["source"], "digipost-ebox");
+        assert_eq!(e["detail-type"], "e-Box message delivered");
+        by_id.insert(
+            e["detail"]["event_id"].as_str().unwrap().to_owned(),
+            e["detail"].clone(),
+        );
+    }
+    for provider in [P1, P2] {
+        for m in w.sim.messages(provider, A) {
+            let id = delivery::verdeelbak::event::event_id(A, provider, &m.id);
+            assert_event_of(&by_id[&id], A, &m, provider);
+        }
+    }
+    assert_eq!(w.pending_rows(A).await, 0, "every row marked published");
+    // Another entity's run announces nothing of A's, and nothing at all when idle.
+    let other = w.run(B).await;
+    assert_eq!((other.delivered, other.events.published), (0, 0));
+    assert_eq!(w.events(8).await.len(), 8);
+}
+
+async fn events_the_bus_did_not_take_are_published_by_the_next_run(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 6, 1, 1_000);
+    w.break_bus().await;
+    let down = w.run(A).await;
+    // The mail is delivered all the same; the events wait in the ledger.
+    assert_eq!((down.outcome, down.delivered), (Outcome::Ok, 6), "{down:#?}");
+    assert_eq!((down.events.published, down.events.pending), (0, 6));
+    w.assert_all_delivered(A).await;
+    assert_eq!(w.pending_rows(A).await, 6);
+    assert!(w.events(0).await.is_empty());
+
+    w.mend_bus();
+    let next = w.run(A).await;
+    assert_eq!(next.delivered, 0);
+    assert_eq!((next.events.published, next.events.pending), (6, 0), "{next:#?}");
+    assert_eq!(w.pending_rows(A).await, 0);
+    let events = w.events(6).await;
+    let ids: HashSet<&str> = events
+        .iter()
+        .map(|e| e["detail"]["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((events.len(), ids.len()), (6, 6), "exactly the pending ones, once each");
+    // Nothing is left: the run after publishes nothing and reads no pending rows.
+    w.state.take();
+    let idle = w.run(A).await;
+    assert_eq!(idle.events, EventsReport::default());
+    assert!(!w.state.take().contains_key("ledger pending events"));
 }

@@ -97,8 +97,12 @@ impl Fetcher {
         }
     }
 
-    /// Publishes what earlier runs left pending, at most [`PENDING_PER_RUN`].
+    /// Publishes what earlier runs left pending, at most [`PENDING_PER_RUN`]. Not after
+    /// the bus refused this run's own events: they stay pending, and are counted.
     pub(super) async fn publish_pending(&self, entity: &EntityId, lease: &LazyLease<'_>, tally: &EventTally) {
+        if tally.pending.load(Ordering::Relaxed) > 0 {
+            return;
+        }
         let rows = match self.stores.ledger.pending_events(entity, PENDING_PER_RUN).await {
             Ok(rows) if rows.is_empty() => return,
             Ok(rows) => rows,
@@ -132,5 +136,9 @@ impl Fetcher {
             })
             .collect();
         self.publish_rows(entity, &outgoing, lease, tally).await;
+        if rows.len() == PENDING_PER_RUN && tally.pending.load(Ordering::Relaxed) == 0 {
+            // More may be left: the next run looks again.
+            tally.pending.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
