@@ -85,7 +85,7 @@ bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BE
 sim: ## Run the e-Box simulator by hand on 127.0.0.1:8700 with generated mail
 	cargo run -p ebox-sim -- --listen 127.0.0.1:8700 --enterprises 0403170701,0123456749
 
-bootstrap: $(TOOLS) ## Create tables and bucket (CONNECTIONS_TABLE, STATE_TABLE, VERDEELBAK_BUCKET; AWS_ENDPOINT_URL for moto)
+bootstrap: $(TOOLS) ## Create tables and bucket (CONNECTIONS_TABLE, STATE_TABLE, VERDEELBAK_BUCKET, EVENT_BUS_NAME; AWS_ENDPOINT_URL for moto)
 	cargo run -q -p digipost-ebox -- bootstrap
 
 clean:

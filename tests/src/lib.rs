@@ -46,6 +46,7 @@ impl System {
             ("CONNECTIONS_TABLE", names.connections_table.clone()),
             ("STATE_TABLE", names.state_table.clone()),
             ("VERDEELBAK_BUCKET", names.verdeelbak_bucket.clone()),
+            ("EVENT_BUS_NAME", names.event_bus.clone()),
             ("FETCH_FUNCTION_NAME", "fetch".to_owned()),
             ("EBOX_TOKEN_URL", sim.token_url()),
             ("EBOX_AUDIENCE", sim.audience()),

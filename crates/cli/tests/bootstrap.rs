@@ -16,10 +16,11 @@ fn cli(moto: &MotoServer) -> Command {
 #[tokio::test]
 async fn bootstrap_creates_tables_and_bucket_once() {
     let moto = MotoServer::start();
-    let (connections, state, bucket) = (
+    let (connections, state, bucket, bus) = (
         unique_name("connections"),
         unique_name("state"),
         unique_name("verdeelbak"),
+        unique_name("events"),
     );
     let run = || {
         cli(&moto)
@@ -27,12 +28,14 @@ async fn bootstrap_creates_tables_and_bucket_once() {
             .env("CONNECTIONS_TABLE", &connections)
             .env("STATE_TABLE", &state)
             .env("VERDEELBAK_BUCKET", &bucket)
+            .env("EVENT_BUS_NAME", &bus)
             .assert()
             .success()
     };
     let first = String::from_utf8(run().get_output().stdout.clone()).unwrap();
     assert!(first.contains(&format!("created  table {connections}")), "{first}");
     assert!(first.contains(&format!("created  bucket {bucket}")), "{first}");
+    assert!(first.contains(&format!("created  event bus {bus}")), "{first}");
     let second = String::from_utf8(run().get_output().stdout.clone()).unwrap();
     assert!(second.contains(&format!("exists   table {state}")), "{second}");
     assert!(!second.contains("created"), "{second}");

@@ -82,6 +82,7 @@ pub fn fetch_command(
         .env("CONNECTIONS_TABLE", &names.connections_table)
         .env("STATE_TABLE", &names.state_table)
         .env("VERDEELBAK_BUCKET", &names.verdeelbak_bucket)
+        .env("EVENT_BUS_NAME", &names.event_bus)
         .env("EBOX_TOKEN_URL", sim.token_url())
         .env("EBOX_AUDIENCE", sim.audience())
         .env("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url())

@@ -45,6 +45,7 @@ async fn start_to_ready(binary: &std::path::Path, function: &str) -> f64 {
             ("CONNECTIONS_TABLE", "c"),
             ("STATE_TABLE", "s"),
             ("VERDEELBAK_BUCKET", "b"),
+            ("EVENT_BUS_NAME", "e"),
             ("FETCH_FUNCTION_NAME", "fetch"),
             ("EBOX_TOKEN_URL", "https://e.invalid/token"),
             ("EBOX_AUDIENCE", "https://e.invalid/token"),
