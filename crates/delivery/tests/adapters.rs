@@ -20,9 +20,11 @@ testkit::both_backends!(
     cursor_never_moves_backwards,
     snapshot_reads_lease_cursors_and_last_run_but_no_ledger,
     ledger_records_each_message_once,
+    ledger_rows_are_the_outbox_of_their_events,
     writes_are_fenced_by_the_lease,
     run_report_round_trip,
     object_round_trip_with_checksum,
+    object_metadata_comes_back_from_head,
     object_conditional_create_loses_cleanly,
     object_with_wrong_checksum_is_refused,
     object_streamed_in_chunks_reads_back_identical,
@@ -454,6 +456,7 @@ fn put(key: &str, bytes: &[u8], if_absent: bool) -> PutObject {
         sha256: sha256_of(bytes),
         content_type: "application/pdf".into(),
         if_absent,
+        metadata: Vec::new(),
     }
 }
 
@@ -508,6 +511,7 @@ async fn object_streamed_in_chunks_reads_back_identical(b: Backend) {
         sha256: sha256_of(&bytes),
         content_type: "application/zip".into(),
         if_absent: true,
+        metadata: Vec::new(),
     };
     assert_eq!(b.objects.put(object).await.unwrap(), Insert::Inserted);
     let back = b.objects.get("s/big.zip").await.unwrap().unwrap();
@@ -610,9 +614,59 @@ async fn streamed_object_that_fails_its_checks_is_not_stored(b: Backend) {
             sha256,
             content_type: "application/pdf".into(),
             if_absent: false,
+            metadata: Vec::new(),
         };
         let err = b.objects.put(object).await.unwrap_err();
         assert!(err.message.contains(expected), "{key}: {err}");
         assert_eq!(b.objects.head(key).await.unwrap(), None, "{key} was stored");
     }
+}
+
+async fn object_metadata_comes_back_from_head(b: Backend) {
+    let mut object = put("m/a.pdf", b"content", false);
+    object.metadata = vec![
+        ("retrieved-at".into(), "2026-03-02T09:00:00.123Z".into()),
+        ("read-before-retrieval".into(), "false".into()),
+    ];
+    b.objects.put(object).await.unwrap();
+    let meta = b.objects.head("m/a.pdf").await.unwrap().unwrap();
+    assert_eq!(meta.metadata["retrieved-at"], "2026-03-02T09:00:00.123Z");
+    assert_eq!(meta.metadata["read-before-retrieval"], "false");
+    b.objects.put(put("m/b.pdf", b"content", false)).await.unwrap();
+    assert!(b.objects.head("m/b.pdf").await.unwrap().unwrap().metadata.is_empty());
+}
+
+async fn ledger_rows_are_the_outbox_of_their_events(b: Backend) {
+    let e = entity(7);
+    let row = |id: &str, pending: bool, seconds: i64| LedgerEntry {
+        provider_id: "p#1".into(),
+        message_id: id.into(),
+        delivered_at: at(seconds),
+        message_key: format!("k/{id}/message.json"),
+        message_sha256: "ab".repeat(32),
+        expires_at: None,
+        event_pending: pending,
+    };
+    for (id, pending, seconds) in [("m1", true, 10), ("m2", false, 20), ("m3", true, 30)] {
+        b.stores.ledger.record(&e, &row(id, pending, seconds)).await.unwrap();
+    }
+    // Another entity's pending row is not this one's.
+    b.stores.ledger.record(&entity(8), &row("m9", true, 5)).await.unwrap();
+    let ids = |rows: Vec<LedgerEntry>| rows.into_iter().map(|r| r.message_id).collect::<Vec<_>>();
+    assert_eq!(ids(b.stores.ledger.pending_events(&e, 10).await.unwrap()), ["m1", "m3"]);
+    assert_eq!(ids(b.stores.ledger.pending_events(&e, 1).await.unwrap()), ["m1"]);
+    b.stores.ledger.event_published(&e, "p#1", "m1").await.unwrap();
+    assert_eq!(ids(b.stores.ledger.pending_events(&e, 10).await.unwrap()), ["m3"]);
+    // Marking a row that is gone (its message expired) is no error.
+    b.stores.ledger.event_published(&e, "p#1", "gone").await.unwrap();
+    let since = b.stores.ledger.delivered_since(&e, Some(at(20))).await.unwrap();
+    assert_eq!(ids(since), ["m2", "m3"]);
+    assert_eq!(b.stores.ledger.delivered_since(&e, None).await.unwrap().len(), 3);
+    // A published row reads back as such, and a retried record of it still matches.
+    let m1 = b.inspect.ledger_entry(&e, "p#1", "m1").await.unwrap().unwrap();
+    assert!(!m1.event_pending);
+    assert_eq!(
+        b.stores.ledger.record(&e, &row("m1", true, 10)).await.unwrap(),
+        Insert::Inserted
+    );
 }

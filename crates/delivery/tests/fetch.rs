@@ -243,6 +243,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     either_discovery_endpoint_and_a_bad_entry_skips_only_its_provider,
     every_delivered_message_is_announced_with_its_own_id_and_no_body,
     events_the_bus_did_not_take_are_published_by_the_next_run,
+    registered_mail_has_its_retrieval_moment_on_record,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.
@@ -256,6 +257,7 @@ testkit::on_the_twin!(|b| super::twin_world(b).await;
     v2_and_v3_providers_give_the_same_message_json,
     an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it,
     bidi_and_zero_width_file_names_give_safe_keys_and_exact_names,
+    registered_mail_has_its_retrieval_moment_on_record,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
@@ -1086,4 +1088,90 @@ async fn events_the_bus_did_not_take_are_published_by_the_next_run(mut w: World)
     let idle = w.run(A).await;
     assert_eq!(idle.events, EventsReport::default());
     assert!(!w.state.take().contains_key("ledger pending events"));
+}
+
+async fn registered_mail_has_its_retrieval_moment_on_record(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 6, 1, 1_000);
+    let ids: Vec<String> = w.sim.messages(P1, A).iter().map(|m| m.id.clone()).collect();
+    let opened = &w.sim.messages(P2, A)[0].id.clone();
+    let unopened = &ids[0];
+    for id in &ids {
+        w.sim.update_message(P1, A, id, |m, _| m.registered_mail = true);
+    }
+    // Someone opened one in the web UI before any run.
+    w.sim.update_message(P2, A, opened, |m, _| {
+        m.registered_mail = true;
+        m.read = true;
+    });
+    let prefix = Connection::default_prefix(&EntityId::parse(A).unwrap());
+    let message_json_of = |provider: &str, id: &str| {
+        let key = json_key_of(&prefix, provider, id);
+        let objects = w.b.objects.clone();
+        async move {
+            let bytes = objects.get(&key).await.unwrap().expect("message.json");
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+
+    // A first attempt dies once it has stored the content of one message, which e-Box
+    // now lists as read because of that download.
+    // Kept to the millisecond.
+    let started = chrono::SubsecRound::trunc_subsecs(w.clock.now(), 3);
+    let request = FetchRequest {
+        entity_id: A.into(),
+        providers: Some(vec![P1.into()]),
+        ..FetchRequest::default()
+    };
+    let cut = w
+        .state
+        .cut_run(&w.fetcher, &request, Cut::Before("put message.json"))
+        .await
+        .expect("the key of the cut write");
+    let died_on = ids
+        .iter()
+        .find(|id| cut == json_key_of(&prefix, P1, id))
+        .expect("a message of P1");
+    assert!(
+        w.sim.messages(P1, A).iter().any(|m| &m.id == died_on && m.read),
+        "the first attempt retrieved {died_on}'s content"
+    );
+    w.advance(Duration::minutes(5));
+    let later = w.clock.now();
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    w.assert_all_delivered(A).await;
+
+    let seen = message_json_of(P2, opened).await;
+    assert_eq!(seen["read_before_retrieval"], true, "{seen:#}");
+    let message_json = |id: &str| message_json_of(P1, id);
+    for id in &ids {
+        let m = message_json(id).await;
+        // Read in e-Box by our own download only, also where a first attempt died.
+        assert_eq!(m["read_before_retrieval"], false, "{id}: {m:#}");
+        let at: DateTime<Utc> = m["retrieved_at"].as_str().unwrap().parse().unwrap();
+        assert!(at >= started && at <= later, "{id}: {at} not within the runs");
+    }
+    assert!(
+        w.sim.messages(P1, A).iter().all(|m| m.read),
+        "every main content was retrieved"
+    );
+    // The event says the same.
+    if !w.events(1).await.is_empty() {
+        let events = w.events(6).await;
+        let of = |provider: &str, id: &str| {
+            let event_id = delivery::verdeelbak::event::event_id(A, provider, id);
+            events
+                .iter()
+                .find(|e| e["detail"]["event_id"] == event_id.as_str())
+                .cloned()
+        };
+        let e = of(P2, opened).expect("its event");
+        assert_eq!(e["detail"]["read_before_retrieval"], true);
+        assert_eq!(e["detail"]["registered_mail"], true);
+        assert_eq!(
+            of(P1, unopened).unwrap()["detail"]["retrieved_at"],
+            message_json(unopened).await["retrieved_at"]
+        );
+    }
 }

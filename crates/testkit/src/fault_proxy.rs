@@ -46,6 +46,9 @@ pub enum Fault {
     /// Forwarded, so the request takes effect in moto, then the connection is reset
     /// without an answer: the client cannot tell this from [`Fault::Reset`].
     LostAnswer,
+    /// Not forwarded; EventBridge's answer to a `PutEvents` whose every entry failed
+    /// inside a successful call (200, `FailedEntryCount` = the number of entries).
+    EntriesFailed,
     /// Forwarded, and moto's answer held back this long: a slow service. Not a fault in
     /// the log: its outcome is [`Outcome::Forwarded`] and [`FaultProxy::injected`] does
     /// not count it.
@@ -61,6 +64,7 @@ impl Fault {
             Fault::Unavailable => "Unavailable",
             Fault::Reset => "Reset",
             Fault::LostAnswer => "LostAnswer",
+            Fault::EntriesFailed => "EntriesFailed",
             Fault::Delay(_) => "Delay",
         }
     }

@@ -76,6 +76,9 @@ impl ObjectStore for S3Objects {
         if object.if_absent {
             request = request.if_none_match("*");
         }
+        for (name, value) in &object.metadata {
+            request = request.metadata(name, value);
+        }
         match request.send().await {
             Ok(_) => Ok(Insert::Inserted),
             Err(e) if object.if_absent && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
@@ -102,6 +105,7 @@ impl ObjectStore for S3Objects {
                 key: key.to_owned(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
                 sha256: out.checksum_sha256().and_then(decode_sha256),
+                metadata: out.metadata().cloned().unwrap_or_default().into_iter().collect(),
             })),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(store_error("head object", key, e)),
@@ -138,6 +142,7 @@ impl ObjectStore for S3Objects {
                 key: o.key().unwrap_or_default().to_owned(),
                 size: o.size().unwrap_or(0).max(0) as u64,
                 sha256: None,
+                metadata: Default::default(),
             }));
         }
         all.sort_by(|a, b| a.key.cmp(&b.key));

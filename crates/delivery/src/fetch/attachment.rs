@@ -21,6 +21,8 @@ type Chunks = futures::stream::BoxStream<'static, Result<bytes::Bytes, EboxError
 struct Target {
     key: String,
     content_type: String,
+    /// The message's retrieval facts (see [`super::retrieval`]).
+    metadata: Vec<(String, String)>,
 }
 
 impl Target {
@@ -36,6 +38,7 @@ impl Target {
             sha256,
             content_type: self.content_type.clone(),
             if_absent: false,
+            metadata: self.metadata.clone(),
         }
     }
 }
@@ -55,6 +58,7 @@ impl Run<'_> {
         message_id: &str,
         attachment: &Attachment,
         folder: &str,
+        retrieval: &super::retrieval::Retrieval,
     ) -> Result<StoredAttachment, Failure> {
         use backon::{ExponentialBuilder, Retryable};
         let key = keys::attachment_key(folder, &attachment.attachment_id, attachment.name());
@@ -64,6 +68,7 @@ impl Run<'_> {
                 .media_type
                 .clone()
                 .unwrap_or_else(|| "application/octet-stream".into()),
+            metadata: super::retrieval::metadata(retrieval),
         };
         let backoff = ExponentialBuilder::default()
             .with_min_delay(std::time::Duration::from_millis(200))

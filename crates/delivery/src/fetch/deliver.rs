@@ -11,6 +11,7 @@ use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 use super::Step;
 pub(super) use super::failure::Failure;
 use super::outbox::Outgoing;
+use super::retrieval::{self, Retrieval};
 use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
@@ -37,11 +38,13 @@ pub(super) fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
         body: ObjectBody::Bytes(bytes::Bytes::from(json)),
         content_type: "application/json".into(),
         if_absent,
+        metadata: Vec::new(),
     }
 }
 
 /// What was stored of a message before its `message.json`.
 struct Parts {
+    retrieval: Retrieval,
     bytes: u64,
     attachments: Vec<StoredAttachment>,
     body: Option<ebox::model::Translated>,
@@ -136,6 +139,7 @@ impl Run<'_> {
     ) -> Result<Parts, Failure> {
         let m = &listed.message;
         let mut parts = Parts {
+            retrieval: self.retrieval(listed, folder).await?,
             bytes: 0,
             attachments: Vec::new(),
             body: None,
@@ -154,12 +158,12 @@ impl Run<'_> {
         };
         for attachment in attachments {
             let stored = self
-                .store_attachment(provider, &m.message_id, attachment, folder)
+                .store_attachment(provider, &m.message_id, attachment, folder, &parts.retrieval)
                 .await?;
             parts.bytes += stored.size_bytes;
             parts.attachments.push(stored);
         }
-        if let Some((text, bytes)) = self.store_body(provider, m, folder).await? {
+        if let Some((text, bytes)) = self.store_body(provider, m, folder, &parts.retrieval).await? {
             parts.bytes += bytes;
             parts.body = Some(text);
         }
@@ -172,6 +176,7 @@ impl Run<'_> {
         provider: &MessageProvider,
         m: &ebox::model::Message,
         folder: &str,
+        retrieval: &Retrieval,
     ) -> Result<Option<(ebox::model::Translated, u64)>, Failure> {
         let body = self
             .session
@@ -200,6 +205,7 @@ impl Run<'_> {
             body: ObjectBody::Bytes(body.raw),
             content_type: "application/json".into(),
             if_absent: false,
+            metadata: retrieval::metadata(retrieval),
         };
         self.fetcher.objects.put(put).await.map_err(Failure::store)?;
         Ok(Some((body.text, bytes)))
@@ -221,11 +227,14 @@ impl Run<'_> {
             provider.api_version,
             listed,
             &self.names(provider, m).await,
-            parts
-                .body
-                .as_ref()
-                .map(|text| message_json::StoredBody { text, key: &body_key }),
-            &parts.attachments,
+            message_json::Stored {
+                body: parts
+                    .body
+                    .as_ref()
+                    .map(|text| message_json::StoredBody { text, key: &body_key }),
+                attachments: &parts.attachments,
+                retrieval: &parts.retrieval,
+            },
         );
         let key = keys::message_json_key(folder);
         let bytes = parts.bytes + json.len() as u64;

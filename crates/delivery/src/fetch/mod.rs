@@ -18,7 +18,8 @@
 //!   and when a status is stored;
 //! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
 //! - `failure`: why a message was not delivered; `unreadable`: an item kept raw;
-//! - `outbox`: each delivered message's event, published after its ledger row.
+//! - `outbox`: each delivered message's event, published after its ledger row;
+//! - `retrieval`: when the main content was first retrieved, kept across attempts.
 
 mod attachment;
 pub mod credentials;
@@ -28,6 +29,7 @@ mod failure;
 mod lease;
 mod outbox;
 mod report;
+mod retrieval;
 mod run;
 mod spool;
 mod status;

@@ -117,6 +117,7 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 #[derive(Default)]
 pub struct MemoryObjects {
     objects: Mutex<BTreeMap<String, Bytes>>,
+    metadata: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 #[async_trait]
@@ -148,12 +149,20 @@ impl ObjectStore for MemoryObjects {
         if object.if_absent && objects.contains_key(&object.key) {
             return Ok(Insert::AlreadyExists);
         }
+        self.metadata
+            .lock()
+            .unwrap()
+            .insert(object.key.clone(), object.metadata.into_iter().collect());
         objects.insert(object.key, bytes);
         Ok(Insert::Inserted)
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        Ok(self.objects.lock().unwrap().get(key).map(|b| meta(key, b, true)))
+        let metadata = self.metadata.lock().unwrap().get(key).cloned().unwrap_or_default();
+        Ok(self.objects.lock().unwrap().get(key).map(|b| ObjectMeta {
+            metadata,
+            ..meta(key, b, true)
+        }))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -178,6 +187,7 @@ fn meta(key: &str, bytes: &Bytes, with_sha: bool) -> ObjectMeta {
         key: key.to_owned(),
         size: bytes.len() as u64,
         sha256: with_sha.then(|| sha256_of(bytes)),
+        metadata: BTreeMap::new(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct PutObject {
     pub content_type: String,
     /// Write only when nothing exists under the key yet.
     pub if_absent: bool,
+    /// User metadata stored with the object (S3's `x-amz-meta-*`), names in lower case.
+    pub metadata: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
     pub sha256: Option<Sha256>,
+    /// The object's user metadata (from `head`; a listing carries none).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[async_trait]

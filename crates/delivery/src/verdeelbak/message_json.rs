@@ -36,6 +36,21 @@ pub struct StoredBody<'a> {
     pub key: &'a str,
 }
 
+/// What was stored of the message, and when its content was retrieved.
+pub struct Stored<'a> {
+    pub body: Option<StoredBody<'a>>,
+    pub attachments: &'a [StoredAttachment],
+    pub retrieval: &'a Retrieval,
+}
+
+/// When the message's main content was first retrieved (e-Box marks it read then), and
+/// whether e-Box listed it as read already before that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retrieval {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub read_before: bool,
+}
+
 /// The names reference data gave for the message's ids (None: unknown or unavailable).
 #[derive(Debug, Clone, Default)]
 pub struct Names {
@@ -57,9 +72,13 @@ pub fn build(
     version: ApiVersion,
     listed: &ListedMessage,
     names: &Names,
-    body: Option<StoredBody<'_>>,
-    attachments: &[StoredAttachment],
+    stored: Stored<'_>,
 ) -> Vec<u8> {
+    let Stored {
+        body,
+        attachments,
+        retrieval,
+    } = stored;
     let m = &listed.message;
     // A body is the main content when e-Box says so, or when it is all there is.
     let body_role = body.as_ref().map(|_| {
@@ -79,6 +98,8 @@ pub fn build(
         "received_at": m.receipt_date,
         "expires_at": m.expiration_date,
         "registered_mail": m.registered_mail,
+        "retrieved_at": retrieval.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "read_before_retrieval": retrieval.read_before,
         "subject": m.subject,
         "body": body.as_ref().map(|b| b.text),
         "body_key": body.as_ref().map(|b| b.key),

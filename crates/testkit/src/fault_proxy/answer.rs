@@ -21,12 +21,21 @@ struct Failure {
 
 /// The answer for a fault that answers instead of moto; `None` for one that does not
 /// (forwarded faults and resets).
-pub(super) fn injected(service: Service, fault: &Fault, method: &Method, seq: u64) -> Option<Response<Full<Bytes>>> {
+pub(super) fn injected(
+    service: Service,
+    fault: &Fault,
+    method: &Method,
+    seq: u64,
+    request: &[u8],
+) -> Option<Response<Full<Bytes>>> {
+    if *fault == Fault::EntriesFailed {
+        return Some(entries_failed(request));
+    }
     let failure = failure(service, fault)?;
     let request_id = format!("injected-{seq}");
     let (content_type, body) = match service {
         Service::DynamoDb => ("application/x-amz-json-1.0", json_error(DYNAMODB_ERRORS, &failure)),
-        Service::SecretsManager => ("application/x-amz-json-1.1", json_error("", &failure)),
+        Service::SecretsManager | Service::EventBridge => ("application/x-amz-json-1.1", json_error("", &failure)),
         Service::Lambda => ("application/json", lambda_error(&failure)),
         Service::S3 => ("application/xml", s3_error(&failure)),
     };
@@ -50,6 +59,8 @@ fn failure(service: Service, fault: &Fault) -> Option<Failure> {
     let (status, code, message) = match (fault, service) {
         (Fault::ServerError, Service::DynamoDb) => (500, "InternalServerError", internal),
         (Fault::ServerError, Service::SecretsManager) => (500, "InternalServiceError", internal),
+        (Fault::ServerError, Service::EventBridge) => (500, "InternalException", internal),
+        (Fault::Throttle, Service::EventBridge) => (400, "ThrottlingException", "Rate exceeded"),
         (Fault::ServerError, Service::Lambda) => (500, "ServiceException", internal),
         (Fault::ServerError, Service::S3) => (500, "InternalError", internal),
         (Fault::Throttle, Service::DynamoDb) => (
@@ -61,10 +72,24 @@ fn failure(service: Service, fault: &Fault) -> Option<Failure> {
         (Fault::Throttle, Service::Lambda) => (429, "TooManyRequestsException", "Rate exceeded"),
         (Fault::Throttle, Service::S3) => (503, "SlowDown", "Please reduce your request rate."),
         (Fault::Unavailable, _) => (503, "ServiceUnavailable", internal),
-        (Fault::Reset | Fault::LostAnswer | Fault::Delay(_), _) => return None,
+        (Fault::Reset | Fault::LostAnswer | Fault::Delay(_) | Fault::EntriesFailed, _) => return None,
     };
     let status = StatusCode::from_u16(status).expect("the statuses above are valid");
     Some(Failure { status, code, message })
+}
+
+/// A successful `PutEvents` answer in which every entry of `request` failed.
+fn entries_failed(request: &[u8]) -> Response<Full<Bytes>> {
+    let sent: serde_json::Value = serde_json::from_slice(request).unwrap_or_default();
+    let n = sent["Entries"].as_array().map_or(0, Vec::len);
+    let entry = serde_json::json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected"});
+    let body = serde_json::json!({"FailedEntryCount": n, "Entries": vec![entry; n]}).to_string();
+    let mut answer = Response::new(Full::new(Bytes::from(body)));
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    answer
 }
 
 /// The JSON protocols' error body: `{"__type": "<namespace><Code>", "message": ..}`.
@@ -105,7 +130,7 @@ mod tests {
 
     #[test]
     fn dynamodb_throttling_is_a_namespaced_400() {
-        let answer = injected(Service::DynamoDb, &Fault::Throttle, &Method::POST, 7).expect("an answer");
+        let answer = injected(Service::DynamoDb, &Fault::Throttle, &Method::POST, 7, b"").expect("an answer");
         assert_eq!(answer.status(), 400);
         assert_eq!(answer.headers()["content-type"], "application/x-amz-json-1.0");
         assert_eq!(answer.headers()["x-amzn-requestid"], "injected-7");
@@ -115,14 +140,14 @@ mod tests {
 
     #[test]
     fn secrets_manager_and_s3_formats() {
-        let secret = injected(Service::SecretsManager, &Fault::ServerError, &Method::POST, 1).expect("an answer");
+        let secret = injected(Service::SecretsManager, &Fault::ServerError, &Method::POST, 1, b"").expect("an answer");
         assert_eq!(secret.headers()["content-type"], "application/x-amz-json-1.1");
         assert!(body(secret).contains(r#""__type":"InternalServiceError""#));
-        let slow = injected(Service::S3, &Fault::Throttle, &Method::PUT, 1).expect("an answer");
+        let slow = injected(Service::S3, &Fault::Throttle, &Method::PUT, 1, b"").expect("an answer");
         assert_eq!(slow.status(), 503);
         assert!(body(slow).contains("<Code>SlowDown</Code>"));
-        let head = injected(Service::S3, &Fault::Unavailable, &Method::HEAD, 1).expect("an answer");
+        let head = injected(Service::S3, &Fault::Unavailable, &Method::HEAD, 1, b"").expect("an answer");
         assert_eq!((head.status().as_u16(), body(head)), (503, String::new()));
-        assert!(injected(Service::S3, &Fault::Reset, &Method::GET, 1).is_none());
+        assert!(injected(Service::S3, &Fault::Reset, &Method::GET, 1, b"").is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! Which AWS operation a request is, read from what the SDK sends: the JSON protocols
-//! (DynamoDB, Secrets Manager) name it in `x-amz-target`; Lambda and S3 (path-style) are
+//! (DynamoDB, Secrets Manager, EventBridge) name it in `x-amz-target`; Lambda and S3 (path-style) are
 //! REST, so their method, path and query tell.
 
 use http::{HeaderMap, Method};
@@ -10,6 +10,7 @@ use percent_encoding::percent_decode_str;
 pub(super) enum Service {
     DynamoDb,
     SecretsManager,
+    EventBridge,
     Lambda,
     S3,
 }
@@ -56,6 +57,7 @@ fn json_protocol(amz_target: &str, body: &[u8]) -> Option<Classified> {
             "secretsmanager",
             json.as_ref().and_then(secret_id),
         ),
+        "AWSEvents" => (Service::EventBridge, "events", json.as_ref().and_then(event_bus)),
         _ => return None,
     };
     Some(Classified {
@@ -86,6 +88,16 @@ fn dynamodb_table(body: &serde_json::Value) -> Option<String> {
         .values()
         .next()?;
     Some(first_action.get("TableName")?.as_str()?.to_owned())
+}
+
+/// The bus of a `PutEvents` (its first entry's), or of a bus operation.
+fn event_bus(body: &serde_json::Value) -> Option<String> {
+    let first = body.get("Entries").and_then(|e| e.as_array()?.first());
+    let bus = first
+        .and_then(|e| e.get("EventBusName"))
+        .or_else(|| body.get("EventBusName"))
+        .or_else(|| body.get("Name"))?;
+    Some(bus.as_str()?.to_owned())
 }
 
 fn secret_id(body: &serde_json::Value) -> Option<String> {

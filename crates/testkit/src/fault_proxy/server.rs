@@ -174,7 +174,7 @@ impl Forwarder {
                 Err(Dropped("answer lost by a fault rule"))
             }
             Some(fault) => {
-                let answer = answer::injected(request.service, &fault, &parts.method, seq)
+                let answer = answer::injected(request.service, &fault, &parts.method, seq, &body)
                     .expect("every fault not handled above answers");
                 record(None, Outcome::Injected(fault.name().to_owned()));
                 Ok(answer)

@@ -1,0 +1,90 @@
+//! The moment a message's main content was first retrieved, which is when e-Box marks it
+//! read, and whether e-Box already said "read" before that (someone opened it in the web
+//! UI). Registered mail's deadlines can run from its receipt, so both are on record.
+//!
+//! A run that died after downloading the content but before `message.json` leaves the
+//! message marked read by its own download. So the facts are kept with what it stored:
+//! as metadata on every object of the message folder, read back by the next attempt when
+//! the listing says "read".
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ebox::model::ListedMessage;
+
+use super::deliver::Failure;
+use super::walk::Run;
+use crate::verdeelbak::keys;
+pub(super) use crate::verdeelbak::message_json::Retrieval;
+
+const RETRIEVED_AT: &str = "retrieved-at";
+const READ_BEFORE: &str = "read-before-retrieval";
+
+/// The object metadata that keeps the facts.
+pub(super) fn metadata(r: &Retrieval) -> Vec<(String, String)> {
+    vec![
+        (
+            RETRIEVED_AT.into(),
+            r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        (READ_BEFORE.into(), r.read_before.to_string()),
+    ]
+}
+
+fn from_metadata(metadata: &BTreeMap<String, String>) -> Option<Retrieval> {
+    Some(Retrieval {
+        at: metadata.get(RETRIEVED_AT)?.parse::<DateTime<Utc>>().ok()?,
+        read_before: metadata.get(READ_BEFORE)?.parse().ok()?,
+    })
+}
+
+/// The key the message's main content is stored under: its main attachment, else its body.
+fn main_content_key(folder: &str, listed: &ListedMessage) -> String {
+    match listed.message.attachments().iter().find(|a| a.main_content) {
+        Some(a) => keys::attachment_key(folder, &a.attachment_id, a.name()),
+        None => keys::body_key(folder),
+    }
+}
+
+impl Run<'_> {
+    /// The facts of this delivery's retrieval, taken just before its content is fetched.
+    pub(super) async fn retrieval(&self, listed: &ListedMessage, folder: &str) -> Result<Retrieval, Failure> {
+        let now = self.fetcher.clock.now();
+        if listed.message.read_status != Some(true) {
+            return Ok(Retrieval {
+                at: now,
+                read_before: false,
+            });
+        }
+        // Listed as read: by a person, or by an earlier attempt of ours, whose facts are
+        // then kept with the content it stored.
+        let stored = self
+            .fetcher
+            .objects
+            .head(&main_content_key(folder, listed))
+            .await
+            .map_err(Failure::store)?;
+        Ok(stored
+            .and_then(|meta| from_metadata(&meta.metadata))
+            .unwrap_or(Retrieval {
+                at: now,
+                read_before: true,
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_facts_come_back_from_their_metadata() {
+        let r = Retrieval {
+            at: "2026-03-02T09:00:00.123Z".parse().unwrap(),
+            read_before: true,
+        };
+        let stored: BTreeMap<String, String> = metadata(&r).into_iter().collect();
+        assert_eq!(from_metadata(&stored), Some(r));
+        assert_eq!(from_metadata(&BTreeMap::new()), None);
+    }
+}
