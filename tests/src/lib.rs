@@ -12,6 +12,8 @@ use delivery::ports::*;
 use ebox_sim::data::Scenario;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::Value;
+use testkit::events::EventTap;
+use testkit::fault_proxy::FaultProxy;
 use testkit::{KeyMaterial, LambdaWatch, MotoServer, REGION};
 
 /// A committed event payload, by its path from the workspace root.
@@ -27,6 +29,10 @@ pub struct System {
     pub names: StorageNames,
     pub http: reqwest::Client,
     pub keys: Vec<KeyMaterial>,
+    /// What reached the event bus, read through a rule and a queue as a subscriber would.
+    pub tap: EventTap,
+    /// Between the functions and moto, when started [`System::through_proxy`].
+    pub proxy: Option<FaultProxy>,
     /// Prefixed to the secrets this system makes, so systems sharing a moto never meet.
     secret_prefix: String,
     _moto: MotoServer,
@@ -34,12 +40,25 @@ pub struct System {
 
 impl System {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// The functions reach AWS through a [`FaultProxy`] in front of moto; the test's own
+    /// clients reach moto directly.
+    pub async fn through_proxy() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(proxied: bool) -> Self {
         let moto = MotoServer::start();
         let clients = moto.clients().await;
         let names = moto.fresh_storage(&clients).await;
+        let tap = EventTap::on_moto(&moto, &names.event_bus).await;
+        let proxy = proxied.then(|| FaultProxy::start(&moto.url));
+        let aws_url = proxy.as_ref().map_or_else(|| moto.url.clone(), FaultProxy::url);
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         let env = [
-            ("AWS_ENDPOINT_URL", moto.url.clone()),
+            ("AWS_ENDPOINT_URL", aws_url),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
@@ -64,6 +83,8 @@ impl System {
             names,
             http: reqwest::Client::new(),
             keys: Vec::new(),
+            tap,
+            proxy,
             secret_prefix: format!("{}/", testkit::unique_name("e2e")),
             _moto: moto,
         }

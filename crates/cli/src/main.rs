@@ -3,6 +3,7 @@
 
 mod connections;
 mod context;
+mod events;
 mod status;
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     /// The connections: add, list, show, enable, disable, remove, test.
     #[command(subcommand)]
     Connections(connections::Command),
+    /// The events of delivered messages: replay.
+    #[command(subcommand)]
+    Events(events::Command),
     /// Fetch one entity now: in this process, or with --remote through the deployed function.
     Run {
         #[arg(long)]
@@ -58,6 +62,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bootstrap => context::bootstrap().await,
         Command::Connections(command) => connections::run(command).await,
+        Command::Events(command) => events::run(command).await,
         Command::Run {
             entity,
             since,

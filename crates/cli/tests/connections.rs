@@ -324,3 +324,64 @@ async fn connections_that_cannot_work_are_explained() {
     assert_eq!(out.status.code(), Some(2));
     assert!(all(&out).contains("not a valid enterprise number"), "{}", all(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_replayed_from_the_ledger_with_their_own_ids() {
+    let s = Setup::start().await;
+    let tap = testkit::events::EventTap::on_moto(&s.moto, &s.names.event_bus).await;
+    let key = KeyMaterial::generate("digipost");
+    s.register("client-a", A, &key);
+    let (k, c) = (
+        s.file("key.pem", key.private_key_pem.as_bytes()),
+        s.file("cert.pem", key.certificate_pem.as_bytes()),
+    );
+    let args = [
+        "connections",
+        "add",
+        "--entity",
+        A,
+        "--name",
+        "IV",
+        "--client-id",
+        "client-a",
+    ];
+    let out = s.cli(&[&args[..], &["--key", &k, "--cert", &c]].concat()).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let out = s.cli(&["run", "--entity", A, "--json"]).await;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["delivered"].as_u64(), report["events"]["published"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let ids = |events: &[Value]| {
+        let mut ids: Vec<String> = events
+            .iter()
+            .map(|e| e["detail"]["event_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let delivered = tap.received(6, std::time::Duration::from_secs(20)).await;
+    assert_eq!(delivered.len(), 6);
+
+    let out = s.cli(&["events", "replay", "--entity", "0403.170.701", "--json"]).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (replay["rows"].as_u64(), replay["published"].as_u64()),
+        (Some(6), Some(6)),
+        "{replay}"
+    );
+    let all_events = tap.received(12, std::time::Duration::from_secs(20)).await;
+    assert_eq!(ids(&all_events[6..]), ids(&delivered), "the same events, the same ids");
+
+    // Nothing was delivered after tomorrow; a bad entity number is refused clearly.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .date_naive()
+        .to_string();
+    let out = s.cli(&["events", "replay", "--entity", A, "--since", &tomorrow]).await;
+    assert!(stdout(&out).contains("0 of 0 event(s)"), "{}", all(&out));
+    let out = s.cli(&["events", "replay", "--entity", "0403170702"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(all(&out).contains("not a valid enterprise number"), "{}", all(&out));
+}

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod config;
 pub mod entity;
+pub mod events;
 pub mod fanout;
 pub mod fetch;
 #[cfg(feature = "lambda")]

@@ -110,8 +110,7 @@ impl Backend {
         let direct = moto.clients().await;
         let names = moto.fresh_storage(&direct).await;
         let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
-        let sqs = aws_sdk_sqs::Client::new(&delivery::aws::load_for_endpoint(&moto.url, crate::REGION).await);
-        let tap = EventTap::queue(&direct, sqs, &names.event_bus).await;
+        let tap = EventTap::on_moto(&moto, &names.event_bus).await;
         Self {
             events: Arc::new(EventBridgeBus::new(clients.events.clone(), &names.event_bus)),
             tap,

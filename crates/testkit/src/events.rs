@@ -20,6 +20,12 @@ pub enum EventTap {
 }
 
 impl EventTap {
+    /// A queue on `moto` behind a rule on `bus`, reached directly (never through a proxy).
+    pub async fn on_moto(moto: &crate::MotoServer, bus: &str) -> Self {
+        let sdk = delivery::aws::load_for_endpoint(&moto.url, crate::REGION).await;
+        Self::queue(&AwsClients::new(&sdk), aws_sdk_sqs::Client::new(&sdk), bus).await
+    }
+
     /// A queue behind a rule on `bus` that matches every event this project publishes.
     pub async fn queue(clients: &AwsClients, sqs: aws_sdk_sqs::Client, bus: &str) -> Self {
         let name = crate::unique_name("events");

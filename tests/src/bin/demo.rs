@@ -1,6 +1,7 @@
 //! `make demo`: the whole system on this machine. Starts moto, the e-Box simulator and both
 //! functions under `cargo lambda watch`, onboards three entities, fires the schedule twice,
-//! prints what was delivered, copies the verdeelbak to `.demo/`, and stops everything.
+//! prints what was delivered and the events that reached the bus, copies the verdeelbak to
+//! `.demo/`, and stops everything.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,6 +50,8 @@ async fn demo() {
     let first = tick(&system, &ids, 1).await;
     summary(&first);
     tree(&system, &ids).await;
+    let delivered: u64 = first.values().map(|r| r["delivered"].as_u64().unwrap_or(0)).sum();
+    events(&system, delivered as usize).await;
     let second = tick(&system, &ids, 2).await;
     summary(&second);
 
@@ -112,6 +115,38 @@ async fn tree(system: &System, ids: &[&str]) {
         if objects.len() > 7 {
             println!("      ...");
         }
+    }
+}
+
+/// The events that reached the bus, as a subscriber's queue received them.
+async fn events(system: &System, expected: usize) {
+    step(&format!(
+        "events on the bus {} (a rule sends them to an SQS queue, read here as a subscriber reads it)",
+        system.names.event_bus
+    ));
+    let events = system.tap.received(expected, std::time::Duration::from_secs(30)).await;
+    let registered = events.iter().filter(|e| e["detail"]["registered_mail"] == true).count();
+    println!(
+        "    {} event(s) \"e-Box message delivered\", {registered} of them registered mail",
+        events.len()
+    );
+    println!(
+        "\n    {:<12} {:<17} {:<10} {:<38} subject (nl)",
+        "entity", "provider", "registered", "event id"
+    );
+    for e in events.iter().take(8) {
+        let d = &e["detail"];
+        println!(
+            "    {:<12} {:<17} {:<10} {:<38} {}",
+            d["entity_id"].as_str().unwrap_or("?"),
+            d["provider_id"].as_str().unwrap_or("?"),
+            d["registered_mail"].to_string(),
+            d["event_id"].as_str().unwrap_or("?"),
+            d["subject"]["nl"].as_str().unwrap_or("")
+        );
+    }
+    if events.len() > 8 {
+        println!("    ...");
     }
 }
 

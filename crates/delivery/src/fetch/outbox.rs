@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::lease::LazyLease;
 use super::{EventsReport, Fetcher};
 use crate::EntityId;
-use crate::ports::*;
 use crate::verdeelbak::event::{self, DeliveredEvent};
 
 /// The most pending events one run publishes.
@@ -54,45 +53,38 @@ impl Fetcher {
         lease: &LazyLease<'_>,
         tally: &EventTally,
     ) {
-        for batch in rows.chunks(PUBLISH_BATCH) {
-            let mut events: Vec<(&Outgoing, DeliveredEvent)> = Vec::new();
-            for row in batch {
-                match event::from_message_json(row.message_key, row.message_json) {
-                    Ok(e) => events.push((row, e)),
-                    Err(e) => {
-                        tracing::error!(entity = %entity, key = row.message_key, error = %e, "no event for this message.json; its row stays pending");
-                        tally.pending.fetch_add(1, Ordering::Relaxed);
-                    }
+        let mut events: Vec<(&Outgoing, DeliveredEvent)> = Vec::new();
+        for row in rows {
+            match event::from_message_json(row.message_key, row.message_json) {
+                Ok(e) => events.push((row, e)),
+                Err(e) => {
+                    tracing::error!(entity = %entity, key = row.message_key, error = %e, "no event for this message.json; its row stays pending");
+                    tally.pending.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            let only: Vec<DeliveredEvent> = events.iter().map(|(_, e)| e.clone()).collect();
-            let failed: Vec<usize> = match self.events.publish(&only).await {
-                Ok(failed) => {
-                    for (i, reason) in &failed {
-                        tracing::warn!(entity = %entity, event_id = %only[*i].id, reason, "event not taken by the bus; it stays pending");
-                    }
-                    failed.into_iter().map(|(i, _)| i).collect()
-                }
-                Err(e) => {
-                    tracing::warn!(entity = %entity, error = %e, "events not published; they stay pending");
-                    (0..only.len()).collect()
-                }
-            };
-            for (i, (row, _)) in events.iter().enumerate() {
-                if failed.contains(&i) || !lease.holds() {
-                    tally.pending.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                tally.published.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = self
-                    .stores
-                    .ledger
-                    .event_published(entity, row.provider_id, row.message_id)
-                    .await
-                {
-                    // Published but still pending: a later run publishes it again.
-                    tracing::warn!(entity = %entity, error = %e, "event published, its row not marked; it is published again later");
-                }
+        }
+        let only: Vec<DeliveredEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+        let outcomes = crate::events::publish(self.events.as_ref(), &only).await;
+        for ((row, e), outcome) in events.iter().zip(outcomes) {
+            if let Err(reason) = outcome {
+                tracing::warn!(entity = %entity, event_id = %e.id, reason, "event not taken by the bus; it stays pending");
+                tally.pending.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            tally.published.fetch_add(1, Ordering::Relaxed);
+            // Not marked after the lease is gone: the row stays pending, and is published
+            // again by a later run (at least once).
+            if !lease.holds() {
+                continue;
+            }
+            if let Err(e) = self
+                .stores
+                .ledger
+                .event_published(entity, row.provider_id, row.message_id)
+                .await
+            {
+                // Published but still pending: a later run publishes it again.
+                tracing::warn!(entity = %entity, error = %e, "event published, its row not marked; it is published again later");
             }
         }
     }
