@@ -45,6 +45,22 @@ async fn delivered_mail_is_announced_never_lost_and_replayable() {
     system.connect(A, true).await;
     system.connect(B, true).await;
     let proxy = system.proxy.as_ref().unwrap();
+    // Two registered letters for A: one already opened in the web UI, one not.
+    let first_two: Vec<String> = system
+        .sim
+        .messages(PROVIDERS[0], A)
+        .iter()
+        .take(2)
+        .map(|m| m.id.clone())
+        .collect();
+    let (opened, unopened) = (&first_two[0], &first_two[1]);
+    for (id, read) in [(opened, true), (unopened, false)] {
+        system.sim.update_message(PROVIDERS[0], A, id, |m, _| {
+            m.registered_mail = true;
+            m.read = read;
+        });
+    }
+    let before = chrono::Utc::now();
 
     // EventBridge refuses every call of A's run: the mail is delivered all the same.
     proxy.inject(Rule::on("events:PutEvents").times(1_000).fault(Fault::ServerError));
@@ -133,6 +149,42 @@ async fn delivered_mail_is_announced_never_lost_and_replayable() {
             assert!(!text.contains(&token), "an access token in an event");
         }
     }
+
+    // Registered mail's retrieval moment, in its event as in its message.json.
+    let of = |id: &str| {
+        let wanted = event_id(A, PROVIDERS[0], id);
+        events
+            .iter()
+            .find(|e| e["detail"]["event_id"] == wanted.as_str())
+            .unwrap()["detail"]
+            .clone()
+    };
+    let (seen, fresh) = (of(opened), of(unopened));
+    assert_eq!(
+        (
+            seen["registered_mail"].as_bool(),
+            seen["read_before_retrieval"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        (
+            fresh["registered_mail"].as_bool(),
+            fresh["read_before_retrieval"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    for d in [&seen, &fresh] {
+        let at: chrono::DateTime<chrono::Utc> = d["retrieved_at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            at >= before - chrono::Duration::seconds(1) && at <= chrono::Utc::now(),
+            "{d}"
+        );
+    }
+    assert!(
+        system.sim.messages(PROVIDERS[0], A).iter().all(|m| m.read),
+        "every message retrieved"
+    );
 
     // A replay from the ledger publishes A's events again, with the same ids.
     let bus = EventBridgeBus::new(system.clients.events.clone(), &system.names.event_bus);

@@ -348,3 +348,55 @@ fn roles_allow_what_the_code_does_and_nothing_more() {
         .into()
     );
 }
+
+/// The metric names fetch's EMF line declares, for a run where each one has a value (an
+/// undelivered message among them).
+fn emitted_metrics() -> BTreeSet<String> {
+    use delivery::fetch::{MessageFailure, ProviderReport, RunReport, Step};
+    let now = chrono::Utc::now();
+    let mut report = RunReport::new("r".into(), "0403170701".into(), false, now);
+    report.last_success_at = Some(now);
+    report.certificate_expires_at = Some(now);
+    report.providers.push(ProviderReport {
+        failed: vec![MessageFailure {
+            message_id: "m".into(),
+            step: Step::Attachment,
+            reason: "r".into(),
+            retryable: true,
+            expires_at: Some(now),
+        }],
+        ..ProviderReport::default()
+    });
+    let line = delivery::metrics::RunMetrics::from_report(&report, chrono::Utc::now()).emf_line();
+    let emf: serde_json::Value = serde_json::from_str(&line).unwrap();
+    emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn alarms_on_our_metrics_watch_metrics_fetch_emits() {
+    let blocks = terraform();
+    let emitted = emitted_metrics();
+    assert!(emitted.contains("EventsPending"), "{emitted:?}");
+    let ours: Vec<String> = blocks
+        .iter()
+        .filter(|b| {
+            b.identifier() == "resource"
+                && b.labels().first().map(|l| l.as_str()) == Some("aws_cloudwatch_metric_alarm")
+        })
+        .filter(|b| matches!(attribute(b, "namespace"), Expression::Traversal(_)))
+        .map(|b| string(attribute(b, "metric_name")))
+        .collect();
+    assert!(ours.len() >= 4, "the alarms on our own namespace: {ours:?}");
+    for metric in &ours {
+        assert!(
+            emitted.contains(metric),
+            "an alarm watches {metric}, which fetch does not emit: {emitted:?}"
+        );
+    }
+    assert!(ours.contains(&"EventsPending".to_owned()));
+}
