@@ -96,3 +96,17 @@ resource "aws_cloudwatch_metric_alarm" "unreadable_items" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [var.alarm_topic_arn]
 }
+
+resource "aws_cloudwatch_metric_alarm" "reconcile_found_missing" {
+  alarm_name          = "${var.name_prefix}-reconcile-found-missing"
+  alarm_description   = "A daily reconcile found e-Box messages the walk from the cursor had missed (delivered now): look at the entity's log lines with \"reconcile\""
+  namespace           = local.metrics_namespace
+  metric_name         = "ReconcileFoundMissing"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+}

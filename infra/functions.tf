@@ -15,6 +15,7 @@ locals {
     TIME_MARGIN_SECONDS        = "30"
     SECRETS_CACHE_SECONDS      = "300"
     UNREADABLE_HOLD_DAYS       = tostring(var.unreadable_hold_days)
+    RECONCILE_INTERVAL_HOURS   = tostring(var.reconcile_interval_hours)
   }
   fanout_environment = {
     CONNECTIONS_TABLE   = aws_dynamodb_table.connections.name

@@ -52,7 +52,7 @@ resource "aws_iam_role_policy" "platform" {
 data "aws_iam_policy_document" "fetch" {
   statement {
     sid       = "Connections"
-    actions   = ["dynamodb:GetItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.connections.arn]
   }
   statement {

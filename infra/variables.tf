@@ -88,6 +88,12 @@ variable "fanout_timeout_seconds" {
   default = 300
 }
 
+variable "reconcile_interval_hours" {
+  description = "How often each entity's run lists everything e-Box holds and compares it with the ledger (at a moment of the interval of its own); 0: only on request"
+  type        = number
+  default     = 24
+}
+
 variable "fetch_concurrency" {
   description = "Messages of one entity delivered at once"
   type        = number

@@ -247,6 +247,8 @@ fn roles_allow_each_action_on_exactly_its_resources() {
     let on = |action: &str, resource: &str| (action.to_owned(), resource.to_owned());
     let fetch: BTreeSet<(String, String)> = [
         on("dynamodb:GetItem", connections),
+        // Its health, written when it changes.
+        on("dynamodb:UpdateItem", connections),
         on("dynamodb:GetItem", state),
         on("dynamodb:PutItem", state),
         on("dynamodb:UpdateItem", state),
@@ -357,6 +359,7 @@ fn emitted_metrics() -> BTreeSet<String> {
     let mut report = RunReport::new("r".into(), "0403170701".into(), false, now);
     report.last_success_at = Some(now);
     report.certificate_expires_at = Some(now);
+    report.reconcile_found_missing = Some(0);
     report.providers.push(ProviderReport {
         failed: vec![MessageFailure {
             message_id: "m".into(),
@@ -382,6 +385,7 @@ fn alarms_on_our_metrics_watch_metrics_fetch_emits() {
     let blocks = terraform();
     let emitted = emitted_metrics();
     assert!(emitted.contains("EventsPending"), "{emitted:?}");
+    assert!(emitted.contains("ReconcileFoundMissing"), "{emitted:?}");
     let ours: Vec<String> = blocks
         .iter()
         .filter(|b| {

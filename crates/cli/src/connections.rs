@@ -281,6 +281,7 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
                 scopes: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
+                health: None,
             };
             credentials::resolve(&ctx.secrets, &probe).await.with_context(|| {
                 format!("entity {id}: step secret: the shared certificate secret {shared} is not usable")

@@ -43,16 +43,23 @@ enum Command {
         /// Walk and list what would be written; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Reconcile now: list everything e-Box holds and deliver what the ledger lacks.
+        #[arg(long)]
+        reconcile: bool,
         /// Invoke the deployed fetch function (FETCH_FUNCTION_NAME) instead.
         #[arg(long)]
         remote: bool,
         #[arg(long)]
         json: bool,
     },
-    /// One row per connection: last run, delivered, cursor, last error, certificate expiry.
+    /// One row per connection, those that need action first: health, last run, delivered,
+    /// cursor, last error, certificate expiry.
     Status {
         #[arg(long)]
         json: bool,
+        /// Only the connections that need a person to act, with the step to redo.
+        #[arg(long)]
+        needs_action: bool,
     },
 }
 
@@ -67,10 +74,11 @@ async fn main() -> ExitCode {
             entity,
             since,
             dry_run,
+            reconcile,
             remote,
             json,
-        } => status::run_now(&entity, since, dry_run, remote, json).await,
-        Command::Status { json } => status::status(json).await,
+        } => status::run_now(&entity, since, dry_run, reconcile, remote, json).await,
+        Command::Status { json, needs_action } => status::status(json, needs_action).await,
     };
     match result {
         Ok(code) => code,

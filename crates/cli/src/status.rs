@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
 use delivery::config::{Env, FetchConfig};
 use delivery::fetch::{FetchRequest, Outcome, RunReport};
+use delivery::health::{Action, Health, HealthState};
 use delivery::ports::StateSnapshots;
 use serde::Serialize;
 
@@ -18,6 +19,7 @@ pub async fn run_now(
     raw: &str,
     since: Option<NaiveDate>,
     dry_run: bool,
+    reconcile: bool,
     remote: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -28,6 +30,7 @@ pub async fn run_now(
         since,
         dry_run,
         providers: None,
+        reconcile,
     };
     let ctx = Context::from_env().await?;
     let report: RunReport = if remote {
@@ -101,6 +104,12 @@ struct Row {
     entity_id: String,
     name: String,
     enabled: bool,
+    /// `needs_action`, `degraded` or `ok`; absent before the first run.
+    health: Option<HealthState>,
+    health_since: Option<DateTime<Utc>>,
+    /// Who has to act (`entity` or `digipost`) and the step to redo.
+    action_by: Option<&'static str>,
+    instruction: Option<&'static str>,
     last_run_at: Option<DateTime<Utc>>,
     outcome: Option<String>,
     delivered: Option<u64>,
@@ -110,7 +119,8 @@ struct Row {
     undelivered_expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
+/// Every connection, those that need action first; with `needs_action_only`, only those.
+pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitCode> {
     let ctx = Context::from_env().await?;
     let now = Utc::now();
     let mut rows = Vec::new();
@@ -119,10 +129,18 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
         let last: Option<RunReport> = state.last_run.and_then(|v| serde_json::from_value(v).ok());
         // The provider that lags most.
         let cursor = state.cursors.values().map(|c| c.position).min();
+        let health = c.health.as_ref();
+        if needs_action_only && health.is_none_or(|h| h.state != HealthState::NeedsAction) {
+            continue;
+        }
         rows.push(Row {
             entity_id: c.entity_id.to_string(),
             name: c.name.clone(),
             enabled: c.enabled,
+            health: health.map(|h| h.state),
+            health_since: health.map(|h| h.since),
+            action_by: health.and_then(|h| h.action).map(Action::by),
+            instruction: health.and_then(Health::instruction),
             last_run_at: last.as_ref().map(|r| r.finished_at),
             outcome: last
                 .as_ref()
@@ -150,6 +168,8 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
             undelivered_expires_at: last.as_ref().and_then(|r| r.earliest_undelivered_expiry()),
         });
     }
+    // What needs a person leads; connections that never ran come after the ok ones.
+    rows.sort_by_key(|r| (r.health.unwrap_or(HealthState::Ok), r.health.is_none()));
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -158,6 +178,7 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
         "entity",
         "name",
         "enabled",
+        "health",
         "last run",
         "outcome",
         "delivered",
@@ -171,20 +192,31 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "-".into())
     };
     let or_dash = |n: Option<String>| n.unwrap_or_else(|| "-".into());
-    for r in rows {
+    let instructions: Vec<&Row> = rows.iter().filter(|r| r.instruction.is_some()).collect();
+    for r in &rows {
         table.add_row([
-            r.entity_id,
+            r.entity_id.clone(),
             r.name.chars().take(28).collect::<String>(),
             r.enabled.to_string(),
+            or_dash(r.health.map(|h| h.to_string())),
             when(r.last_run_at),
-            r.outcome.unwrap_or_else(|| "never ran".into()),
+            r.outcome.clone().unwrap_or_else(|| "never ran".into()),
             or_dash(r.delivered.map(|d| d.to_string())),
             when(r.cursor),
             or_dash(r.certificate_days_to_expiry.map(|d| d.to_string())),
             when(r.undelivered_expires_at),
-            r.last_error.unwrap_or_default(),
+            r.last_error.clone().unwrap_or_default(),
         ]);
     }
     println!("{table}");
+    for r in instructions {
+        println!(
+            "\n{} ({}), needs action by {}:\n  {}",
+            r.entity_id,
+            r.name,
+            r.action_by.unwrap_or("?"),
+            r.instruction.unwrap_or_default()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

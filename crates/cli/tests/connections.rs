@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use delivery::config::StorageNames;
 use ebox_sim::data::{CONSULT_SCOPE, REGISTRY_SCOPE, Scenario};
 use ebox_sim::{SimConfig, Simulator};
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::{KeyMaterial, MotoServer};
 
 const A: &str = "0403170701";
@@ -138,9 +138,33 @@ async fn a_connection_from_pem_through_its_whole_life() {
     assert_eq!(rows[0]["outcome"], "ok");
     assert!(rows[0]["certificate_days_to_expiry"].as_i64().unwrap() > 1000);
     assert!(rows[0]["cursor"].is_string());
+    assert_eq!(rows[0]["health"], "ok");
 
     let out = s.cli(&["run", "--entity", A]).await;
     assert!(stdout(&out).contains("ok (1 delivered"), "{}", all(&out));
+
+    // The entity's webservice account is removed: the connection needs action, and
+    // `status` says what to do; once the account is back, the next run is ok.
+    assert!(s.sim.revoke_client("client-a"));
+    let out = s.cli(&["run", "--entity", A]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    let needs: Value = serde_json::from_slice(&s.cli(&["status", "--needs-action", "--json"]).await.stdout).unwrap();
+    assert_eq!(needs[0]["entity_id"], A, "{needs}");
+    assert_eq!(needs[0]["health"], "needs_action");
+    assert_eq!(needs[0]["action_by"], "entity");
+    assert!(needs[0]["instruction"].as_str().unwrap().contains("ChaMan"), "{needs}");
+    let table = stdout(&s.cli(&["status"]).await);
+    assert!(
+        table.contains("needs_action") && table.contains("needs action by entity"),
+        "{table}"
+    );
+    s.sim
+        .register("client-a", A, &std::fs::read_to_string(&c).unwrap())
+        .unwrap();
+    let out = s.cli(&["run", "--entity", A, "--json"]).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let needs: Value = serde_json::from_slice(&s.cli(&["status", "--needs-action", "--json"]).await.stdout).unwrap();
+    assert_eq!(needs, json!([]));
     let table = stdout(&s.cli(&["status"]).await);
     assert!(
         table.contains("0403170701") && table.contains("Informatie Vlaanderen"),

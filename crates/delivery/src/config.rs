@@ -248,6 +248,10 @@ impl FetchConfig {
             unreadable_hold: chrono::Duration::days(
                 env.parsed_or("UNREADABLE_HOLD_DAYS", defaults.unreadable_hold.num_days()),
             ),
+            // 0: only when asked for (`digipost-ebox run --reconcile`).
+            reconcile_interval: Some(env.parsed_or("RECONCILE_INTERVAL_HOURS", 24i64))
+                .filter(|&h| h > 0)
+                .map(chrono::Duration::hours),
             ..defaults
         };
         let secrets_cache_ttl = std::time::Duration::from_secs(env.parsed_or("SECRETS_CACHE_SECONDS", 300u64));

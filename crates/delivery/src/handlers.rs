@@ -184,6 +184,14 @@ mod tests {
         ) -> Result<crate::ports::Page<crate::ports::Connection>, crate::ports::StoreError> {
             unreachable!()
         }
+
+        async fn set_health(
+            &self,
+            _: &crate::EntityId,
+            _: &crate::health::Health,
+        ) -> Result<bool, crate::ports::StoreError> {
+            unreachable!()
+        }
     }
 
     #[tokio::test]

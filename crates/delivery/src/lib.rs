@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod fetch;
 #[cfg(feature = "lambda")]
 pub mod handlers;
+pub mod health;
 pub mod memory;
 pub mod metrics;
 pub mod ports;

@@ -31,6 +31,9 @@ pub struct RunMetrics {
     pub certificate_days_to_expiry: Option<u64>,
     /// Until the earliest expiration among the messages this run could not deliver.
     pub undelivered_seconds_to_expiry: Option<AsSeconds<u64>>,
+    /// What a reconcile found that the incremental walk had missed (always 0, or
+    /// something is wrong); only on runs that reconciled.
+    pub reconcile_found_missing: Option<AsCount<u64>>,
     /// Properties, searchable in the log line, not metrics.
     pub entity_id: String,
     pub outcome: String,
@@ -55,6 +58,7 @@ impl RunMetrics {
                 .certificate_expires_at
                 .map(|t| (t - now).num_days().max(0) as u64),
             undelivered_seconds_to_expiry: report.earliest_undelivered_expiry().map(|t| seconds_until(t).into()),
+            reconcile_found_missing: report.reconcile_found_missing.map(Into::into),
             entity_id: report.entity_id.clone(),
             outcome: serde_json::to_value(report.outcome)
                 .ok()

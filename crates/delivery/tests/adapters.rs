@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use delivery::EntityId;
+use delivery::health::{Action, Health, HealthState};
 use delivery::ports::*;
 use delivery::secrets_cache::CachedSecrets;
 use futures::StreamExt;
@@ -63,6 +64,12 @@ fn connection(n: u32, shared: bool) -> Connection {
         verdeelbak_prefix: Connection::default_prefix(&entity_id),
         created_at: at(0),
         updated_at: at(0),
+        health: n.is_multiple_of(3).then(|| Health {
+            state: HealthState::NeedsAction,
+            since: at(7),
+            action: Some(Action::CertificateUpload),
+            reason: Some("token: refused".into()),
+        }),
         entity_id,
     }
 }
@@ -81,6 +88,24 @@ async fn connections_round_trip(b: Backend) {
     assert_eq!(disabled.updated_at, at(5));
     assert!(!b.connections.set_enabled(&entity(2), true, at(6)).await.unwrap());
     assert_eq!(b.connections.get(&entity(2)).await.unwrap(), None);
+
+    // Health is written on its own: nothing else of the connection changes.
+    let health = Health {
+        state: HealthState::NeedsAction,
+        since: at(8),
+        action: Some(Action::WebserviceAccount),
+        reason: Some("token: token refused (401, invalid_client): unknown client".into()),
+    };
+    assert!(b.connections.set_health(&c.entity_id, &health).await.unwrap());
+    let recorded = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    assert_eq!(recorded.health.as_ref(), Some(&health));
+    assert_eq!((recorded.enabled, &recorded.name), (false, &c.name));
+    assert!(!b.connections.set_health(&entity(2), &health).await.unwrap());
+    assert_eq!(
+        b.connections.get(&entity(2)).await.unwrap(),
+        None,
+        "no connection made by it"
+    );
 
     let shared = connection(3, true);
     b.connections.put(&shared).await.unwrap();

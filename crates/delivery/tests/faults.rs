@@ -53,6 +53,7 @@ async fn world() -> World {
             // Short, so that a run of a few seconds renews it (every 1.5 s); long enough
             // that a burst of throttling, which slows renewals as well, leaves it valid.
             lease_duration: chrono::Duration::seconds(6),
+            reconcile_interval: None,
             ..FetchSettings::default()
         },
     };

@@ -3,7 +3,10 @@
 //! engine tests that need no transport (no injected fault, no request count) also run on
 //! e-Box's in-process twin (`testkit::twin`), the simulator's state read without HTTP.
 
+mod health;
 mod watched;
+
+use health::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -74,6 +77,8 @@ async fn world_on(b: Backend, twin: bool) -> World {
         clock: clock.clone(),
         settings: FetchSettings {
             concurrency: 4,
+            // Reconciles only where a test asks for them.
+            reconcile_interval: None,
             ..FetchSettings::default()
         },
     };
@@ -244,6 +249,10 @@ testkit::both_backends!(@with |b| super::world(b).await;
     every_delivered_message_is_announced_with_its_own_id_and_no_body,
     events_the_bus_did_not_take_are_published_by_the_next_run,
     registered_mail_has_its_retrieval_moment_on_record,
+    a_revoked_client_needs_action_and_a_restored_one_is_ok_again,
+    a_certificate_e_box_does_not_hold_needs_its_upload,
+    a_transient_failure_is_degraded_not_needs_action,
+    a_reconcile_delivers_what_the_walk_from_the_cursor_cannot_see,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.
@@ -258,6 +267,7 @@ testkit::on_the_twin!(|b| super::twin_world(b).await;
     an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it,
     bidi_and_zero_width_file_names_give_safe_keys_and_exact_names,
     registered_mail_has_its_retrieval_moment_on_record,
+    a_revoked_client_needs_action_and_a_restored_one_is_ok_again,
 );
 
 async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {

@@ -29,6 +29,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/control/health", get(|| async { "ok" }))
         .route("/control/clients", post(register_client))
+        .route("/control/clients/{client_id}", axum::routing::delete(revoke_client))
         .route("/control/scenario", post(scenario))
         .route("/control/fixture", post(fixture))
         .route(
@@ -92,6 +93,13 @@ async fn register_client(State(shared): S, body: Bytes) -> Result<StatusCode, Ap
         .map_err(|e| bad(e.to_string()))?;
     shared.register_client(client);
     Ok(StatusCode::CREATED)
+}
+
+async fn revoke_client(State(shared): S, Path(client_id): Path<String>) -> StatusCode {
+    match shared.revoke_client(&client_id) {
+        true => StatusCode::NO_CONTENT,
+        false => StatusCode::NOT_FOUND,
+    }
 }
 
 async fn scenario(State(shared): S, body: Bytes) -> Result<Json<Value>, ApiError> {

@@ -212,6 +212,20 @@ impl Shared {
             .insert(client.client_id.clone(), client);
     }
 
+    /// Revokes a client, as removing or disabling its webservice account in ChaMan does:
+    /// its token requests are refused (`invalid_client`) and the tokens it holds stop
+    /// working. Returns whether there was such a client.
+    pub fn revoke_client(&self, client_id: &str) -> bool {
+        let Some(client) = self.world.write().unwrap().clients.remove(client_id) else {
+            return false;
+        };
+        self.tokens
+            .lock()
+            .unwrap()
+            .retain(|_, token| token.enterprise != client.enterprise);
+        true
+    }
+
     /// Registers a Document Consumer: its ClientID, its enterprise and the certificate it
     /// uploaded, with both consumer scopes of today (consultation and provider registry).
     pub fn register(

@@ -19,7 +19,8 @@
 //! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
 //! - `failure`: why a message was not delivered; `unreadable`: an item kept raw;
 //! - `outbox`: each delivered message's event, published after its ledger row;
-//! - `retrieval`: when the main content was first retrieved, kept across attempts.
+//! - `retrieval`: when the main content was first retrieved, kept across attempts;
+//! - `reconcile`: when a walk lists everything, to compare it with the ledger.
 
 mod attachment;
 pub mod credentials;
@@ -28,6 +29,7 @@ mod deliver;
 mod failure;
 mod lease;
 mod outbox;
+mod reconcile;
 mod report;
 mod retrieval;
 mod run;
@@ -64,6 +66,10 @@ pub struct FetchRequest {
     /// Only these providers.
     #[serde(default)]
     pub providers: Option<Vec<String>>,
+    /// Reconcile now: walk everything e-Box holds, not only from the cursor, whether or
+    /// not one is due.
+    #[serde(default)]
+    pub reconcile: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +92,10 @@ pub struct FetchSettings {
     /// each walk looks at it again (a registry may mend it); then it moves on, leaving the
     /// raw copy and the `Unreadable` metric.
     pub unreadable_hold: chrono::Duration,
+    /// How often each entity's walk lists everything e-Box holds instead of only what is
+    /// after its cursor, and compares it with the ledger (at a moment of the interval of
+    /// the entity's own); `None`: only when asked for.
+    pub reconcile_interval: Option<chrono::Duration>,
 }
 
 /// The most delivered messages a cursor remembers (see [`Cursor::recent`]); beyond it the
@@ -102,6 +112,7 @@ impl Default for FetchSettings {
             spool_dir: std::env::temp_dir(),
             status_interval: chrono::Duration::hours(1),
             unreadable_hold: chrono::Duration::days(3),
+            reconcile_interval: Some(chrono::Duration::days(1)),
         }
     }
 }

@@ -103,6 +103,13 @@ pub struct ProviderReport {
     pub cursor_after: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The listing was refused in a way only a person can mend (a scope missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_action: Option<crate::health::Action>,
+    /// A reconcile walk: listed messages the incremental walk could no longer see and the
+    /// ledger did not hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub found_missing: u64,
     /// Dry runs: the keys a real run would write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub would_write: Vec<String>,
@@ -156,6 +163,18 @@ pub struct RunReport {
     /// What the run published on the event bus.
     #[serde(default)]
     pub events: EventsReport,
+    /// e-Box refused the credentials or a scope (or our secret is not usable): a person
+    /// has to redo this step before mail flows again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_action: Option<crate::health::Action>,
+    /// When the last reconcile (a walk of everything e-Box holds) ended, this run's or an
+    /// earlier one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_at: Option<DateTime<Utc>>,
+    /// What this run's reconcile found that the ledger did not have; absent when the run
+    /// did not reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_found_missing: Option<u64>,
 }
 
 /// A run's events: published, and left pending for a later run.
@@ -189,6 +208,9 @@ impl RunReport {
             certificate_expires_at: None,
             providers: Vec::new(),
             events: EventsReport::default(),
+            needs_action: None,
+            last_reconcile_at: None,
+            reconcile_found_missing: None,
         }
     }
 
@@ -211,6 +233,9 @@ impl RunReport {
                 || (p.state == ProviderStatus::Read && !p.walk_complete)
                 || !p.unreadable.is_empty()
         });
+        if let Some(action) = self.providers.iter().find_map(|p| p.needs_action) {
+            self.needs_action.get_or_insert(action);
+        }
         if self.outcome == Outcome::Ok && (self.failed > 0 || incomplete) {
             self.outcome = Outcome::Partial;
         }
@@ -255,6 +280,8 @@ impl RunReport {
         };
         self.outcome == other.outcome
             && self.error == other.error
+            && self.needs_action == other.needs_action
+            && self.last_reconcile_at == other.last_reconcile_at
             && self.certificate_expires_at == other.certificate_expires_at
             && providers(self) == providers(other)
     }
@@ -263,4 +290,8 @@ impl RunReport {
     pub fn retry_can_help(&self) -> bool {
         self.outcome == Outcome::Failed && self.error.as_ref().is_some_and(|e| e.retryable)
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

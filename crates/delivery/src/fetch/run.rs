@@ -7,10 +7,12 @@ use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
 use super::outbox::EventTally;
+use super::reconcile;
 use super::status::{previous_run, status_due};
 use super::walk::Run;
 use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
 use crate::EntityId;
+use crate::health::{self, Action, Health};
 use crate::ports::*;
 use crate::verdeelbak::keys;
 
@@ -22,6 +24,12 @@ fn fail(step: Step, message: String, retryable: bool) -> RunError {
     }
 }
 
+/// What the entity's stores said before this run: its last run and its health.
+struct Before<'a> {
+    run: Option<&'a RunReport>,
+    health: Option<&'a Health>,
+}
+
 /// What a run starts from, once it knows the entity is its to run.
 struct Start<'a> {
     entity: EntityId,
@@ -31,6 +39,8 @@ struct Start<'a> {
     events: &'a EventTally,
     /// Earlier runs may have left events pending: they left some, or one died.
     look_for_pending: bool,
+    /// This run walks everything e-Box holds.
+    reconcile: bool,
 }
 
 impl Fetcher {
@@ -90,13 +100,20 @@ impl Fetcher {
         // The last successful run so far, carried from run to run for the metrics.
         let (previous, last_success_at) = previous_run(state.last_run);
         report.last_success_at = last_success_at;
+        report.last_reconcile_at = previous.as_ref().and_then(|p| p.last_reconcile_at);
         let now = self.clock.now();
+        let reconcile = request.reconcile
+            || self.settings.reconcile_interval.is_some_and(|interval| {
+                let previous_run = previous.as_ref().map(|p| p.finished_at);
+                reconcile::due(&entity, report.last_reconcile_at, previous_run, now, interval)
+            });
         if !request.dry_run
             && let Some(lease) = state.lease.as_ref().filter(|l| l.holder != run_id && l.until > now)
         {
             report.already_running(lease);
             return Ok(());
         }
+        let stored_health = connection.health.clone();
         let lease = LazyLease::new(self, &entity, run_id);
         let events = EventTally::default();
         // A lease still there (expired) is a run that died: it may have left events.
@@ -108,6 +125,7 @@ impl Fetcher {
             lease: &lease,
             events: &events,
             look_for_pending: look_for_pending && !request.dry_run,
+            reconcile,
         };
         // The lease is renewed for as long as the providers are read.
         let outcome = tokio::select! {
@@ -115,8 +133,11 @@ impl Fetcher {
             () = lease.keep_alive() => unreachable!("keep_alive never returns"),
         };
         report.events = events.report();
-        self.finish(&entity, request, report, outcome, previous.as_ref(), &lease)
-            .await
+        let before = Before {
+            run: previous.as_ref(),
+            health: stored_health.as_ref(),
+        };
+        self.finish(&entity, request, report, outcome, before, &lease).await
     }
 
     /// After the walk: the status, while the lease still fences it, then the lease goes.
@@ -126,7 +147,7 @@ impl Fetcher {
         request: &FetchRequest,
         report: &mut RunReport,
         outcome: Result<(), RunError>,
-        previous: Option<&RunReport>,
+        before: Before<'_>,
         lease: &LazyLease<'_>,
     ) -> Result<(), RunError> {
         if let Some(LeaseState::Held(held)) = lease.state() {
@@ -147,7 +168,7 @@ impl Fetcher {
             ));
         }
         // The status first, while the lease still fences it; then the lease goes.
-        self.store_status(entity, report, &outcome, previous, lease).await;
+        self.store_status(entity, report, &outcome, before, lease).await;
         if lease.acquired()
             && let Err(e) = self.stores.leases.release(entity, lease.run_id()).await
         {
@@ -161,7 +182,7 @@ impl Fetcher {
         entity: &EntityId,
         report: &RunReport,
         outcome: &Result<(), RunError>,
-        previous: Option<&RunReport>,
+        before: Before<'_>,
         lease: &LazyLease<'_>,
     ) {
         let wrote = lease.acquired();
@@ -172,7 +193,8 @@ impl Fetcher {
         }
         let now = self.clock.now();
         last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
-        if status_due(wrote, previous, &last, self.settings.status_interval)
+        self.record_health(entity, before.health, &last).await;
+        if status_due(wrote, before.run, &last, self.settings.status_interval)
             && let Ok(value) = serde_json::to_value(&last)
             && let Err(e) = self
                 .stores
@@ -187,6 +209,24 @@ impl Fetcher {
         }
     }
 
+    /// The connection's health, when this run changed it.
+    async fn record_health(&self, entity: &EntityId, stored: Option<&Health>, last: &RunReport) {
+        let Some(health) = health::changed(stored, last) else {
+            return;
+        };
+        match self.connections.set_health(entity, &health).await {
+            Ok(_) if health.state == health::HealthState::NeedsAction => tracing::error!(
+                state = %health.state,
+                action = ?health.action,
+                instruction = health.instruction().unwrap_or_default(),
+                "the connection needs action"
+            ),
+            Ok(_) => tracing::info!(state = %health.state, "the connection's health changed"),
+            // The next run tries again: it reads the old health.
+            Err(e) => tracing::warn!(error = %e, "connection health not stored"),
+        }
+    }
+
     /// The entity's e-Box session, with a token, and its providers; an entry of the
     /// registry that could not be read skips that provider only, and says so.
     async fn open_session(
@@ -195,19 +235,29 @@ impl Fetcher {
         connection: &Connection,
         report: &mut RunReport,
     ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
-        let credentials = credentials::resolve(self.secrets.as_ref(), connection)
-            .await
-            .map_err(|e| fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()))?;
-        report.certificate_expires_at = Some(credentials.key.certificate().not_after);
+        let credentials = match credentials::resolve(self.secrets.as_ref(), connection).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
+                return Err(fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()));
+            }
+        };
+        let not_after = credentials.key.certificate().not_after;
+        report.certificate_expires_at = Some(not_after);
+        let expired = not_after <= self.clock.now();
+        // A refusal only a person can mend says which step to redo.
+        let refused = |step: Step, e: ebox::EboxError, report: &mut RunReport| {
+            report.needs_action = Action::for_ebox(&e, expired);
+            fail(step, format!("entity {entity}: {e}"), e.retryable())
+        };
         let session = self.ebox.open(credentials, connection.scopes.clone());
-        session
-            .authenticate()
-            .await
-            .map_err(|e| fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()))?;
-        let discovery = session
-            .providers()
-            .await
-            .map_err(|e| fail(Step::Providers, format!("entity {entity}: {e}"), e.retryable()))?;
+        if let Err(e) = session.authenticate().await {
+            return Err(refused(Step::Token, e, report));
+        }
+        let discovery = match session.providers().await {
+            Ok(d) => d,
+            Err(e) => return Err(refused(Step::Providers, e, report)),
+        };
         for skipped in &discovery.skipped {
             report.providers.push(ProviderReport {
                 provider_id: skipped.provider_id.clone().unwrap_or_else(|| "(no id)".into()),
@@ -217,6 +267,26 @@ impl Fetcher {
             });
         }
         Ok((session, discovery))
+    }
+
+    /// A reconcile's account: what it found, and, once every provider was walked to its
+    /// end, that it was done (until then the next run reconciles again).
+    fn reconciled(&self, report: &mut RunReport) {
+        let found = report.providers.iter().map(|p| p.found_missing).sum::<u64>();
+        report.reconcile_found_missing = Some(found);
+        if found > 0 {
+            tracing::warn!(
+                found,
+                "reconcile: messages the incremental walk had missed, delivered now"
+            );
+        }
+        let complete = report
+            .providers
+            .iter()
+            .all(|p| p.state != ProviderStatus::Read || p.walk_complete);
+        if complete && !report.dry_run {
+            report.last_reconcile_at = Some(self.clock.now());
+        }
     }
 
     /// Opens the entity's session, discovers its providers and walks each active one.
@@ -229,7 +299,7 @@ impl Fetcher {
     ) -> Result<(), RunError> {
         let (session, discovery) = self.open_session(&start.entity, &start.connection, report).await?;
         let lease = start.lease;
-        let (events, look_for_pending) = (start.events, start.look_for_pending);
+        let (events, look_for_pending, reconcile) = (start.events, start.look_for_pending, start.reconcile);
         let run = Run {
             fetcher: self,
             entity: start.entity,
@@ -240,6 +310,7 @@ impl Fetcher {
             request,
             deadline,
             events,
+            reconcile,
         };
         let now = self.clock.now();
         let wanted = |p: &&ebox::model::MessageProvider| {
@@ -268,6 +339,9 @@ impl Fetcher {
         }
         if look_for_pending && !lease.is_lost() && !matches!(lease.state(), Some(LeaseState::Held(_))) {
             self.publish_pending(&run.entity, lease, events).await;
+        }
+        if reconcile {
+            self.reconciled(report);
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ pub(super) enum Done {
     /// A dry run: the keys a real run would write.
     Planned(Vec<String>),
     /// The listing or the ledger failed here; nothing after it.
-    Stopped(String),
+    Stopped(String, Option<crate::health::Action>),
     /// Not a readable message; kept raw under this key, or not.
     Unreadable(Box<UnreadableItem>, Result<String, Failure>),
     Delivered(Box<ListedMessage>, Delivery),
@@ -39,6 +39,9 @@ pub(super) struct Tally<'a> {
     pub delivered: Vec<(String, DateTime<Utc>)>,
     /// The unreadable items of this walk, by the SHA-256 of their JSON, first seen when.
     pub unreadable: BTreeMap<String, DateTime<Utc>>,
+    /// A reconcile walk: the day on and before which the incremental walk no longer
+    /// lists (its `receivedAfter`). A new message from then was out of its sight.
+    pub out_of_sight_from: Option<chrono::NaiveDate>,
     before: Option<&'a Cursor>,
     now: DateTime<Utc>,
     hold_for: chrono::Duration,
@@ -59,10 +62,17 @@ impl<'a> Tally<'a> {
             complete: true,
             delivered: Vec::new(),
             unreadable: BTreeMap::new(),
+            out_of_sight_from: None,
             before,
             now,
             hold_for,
         }
+    }
+
+    /// Whether the incremental walk could not have listed this message.
+    fn out_of_sight(&self, m: &ListedMessage) -> bool {
+        self.out_of_sight_from
+            .is_some_and(|bound| m.message.receipt_date.is_none_or(|r| r.date_naive() <= bound))
     }
 
     fn seen(&mut self, id: &str, receipt: Option<DateTime<Utc>>) {
@@ -90,8 +100,9 @@ impl<'a> Tally<'a> {
                 r.new += 1;
                 r.would_write.extend(keys);
             }
-            Done::Stopped(reason) => {
+            Done::Stopped(reason, action) => {
                 r.error = Some(reason);
+                r.needs_action = r.needs_action.or(action);
                 self.complete = false;
             }
             Done::Unreadable(item, kept) => {
@@ -101,6 +112,10 @@ impl<'a> Tally<'a> {
             Done::Delivered(m, delivery) => {
                 r.listed += 1;
                 r.new += 1;
+                if self.out_of_sight(&m) && !matches!(delivery, Delivery::AlreadyRecorded) {
+                    tracing::warn!(message_id = %m.message.message_id, receipt_date = ?m.message.receipt_date, "reconcile: listed, older than the incremental walk reaches, and not in the ledger");
+                    self.report.found_missing += 1;
+                }
                 self.delivery(&m, delivery);
             }
         }
@@ -230,8 +245,34 @@ mod tests {
     }
 
     #[test]
+    fn a_reconcile_counts_what_the_incremental_walk_could_not_see() {
+        let mut t = Tally::new(ProviderReport::default(), None, at(20), HOLD);
+        t.out_of_sight_from = Some(at(10).date_naive());
+        t.add(Done::Known("k".into(), Some(at(2))));
+        t.add(Done::Delivered(message("old", Some(at(3))), Delivery::New { bytes: 1 }));
+        t.add(Done::Delivered(message("edge", Some(at(10))), failure()));
+        t.add(Done::Delivered(message("undated", None), Delivery::Completed));
+        t.add(Done::Delivered(
+            message("raced", Some(at(4))),
+            Delivery::AlreadyRecorded,
+        ));
+        t.add(Done::Delivered(
+            message("new", Some(at(11))),
+            Delivery::New { bytes: 1 },
+        ));
+        assert_eq!(t.report.found_missing, 3, "old, edge (the bound's own day) and undated");
+        let mut normal = Tally::new(ProviderReport::default(), None, at(20), HOLD);
+        normal.add(Done::Delivered(message("old", Some(at(3))), Delivery::New { bytes: 1 }));
+        assert_eq!(normal.report.found_missing, 0, "only a reconcile counts");
+    }
+
+    #[test]
     fn what_was_not_looked_at_leaves_the_walk_incomplete() {
-        for done in [Done::NoLease, Done::NotStarted, Done::Stopped("listing: 503".into())] {
+        for done in [
+            Done::NoLease,
+            Done::NotStarted,
+            Done::Stopped("listing: 503".into(), None),
+        ] {
             let mut t = Tally::new(ProviderReport::default(), None, at(20), HOLD);
             t.add(done);
             assert!(!t.complete);

@@ -26,6 +26,9 @@ pub(super) struct Run<'a> {
     pub request: &'a FetchRequest,
     pub deadline: Option<Instant>,
     pub events: &'a super::outbox::EventTally,
+    /// List everything, not only from the cursor, and count what the cursor's walk
+    /// could no longer have seen.
+    pub reconcile: bool,
 }
 
 /// A listed item, as the ledger sees it.
@@ -33,7 +36,7 @@ enum Seen {
     Known(String, Option<DateTime<Utc>>),
     Fresh(Box<ListedMessage>),
     Unreadable(Box<UnreadableItem>),
-    Stop(String),
+    Stop(String, Option<crate::health::Action>),
 }
 
 impl Run<'_> {
@@ -55,7 +58,14 @@ impl Run<'_> {
             ..ProviderReport::default()
         };
         let mut tally = Tally::new(report, before, f.clock.now(), f.settings.unreadable_hold);
-        let mut done = std::pin::pin!(self.deliveries(provider, before));
+        let incremental = self.received_after(before);
+        let listed_after = if self.reconcile {
+            tally.out_of_sight_from = incremental;
+            None
+        } else {
+            incremental
+        };
+        let mut done = std::pin::pin!(self.deliveries(provider, before, listed_after));
         while let Some(item) = done.next().await {
             tally.add(item);
         }
@@ -74,22 +84,27 @@ impl Run<'_> {
     /// One pipeline from the listing to the deliveries: pages are listed and checked
     /// against the ledger while earlier messages are still being delivered, and the
     /// deliveries never drain between pages.
-    fn deliveries<'s>(
-        &'s self,
-        provider: &'s MessageProvider,
-        before: Option<&'s Cursor>,
-    ) -> impl Stream<Item = Done> + 's {
-        let f = self.fetcher;
+    /// The `receivedAfter` of the walk from the cursor (or from the requested date).
+    fn received_after(&self, before: Option<&Cursor>) -> Option<chrono::NaiveDate> {
         // e-Box filters on dates and "after" excludes the day itself: reach back so that
         // the cursor's own day, and the one before, are walked again.
-        let received_after = match self.request.since {
+        match self.request.since {
             Some(since) => since.pred_opt(),
             // A cursor held at the start (see `cursor::target`) means the whole list: no
             // filter, rather than a date from 1969 a registry may refuse.
             None => before
                 .filter(|c| c.position > DateTime::UNIX_EPOCH)
-                .map(|c| (c.position - f.settings.overlap).date_naive()),
-        };
+                .map(|c| (c.position - self.fetcher.settings.overlap).date_naive()),
+        }
+    }
+
+    fn deliveries<'s>(
+        &'s self,
+        provider: &'s MessageProvider,
+        before: Option<&'s Cursor>,
+        received_after: Option<chrono::NaiveDate>,
+    ) -> impl Stream<Item = Done> + 's {
+        let f = self.fetcher;
         let recent = before.map(|c| &c.recent);
         self.session
             .messages(provider, received_after)
@@ -99,7 +114,7 @@ impl Run<'_> {
             // Nothing after a stop: the listing or the ledger failed.
             .scan(false, |stopped, seen| {
                 let item = (!*stopped).then(|| {
-                    *stopped = matches!(seen, Seen::Stop(_));
+                    *stopped = matches!(seen, Seen::Stop(..));
                     seen
                 });
                 std::future::ready(item)
@@ -111,7 +126,7 @@ impl Run<'_> {
     async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Done {
         match seen {
             Seen::Known(id, receipt) => Done::Known(id, receipt),
-            Seen::Stop(reason) => Done::Stopped(reason),
+            Seen::Stop(reason, action) => Done::Stopped(reason, action),
             Seen::Unreadable(item) => {
                 let kept = self.keep_unreadable(provider, &item).await;
                 Done::Unreadable(item, kept)
@@ -166,7 +181,10 @@ impl Run<'_> {
     ) -> Vec<Seen> {
         let (page, listing_error) = match page {
             Ok(page) => (page, None),
-            Err(e) => (e.0, Some(format!("listing: {}", e.1))),
+            Err(e) => {
+                let action = crate::health::Action::for_ebox(&e.1, false);
+                (e.0, Some(Seen::Stop(format!("listing: {}", e.1), action)))
+            }
         };
         let remembered = |id: &String| recent.is_some_and(|r| r.contains_key(id));
         // The cursor remembers what the previous walks delivered; only the rest is asked
@@ -192,7 +210,7 @@ impl Run<'_> {
             {
                 Ok(d) => d,
                 // Without the ledger nothing can be known to be new.
-                Err(e) => return vec![Seen::Stop(format!("ledger: {e}"))],
+                Err(e) => return vec![Seen::Stop(format!("ledger: {e}"), None)],
             }
         };
         let mut seen: Vec<Seen> = page
@@ -207,7 +225,7 @@ impl Run<'_> {
                 Listed::Message(m) => Seen::Fresh(m),
             })
             .collect();
-        seen.extend(listing_error.map(Seen::Stop));
+        seen.extend(listing_error);
         seen
     }
 }

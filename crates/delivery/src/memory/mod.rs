@@ -40,6 +40,16 @@ impl ConnectionReader for MemoryConnections {
             .flatten();
         Ok(Page { items: page, next })
     }
+
+    async fn set_health(&self, entity: &EntityId, health: &crate::health::Health) -> Result<bool, StoreError> {
+        Ok(match self.items.lock().unwrap().get_mut(entity) {
+            Some(c) => {
+                c.health = Some(health.clone());
+                true
+            }
+            None => false,
+        })
+    }
 }
 
 #[async_trait]

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::EntityId;
+use crate::health::Health;
 
 use super::StoreError;
 
@@ -37,6 +38,10 @@ pub struct Connection {
     pub scopes: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What its runs show, as last changed (see [`crate::health`]); none before its
+    /// first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 impl Connection {
@@ -51,6 +56,7 @@ impl Connection {
             scopes: None,
             created_at: now,
             updated_at: now,
+            health: None,
         }
     }
 
@@ -72,12 +78,15 @@ pub enum Insert {
     AlreadyExists,
 }
 
-/// What fetch and fanout read of the connections.
+/// What fetch and fanout read of the connections, and the health fetch records.
 #[async_trait]
 pub trait ConnectionReader: Send + Sync {
     async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError>;
     /// A page of at most `limit` connections, in no promised order, starting after `from`.
     async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError>;
+    /// Records the connection's health, and nothing else of it; returns false when there
+    /// is no such connection (it was removed meanwhile: nothing is written).
+    async fn set_health(&self, entity: &EntityId, health: &Health) -> Result<bool, StoreError>;
 }
 
 /// What the operator CLI administers.

@@ -73,6 +73,8 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
         clock: Arc::new(SystemClock),
         settings: FetchSettings {
             concurrency: CONCURRENCY,
+            // The runs measured are the walks from the cursor.
+            reconcile_interval: None,
             ..FetchSettings::default()
         },
     };

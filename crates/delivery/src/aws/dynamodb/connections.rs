@@ -57,6 +57,21 @@ impl ConnectionReader for DynamoConnections {
             .map(|k| k.entity_id);
         Ok(Page { items, next })
     }
+
+    async fn set_health(&self, entity: &EntityId, health: &crate::health::Health) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression("SET health = :health")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .expression_attribute_values(":health", value(health))
+            .send()
+            .await;
+        made(result, "record connection health", entity.as_str())
+    }
 }
 
 #[async_trait]

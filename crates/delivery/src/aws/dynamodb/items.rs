@@ -88,6 +88,9 @@ pub(super) struct ConnectionItem {
     client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     certificate_secret_id: Option<String>,
+    /// Unreadable health (a later schema) reads as none: the next change writes it again.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    health: Option<crate::health::Health>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,6 +126,7 @@ impl ConnectionItem {
             secret_id,
             client_id,
             certificate_secret_id,
+            health: c.health.clone(),
         })
     }
 
@@ -146,6 +150,7 @@ impl ConnectionItem {
             scopes: self.scopes,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
+            health: self.health,
         })
     }
 }

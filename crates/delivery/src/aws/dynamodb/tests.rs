@@ -46,6 +46,12 @@ fn connection() -> Connection {
         scopes: Some(vec!["a".into(), "b".into()]),
         created_at: at(),
         updated_at: at() + Duration::days(1),
+        health: Some(crate::health::Health {
+            state: crate::health::HealthState::Degraded,
+            since: at(),
+            action: None,
+            reason: Some("listing: 503".into()),
+        }),
     }
 }
 

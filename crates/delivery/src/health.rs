@@ -1,0 +1,267 @@
+//! A connection's health: `ok`, `degraded` (failures a later run can get past) or
+//! `needs_action` (someone has to do something before mail flows again), with the step to
+//! redo. Pure rules; fetch keeps the result with the connection, written only on a change.
+
+use chrono::{DateTime, Utc};
+use ebox::EboxError;
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{Outcome, RunReport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Needs a person: listed first wherever connections are listed.
+    NeedsAction,
+    Degraded,
+    Ok,
+}
+
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HealthState::Ok => "ok",
+            HealthState::Degraded => "degraded",
+            HealthState::NeedsAction => "needs_action",
+        })
+    }
+}
+
+/// What has to be redone, and by whom, before the connection works again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// e-Box does not accept the client: the account is gone, disabled, or holds
+    /// another certificate.
+    WebserviceAccount,
+    /// The certificate registered with the account has expired or is not ours.
+    CertificateUpload,
+    /// The client lacks a scope a Document Consumer needs.
+    DocumentConsumerRegistration,
+    /// Our side: the connection's secret is missing or not of the documented form.
+    ConnectionSecret,
+}
+
+impl Action {
+    /// Who has to act: the entity, in its e-Box access management, or DigiPost.
+    pub fn by(self) -> &'static str {
+        match self {
+            Action::ConnectionSecret => "digipost",
+            _ => "entity",
+        }
+    }
+
+    /// The step to redo, in the words of the onboarding guide.
+    pub fn instruction(self) -> &'static str {
+        match self {
+            Action::WebserviceAccount => {
+                "e-Box refuses the client. The entity's access manager checks in ChaMan that the REST webservice \
+                 account \"DocConsumer e-Box Enterprise\" still exists and is active and holds DigiPost's current \
+                 certificate; if the account was removed, creates it again with DigiPost's certificate and sends \
+                 DigiPost the new ClientID. Until then, read the mail in the e-Box web UI."
+            }
+            Action::CertificateUpload => {
+                "The certificate e-Box holds for the client has expired or does not match DigiPost's key. The \
+                 entity's access manager uploads DigiPost's current certificate to the \"DocConsumer e-Box \
+                 Enterprise\" webservice account in ChaMan. Until then, read the mail in the e-Box web UI."
+            }
+            Action::DocumentConsumerRegistration => {
+                "The client lacks a scope a Document Consumer needs. The entity's access manager checks the \
+                 Document Consumer registration of the \"DocConsumer e-Box Enterprise\" webservice account (the \
+                 e-Box Enterprise consultation and registry scopes); DigiPost checks the connection's scopes. Until \
+                 then, read the mail in the e-Box web UI."
+            }
+            Action::ConnectionSecret => {
+                "DigiPost: the connection's secret in Secrets Manager is missing, unreadable or not of the \
+                 documented form (client_id, private_key_pem, certificate_pem or certificate_secret_id); put it \
+                 right with `digipost-ebox connections add` or by writing the secret."
+            }
+        }
+    }
+
+    /// What refusing the token, or a registry refusing the token, means for the
+    /// connection; `None` when a later attempt may succeed by itself.
+    pub fn for_ebox(error: &EboxError, certificate_expired: bool) -> Option<Action> {
+        match error {
+            _ if certificate_expired => Some(Action::CertificateUpload),
+            EboxError::ScopeRefused { .. } | EboxError::ScopeMissing { .. } => {
+                Some(Action::DocumentConsumerRegistration)
+            }
+            EboxError::TokenRefused { code, status, .. } => match code.as_str() {
+                "invalid_scope" => Some(Action::DocumentConsumerRegistration),
+                "invalid_client" | "unauthorized_client" | "invalid_grant" => Some(Action::WebserviceAccount),
+                _ if matches!(status, 401 | 403) => Some(Action::WebserviceAccount),
+                _ => None,
+            },
+            EboxError::Key(_) => Some(Action::ConnectionSecret),
+            _ => None,
+        }
+    }
+}
+
+/// A connection's health, as stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub state: HealthState,
+    /// Since when it is in this state.
+    pub since: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// The run's error, when there was one (never a secret: run errors hold none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Health {
+    pub fn instruction(&self) -> Option<&'static str> {
+        self.action.map(Action::instruction)
+    }
+
+    /// Whether `other` says the same: state and action, times and wording aside.
+    fn same(&self, other: &Health) -> bool {
+        self.state == other.state && self.action == other.action
+    }
+}
+
+/// The health a finished run shows; `None` for a run that says nothing of it (another
+/// run held the entity, or a dry run).
+pub fn of_run(report: &RunReport) -> Option<Health> {
+    if report.dry_run {
+        return None;
+    }
+    let (state, action) = match (report.outcome, report.needs_action) {
+        (Outcome::AlreadyRunning, _) => return None,
+        (Outcome::Ok, _) => (HealthState::Ok, None),
+        (_, Some(action)) => (HealthState::NeedsAction, Some(action)),
+        _ => (HealthState::Degraded, None),
+    };
+    let refused_listing = || {
+        report
+            .providers
+            .iter()
+            .find(|p| p.needs_action.is_some())
+            .and_then(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.provider_id)))
+    };
+    let reason = report.error.as_ref().map(|e| format!("{}: {}", e.step, e.message));
+    let reason = reason.or_else(refused_listing).or_else(|| {
+        (state == HealthState::Degraded).then(|| {
+            format!(
+                "{} message(s) not delivered, or a provider not read to the end",
+                report.failed
+            )
+        })
+    });
+    Some(Health {
+        state,
+        since: report.finished_at,
+        action,
+        reason,
+    })
+}
+
+/// The health to store after a run, when it differs from the stored one; a state held
+/// keeps its `since`.
+pub fn changed(stored: Option<&Health>, report: &RunReport) -> Option<Health> {
+    let now = of_run(report)?;
+    match stored {
+        Some(s) if s.same(&now) => None,
+        _ => Some(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{RunError, Step};
+
+    fn run(outcome: Outcome, error: Option<(Option<Action>, bool)>) -> RunReport {
+        let at = "2026-03-02T08:00:00Z".parse().unwrap();
+        let mut r = RunReport::new("r".into(), "0403170701".into(), false, at);
+        r.outcome = outcome;
+        if let Some((action, retryable)) = error {
+            r.needs_action = action;
+            r.error = Some(RunError {
+                step: Step::Token,
+                message: "token refused (401, invalid_client): unknown client".into(),
+                retryable,
+            });
+        }
+        r
+    }
+
+    fn error(action: Option<Action>, retryable: bool) -> (Option<Action>, bool) {
+        (action, retryable)
+    }
+
+    #[test]
+    fn refused_credentials_need_action_and_say_which() {
+        let h = of_run(&run(
+            Outcome::Failed,
+            Some(error(Some(Action::WebserviceAccount), false)),
+        ))
+        .unwrap();
+        assert_eq!(h.state, HealthState::NeedsAction);
+        assert!(h.instruction().unwrap().contains("ChaMan"));
+        assert!(h.reason.unwrap().starts_with("token: "));
+        assert_eq!(
+            of_run(&run(Outcome::Failed, Some(error(None, true)))).unwrap().state,
+            HealthState::Degraded
+        );
+        assert_eq!(
+            of_run(&run(Outcome::Partial, None)).unwrap().state,
+            HealthState::Degraded
+        );
+        assert_eq!(of_run(&run(Outcome::Ok, None)).unwrap().state, HealthState::Ok);
+        assert_eq!(of_run(&run(Outcome::AlreadyRunning, None)), None);
+    }
+
+    #[test]
+    fn only_a_change_is_stored() {
+        let ok = of_run(&run(Outcome::Ok, None)).unwrap();
+        assert_eq!(changed(Some(&ok), &run(Outcome::Ok, None)), None);
+        assert_eq!(changed(None, &run(Outcome::Ok, None)), Some(ok.clone()));
+        let refused = run(Outcome::Failed, Some(error(Some(Action::WebserviceAccount), false)));
+        let needs = changed(Some(&ok), &refused).unwrap();
+        assert_eq!(needs.state, HealthState::NeedsAction);
+        assert_eq!(changed(Some(&needs), &refused), None, "the same refusal again");
+        let expired = run(Outcome::Failed, Some(error(Some(Action::CertificateUpload), false)));
+        assert_eq!(
+            changed(Some(&needs), &expired).unwrap().action,
+            Some(Action::CertificateUpload),
+            "another step to redo"
+        );
+    }
+
+    #[test]
+    fn e_box_refusals_map_to_the_step_to_redo() {
+        let token = |status, code: &str| EboxError::TokenRefused {
+            status,
+            code: code.into(),
+            description: "x".into(),
+        };
+        assert_eq!(
+            Action::for_ebox(&token(401, "invalid_client"), false),
+            Some(Action::WebserviceAccount)
+        );
+        assert_eq!(
+            Action::for_ebox(&token(403, "access_denied"), false),
+            Some(Action::WebserviceAccount)
+        );
+        assert_eq!(
+            Action::for_ebox(&token(400, "invalid_scope"), false),
+            Some(Action::DocumentConsumerRegistration)
+        );
+        assert_eq!(
+            Action::for_ebox(&token(401, "invalid_client"), true),
+            Some(Action::CertificateUpload)
+        );
+        assert_eq!(Action::for_ebox(&token(503, "temporarily_unavailable"), false), None);
+        let missing = EboxError::ScopeMissing { what: "listing".into() };
+        assert_eq!(
+            Action::for_ebox(&missing, false),
+            Some(Action::DocumentConsumerRegistration)
+        );
+        let timeout = EboxError::Timeout { what: "token".into() };
+        assert_eq!(Action::for_ebox(&timeout, false), None);
+    }
+}
