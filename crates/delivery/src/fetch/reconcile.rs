@@ -44,8 +44,7 @@ mod tests {
     const DAY: Duration = Duration::days(1);
 
     fn entity(n: u64) -> EntityId {
-        let base = 10_000_000 + n;
-        EntityId::parse(&format!("0{base:07}{:02}", 97 - base % 97)).unwrap()
+        EntityId::parse(&format!("{n:08}{:02}", 97 - n % 97)).unwrap()
     }
 
     #[test]
