@@ -32,11 +32,11 @@ fmt-check:
 lint: fmt-check ## Formatting and clippy, warnings denied
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# The functions are built once up front, as cargo lambda watch builds them, so that the
-# end-to-end tests do not wait for a compile on their first invoke.
+# The functions are built once up front, exactly as cargo lambda watch builds them
+# (`cargo run --bin <name>` in the workspace, so with the workspace's features, not one
+# package's), so that the end-to-end tests do not wait for a compile on their first invoke.
 functions:
-	cargo build --locked -p fetch
-	cargo build --locked -p fanout
+	cargo build --locked --bin fetch --bin fanout
 
 # One moto server for the whole run (.ci/with-moto), instead of one per test.
 test-rust: $(TOOLS) functions

@@ -40,19 +40,36 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   alarm_actions       = [var.alarm_topic_arn]
 }
 
-# Published by fetch in embedded metric format, one value per run.
-resource "aws_cloudwatch_metric_alarm" "entity_without_success" {
-  alarm_name          = "${var.name_prefix}-entity-without-successful-run"
-  alarm_description   = "An entity has had no successful run for ${var.stale_after_hours} hours: its mail may expire undelivered"
+# Published by fanout on each scheduled tick, counted over the whole fleet without a
+# dimension per entity: an entity that is not run at all is counted too.
+resource "aws_cloudwatch_metric_alarm" "connections_stale" {
+  alarm_name          = "${var.name_prefix}-connections-stale"
+  alarm_description   = "A connection has had ${var.stale_after_missed_runs} scheduled runs in a row without a successful one: `digipost-ebox status` says which and why; until it runs again its mail must be read in the e-Box web UI"
   namespace           = local.metrics_namespace
-  metric_name         = "SecondsSinceLastSuccess"
+  metric_name         = "ConnectionsStale"
   statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = 1
-  threshold           = var.stale_after_hours * 3600
+  threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "connections_needing_action" {
+  alarm_name          = "${var.name_prefix}-connections-needing-action"
+  alarm_description   = "e-Box refuses a connection's credentials: `digipost-ebox status --needs-action` names the entity and the step it must redo; until then its mail must be read in the e-Box web UI"
+  namespace           = local.metrics_namespace
+  metric_name         = "ConnectionsNeedingAction"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "certificate_expiring" {
@@ -69,16 +86,17 @@ resource "aws_cloudwatch_metric_alarm" "certificate_expiring" {
   alarm_actions       = [var.alarm_topic_arn]
 }
 
+# From fanout's count: also for an entity whose runs stopped after they failed to deliver.
 resource "aws_cloudwatch_metric_alarm" "undelivered_expiring" {
   alarm_name          = "${var.name_prefix}-undelivered-mail-expiring"
-  alarm_description   = "A message that could not be delivered expires within 7 days"
+  alarm_description   = "A message that could not be delivered expires within 7 days: `digipost-ebox status` shows the entity (undelivered exp.); read it in the e-Box web UI before it is gone"
   namespace           = local.metrics_namespace
-  metric_name         = "UndeliveredSecondsToExpiry"
-  statistic           = "Minimum"
+  metric_name         = "ConnectionsWithMailExpiring"
+  statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = 1
-  threshold           = 7 * 86400
-  comparison_operator = "LessThanThreshold"
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [var.alarm_topic_arn]
 }

@@ -94,12 +94,18 @@ resource "aws_iam_role_policy" "fetch" {
   policy = data.aws_iam_policy_document.fetch.json
 }
 
-# fanout: read the connections, invoke fetch. Nothing else.
+# fanout: read the connections and their last runs (to count the fleet), invoke fetch.
+# Nothing else.
 data "aws_iam_policy_document" "fanout" {
   statement {
     sid       = "Connections"
     actions   = ["dynamodb:Scan", "dynamodb:GetItem"]
     resources = [aws_dynamodb_table.connections.arn]
+  }
+  statement {
+    sid       = "LastRuns"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.state.arn]
   }
   statement {
     sid       = "InvokeFetch"

@@ -11,9 +11,13 @@ variable "region" {
 }
 
 variable "schedule_expression" {
-  description = "When fanout runs (EventBridge Scheduler expression)"
+  description = "When fanout runs (EventBridge Scheduler expression: cron(...) with six fields, or rate(...))"
   type        = string
   default     = "cron(0 6-20 ? * MON-FRI *)"
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.schedule_expression))
+    error_message = "A recurring schedule: cron(...) or rate(...)."
+  }
 }
 
 variable "schedule_timezone" {
@@ -122,10 +126,14 @@ variable "alarm_topic_arn" {
   type        = string
 }
 
-variable "stale_after_hours" {
-  description = "Alarm when an entity has had no successful run for this long"
+variable "stale_after_missed_runs" {
+  description = "A connection is stale (and alarmed) after this many scheduled runs in a row without a successful one"
   type        = number
-  default     = 26
+  default     = 3
+  validation {
+    condition     = var.stale_after_missed_runs >= 1
+    error_message = "At least one missed run."
+  }
 }
 
 variable "lambda_zip_dir" {

@@ -133,7 +133,8 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     // Fenced writes: the lease checked in the same transaction as the write.
     ("transact_write_items", "dynamodb:ConditionCheckItem", &["fetch"]),
     ("delete_item", "dynamodb:DeleteItem", &["fetch"]),
-    ("batch_get_item", "dynamodb:BatchGetItem", &["fetch"]),
+    // fetch: which messages are delivered; fanout: the last runs, to count the fleet.
+    ("batch_get_item", "dynamodb:BatchGetItem", &["fetch", "fanout"]),
     ("query", "dynamodb:Query", &["fetch"]),
     ("scan", "dynamodb:Scan", &["fanout"]),
     ("put_object", "s3:PutObject", &["fetch"]),
@@ -270,6 +271,7 @@ fn roles_allow_each_action_on_exactly_its_resources() {
     let fanout: BTreeSet<(String, String)> = [
         on("dynamodb:Scan", connections),
         on("dynamodb:GetItem", connections),
+        on("dynamodb:BatchGetItem", state),
         on("lambda:InvokeFunction", "aws_lambda_function.fetch.arn"),
     ]
     .into();
@@ -351,8 +353,19 @@ fn roles_allow_what_the_code_does_and_nothing_more() {
     );
 }
 
-/// The metric names fetch's EMF line declares, for a run where each one has a value (an
-/// undelivered message among them).
+/// The metric names of one EMF line.
+fn metric_names(line: &str) -> BTreeSet<String> {
+    let emf: serde_json::Value = serde_json::from_str(line).unwrap();
+    emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The metric names fetch's and fanout's EMF lines declare, for a run where each one has
+/// a value (an undelivered message among them) and a tick that counted the fleet.
 fn emitted_metrics() -> BTreeSet<String> {
     use delivery::fetch::{MessageFailure, ProviderReport, RunReport, Step};
     let now = chrono::Utc::now();
@@ -370,23 +383,14 @@ fn emitted_metrics() -> BTreeSet<String> {
         }],
         ..ProviderReport::default()
     });
-    let line = delivery::metrics::RunMetrics::from_report(&report, chrono::Utc::now()).emf_line();
-    let emf: serde_json::Value = serde_json::from_str(&line).unwrap();
-    emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["Name"].as_str().unwrap().to_owned())
-        .collect()
+    let mut names = metric_names(&delivery::metrics::RunMetrics::from_report(&report, now).emf_line());
+    let fleet = delivery::metrics::FleetMetrics::of(&delivery::fleet::FleetReport::default());
+    names.extend(metric_names(&fleet.emf_line()));
+    names
 }
 
-#[test]
-fn alarms_on_our_metrics_watch_metrics_fetch_emits() {
-    let blocks = terraform();
-    let emitted = emitted_metrics();
-    assert!(emitted.contains("EventsPending"), "{emitted:?}");
-    assert!(emitted.contains("ReconcileFoundMissing"), "{emitted:?}");
-    let ours: Vec<String> = blocks
+fn alarms_on_our_namespace(blocks: &[Block]) -> Vec<String> {
+    blocks
         .iter()
         .filter(|b| {
             b.identifier() == "resource"
@@ -394,13 +398,122 @@ fn alarms_on_our_metrics_watch_metrics_fetch_emits() {
         })
         .filter(|b| matches!(attribute(b, "namespace"), Expression::Traversal(_)))
         .map(|b| string(attribute(b, "metric_name")))
-        .collect();
-    assert!(ours.len() >= 4, "the alarms on our own namespace: {ours:?}");
-    for metric in &ours {
+        .collect()
+}
+
+/// In an expression, every list that starts with `local.metrics_namespace`: a dashboard
+/// widget's metric, whose second item is the metric's name.
+fn dashboard_metrics(e: &Expression, into: &mut Vec<String>) {
+    match e {
+        Expression::Array(items) => {
+            if let (Some(Expression::Traversal(t)), Some(Expression::String(name))) = (items.first(), items.get(1))
+                && Expression::Traversal(t.clone()).to_string() == "local.metrics_namespace"
+            {
+                into.push(name.clone());
+            }
+            for item in items {
+                dashboard_metrics(item, into);
+            }
+        }
+        Expression::Object(object) => {
+            for value in object.values() {
+                dashboard_metrics(value, into);
+            }
+        }
+        Expression::FuncCall(call) => {
+            for arg in &call.args {
+                dashboard_metrics(arg, into);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn alarms_and_the_dashboard_watch_metrics_the_functions_emit() {
+    let blocks = terraform();
+    let emitted = emitted_metrics();
+    for name in [
+        "EventsPending",
+        "ReconcileFoundMissing",
+        "ConnectionsStale",
+        "ConnectionsNeedingAction",
+    ] {
+        assert!(emitted.contains(name), "{name}: {emitted:?}");
+    }
+    let alarms = alarms_on_our_namespace(&blocks);
+    assert!(alarms.len() >= 4, "the alarms on our own namespace: {alarms:?}");
+    for metric in &alarms {
         assert!(
             emitted.contains(metric),
-            "an alarm watches {metric}, which fetch does not emit: {emitted:?}"
+            "an alarm watches {metric}, which no function emits: {emitted:?}"
         );
     }
-    assert!(ours.contains(&"EventsPending".to_owned()));
+    for fleet in [
+        "ConnectionsStale",
+        "ConnectionsNeedingAction",
+        "ConnectionsWithMailExpiring",
+        "EventsPending",
+    ] {
+        assert!(alarms.contains(&fleet.to_owned()), "no alarm on {fleet}: {alarms:?}");
+    }
+    // The dashboard's widgets, in a local the dashboard's body encodes.
+    let dashboard = find(&blocks, "resource", &["aws_cloudwatch_dashboard", "on_duty"]);
+    assert_eq!(
+        attribute(dashboard, "dashboard_body").to_string().replace(' ', ""),
+        "jsonencode({widgets=local.dashboard_widgets})"
+    );
+    let widgets = blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .find_map(|b| b.body().attributes().find(|a| a.key() == "dashboard_widgets"))
+        .expect("local.dashboard_widgets");
+    let mut shown = Vec::new();
+    dashboard_metrics(widgets.expr(), &mut shown);
+    assert!(shown.len() >= 8, "{shown:?}");
+    for metric in &shown {
+        assert!(
+            emitted.contains(metric),
+            "the dashboard shows {metric}, which no function emits"
+        );
+    }
+    for wanted in [
+        "Delivered",
+        "Failed",
+        "ConnectionsOk",
+        "ConnectionsDegraded",
+        "ConnectionsNeedingAction",
+        "UndeliveredSecondsToExpiry",
+        "CertificateDaysToExpiry",
+    ] {
+        assert!(
+            shown.contains(&wanted.to_owned()),
+            "the dashboard lacks {wanted}: {shown:?}"
+        );
+    }
+}
+
+/// The default schedule is one fanout reads, and its variables reach fanout.
+#[test]
+fn the_schedule_fanout_counts_with_is_the_schedule_it_runs_on() {
+    let blocks = terraform();
+    let default_of = |name: &str| {
+        let v = find(&blocks, "variable", &[name]);
+        string(attribute(v, "default"))
+    };
+    assert_eq!(default_of("schedule_expression"), delivery::config::DEFAULT_SCHEDULE);
+    assert_eq!(default_of("schedule_timezone"), delivery::config::DEFAULT_TIMEZONE);
+    let schedule = find(&blocks, "resource", &["aws_scheduler_schedule", "fanout"]);
+    assert_eq!(
+        attribute(schedule, "schedule_expression").to_string(),
+        "var.schedule_expression"
+    );
+    assert_eq!(
+        attribute(schedule, "schedule_expression_timezone").to_string(),
+        "var.schedule_timezone"
+    );
+    assert!(
+        delivery::fleet::Schedule::parse(delivery::config::DEFAULT_SCHEDULE, delivery::config::DEFAULT_TIMEZONE)
+            .is_ok()
+    );
 }

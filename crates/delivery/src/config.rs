@@ -105,6 +105,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.get(name)
     }
 
+    /// A problem found in what the variables say together.
+    pub fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
             Ok(())
@@ -127,7 +132,13 @@ pub mod vars {
     pub const EBOX_AUDIENCE: &str = "EBOX_AUDIENCE";
     pub const EBOX_PROVIDER_REGISTRY_URL: &str = "EBOX_PROVIDER_REGISTRY_URL";
     pub const EBOX_SCOPES: &str = "EBOX_SCOPES";
+    pub const SCHEDULE_EXPRESSION: &str = "SCHEDULE_EXPRESSION";
+    pub const SCHEDULE_TIMEZONE: &str = "SCHEDULE_TIMEZONE";
 }
+
+/// infra/'s default schedule: hourly on weekdays, office hours, in Brussels.
+pub const DEFAULT_SCHEDULE: &str = "cron(0 6-20 ? * MON-FRI *)";
+pub const DEFAULT_TIMEZONE: &str = "Europe/Brussels";
 
 /// Where the state lives: the names every binary needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,8 +280,12 @@ impl FetchConfig {
 #[derive(Debug, Clone)]
 pub struct FanoutConfig {
     pub connections_table: String,
+    /// Where the last runs are, for the count of the fleet.
+    pub state_table: String,
     pub fetch_function_name: String,
     pub settings: crate::fanout::FanoutSettings,
+    /// How the fleet is counted; none only when its configuration was refused.
+    pub fleet: Option<crate::fleet::FleetRules>,
 }
 
 impl FanoutConfig {
@@ -280,13 +295,38 @@ impl FanoutConfig {
 
     pub fn read<F: Fn(&str) -> Option<String>>(mut env: Env<F>) -> Result<Self, ConfigError> {
         let defaults = crate::fanout::FanoutSettings::default();
+        // The schedule fanout runs on (infra/ passes the Scheduler's own), so that "stale"
+        // counts scheduled runs missed.
+        let expression = env
+            .optional(vars::SCHEDULE_EXPRESSION)
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+        let timezone = env
+            .optional(vars::SCHEDULE_TIMEZONE)
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.into());
+        let missed_runs = env.parsed_or("STALE_AFTER_MISSED_RUNS", 3u32);
+        let fleet = match crate::fleet::Schedule::parse(&expression, &timezone) {
+            Ok(schedule) => Some(crate::fleet::FleetRules {
+                missed_runs: missed_runs.max(1),
+                ..crate::fleet::FleetRules::new(schedule)
+            }),
+            Err(e) => {
+                env.problem(format!(
+                    "{}/{}: {e}",
+                    vars::SCHEDULE_EXPRESSION,
+                    vars::SCHEDULE_TIMEZONE
+                ));
+                None
+            }
+        };
         let config = Self {
             connections_table: env.required(vars::CONNECTIONS_TABLE),
+            state_table: env.required(vars::STATE_TABLE),
             fetch_function_name: env.required(vars::FETCH_FUNCTION_NAME),
             settings: crate::fanout::FanoutSettings {
                 concurrency: env.parsed_or("FANOUT_CONCURRENCY", defaults.concurrency),
                 ..defaults
             },
+            fleet,
         };
         env.finish()?;
         Ok(config)

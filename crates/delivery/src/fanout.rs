@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::EntityId;
+use crate::fetch::Clock;
+use crate::fleet::{FleetReport, FleetRules, LastRun};
 use crate::ports::*;
 
 /// What triggered a fanout: the schedule (an EventBridge rule's `Scheduled Event` or the
@@ -51,6 +53,12 @@ pub struct FanoutReport {
     /// Why nothing was dispatched: the trigger could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The fleet's counts, on a tick over every connection (see [`crate::fleet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetReport>,
+    /// Why the fleet was not counted this tick (the dispatches went on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +84,64 @@ pub struct Fanout {
     pub connections: Arc<dyn ConnectionReader>,
     pub dispatcher: Arc<dyn Dispatcher>,
     pub settings: FanoutSettings,
+    /// Counts the fleet on ticks over every connection; none counts nothing.
+    pub fleet: Option<FleetWatch>,
+}
+
+/// What counting the fleet needs: the stored last runs, the rules, and the time.
+pub struct FleetWatch {
+    pub reports: Arc<dyn RunReportStore>,
+    pub rules: FleetRules,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FleetWatch {
+    /// Adds a page of connections to the tick's counts, reading their last runs at once.
+    async fn count(
+        &self,
+        page: &[Connection],
+        into: &mut FleetReport,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let enabled: Vec<EntityId> = page.iter().filter(|c| c.enabled).map(|c| c.entity_id.clone()).collect();
+        let last: std::collections::HashMap<EntityId, LastRun> = self
+            .reports
+            .get_last_many(&enabled)
+            .await?
+            .into_iter()
+            .map(|(id, report)| (id, LastRun::of_report(&report)))
+            .collect();
+        for c in page {
+            self.rules.count(into, c, last.get(&c.entity_id), now);
+        }
+        Ok(())
+    }
+}
+
+/// The tick's counts as they are taken, page by page; the first failure ends them.
+struct FleetCount<'a> {
+    watch: &'a FleetWatch,
+    now: chrono::DateTime<chrono::Utc>,
+    counted: std::sync::Mutex<Result<FleetReport, String>>,
+}
+
+impl FleetCount<'_> {
+    async fn page(&self, page: &[Connection]) {
+        if self.counted.lock().unwrap().is_err() {
+            return;
+        }
+        let mut report = FleetReport::default();
+        let result = self.watch.count(page, &mut report, self.now).await;
+        let mut counted = self.counted.lock().unwrap();
+        match (result, &mut *counted) {
+            (Ok(()), Ok(total)) => total.add(&report),
+            (Err(e), _) => {
+                tracing::warn!(error = %e, "the fleet is not counted this tick");
+                *counted = Err(e.to_string());
+            }
+            (Ok(()), Err(_)) => {}
+        }
+    }
 }
 
 impl Fanout {
@@ -83,12 +149,21 @@ impl Fanout {
         let mut report = FanoutReport::default();
         match trigger {
             Trigger::All => {
+                let fleet = self.fleet.as_ref().map(|watch| FleetCount {
+                    watch,
+                    now: watch.clock.now(),
+                    counted: std::sync::Mutex::new(Ok(FleetReport::default())),
+                });
+                let fleet = fleet.as_ref();
                 // Pages are read as the invokes go, into one bounded stream: memory does not
                 // grow with the number of connections, and the pipeline never drains
-                // between pages.
+                // between pages. Each page is counted before its invokes start.
                 let pages = futures::stream::try_unfold(Some(None), |from: Option<Option<String>>| async move {
                     let Some(from) = from else { return Ok(None) };
                     let page = self.connections.page(from, self.settings.page_size).await?;
+                    if let Some(fleet) = fleet {
+                        fleet.page(&page.items).await;
+                    }
                     let next = page.next.map(Some);
                     Ok::<_, StoreError>(Some((page.items, next)))
                 });
@@ -96,6 +171,12 @@ impl Fanout {
                     .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok::<_, StoreError>)))
                     .try_flatten();
                 self.dispatch_all(connections, &mut report).await?;
+                if let Some(fleet) = fleet {
+                    match fleet.counted.lock().unwrap().clone() {
+                        Ok(counts) => report.fleet = Some(counts),
+                        Err(e) => report.fleet_error = Some(e),
+                    }
+                }
             }
             Trigger::Subset(ids) => {
                 let mut chosen = Vec::new();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fanout::{Fanout, FanoutReport, Trigger};
 use crate::fetch::{FetchRequest, Fetcher, RunReport};
-use crate::metrics::RunMetrics;
+use crate::metrics::{FleetMetrics, RunMetrics};
 
 fn retryable(message: String) -> Diagnostic {
     Diagnostic {
@@ -82,6 +82,9 @@ pub async fn fanout(fanout: &Fanout, event: LambdaEvent<Value>) -> Result<Fanout
         error_type: if e.retryable { "Retryable" } else { "NonRetryable" }.into(),
         error_message: format!("connections: {e}"),
     })?;
+    if let Some(fleet) = &report.fleet {
+        println!("{}", FleetMetrics::of(fleet).emf_line());
+    }
     tracing::info!(
         dispatched = report.dispatched,
         skipped_disabled = report.skipped_disabled,
@@ -228,6 +231,7 @@ mod tests {
             connections: Arc::new(MemoryConnections::default()),
             dispatcher: Arc::new(MemoryDispatcher::default()),
             settings: Default::default(),
+            fleet: None,
         };
         let report = fanout(&f, event(json!({"entities": "0403170701"}))).await.unwrap();
         assert!(report.error.unwrap().starts_with("input: entities must be a list"));

@@ -10,6 +10,7 @@ pub mod entity;
 pub mod events;
 pub mod fanout;
 pub mod fetch;
+pub mod fleet;
 #[cfg(feature = "lambda")]
 pub mod handlers;
 pub mod health;

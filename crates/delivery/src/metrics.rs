@@ -69,12 +69,49 @@ impl RunMetrics {
 
     /// The EMF JSON line.
     pub fn emf_line(&self) -> String {
-        let mut out = Vec::new();
-        let mut format = Emf::all_validations(NAMESPACE.into(), vec![vec![]]);
-        if let Err(e) = format.format(self, &mut out) {
-            tracing::warn!(error = %e, "metrics not formatted");
-            return String::new();
-        }
-        String::from_utf8_lossy(&out).trim_end().to_owned()
+        emf_line(self)
     }
+}
+
+/// What fanout counts of the fleet on a tick over every connection, without a dimension
+/// per entity (see [`crate::fleet`]): the alarms on these see entities that are not run.
+#[derive(Entry)]
+#[entry(rename_all = "PascalCase")]
+pub struct FleetMetrics {
+    pub connections_enabled: AsCount<u64>,
+    pub connections_ok: AsCount<u64>,
+    pub connections_degraded: AsCount<u64>,
+    pub connections_needing_action: AsCount<u64>,
+    /// Enabled connections without a success for the configured number of scheduled runs.
+    pub connections_stale: AsCount<u64>,
+    /// Enabled connections with undelivered mail expiring within 7 days.
+    pub connections_with_mail_expiring: AsCount<u64>,
+}
+
+impl FleetMetrics {
+    pub fn of(fleet: &crate::fleet::FleetReport) -> Self {
+        Self {
+            connections_enabled: fleet.enabled.into(),
+            connections_ok: fleet.ok.into(),
+            connections_degraded: fleet.degraded.into(),
+            connections_needing_action: fleet.needs_action.into(),
+            connections_stale: fleet.stale.into(),
+            connections_with_mail_expiring: fleet.mail_expiring.into(),
+        }
+    }
+
+    /// The EMF JSON line.
+    pub fn emf_line(&self) -> String {
+        emf_line(self)
+    }
+}
+
+fn emf_line(entry: &impl Entry) -> String {
+    let mut out = Vec::new();
+    let mut format = Emf::all_validations(NAMESPACE.into(), vec![vec![]]);
+    if let Err(e) = format.format(entry, &mut out) {
+        tracing::warn!(error = %e, "metrics not formatted");
+        return String::new();
+    }
+    String::from_utf8_lossy(&out).trim_end().to_owned()
 }

@@ -21,6 +21,7 @@ pub const LEASE_SORT_KEY: &str = "LEASE";
 pub const LAST_RUN_SORT_KEY: &str = "LAST_RUN";
 pub const CURSOR_PREFIX: &str = "CURSOR#";
 pub const LEDGER_PREFIX: &str = "MSG#";
+pub const RETRIEVAL_PREFIX: &str = "RETRIEVAL#";
 
 pub fn entity_partition(entity: &EntityId) -> String {
     format!("ENTITY#{entity}")
@@ -32,6 +33,12 @@ pub fn cursor_sort_key(provider_id: &str) -> String {
 
 pub fn ledger_sort_key(provider_id: &str, message_id: &str) -> String {
     format!("{LEDGER_PREFIX}{}#{}", escape(provider_id), escape(message_id))
+}
+
+/// A message's retrieval facts, kept before its content is fetched. Sorted after the
+/// ledger rows, so that neither the snapshot nor a ledger query reads them.
+pub fn retrieval_sort_key(provider_id: &str, message_id: &str) -> String {
+    format!("{RETRIEVAL_PREFIX}{}#{}", escape(provider_id), escape(message_id))
 }
 
 /// Ids come from e-Box; escaping `#` (and the escape character) keeps composite keys
@@ -62,5 +69,8 @@ mod tests {
         for key in [LEASE_SORT_KEY, LAST_RUN_SORT_KEY, &cursor_sort_key("~~~~")] {
             assert!(key < LEDGER_PREFIX, "{key} must sort before {LEDGER_PREFIX}");
         }
+        // Retrieval facts sort after the snapshot's range and outside the ledger's prefix.
+        let retrieval = retrieval_sort_key("p", "m");
+        assert!(retrieval.as_str() > LEDGER_PREFIX && !retrieval.starts_with(LEDGER_PREFIX));
     }
 }

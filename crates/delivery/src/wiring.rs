@@ -40,5 +40,13 @@ pub fn fanout(clients: &AwsClients, config: &FanoutConfig) -> Fanout {
             &config.fetch_function_name,
         )),
         settings: config.settings.clone(),
+        fleet: config.fleet.clone().map(|rules| crate::fanout::FleetWatch {
+            reports: Arc::new(crate::aws::DynamoState::new(
+                clients.dynamodb.clone(),
+                &config.state_table,
+            )),
+            rules,
+            clock: Arc::new(SystemClock),
+        }),
     }
 }

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use delivery::EntityId;
 use delivery::fanout::*;
+use delivery::fleet::{FleetReport, FleetRules, Schedule};
+use delivery::health::{Health, HealthState};
 use delivery::memory::MemoryDispatcher;
 use delivery::ports::*;
 use testkit::backend::Backend;
@@ -38,13 +40,41 @@ fn fanout(b: &Backend, dispatcher: Arc<dyn Dispatcher>) -> Fanout {
             min_backoff: std::time::Duration::from_millis(1),
             ..FanoutSettings::default()
         },
+        fleet: None,
+    }
+}
+
+/// Monday 7 December 2026, 12:20 in Brussels: the weekday schedule's 12:00 tick has run.
+fn monday_noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 7, 11, 20, 0).unwrap()
+}
+
+struct At(DateTime<Utc>);
+
+impl delivery::fetch::Clock for At {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+fn counting(b: &Backend, dispatcher: Arc<dyn Dispatcher>, reports: Arc<dyn RunReportStore>) -> Fanout {
+    let schedule = Schedule::parse(delivery::config::DEFAULT_SCHEDULE, delivery::config::DEFAULT_TIMEZONE).unwrap();
+    Fanout {
+        fleet: Some(FleetWatch {
+            reports,
+            rules: FleetRules::new(schedule),
+            clock: Arc::new(At(monday_noon())),
+        }),
+        ..fanout(b, dispatcher)
     }
 }
 
 testkit::both_backends!(
     every_enabled_connection_once,
     a_subset_by_name,
-    throttled_invokes_are_retried
+    throttled_invokes_are_retried,
+    a_tick_counts_the_whole_fleet_by_state,
+    a_fleet_that_cannot_be_counted_is_still_dispatched
 );
 
 async fn every_enabled_connection_once(b: Backend) {
@@ -117,4 +147,142 @@ async fn throttled_invokes_are_retried(b: Backend) {
     let report = fanout(&b, dispatcher.clone()).run(&Trigger::All).await.unwrap();
     assert_eq!((report.dispatched, report.failed.len()), (1, 0));
     assert_eq!(dispatcher.calls.load(Ordering::SeqCst), 3);
+}
+
+/// A mixed fleet, over more than one page and more than one batch of last runs: each
+/// connection counted once, by its health, as stale after three missed scheduled runs, and
+/// with undelivered mail close to expiry.
+async fn a_tick_counts_the_whole_fleet_by_state(b: Backend) {
+    let now = monday_noon();
+    let weeks_ago = now - Duration::days(20);
+    let health = |state| {
+        Some(Health {
+            state,
+            since: weeks_ago,
+            action: None,
+            reason: None,
+        })
+    };
+    let report = |success: DateTime<Utc>, expiring: Option<DateTime<Utc>>| {
+        serde_json::json!({
+            "finished_at": success,
+            "last_success_at": success,
+            "providers": [{"failed": [{"message_id": "m", "expires_at": expiring}]}],
+        })
+    };
+    // 104 healthy ones that ran at noon; then one of each kind.
+    let mut kinds = vec![("ok", HealthState::Ok, Some(now - Duration::minutes(15)), None, true); 104];
+    kinds.extend([
+        (
+            "expiring",
+            HealthState::Degraded,
+            Some(now - Duration::minutes(15)),
+            Some(now + Duration::days(3)),
+            true,
+        ),
+        (
+            "not yet expiring",
+            HealthState::Ok,
+            Some(now - Duration::minutes(15)),
+            Some(now + Duration::days(9)),
+            true,
+        ),
+        // Last success Friday 18:02 in Brussels: Friday 20:00, Monday 06:00 ... 12:00 missed.
+        (
+            "stale",
+            HealthState::Degraded,
+            Some(Utc.with_ymd_and_hms(2026, 12, 4, 17, 2, 0).unwrap()),
+            None,
+            true,
+        ),
+        // Friday's last run succeeded: a quiet weekend is no missed run. Not stale, but
+        // the weekday ticks of this morning are.
+        (
+            "needs action",
+            HealthState::NeedsAction,
+            Some(now - Duration::hours(2)),
+            None,
+            true,
+        ),
+        ("never ran", HealthState::Ok, None, None, true),
+        ("disabled", HealthState::NeedsAction, None, None, false),
+    ]);
+    for (n, (name, state, success, expiring, enabled)) in kinds.iter().enumerate() {
+        let id = entity(n as u64);
+        let mut c = Connection::new(
+            id.clone(),
+            *name,
+            CredentialsRef::Secret {
+                secret_id: format!("s/{id}"),
+            },
+            weeks_ago,
+        );
+        c.enabled = *enabled;
+        c.health = if *name == "never ran" { None } else { health(*state) };
+        if *name == "never ran" {
+            // Made this morning, after the 06:00 tick: 07:00 to 12:00 missed.
+            c.created_at = now - Duration::hours(6);
+        }
+        b.connections.put(&c).await.unwrap();
+        if let Some(success) = success {
+            b.stores
+                .reports
+                .put_last(&id, &report(*success, *expiring), None)
+                .await
+                .unwrap();
+        }
+    }
+    let dispatcher = Arc::new(MemoryDispatcher::default());
+    let out = counting(&b, dispatcher.clone(), b.stores.reports.clone())
+        .run(&Trigger::All)
+        .await
+        .unwrap();
+    assert_eq!((out.dispatched, out.skipped_disabled), (109, 1), "{:?}", out.failed);
+    assert_eq!(out.fleet_error, None);
+    assert_eq!(
+        out.fleet,
+        Some(FleetReport {
+            enabled: 109,
+            // "never ran" has no health yet.
+            ok: 105,
+            degraded: 2,
+            needs_action: 1,
+            // "stale" and "never ran" (six ticks since it was made); "needs action"
+            // succeeded at 10:20, so 11:00 and 12:00 are two missed runs only.
+            stale: 2,
+            mail_expiring: 1,
+        })
+    );
+    // A subset by hand is not a tick: nothing counted.
+    let subset = Trigger::Subset(vec![entity(0).to_string()]);
+    let by_hand = counting(&b, dispatcher, b.stores.reports.clone())
+        .run(&subset)
+        .await
+        .unwrap();
+    assert_eq!((by_hand.dispatched, by_hand.fleet), (1, None));
+}
+
+struct Unreadable;
+
+#[async_trait]
+impl RunReportStore for Unreadable {
+    async fn put_last(&self, _: &EntityId, _: &serde_json::Value, _: Option<Fence<'_>>) -> Result<(), StoreError> {
+        unreachable!("fanout writes no run")
+    }
+
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+        Err(StoreError::new("read run report", entity.as_str(), "throttled"))
+    }
+}
+
+async fn a_fleet_that_cannot_be_counted_is_still_dispatched(b: Backend) {
+    connections(&b, 5, &[]).await;
+    let dispatcher = Arc::new(MemoryDispatcher::default());
+    let out = counting(&b, dispatcher, Arc::new(Unreadable))
+        .run(&Trigger::All)
+        .await
+        .unwrap();
+    assert_eq!(out.dispatched, 5);
+    assert_eq!(out.fleet, None);
+    assert!(out.fleet_error.unwrap().contains("throttled"));
 }

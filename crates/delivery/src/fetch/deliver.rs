@@ -139,7 +139,7 @@ impl Run<'_> {
     ) -> Result<Parts, Failure> {
         let m = &listed.message;
         let mut parts = Parts {
-            retrieval: self.retrieval(listed, folder).await?,
+            retrieval: self.retrieval(&provider.message_provider_id, listed, folder).await?,
             bytes: 0,
             attachments: Vec::new(),
             body: None,

@@ -17,7 +17,9 @@ pub(super) fn offset(entity: &EntityId, interval: Duration) -> Duration {
 }
 
 /// Whether a reconcile is due at `now`: the entity's moment in the interval has come since
-/// the last reconcile (or, without one, since the previous run).
+/// the last reconcile (or, without one, since the previous run), and the last reconcile
+/// is at least half an interval old, so that one forced by hand shortly before the
+/// entity's moment is not followed by another at that moment.
 pub(super) fn due(
     entity: &EntityId,
     last_reconcile: Option<DateTime<Utc>>,
@@ -32,7 +34,8 @@ pub(super) fn due(
     let period = interval.num_seconds().max(1);
     let start = DateTime::UNIX_EPOCH + offset(entity, interval);
     let slot = |t: DateTime<Utc>| (t - start).num_seconds().div_euclid(period);
-    slot(now) > slot(since)
+    let rested = last_reconcile.is_none_or(|last| (now - last).num_seconds() >= period / 2);
+    slot(now) > slot(since) && rested
 }
 
 #[cfg(test)]
@@ -51,7 +54,8 @@ mod tests {
     fn due_once_a_day_at_the_entity_s_own_moment() {
         let e = entity(1);
         let moment = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap() + offset(&e, DAY);
-        let before = moment - Duration::minutes(1);
+        // The last reconcile half a day before the entity's moment.
+        let before = moment - Duration::hours(13);
         let after = moment + Duration::minutes(1);
         assert!(due(&e, Some(before), None, after, DAY), "its moment passed");
         assert!(
@@ -66,6 +70,33 @@ mod tests {
         );
         // A weekend without runs: one reconcile on Monday, not three.
         assert!(due(&e, Some(before), None, after + Duration::days(3), DAY));
+    }
+
+    #[test]
+    fn a_reconcile_by_hand_just_before_the_moment_is_not_followed_by_another() {
+        let e = entity(7);
+        let moment = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap() + offset(&e, DAY);
+        let by_hand = moment - Duration::minutes(30);
+        assert!(!due(&e, Some(by_hand), None, moment + Duration::minutes(5), DAY));
+        assert!(!due(&e, Some(by_hand), None, moment + Duration::hours(11), DAY));
+        assert!(
+            due(&e, Some(by_hand), None, moment + DAY, DAY),
+            "the day after, at its moment"
+        );
+        // Wherever the moment falls in the day relative to a reconcile by hand, the next
+        // one comes at least half a day and at most two days later.
+        for minutes in (0..24 * 60).step_by(17) {
+            let forced = moment + Duration::minutes(minutes);
+            let next = (1..=48 * 4)
+                .map(|q| forced + Duration::minutes(15 * q))
+                .find(|t| due(&e, Some(forced), None, *t, DAY))
+                .expect("a next reconcile within two days");
+            let gap = next - forced;
+            assert!(
+                gap >= Duration::hours(12) && gap <= Duration::hours(48),
+                "{minutes}: {gap}"
+            );
+        }
     }
 
     #[test]

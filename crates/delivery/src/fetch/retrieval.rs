@@ -3,17 +3,18 @@
 //! UI). Registered mail's deadlines can run from its receipt, so both are on record.
 //!
 //! A run that died after downloading the content but before `message.json` leaves the
-//! message marked read by its own download. So the facts are kept with what it stored:
-//! as metadata on every object of the message folder, read back by the next attempt when
-//! the listing says "read".
+//! message marked read by its own download. So the facts are kept in the state table
+//! before the download, and with what it stored (as metadata on every object of the
+//! message folder); the next attempt reads them back when the listing says "read".
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use ebox::model::ListedMessage;
 
 use super::deliver::Failure;
 use super::walk::Run;
+use crate::ports::MessageRef;
 use crate::verdeelbak::keys;
 pub(super) use crate::verdeelbak::message_json::Retrieval;
 
@@ -48,16 +49,47 @@ fn main_content_key(folder: &str, listed: &ListedMessage) -> String {
 
 impl Run<'_> {
     /// The facts of this delivery's retrieval, taken just before its content is fetched.
-    pub(super) async fn retrieval(&self, listed: &ListedMessage, folder: &str) -> Result<Retrieval, Failure> {
+    ///
+    /// Listed as unread, the facts are kept in the state table before the download that
+    /// marks the message read, so that an attempt that dies after the download leaves
+    /// them to the next (the first facts kept are the ones that stay). Listed as read:
+    /// by a person, or by an earlier attempt of ours, whose facts are then in the state
+    /// table or, from before they were kept there, with the content it stored.
+    pub(super) async fn retrieval(
+        &self,
+        provider_id: &str,
+        listed: &ListedMessage,
+        folder: &str,
+    ) -> Result<Retrieval, Failure> {
         let now = self.fetcher.clock.now();
+        let message = MessageRef {
+            provider_id,
+            message_id: &listed.message.message_id,
+        };
+        let ledger = &self.fetcher.stores.ledger;
         if listed.message.read_status != Some(true) {
-            return Ok(Retrieval {
+            let fresh = Retrieval {
                 at: now,
                 read_before: false,
-            });
+            };
+            // Kept while e-Box keeps the message, at least a day.
+            let keep_until = listed
+                .message
+                .expiration_date
+                .unwrap_or(now + Duration::days(90))
+                .max(now + Duration::days(1));
+            return ledger
+                .note_retrieval(&self.entity, &message, fresh, keep_until)
+                .await
+                .map_err(Failure::store);
         }
-        // Listed as read: by a person, or by an earlier attempt of ours, whose facts are
-        // then kept with the content it stored.
+        if let Some(noted) = ledger
+            .noted_retrieval(&self.entity, &message)
+            .await
+            .map_err(Failure::store)?
+        {
+            return Ok(noted);
+        }
         let stored = self
             .fetcher
             .objects

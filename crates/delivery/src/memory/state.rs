@@ -15,6 +15,7 @@ pub struct MemoryState {
     cursors: Mutex<HashMap<(EntityId, String), Cursor>>,
     ledger: Mutex<HashMap<(EntityId, String, String), LedgerEntry>>,
     reports: Mutex<HashMap<EntityId, serde_json::Value>>,
+    retrievals: Mutex<HashMap<(EntityId, String, String), Retrieval>>,
 }
 
 impl MemoryState {
@@ -183,6 +184,34 @@ impl Ledger for MemoryState {
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         Ok(self.rows_of(entity, |row| since.is_none_or(|s| row.delivered_at >= s)))
+    }
+
+    async fn note_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+        retrieval: Retrieval,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<Retrieval, StoreError> {
+        let key = (
+            entity.clone(),
+            message.provider_id.to_owned(),
+            message.message_id.to_owned(),
+        );
+        Ok(*self.retrievals.lock().unwrap().entry(key).or_insert(retrieval))
+    }
+
+    async fn noted_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+    ) -> Result<Option<Retrieval>, StoreError> {
+        let key = (
+            entity.clone(),
+            message.provider_id.to_owned(),
+            message.message_id.to_owned(),
+        );
+        Ok(self.retrievals.lock().unwrap().get(&key).copied())
     }
 }
 

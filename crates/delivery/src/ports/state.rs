@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::EntityId;
 
 use super::{Insert, StoreError};
+pub use crate::verdeelbak::message_json::Retrieval;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -162,6 +163,30 @@ pub trait Ledger: Send + Sync {
         entity: &EntityId,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Keeps the facts of a message's retrieval just before its main content is fetched,
+    /// which marks it read in e-Box, unless facts are kept already: those stay and are
+    /// returned. A run that dies between that download and its `message.json` leaves them
+    /// to the next attempt. Kept until `keep_until`.
+    async fn note_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+        retrieval: Retrieval,
+        keep_until: DateTime<Utc>,
+    ) -> Result<Retrieval, StoreError>;
+    /// The facts kept of a message's retrieval, if any.
+    async fn noted_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+    ) -> Result<Option<Retrieval>, StoreError>;
+}
+
+/// One message of one provider.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    pub provider_id: &'a str,
+    pub message_id: &'a str,
 }
 
 /// Reads of single state items, for operators and tests; the engine reads its state in
@@ -187,4 +212,15 @@ pub trait RunReportStore: Send + Sync {
         fence: Option<Fence<'_>>,
     ) -> Result<(), StoreError>;
     async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The stored last runs of many entities at once, for fanout's count of the fleet;
+    /// entities without one are left out.
+    async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, serde_json::Value)>, StoreError> {
+        let mut found = Vec::with_capacity(entities.len());
+        for entity in entities {
+            if let Some(report) = self.get_last(entity).await? {
+                found.push((entity.clone(), report));
+            }
+        }
+        Ok(found)
+    }
 }

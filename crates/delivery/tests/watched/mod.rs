@@ -212,6 +212,26 @@ impl Ledger for Watched {
         self.around("ledger delivered since", self.b.ledger.delivered_since(entity, since))
             .await
     }
+
+    async fn note_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+        retrieval: Retrieval,
+        keep_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Retrieval, StoreError> {
+        let inner = self.b.ledger.note_retrieval(entity, message, retrieval, keep_until);
+        self.around("note retrieval", inner).await
+    }
+
+    async fn noted_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+    ) -> Result<Option<Retrieval>, StoreError> {
+        self.around("read retrieval", self.b.ledger.noted_retrieval(entity, message))
+            .await
+    }
 }
 
 #[async_trait::async_trait]

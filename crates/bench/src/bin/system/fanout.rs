@@ -10,7 +10,8 @@ use delivery::aws::AwsClients;
 use delivery::memory::MemoryConnections;
 use delivery::ports::*;
 
-pub const TITLE: &str = "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections in memory)";
+pub const TITLE: &str =
+    "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections and last runs in memory, the fleet counted)";
 
 pub async fn rows() -> Vec<Row> {
     let (small, small_mb) = fanout(1_000).await;
@@ -44,12 +45,15 @@ async fn fanout(connections: u64) -> (f64, f64) {
     let sdk = delivery::aws::load_for_endpoint(&url, "eu-west-1").await;
     let clients = AwsClients::new(&sdk);
     let store = Arc::new(MemoryConnections::default());
+    let reports = Arc::new(delivery::memory::MemoryState::default());
     for n in 0..connections {
         let base = 10_000_000 + n;
         let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();
         let secret = CredentialsRef::Secret {
             secret_id: String::new(),
         };
+        let last_run = serde_json::json!({"finished_at": chrono::Utc::now(), "last_success_at": chrono::Utc::now()});
+        reports.put_last(&id, &last_run, None).await.unwrap();
         store
             .put(&Connection::new(id, "", secret, chrono::Utc::now()))
             .await
@@ -59,6 +63,18 @@ async fn fanout(connections: u64) -> (f64, f64) {
         connections: store,
         dispatcher: Arc::new(delivery::aws::LambdaDispatcher::new(clients.lambda.clone(), "fetch")),
         settings: delivery::fanout::FanoutSettings::default(),
+        // The fleet counted as on every scheduled tick, each connection with a last run.
+        fleet: Some(delivery::fanout::FleetWatch {
+            reports,
+            rules: delivery::fleet::FleetRules::new(
+                delivery::fleet::Schedule::parse(
+                    delivery::config::DEFAULT_SCHEDULE,
+                    delivery::config::DEFAULT_TIMEZONE,
+                )
+                .unwrap(),
+            ),
+            clock: Arc::new(delivery::fetch::SystemClock),
+        }),
     };
     let before = rss();
     let highest = Arc::new(std::sync::atomic::AtomicU64::new(before));

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::*;
 use crate::EntityId;
-use crate::ports::{Connection, CredentialsRef, Cursor, Lease, LedgerEntry};
-use crate::schema::{LAST_RUN_SORT_KEY, LEASE_SORT_KEY, entity_partition, ledger_sort_key};
+use crate::ports::{Connection, CredentialsRef, Cursor, Lease, LedgerEntry, MessageRef, Retrieval};
+use crate::schema::{LAST_RUN_SORT_KEY, LEASE_SORT_KEY, entity_partition, ledger_sort_key, retrieval_sort_key};
 
 /// How long DynamoDB keeps a row after the thing it describes is over.
 const LEASE_RETENTION: Duration = Duration::days(1);
@@ -275,6 +275,36 @@ impl From<LedgerItem> for LedgerEntry {
             message_sha256: item.message_sha256,
             expires_at: item.expires_at.map(|t| t.0),
             event_pending: item.event_pending,
+        }
+    }
+}
+
+/// A message's retrieval facts (`retrieval_sort_key`), kept before its content is fetched.
+#[derive(Serialize, Deserialize)]
+pub(super) struct RetrievalItem {
+    pub retrieved_at: Iso,
+    pub read_before_retrieval: bool,
+}
+
+impl RetrievalItem {
+    pub fn key(entity: &EntityId, message: &MessageRef<'_>) -> StateKey {
+        StateKey::new(entity, retrieval_sort_key(message.provider_id, message.message_id))
+    }
+
+    pub fn row(entity: &EntityId, message: &MessageRef<'_>, r: Retrieval, keep_until: DateTime<Utc>) -> Item {
+        let row = Self {
+            retrieved_at: Iso(r.at),
+            read_before_retrieval: r.read_before,
+        };
+        state_row(Self::key(entity, message), row, Some(keep_until))
+    }
+}
+
+impl From<RetrievalItem> for Retrieval {
+    fn from(item: RetrievalItem) -> Self {
+        Self {
+            at: item.retrieved_at.0,
+            read_before: item.read_before_retrieval,
         }
     }
 }

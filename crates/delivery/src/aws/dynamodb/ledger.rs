@@ -121,6 +121,41 @@ impl Ledger for DynamoState {
             .filter(|row| since.is_none_or(|s| row.delivered_at >= s))
             .collect())
     }
+
+    async fn note_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+        retrieval: Retrieval,
+        keep_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Retrieval, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(RetrievalItem::row(entity, message, retrieval, keep_until)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+            .send()
+            .await;
+        if made(result, "note retrieval", entity.as_str())? {
+            return Ok(retrieval);
+        }
+        // Kept already, by an earlier attempt (or by this one, whose answer was lost).
+        Ok(self.noted_retrieval(entity, message).await?.unwrap_or(retrieval))
+    }
+
+    async fn noted_retrieval(
+        &self,
+        entity: &EntityId,
+        message: &MessageRef<'_>,
+    ) -> Result<Option<Retrieval>, StoreError> {
+        const OP: &str = "read retrieval";
+        let key = retrieval_sort_key(message.provider_id, message.message_id);
+        let item = self.get_item(entity, key, OP).await?;
+        item.map(|item| read::<RetrievalItem>(&item, OP, entity.as_str()).map(Retrieval::from))
+            .transpose()
+    }
 }
 
 impl DynamoState {

@@ -1,0 +1,404 @@
+//! What fanout sees of the whole fleet on each scheduled tick, as counts without a
+//! dimension per entity: connections enabled, by health, stale, and with undelivered
+//! mail close to its expiration. An entity that is not being run at all emits no metric
+//! of its own, so these counts are how the alarms see silence.
+//!
+//! "Stale" counts scheduled runs missed, not hours: a weekend without ticks on the
+//! weekday schedule is not missed runs, three ticks in a row without a success are.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::health::HealthState;
+use crate::ports::Connection;
+
+/// When fanout runs: an EventBridge Scheduler expression (`cron(...)` with six fields,
+/// minutes to year, or `rate(n unit)`) in its time zone.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Cron {
+        cron: Box<croner::Cron>,
+        zone: chrono_tz::Tz,
+    },
+    Rate(Duration),
+}
+
+impl Schedule {
+    pub fn parse(expression: &str, timezone: &str) -> Result<Self, String> {
+        let expression = expression.trim();
+        let inner = |prefix: &str| {
+            expression
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(')'))
+                .map(str::trim)
+        };
+        let kind = if let Some(fields) = inner("cron(") {
+            if fields.split_whitespace().count() != 6 {
+                return Err(format!(
+                    "{expression}: a cron expression has six fields (minutes hours day-of-month month day-of-week year)"
+                ));
+            }
+            // EventBridge's fields, with the seconds croner also reads put in front; its
+            // weekdays count from SUN=1, as Quartz's do.
+            let cron = croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Required)
+                .year(croner::parser::Year::Required)
+                .alternative_weekdays(true)
+                .build()
+                .parse(&format!("0 {fields}"))
+                .map_err(|e| format!("{expression}: {e}"))?;
+            let zone = chrono_tz::Tz::from_str(timezone).map_err(|e| format!("time zone {timezone}: {e}"))?;
+            Kind::Cron {
+                cron: Box::new(cron),
+                zone,
+            }
+        } else if let Some(rate) = inner("rate(") {
+            Kind::Rate(
+                parse_rate(rate).ok_or_else(|| format!("{expression}: a rate is `rate(<n> minutes|hours|days)`"))?,
+            )
+        } else {
+            return Err(format!(
+                "{expression}: a recurring schedule is `cron(...)` or `rate(...)`"
+            ));
+        };
+        Ok(Self { kind })
+    }
+
+    /// How many scheduled moments fall in `(after, until]`, counting no further than `cap`.
+    pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>, cap: u32) -> u32 {
+        if until <= after {
+            return 0;
+        }
+        match &self.kind {
+            Kind::Cron { cron, zone } => cron
+                .iter_after(after.with_timezone(zone))
+                .take_while(|t| t.with_timezone(&Utc) <= until)
+                .take(cap as usize)
+                .count() as u32,
+            Kind::Rate(every) => {
+                let n = (until - after).num_seconds() / every.num_seconds().max(1);
+                n.clamp(0, i64::from(cap)) as u32
+            }
+        }
+    }
+}
+
+fn parse_rate(rate: &str) -> Option<Duration> {
+    let (n, unit) = rate.split_once(' ')?;
+    let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+    match unit.trim() {
+        "minute" | "minutes" => Some(Duration::minutes(n)),
+        "hour" | "hours" => Some(Duration::hours(n)),
+        "day" | "days" => Some(Duration::days(n)),
+        _ => None,
+    }
+}
+
+/// What the fleet rules need of an entity's stored last run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastRun {
+    pub finished_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The earliest expiration among messages that run could not deliver.
+    pub undelivered_expiry: Option<DateTime<Utc>>,
+}
+
+impl LastRun {
+    /// From the stored report, read leniently: a report of an older schema still gives
+    /// its times.
+    pub fn of_report(report: &serde_json::Value) -> Self {
+        let time = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        let undelivered_expiry = report["providers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["failed"].as_array().into_iter().flatten())
+            .filter_map(|f| time(&f["expires_at"]))
+            .min();
+        Self {
+            finished_at: time(&report["finished_at"]),
+            last_success_at: time(&report["last_success_at"]),
+            undelivered_expiry,
+        }
+    }
+}
+
+/// The counts of one tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetReport {
+    pub enabled: u64,
+    pub ok: u64,
+    pub degraded: u64,
+    pub needs_action: u64,
+    /// Enabled connections without a success for `missed_runs` scheduled runs in a row.
+    pub stale: u64,
+    /// Enabled connections whose last run left mail undelivered that expires soon.
+    pub mail_expiring: u64,
+}
+
+impl FleetReport {
+    pub fn add(&mut self, other: &FleetReport) {
+        self.enabled += other.enabled;
+        self.ok += other.ok;
+        self.degraded += other.degraded;
+        self.needs_action += other.needs_action;
+        self.stale += other.stale;
+        self.mail_expiring += other.mail_expiring;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetRules {
+    pub schedule: Schedule,
+    /// Scheduled runs in a row without a success that make a connection stale.
+    pub missed_runs: u32,
+    /// How long after its tick a run may still be under way: a tick counts as missed
+    /// only once this has passed.
+    pub settle: Duration,
+    /// How long fetch leaves an unchanged status unwritten (its `status_interval`): the
+    /// stored success may be this much older than the last one.
+    pub quiet_after_success: Duration,
+    /// Undelivered mail expiring within this is counted.
+    pub expiry_horizon: Duration,
+}
+
+impl FleetRules {
+    pub fn new(schedule: Schedule) -> Self {
+        Self {
+            schedule,
+            missed_runs: 3,
+            settle: Duration::minutes(15),
+            quiet_after_success: Duration::hours(1),
+            expiry_horizon: Duration::days(7),
+        }
+    }
+
+    /// Scheduled runs missed since the connection's last success (or since it was made,
+    /// when it never had one), counting no further than `missed_runs`.
+    pub fn missed(&self, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) -> u32 {
+        let since = match last.and_then(|l| l.last_success_at) {
+            Some(success) => success + self.quiet_after_success,
+            None => connection.created_at,
+        };
+        self.schedule.ticks_between(since, now - self.settle, self.missed_runs)
+    }
+
+    /// Adds one connection to the tick's counts.
+    pub fn count(&self, report: &mut FleetReport, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) {
+        if !connection.enabled {
+            return;
+        }
+        report.enabled += 1;
+        match connection.health.as_ref().map(|h| h.state) {
+            Some(HealthState::NeedsAction) => report.needs_action += 1,
+            Some(HealthState::Degraded) => report.degraded += 1,
+            Some(HealthState::Ok) => report.ok += 1,
+            None => {}
+        }
+        if self.missed(connection, last, now) >= self.missed_runs {
+            report.stale += 1;
+        }
+        if last
+            .and_then(|l| l.undelivered_expiry)
+            .is_some_and(|t| t <= now + self.expiry_horizon)
+        {
+            report.mail_expiring += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::EntityId;
+    use crate::health::Health;
+    use crate::ports::CredentialsRef;
+
+    const WEEKDAYS: &str = "cron(0 6-20 ? * MON-FRI *)";
+
+    /// Brussels wall-clock time in December (UTC+1).
+    fn brussels(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        chrono_tz::Europe::Brussels
+            .with_ymd_and_hms(2026, 12, day, hour, minute, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn rules() -> FleetRules {
+        FleetRules::new(Schedule::parse(WEEKDAYS, "Europe/Brussels").unwrap())
+    }
+
+    fn connection(created: DateTime<Utc>, health: Option<HealthState>) -> Connection {
+        let mut c = Connection::new(
+            EntityId::parse("0403170701").unwrap(),
+            "x",
+            CredentialsRef::Secret { secret_id: "s".into() },
+            created,
+        );
+        c.health = health.map(|state| Health {
+            state,
+            since: created,
+            action: None,
+            reason: None,
+        });
+        c
+    }
+
+    fn succeeded(at: DateTime<Utc>) -> LastRun {
+        LastRun {
+            finished_at: Some(at),
+            last_success_at: Some(at),
+            undelivered_expiry: None,
+        }
+    }
+
+    #[test]
+    fn the_weekday_schedule_ticks_hourly_in_brussels_on_weekdays_only() {
+        let s = Schedule::parse(WEEKDAYS, "Europe/Brussels").unwrap();
+        // Friday 4 December 06:00 to 20:00: fifteen ticks; none on the weekend.
+        assert_eq!(s.ticks_between(brussels(4, 5, 59), brussels(4, 20, 0), 100), 15);
+        assert_eq!(s.ticks_between(brussels(4, 20, 0), brussels(7, 5, 59), 100), 0);
+        assert_eq!(s.ticks_between(brussels(4, 20, 0), brussels(7, 6, 0), 100), 1);
+        // Counting stops at the cap.
+        assert_eq!(s.ticks_between(brussels(1, 0, 0), brussels(4, 0, 0), 3), 3);
+        // Quartz weekdays, as EventBridge's: 2-6 is MON-FRI.
+        let numeric = Schedule::parse("cron(0 6-20 ? * 2-6 *)", "Europe/Brussels").unwrap();
+        assert_eq!(numeric.ticks_between(brussels(4, 20, 0), brussels(7, 6, 0), 100), 1);
+    }
+
+    #[test]
+    fn rates_and_refusals() {
+        let s = Schedule::parse("rate(15 minutes)", "UTC").unwrap();
+        assert_eq!(s.ticks_between(brussels(1, 0, 0), brussels(1, 1, 0), 100), 4);
+        for bad in [
+            "cron(0 6 * *)",
+            "cron(0 61 ? * MON-FRI *)",
+            "rate(0 hours)",
+            "rate(1 fortnight)",
+            "at(2026-12-01T00:00:00)",
+        ] {
+            assert!(Schedule::parse(bad, "Europe/Brussels").is_err(), "{bad}");
+        }
+        assert!(Schedule::parse(WEEKDAYS, "Europe/Nowhere").is_err());
+    }
+
+    #[test]
+    fn no_stale_connection_on_monday_morning_after_a_quiet_weekend() {
+        let r = rules();
+        let c = connection(brussels(1, 9, 0), Some(HealthState::Ok));
+        // Its last success was Friday's last run; fanout runs Monday at 06:00.
+        let friday = succeeded(brussels(4, 20, 2));
+        assert_eq!(r.missed(&c, Some(&friday), brussels(7, 6, 0)), 0);
+        let mut report = FleetReport::default();
+        r.count(&mut report, &c, Some(&friday), brussels(7, 6, 0));
+        assert_eq!((report.enabled, report.ok, report.stale), (1, 1, 0));
+    }
+
+    #[test]
+    fn stale_after_three_scheduled_runs_in_a_row_without_success() {
+        let r = rules();
+        let c = connection(brussels(1, 9, 0), Some(HealthState::Degraded));
+        let last = succeeded(brussels(7, 9, 2));
+        // Monday 09:02 succeeded; 10:00 may have been a success left unwritten (unchanged);
+        // 11:00, 12:00 and 13:00 are missed.
+        assert_eq!(r.missed(&c, Some(&last), brussels(7, 12, 0)), 1, "12:00 still settling");
+        assert_eq!(r.missed(&c, Some(&last), brussels(7, 12, 20)), 2);
+        assert_eq!(r.missed(&c, Some(&last), brussels(7, 13, 20)), 3);
+        let mut report = FleetReport::default();
+        r.count(&mut report, &c, Some(&last), brussels(7, 12, 20));
+        assert_eq!(report.stale, 0, "two missed");
+        r.count(&mut report, &c, Some(&last), brussels(7, 13, 20));
+        assert_eq!((report.enabled, report.degraded, report.stale), (2, 2, 1));
+        // Across a weekend, too: Friday 18:02, then 20:00, Monday 06:00 and 07:00.
+        let friday = succeeded(brussels(4, 18, 2));
+        assert_eq!(r.missed(&c, Some(&friday), brussels(7, 6, 30)), 2);
+        assert_eq!(r.missed(&c, Some(&friday), brussels(7, 7, 30)), 3);
+    }
+
+    #[test]
+    fn a_connection_that_never_succeeded_counts_from_its_creation() {
+        let r = rules();
+        let new = connection(brussels(7, 9, 30), None);
+        assert_eq!(r.missed(&new, None, brussels(7, 10, 20)), 1);
+        assert_eq!(r.missed(&new, None, brussels(7, 12, 20)), 3);
+        // A stored run without any success counts the same way.
+        let failing = LastRun {
+            finished_at: Some(brussels(7, 12, 1)),
+            ..LastRun::default()
+        };
+        assert_eq!(r.missed(&new, Some(&failing), brussels(7, 12, 20)), 3);
+    }
+
+    #[test]
+    fn a_mixed_fleet_is_counted_by_state() {
+        let r = rules();
+        let now = brussels(7, 12, 20);
+        let recent = succeeded(brussels(7, 12, 3));
+        let mut expiring = recent.clone();
+        expiring.undelivered_expiry = Some(now + Duration::days(6));
+        let mut later = recent.clone();
+        later.undelivered_expiry = Some(now + Duration::days(8));
+        let mut disabled = connection(brussels(1, 9, 0), Some(HealthState::NeedsAction));
+        disabled.enabled = false;
+        let fleet = [
+            (
+                connection(brussels(1, 9, 0), Some(HealthState::Ok)),
+                Some(recent.clone()),
+            ),
+            (connection(brussels(1, 9, 0), Some(HealthState::Ok)), Some(expiring)),
+            (connection(brussels(1, 9, 0), Some(HealthState::Ok)), Some(later)),
+            (connection(brussels(1, 9, 0), Some(HealthState::Degraded)), Some(recent)),
+            (connection(brussels(1, 9, 0), Some(HealthState::NeedsAction)), None),
+            (connection(brussels(7, 12, 10), None), None),
+            (disabled, None),
+        ];
+        let mut report = FleetReport::default();
+        for (c, last) in &fleet {
+            r.count(&mut report, c, last.as_ref(), now);
+        }
+        assert_eq!(
+            report,
+            FleetReport {
+                enabled: 6,
+                ok: 3,
+                degraded: 1,
+                needs_action: 1,
+                stale: 1,
+                mail_expiring: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn the_last_run_is_read_from_a_stored_report() {
+        let report = serde_json::json!({
+            "schema": "old",
+            "finished_at": "2026-12-07T11:00:00Z",
+            "last_success_at": "2026-12-07T10:00:00Z",
+            "providers": [
+                {"failed": [{"expires_at": "2026-12-20T00:00:00Z"}, {"expires_at": null}]},
+                {"failed": [{"expires_at": "2026-12-10T00:00:00Z"}]},
+                {"state": "read"}
+            ]
+        });
+        let last = LastRun::of_report(&report);
+        assert_eq!(
+            last.last_success_at,
+            Some(Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap())
+        );
+        assert_eq!(
+            last.undelivered_expiry,
+            Some(Utc.with_ymd_and_hms(2026, 12, 10, 0, 0, 0).unwrap())
+        );
+        assert_eq!(LastRun::of_report(&serde_json::json!({})), LastRun::default());
+    }
+}
