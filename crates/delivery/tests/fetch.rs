@@ -249,6 +249,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     every_delivered_message_is_announced_with_its_own_id_and_no_body,
     events_the_bus_did_not_take_are_published_by_the_next_run,
     registered_mail_has_its_retrieval_moment_on_record,
+    a_download_cut_short_keeps_the_retrieval_moment,
     a_revoked_client_needs_action_and_a_restored_one_is_ok_again,
     a_certificate_e_box_does_not_hold_needs_its_upload,
     a_transient_failure_is_degraded_not_needs_action,
@@ -1183,5 +1184,43 @@ async fn registered_mail_has_its_retrieval_moment_on_record(mut w: World) {
             of(P1, unopened).unwrap()["detail"]["retrieved_at"],
             message_json(unopened).await["retrieved_at"]
         );
+    }
+}
+
+/// e-Box marks a message read as soon as its main content is asked for. A download that
+/// breaks off (or a process that dies during it) stores nothing, yet the next listing says
+/// "read": the moment of that first download, kept before it, is what the next attempt
+/// puts on record, not "read before retrieval".
+async fn a_download_cut_short_keeps_the_retrieval_moment(mut w: World) {
+    w.connect(A).await;
+    w.generate(A, 4, 1, 50_000);
+    let prefix = Connection::default_prefix(&EntityId::parse(A).unwrap());
+    let started = chrono::SubsecRound::trunc_subsecs(w.clock.now(), 3);
+    // Every content download of P1 breaks off after its first bytes, retries included.
+    w.fault(json!({"route": "content", "provider": P1, "kind": {"type": "reset", "after_bytes": 100}}));
+    let broken = w.run(A).await;
+    assert_eq!(broken.outcome, Outcome::Partial, "{broken:#?}");
+    let cut_short: Vec<String> = w
+        .sim
+        .messages(P1, A)
+        .iter()
+        .filter(|m| m.read && m.attachments.iter().any(|a| a.main_content))
+        .map(|m| m.id.clone())
+        .collect();
+    assert!(!cut_short.is_empty(), "e-Box marked the cut-short downloads read");
+    w.sim.clear_faults();
+    w.advance(Duration::minutes(10));
+    let report = w.run(A).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report:#?}");
+    w.assert_all_delivered(A).await;
+    for id in &cut_short {
+        let m = w.message_json(A, P1, id).await;
+        assert_eq!(m["read_before_retrieval"], false, "{id}: {m:#}");
+        let at: DateTime<Utc> = m["retrieved_at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            at >= started && at < started + Duration::minutes(10),
+            "{id}: the first download's moment, not the second's: {at}"
+        );
+        assert!(w.b.objects.get(&json_key_of(&prefix, P1, id)).await.unwrap().is_some());
     }
 }
