@@ -223,6 +223,27 @@ fn pem(label: &str, der: &[u8]) -> String {
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
+/// Key material fit to be stored: the key belongs to the certificate, and the certificate
+/// has not expired.
+pub fn usable_key_material(key_pem: &str, cert_pem: &str) -> anyhow::Result<KeyMaterial> {
+    let key = KeyMaterial::from_pem(key_pem, cert_pem)?;
+    not_expired(&key)?;
+    Ok(key)
+}
+
+fn not_expired(key: &KeyMaterial) -> anyhow::Result<()> {
+    let certificate = key.certificate();
+    if certificate.not_after <= Utc::now() {
+        bail!(
+            "the certificate ({}) expired on {}: use DigiPost's current certificate \
+             (`digipost-ebox certificate status` shows the one in use) and upload it to the entity's REST account",
+            certificate.subject,
+            certificate.not_after.date_naive()
+        );
+    }
+    Ok(())
+}
+
 /// Key and certificate as PEM, from PEM files or a PKCS#12 file.
 fn key_material(add: &Add) -> anyhow::Result<(String, String)> {
     if let (Some(key), Some(cert)) = (&add.key, &add.cert) {
@@ -283,14 +304,16 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
                 updated_at: Utc::now(),
                 health: None,
             };
-            credentials::resolve(&ctx.secrets, &probe).await.with_context(|| {
+            let shared_key = credentials::resolve(&ctx.secrets, &probe).await.with_context(|| {
                 format!("entity {id}: step secret: the shared certificate secret {shared} is not usable")
             })?;
+            not_expired(&shared_key.key)
+                .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared}"))?;
             probe.credentials
         }
         None => {
             let (key_pem, cert_pem) = key_material(&add).with_context(|| format!("entity {id}: step key material"))?;
-            let key = KeyMaterial::from_pem(&key_pem, &cert_pem)
+            let key = usable_key_material(&key_pem, &cert_pem)
                 .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
             let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
             let secret = json!({"client_id": add.client_id, "private_key_pem": key_pem, "certificate_pem": cert_pem});
@@ -315,6 +338,10 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|s| s.split_whitespace().map(str::to_owned).collect());
     if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
+        // Nothing half-stored: the secret made for it goes again.
+        if let CredentialsRef::Secret { secret_id } = &connection.credentials {
+            ctx.secrets.delete(secret_id).await.ok();
+        }
         bail!("entity {id} got a connection meanwhile; nothing was changed");
     }
     println!(

@@ -1,6 +1,7 @@
 //! `digipost-ebox`: what an operator does by hand. It works against the same tables,
 //! secrets and bucket as the functions (locally: moto through `AWS_ENDPOINT_URL`).
 
+mod certificate;
 mod connections;
 mod context;
 mod events;
@@ -27,6 +28,9 @@ enum Command {
     /// Create the connections and state tables and the verdeelbak bucket with the schema
     /// infra/ declares (for local runs against moto); what exists is left alone.
     Bootstrap,
+    /// DigiPost's certificate renewed across every entity: new, stage, status, promote.
+    #[command(subcommand)]
+    Certificate(certificate::Command),
     /// The connections: add, list, show, enable, disable, remove, test.
     #[command(subcommand)]
     Connections(connections::Command),
@@ -68,6 +72,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bootstrap => context::bootstrap().await,
+        Command::Certificate(command) => certificate::run(command).await,
         Command::Connections(command) => connections::run(command).await,
         Command::Events(command) => events::run(command).await,
         Command::Run {

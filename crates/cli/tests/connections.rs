@@ -409,3 +409,242 @@ async fn events_are_replayed_from_the_ledger_with_their_own_ids() {
     assert_eq!(out.status.code(), Some(2));
     assert!(all(&out).contains("not a valid enterprise number"), "{}", all(&out));
 }
+
+/// A certificate rotation across three entities sharing one key secret: a new key and
+/// request, the signed certificate staged as the next pair, some entities accepting only
+/// the next certificate and one only the current, all delivering; `status` names the one
+/// still on the current certificate, promotion waits for it, then switches them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_rotation_as_a_campaign() {
+    let s = Setup::start().await;
+    let current = KeyMaterial::generate("digipost");
+    let (b, c) = ("0123456749", "1000000021");
+    for (client, entity) in [("client-a", A), ("client-b", b), ("client-c", c)] {
+        s.register(client, entity, &current);
+    }
+    let (k, cert) = (
+        s.file("key.pem", current.private_key_pem.as_bytes()),
+        s.file("cert.pem", current.certificate_pem.as_bytes()),
+    );
+    let add = [
+        "connections",
+        "add",
+        "--entity",
+        A,
+        "--name",
+        "A",
+        "--client-id",
+        "client-a",
+    ];
+    let out = s.cli(&[&add[..], &["--key", &k, "--cert", &cert]].concat()).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let secret = format!("{}connections/{A}", s.secrets_prefix);
+    for (entity, client) in [(b, "client-b"), (c, "client-c")] {
+        let args = [
+            "connections",
+            "add",
+            "--entity",
+            entity,
+            "--name",
+            entity,
+            "--client-id",
+            client,
+        ];
+        let out = s.cli(&[&args[..], &["--shared-certificate", &secret]].concat()).await;
+        assert!(out.status.success(), "{}", all(&out));
+    }
+
+    // A new key and its signing request; the key readable by its owner only.
+    let dir = s.dir.join("next");
+    let out = s
+        .cli(&[
+            "certificate",
+            "new",
+            "--common-name",
+            "DigiPost e-Box",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.status.success(), "{}", all(&out));
+    let csr = std::fs::read_to_string(dir.join("request.csr")).unwrap();
+    assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"), "{csr}");
+    let key_pem = std::fs::read_to_string(dir.join("key.pem")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("key.pem")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    let again = s
+        .cli(&[
+            "certificate",
+            "new",
+            "--common-name",
+            "x",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(again.status.code(), Some(2), "a key is never overwritten");
+    // Signed (here by itself, as a test CA would).
+    let signing = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["DigiPost e-Box".into()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2041, 1, 1);
+    let next_cert = params.self_signed(&signing).unwrap().pem();
+    let next_cert_path = s.file("next.pem", next_cert.as_bytes());
+    let key_path = dir.join("key.pem").display().to_string();
+
+    // Staging refuses key material that cannot work, and stores the next pair.
+    let other = KeyMaterial::generate("other");
+    let wrong_key = s.file("wrong.pem", other.private_key_pem.as_bytes());
+    let out = s
+        .cli(&[
+            "certificate",
+            "stage",
+            "--secret",
+            &secret,
+            "--key",
+            &wrong_key,
+            "--cert",
+            &next_cert_path,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(
+        all(&out).contains("does not belong to the certificate"),
+        "{}",
+        all(&out)
+    );
+    let out = s
+        .cli(&[
+            "certificate",
+            "stage",
+            "--secret",
+            &secret,
+            "--key",
+            &key_path,
+            "--cert",
+            &next_cert_path,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", all(&out));
+
+    // A and C have uploaded the new certificate (their accounts hold only it); B not yet.
+    s.sim.register("client-a", A, &next_cert).unwrap();
+    s.sim.register("client-c", c, &next_cert).unwrap();
+    for entity in [A, b, c] {
+        let out = s.cli(&["run", "--entity", entity]).await;
+        assert!(out.status.success(), "{entity}: {}", all(&out));
+    }
+    let status = |out: Output| -> Vec<Value> { serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap() };
+    let rows = status(s.cli(&["certificate", "status", "--json"]).await);
+    let on = |rows: &[Value], entity: &str| rows.iter().find(|r| r["entity_id"] == entity).unwrap()["on"].clone();
+    assert_eq!(
+        (on(&rows, A), on(&rows, b), on(&rows, c)),
+        (json!("next"), json!("current"), json!("next")),
+        "{rows:#?}"
+    );
+    assert_eq!(rows[0]["entity_id"], b, "the one still to move leads");
+    assert!(rows[0]["current_days_left"].as_i64().unwrap() > 1000);
+    let table = stdout(&s.cli(&["certificate", "status"]).await);
+    assert!(
+        table.contains("current (not moved)") && table.contains("2 of 3 connections"),
+        "{table}"
+    );
+
+    // Promotion waits for B, and says so.
+    let out = s.cli(&["certificate", "promote", "--secret", &secret]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(all(&out).contains(b), "{}", all(&out));
+    s.sim.register("client-b", b, &next_cert).unwrap();
+    assert!(s.cli(&["run", "--entity", b]).await.status.success());
+    let out = s.cli(&["certificate", "promote", "--secret", &secret]).await;
+    assert!(out.status.success(), "{}", all(&out));
+    // The next pair is the current one now: every entity on it, no rotation left.
+    s.sim.arrive("ebox-enterprise", A);
+    for entity in [A, b, c] {
+        let out = s.cli(&["run", "--entity", entity, "--json"]).await;
+        assert!(out.status.success(), "{entity}: {}", all(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["certificate_pair"], "current", "{report:#}");
+    }
+    let rows = status(s.cli(&["certificate", "status", "--json"]).await);
+    assert!(
+        rows.iter().all(|r| r["rotating"] == false && r["on"] == "current"),
+        "{rows:#?}"
+    );
+    let thumbprint = ebox::KeyMaterial::from_pem(&key_pem, &next_cert)
+        .unwrap()
+        .certificate()
+        .sha256_thumbprint
+        .clone();
+    let show: Value =
+        serde_json::from_slice(&s.cli(&["connections", "show", "--entity", A, "--json"]).await.stdout).unwrap();
+    assert_eq!(show["last_run"]["certificate_thumbprint"], thumbprint.as_str());
+}
+
+/// What the admin side refuses, each with what to do, and with nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_key_material_and_a_second_connection_are_refused_with_nothing_stored() {
+    let s = Setup::start().await;
+    let expired = KeyMaterial::generate_valid_until("digipost", (2024, 1, 1));
+    let (k, c) = (
+        s.file("old-key.pem", expired.private_key_pem.as_bytes()),
+        s.file("old-cert.pem", expired.certificate_pem.as_bytes()),
+    );
+    let add = |entity: &'static str| {
+        vec![
+            "connections",
+            "add",
+            "--entity",
+            entity,
+            "--name",
+            "E",
+            "--client-id",
+            "client-e",
+        ]
+    };
+    let out = s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(
+        all(&out).contains("step key material") && all(&out).contains("expired on 2024-01-01"),
+        "{}",
+        all(&out)
+    );
+    // A PKCS#12 file with the wrong password.
+    let (p12, wrong) = (s.file("x.p12", b"not really pkcs12"), s.file("pw", b"guess\n"));
+    let out = s
+        .cli(&[&add(A)[..], &["--p12", &p12, "--password-file", &wrong]].concat())
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(
+        all(&out).contains("is not a PKCS#12 file this password opens"),
+        "{}",
+        all(&out)
+    );
+    let list: Value = serde_json::from_slice(&s.cli(&["connections", "list", "--json"]).await.stdout).unwrap();
+    assert_eq!(list, json!([]), "nothing stored");
+    let secrets = s.moto.clients().await.secrets;
+    let listed = secrets.list_secrets().send().await.unwrap();
+    assert!(
+        !listed
+            .secret_list()
+            .iter()
+            .any(|e| e.name().unwrap_or_default().starts_with(&s.secrets_prefix)),
+        "no secret stored"
+    );
+    // A second connection for the same entity.
+    let good = KeyMaterial::generate("digipost");
+    s.register("client-e", A, &good);
+    let (k, c) = (
+        s.file("key.pem", good.private_key_pem.as_bytes()),
+        s.file("cert.pem", good.certificate_pem.as_bytes()),
+    );
+    assert!(
+        s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat())
+            .await
+            .status
+            .success()
+    );
+    let out = s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(all(&out).contains("already has a connection"), "{}", all(&out));
+}

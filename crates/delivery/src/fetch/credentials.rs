@@ -5,6 +5,11 @@
 //! - or, to share DigiPost's certificate: `{"client_id": "...", "certificate_secret_id": "<secret>"}`
 //! - a shared certificate secret: `{"private_key_pem": "...", "certificate_pem": "..."}`
 //!
+//! A secret holding key material may also hold the next pair, during a certificate
+//! rotation: `next_private_key_pem` and `next_certificate_pem`. fetch tries the next pair
+//! first and falls back to the current one, until the next is promoted (`digipost-ebox
+//! certificate promote`).
+//!
 //! A connection may also keep its ClientID in its own record and point at the shared
 //! certificate secret, with no secret of its own.
 
@@ -26,6 +31,10 @@ struct ConnectionSecret {
     certificate_pem: Option<String>,
     #[serde(default)]
     certificate_secret_id: Option<String>,
+    #[serde(default)]
+    next_private_key_pem: Option<String>,
+    #[serde(default)]
+    next_certificate_pem: Option<String>,
 }
 
 /// Why the credentials could not be had. Names secrets by id, never by content.
@@ -56,10 +65,41 @@ async fn read(secrets: &dyn SecretStore, id: &str) -> Result<ConnectionSecret, C
     })
 }
 
+/// Which of a secret's key pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pair {
+    Current,
+    Next,
+}
+
+/// A connection's credentials: the current pair, and the next one during a rotation.
+pub struct KeyPairs {
+    pub current: ClientCredentials,
+    pub next: Option<ClientCredentials>,
+    /// The secret that holds the key material (the connection's own, or the shared one).
+    pub secret_id: String,
+}
+
+impl KeyPairs {
+    /// The pairs to try, in order: the next one first.
+    pub fn in_order(&self) -> Vec<(Pair, &ClientCredentials)> {
+        let next = self.next.iter().map(|c| (Pair::Next, c));
+        next.chain([(Pair::Current, &self.current)]).collect()
+    }
+}
+
+/// The current pair only.
 pub async fn resolve(
     secrets: &dyn SecretStore,
     connection: &Connection,
 ) -> Result<ClientCredentials, CredentialsError> {
+    Ok(resolve_pairs(secrets, connection).await?.current)
+}
+
+/// Both pairs. A next pair that is unusable (half there, not PEM, key and certificate not
+/// matching) is left out with a warning: the current one still works.
+pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -> Result<KeyPairs, CredentialsError> {
     let (client_id, key_secret_id, key_secret) = match &connection.credentials {
         CredentialsRef::Secret { secret_id } => {
             let own = read(secrets, secret_id).await?;
@@ -100,8 +140,29 @@ pub async fn resolve(
         id: key_secret_id.clone(),
         cause,
     })?;
-    Ok(ClientCredentials {
-        client_id,
-        key: Arc::new(key),
+    let next = match (&key_secret.next_private_key_pem, &key_secret.next_certificate_pem) {
+        (None, None) => None,
+        (Some(key), Some(cert)) => match KeyMaterial::from_pem(key, cert) {
+            Ok(next) => Some(next),
+            Err(cause) => {
+                tracing::warn!(secret_id = %key_secret_id, error = %cause, "the next key pair is not usable; the current one is used");
+                None
+            }
+        },
+        _ => {
+            tracing::warn!(secret_id = %key_secret_id, "the next key pair is half there (key or certificate); the current one is used");
+            None
+        }
+    };
+    Ok(KeyPairs {
+        next: next.map(|key| ClientCredentials {
+            client_id: client_id.clone(),
+            key: Arc::new(key),
+        }),
+        current: ClientCredentials {
+            client_id,
+            key: Arc::new(key),
+        },
+        secret_id: key_secret_id,
     })
 }

@@ -159,6 +159,12 @@ pub struct RunReport {
     /// When the certificate in use expires, when the run got that far.
     #[serde(default)]
     pub certificate_expires_at: Option<DateTime<Utc>>,
+    /// Which of the secret's key pairs e-Box accepted (during a rotation the next one is
+    /// tried first), and its certificate's SHA-256 thumbprint; absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_pair: Option<super::credentials::Pair>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_thumbprint: Option<String>,
     pub providers: Vec<ProviderReport>,
     /// What the run published on the event bus.
     #[serde(default)]
@@ -206,6 +212,8 @@ impl RunReport {
             held_by: None,
             last_success_at: None,
             certificate_expires_at: None,
+            certificate_pair: None,
+            certificate_thumbprint: None,
             providers: Vec::new(),
             events: EventsReport::default(),
             needs_action: None,
@@ -283,6 +291,7 @@ impl RunReport {
             && self.needs_action == other.needs_action
             && self.last_reconcile_at == other.last_reconcile_at
             && self.certificate_expires_at == other.certificate_expires_at
+            && self.certificate_thumbprint == other.certificate_thumbprint
             && providers(self) == providers(other)
     }
 

@@ -235,25 +235,19 @@ impl Fetcher {
         connection: &Connection,
         report: &mut RunReport,
     ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
-        let credentials = match credentials::resolve(self.secrets.as_ref(), connection).await {
+        let pairs = match credentials::resolve_pairs(self.secrets.as_ref(), connection).await {
             Ok(c) => c,
             Err(e) => {
                 report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
                 return Err(fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()));
             }
         };
-        let not_after = credentials.key.certificate().not_after;
-        report.certificate_expires_at = Some(not_after);
-        let expired = not_after <= self.clock.now();
+        let (session, expired) = self.authenticate(entity, connection, &pairs, report).await?;
         // A refusal only a person can mend says which step to redo.
         let refused = |step: Step, e: ebox::EboxError, report: &mut RunReport| {
             report.needs_action = Action::for_ebox(&e, expired);
             fail(step, format!("entity {entity}: {e}"), e.retryable())
         };
-        let session = self.ebox.open(credentials, connection.scopes.clone());
-        if let Err(e) = session.authenticate().await {
-            return Err(refused(Step::Token, e, report));
-        }
         let discovery = match session.providers().await {
             Ok(d) => d,
             Err(e) => return Err(refused(Step::Providers, e, report)),
@@ -267,6 +261,40 @@ impl Fetcher {
             });
         }
         Ok((session, discovery))
+    }
+
+    /// A session with the first key pair e-Box accepts: during a rotation the next pair,
+    /// else the current one. Whether the certificate in use has expired comes with it.
+    async fn authenticate(
+        &self,
+        entity: &EntityId,
+        connection: &Connection,
+        pairs: &credentials::KeyPairs,
+        report: &mut RunReport,
+    ) -> Result<(std::sync::Arc<dyn Mailbox>, bool), RunError> {
+        let order = pairs.in_order();
+        for (n, (pair, credentials)) in order.iter().enumerate() {
+            let certificate = credentials.key.certificate();
+            report.certificate_expires_at = Some(certificate.not_after);
+            let expired = certificate.not_after <= self.clock.now();
+            let session = self.ebox.open((*credentials).clone(), connection.scopes.clone());
+            match session.authenticate().await {
+                Ok(()) => {
+                    report.certificate_pair = Some(*pair);
+                    report.certificate_thumbprint = Some(certificate.sha256_thumbprint.clone());
+                    return Ok((session, expired));
+                }
+                // Not (yet) uploaded to the entity's account: the current pair is next.
+                Err(ebox::EboxError::TokenRefused { .. }) if n + 1 < order.len() => {
+                    tracing::info!(entity_id = %entity, "e-Box refused the next certificate; the current one is tried");
+                }
+                Err(e) => {
+                    report.needs_action = Action::for_ebox(&e, expired);
+                    return Err(fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()));
+                }
+            }
+        }
+        unreachable!("a current pair is always tried")
     }
 
     /// A reconcile's account: what it found, and, once every provider was walked to its
