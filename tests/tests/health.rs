@@ -22,9 +22,9 @@ fn fault(value: Value) -> Fault {
 /// The fleet line fanout logged after `mark`: its metric values by name.
 fn fleet_metrics(logs: &str) -> Option<Value> {
     logs.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("_aws").is_some() && v.get("ConnectionsEnabled").is_some())
-        .last()
+        .find(|v| v.get("_aws").is_some() && v.get("ConnectionsEnabled").is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
