@@ -59,6 +59,25 @@ impl Setup {
         path.display().to_string()
     }
 
+    /// `connections add` for `entity` with its key and certificate in PEM files.
+    async fn add_with_pem(&self, entity: &str, client_id: &str, key: &KeyMaterial) -> Output {
+        let (k, c) = (
+            self.file(&format!("{entity}-key.pem"), key.private_key_pem.as_bytes()),
+            self.file(&format!("{entity}-cert.pem"), key.certificate_pem.as_bytes()),
+        );
+        let args = [
+            "connections",
+            "add",
+            "--entity",
+            entity,
+            "--name",
+            "IV",
+            "--client-id",
+            client_id,
+        ];
+        self.cli(&[&args[..], &["--key", &k, "--cert", &c]].concat()).await
+    }
+
     fn register(&self, client_id: &str, entity: &str, key: &KeyMaterial) {
         self.sim.register(client_id, entity, &key.certificate_pem).unwrap();
         self.sim.generate(&Scenario::of(4, entity, 6, 1, 5_000));
@@ -355,21 +374,7 @@ async fn events_are_replayed_from_the_ledger_with_their_own_ids() {
     let tap = testkit::events::EventTap::on_moto(&s.moto, &s.names.event_bus).await;
     let key = KeyMaterial::generate("digipost");
     s.register("client-a", A, &key);
-    let (k, c) = (
-        s.file("key.pem", key.private_key_pem.as_bytes()),
-        s.file("cert.pem", key.certificate_pem.as_bytes()),
-    );
-    let args = [
-        "connections",
-        "add",
-        "--entity",
-        A,
-        "--name",
-        "IV",
-        "--client-id",
-        "client-a",
-    ];
-    let out = s.cli(&[&args[..], &["--key", &k, "--cert", &c]].concat()).await;
+    let out = s.add_with_pem(A, "client-a", &key).await;
     assert!(out.status.success(), "{}", all(&out));
     let out = s.cli(&["run", "--entity", A, "--json"]).await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -422,21 +427,7 @@ async fn a_certificate_rotation_as_a_campaign() {
     for (client, entity) in [("client-a", A), ("client-b", b), ("client-c", c)] {
         s.register(client, entity, &current);
     }
-    let (k, cert) = (
-        s.file("key.pem", current.private_key_pem.as_bytes()),
-        s.file("cert.pem", current.certificate_pem.as_bytes()),
-    );
-    let add = [
-        "connections",
-        "add",
-        "--entity",
-        A,
-        "--name",
-        "A",
-        "--client-id",
-        "client-a",
-    ];
-    let out = s.cli(&[&add[..], &["--key", &k, "--cert", &cert]].concat()).await;
+    let out = s.add_with_pem(A, "client-a", &current).await;
     assert!(out.status.success(), "{}", all(&out));
     let secret = format!("{}connections/{A}", s.secrets_prefix);
     for (entity, client) in [(b, "client-b"), (c, "client-c")] {
@@ -634,17 +625,8 @@ async fn bad_key_material_and_a_second_connection_are_refused_with_nothing_store
     // A second connection for the same entity.
     let good = KeyMaterial::generate("digipost");
     s.register("client-e", A, &good);
-    let (k, c) = (
-        s.file("key.pem", good.private_key_pem.as_bytes()),
-        s.file("cert.pem", good.certificate_pem.as_bytes()),
-    );
-    assert!(
-        s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat())
-            .await
-            .status
-            .success()
-    );
-    let out = s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat()).await;
+    assert!(s.add_with_pem(A, "client-e", &good).await.status.success());
+    let out = s.add_with_pem(A, "client-e", &good).await;
     assert_eq!(out.status.code(), Some(2), "{}", all(&out));
     assert!(all(&out).contains("already has a connection"), "{}", all(&out));
 }

@@ -33,6 +33,7 @@ mod reconcile;
 mod report;
 mod retrieval;
 mod run;
+mod session;
 mod spool;
 mod status;
 mod tally;

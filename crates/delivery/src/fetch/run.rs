@@ -10,13 +10,13 @@ use super::outbox::EventTally;
 use super::reconcile;
 use super::status::{previous_run, status_due};
 use super::walk::Run;
-use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
+use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step};
 use crate::EntityId;
-use crate::health::{self, Action, Health};
+use crate::health::{self, Health};
 use crate::ports::*;
 use crate::verdeelbak::keys;
 
-fn fail(step: Step, message: String, retryable: bool) -> RunError {
+pub(super) fn fail(step: Step, message: String, retryable: bool) -> RunError {
     RunError {
         step,
         message,
@@ -225,76 +225,6 @@ impl Fetcher {
             // The next run tries again: it reads the old health.
             Err(e) => tracing::warn!(error = %e, "connection health not stored"),
         }
-    }
-
-    /// The entity's e-Box session, with a token, and its providers; an entry of the
-    /// registry that could not be read skips that provider only, and says so.
-    async fn open_session(
-        &self,
-        entity: &EntityId,
-        connection: &Connection,
-        report: &mut RunReport,
-    ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
-        let pairs = match credentials::resolve_pairs(self.secrets.as_ref(), connection).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
-                return Err(fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()));
-            }
-        };
-        let (session, expired) = self.authenticate(entity, connection, &pairs, report).await?;
-        // A refusal only a person can mend says which step to redo.
-        let refused = |step: Step, e: ebox::EboxError, report: &mut RunReport| {
-            report.needs_action = Action::for_ebox(&e, expired);
-            fail(step, format!("entity {entity}: {e}"), e.retryable())
-        };
-        let discovery = match session.providers().await {
-            Ok(d) => d,
-            Err(e) => return Err(refused(Step::Providers, e, report)),
-        };
-        for skipped in &discovery.skipped {
-            report.providers.push(ProviderReport {
-                provider_id: skipped.provider_id.clone().unwrap_or_else(|| "(no id)".into()),
-                state: ProviderStatus::Failed,
-                error: Some(format!("provider discovery: {}", skipped.reason)),
-                ..ProviderReport::default()
-            });
-        }
-        Ok((session, discovery))
-    }
-
-    /// A session with the first key pair e-Box accepts: during a rotation the next pair,
-    /// else the current one. Whether the certificate in use has expired comes with it.
-    async fn authenticate(
-        &self,
-        entity: &EntityId,
-        connection: &Connection,
-        pairs: &credentials::KeyPairs,
-        report: &mut RunReport,
-    ) -> Result<(std::sync::Arc<dyn Mailbox>, bool), RunError> {
-        let order = pairs.in_order();
-        for (n, (pair, credentials)) in order.iter().enumerate() {
-            let certificate = credentials.key.certificate();
-            report.certificate_expires_at = Some(certificate.not_after);
-            let expired = certificate.not_after <= self.clock.now();
-            let session = self.ebox.open((*credentials).clone(), connection.scopes.clone());
-            match session.authenticate().await {
-                Ok(()) => {
-                    report.certificate_pair = Some(*pair);
-                    report.certificate_thumbprint = Some(certificate.sha256_thumbprint.clone());
-                    return Ok((session, expired));
-                }
-                // Not (yet) uploaded to the entity's account: the current pair is next.
-                Err(ebox::EboxError::TokenRefused { .. }) if n + 1 < order.len() => {
-                    tracing::info!(entity_id = %entity, "e-Box refused the next certificate; the current one is tried");
-                }
-                Err(e) => {
-                    report.needs_action = Action::for_ebox(&e, expired);
-                    return Err(fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()));
-                }
-            }
-        }
-        unreachable!("a current pair is always tried")
     }
 
     /// A reconcile's account: what it found, and, once every provider was walked to its

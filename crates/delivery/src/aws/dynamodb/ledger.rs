@@ -53,37 +53,16 @@ impl Ledger for DynamoState {
                 .iter()
                 .map(|id| StateKey::item(entity, ledger_sort_key(provider_id, id)))
                 .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression("message_id")
-                    .build()
-                    .map_err(|e| StoreError::new("read ledger", entity.as_str(), e.to_string()))?,
-            );
-            // Unprocessed keys (throttling) are asked again until none are left.
-            for _ in 0..10 {
-                let Some(keys) = request.take() else { break };
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| store_error("read ledger", entity.as_str(), e))?;
-                let rows = out.responses.as_ref().and_then(|r| r.get(&self.table));
-                for row in rows.into_iter().flatten() {
-                    if let Ok(row) = decode::<LedgerId>(row) {
-                        found.insert(row.message_id);
-                    }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .projection_expression("message_id")
+                .build()
+                .map_err(|e| StoreError::new("read ledger", entity.as_str(), e.to_string()))?;
+            for row in self.batch_get(request, "read ledger", entity.as_str()).await? {
+                if let Ok(row) = decode::<LedgerId>(&row) {
+                    found.insert(row.message_id);
                 }
-                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
-            }
-            if request.is_some() {
-                return Err(StoreError {
-                    retryable: true,
-                    ..StoreError::new("read ledger", entity.as_str(), "DynamoDB kept keys unprocessed")
-                });
             }
         }
         Ok(found)

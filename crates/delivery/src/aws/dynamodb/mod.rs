@@ -79,6 +79,52 @@ impl DynamoState {
         }
     }
 
+    /// The items of one BatchGetItem request (at most 100 keys). What DynamoDB leaves
+    /// unprocessed (throttling) is asked again after a growing pause, a bounded number of
+    /// times; then the read fails, retryable.
+    async fn batch_get(
+        &self,
+        request: aws_sdk_dynamodb::types::KeysAndAttributes,
+        operation: &'static str,
+        target: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        use backon::BackoffBuilder;
+        let mut pauses = backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(20))
+            .with_max_times(8)
+            .with_jitter()
+            .build();
+        let mut items = Vec::new();
+        let mut request = request;
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| store_error(operation, target, e))?;
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => {
+                    let Some(pause) = pauses.next() else {
+                        return Err(StoreError {
+                            retryable: true,
+                            ..StoreError::new(operation, target, "DynamoDB kept keys unprocessed")
+                        });
+                    };
+                    tokio::time::sleep(pause).await;
+                    request = rest;
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn get_item(
         &self,
         entity: &EntityId,

@@ -245,52 +245,24 @@ impl RunReportStore for DynamoState {
     async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, serde_json::Value)>, StoreError> {
         const OP: &str = "read run reports";
         let mut found = Vec::with_capacity(entities.len());
-        // BatchGetItem takes at most 100 keys; what DynamoDB leaves unprocessed is asked
-        // again after a pause, a bounded number of times.
+        // BatchGetItem takes at most 100 keys.
         for chunk in entities.chunks(100) {
             let by_partition: HashMap<String, &EntityId> = chunk.iter().map(|e| (entity_partition(e), e)).collect();
             let keys = chunk.iter().map(|e| StateKey::item(e, LAST_RUN_SORT_KEY)).collect();
-            let mut request = KeysAndAttributes::builder()
+            let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .build()
                 .map_err(|e| StoreError::new(OP, "fleet", e.to_string()))?;
-            let mut pauses =
-                backon::BackoffBuilder::build(backon::ExponentialBuilder::default().with_max_times(8).with_jitter());
-            loop {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| store_error(OP, "fleet", e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let pk = item.get(STATE_PARTITION_KEY).and_then(|v| v.as_s().ok());
-                    let Some(entity) = pk.and_then(|pk| by_partition.get(pk)) else {
-                        continue;
-                    };
-                    match report_from_item(entity, &item) {
-                        Ok(report) => found.push(((*entity).clone(), report)),
-                        Err(e) => {
-                            tracing::warn!(entity_id = %entity, error = %e, "stored run report unreadable; counted as none")
-                        }
+            for item in self.batch_get(request, OP, "fleet").await? {
+                let pk = item.get(STATE_PARTITION_KEY).and_then(|v| v.as_s().ok());
+                let Some(entity) = pk.and_then(|pk| by_partition.get(pk)) else {
+                    continue;
+                };
+                match report_from_item(entity, &item) {
+                    Ok(report) => found.push(((*entity).clone(), report)),
+                    Err(e) => {
+                        tracing::warn!(entity_id = %entity, error = %e, "stored run report unreadable; counted as none")
                     }
-                }
-                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        let Some(pause) = pauses.next() else {
-                            let mut e = StoreError::new(OP, "fleet", "DynamoDB kept leaving keys unprocessed");
-                            e.retryable = true;
-                            return Err(e);
-                        };
-                        tokio::time::sleep(pause).await;
-                        request = rest;
-                    }
-                    _ => break,
                 }
             }
         }
