@@ -486,36 +486,32 @@ async fn a_certificate_rotation_as_a_campaign() {
     // Staging refuses key material that cannot work, and stores the next pair.
     let other = KeyMaterial::generate("other");
     let wrong_key = s.file("wrong.pem", other.private_key_pem.as_bytes());
-    let out = s
-        .cli(&[
-            "certificate",
-            "stage",
-            "--secret",
-            &secret,
-            "--key",
-            &wrong_key,
-            "--cert",
-            &next_cert_path,
-        ])
-        .await;
+    let s = &s;
+    let stage = |key: String| {
+        let secret = secret.clone();
+        let cert = next_cert_path.clone();
+        async move {
+            s.cli(&[
+                "certificate",
+                "stage",
+                "--secret",
+                &secret,
+                "--key",
+                &key,
+                "--cert",
+                &cert,
+            ])
+            .await
+        }
+    };
+    let out = stage(wrong_key).await;
     assert_eq!(out.status.code(), Some(2), "{}", all(&out));
     assert!(
         all(&out).contains("does not belong to the certificate"),
         "{}",
         all(&out)
     );
-    let out = s
-        .cli(&[
-            "certificate",
-            "stage",
-            "--secret",
-            &secret,
-            "--key",
-            &key_path,
-            "--cert",
-            &next_cert_path,
-        ])
-        .await;
+    let out = stage(key_path).await;
     assert!(out.status.success(), "{}", all(&out));
 
     // A and C have uploaded the new certificate (their accounts hold only it); B not yet.

@@ -132,20 +132,11 @@ impl FleetRules {
 mod tests {
     use chrono::TimeZone;
 
+    use super::schedule::testing::{WEEKDAYS, brussels};
     use super::*;
     use crate::EntityId;
     use crate::health::Health;
     use crate::ports::CredentialsRef;
-
-    const WEEKDAYS: &str = "cron(0 6-20 ? * MON-FRI *)";
-
-    /// Brussels wall-clock time in December (UTC+1).
-    fn brussels(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
-        chrono_tz::Europe::Brussels
-            .with_ymd_and_hms(2026, 12, day, hour, minute, 0)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn rules() -> FleetRules {
         FleetRules::new(Schedule::parse(WEEKDAYS, "Europe/Brussels").unwrap())

@@ -93,20 +93,24 @@ fn parse_rate(rate: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
+pub(super) mod testing {
+    use chrono::{DateTime, TimeZone, Utc};
 
-    use super::*;
+    pub const WEEKDAYS: &str = "cron(0 6-20 ? * MON-FRI *)";
 
-    const WEEKDAYS: &str = "cron(0 6-20 ? * MON-FRI *)";
-
-    /// Brussels wall-clock time in December (UTC+1).
-    fn brussels(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    /// Brussels wall-clock time in December 2026 (UTC+1).
+    pub fn brussels(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
         chrono_tz::Europe::Brussels
             .with_ymd_and_hms(2026, 12, day, hour, minute, 0)
             .unwrap()
             .with_timezone(&Utc)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{WEEKDAYS, brussels};
+    use super::*;
 
     #[test]
     fn the_weekday_schedule_ticks_hourly_in_brussels_on_weekdays_only() {
