@@ -517,6 +517,17 @@ async fn a_certificate_rotation_as_a_campaign() {
     // A and C have uploaded the new certificate (their accounts hold only it); B not yet.
     s.sim.register("client-a", A, &next_cert).unwrap();
     s.sim.register("client-c", c, &next_cert).unwrap();
+    // `connections test` tries the pairs as a run does.
+    let probe = stdout(&s.cli(&["connections", "test", "--entity", c]).await);
+    assert!(
+        probe.contains("works: token obtained with the next certificate"),
+        "{probe}"
+    );
+    let probe = stdout(&s.cli(&["connections", "test", "--entity", b]).await);
+    assert!(
+        probe.contains("works: token obtained with the current certificate"),
+        "{probe}"
+    );
     for entity in [A, b, c] {
         let out = s.cli(&["run", "--entity", entity]).await;
         assert!(out.status.success(), "{entity}: {}", all(&out));

@@ -40,22 +40,36 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         works: false,
         text: format!("the connection of {id} does NOT work: step {step}: {cause}\n  next: {next}"),
     };
-    let credentials = match credentials::resolve(secrets, connection).await {
+    let pairs = match credentials::resolve_pairs(secrets, connection).await {
         Ok(c) => c,
         Err(e) => {
             let next = "store the key material again with `connections remove` and `connections add`";
             return fail("secret", e.to_string(), next);
         }
     };
-    let certificate = credentials.key.certificate().clone();
     let ebox = match ebox {
         Ok(e) => e,
         Err(e) => return fail("configuration", e, "set the EBOX_* variables"),
     };
-    let session = ebox.session(credentials).with_scopes(connection.scopes.clone());
-    if let Err(e) = session.access_token().await {
-        return fail("token", e.to_string(), next_step(&e));
+    // As a run does: during a rotation the next pair first, then the current one.
+    let order = pairs.in_order();
+    let mut opened = None;
+    for (n, (pair, credentials)) in order.iter().enumerate() {
+        let session = ebox
+            .session((*credentials).clone())
+            .with_scopes(connection.scopes.clone());
+        match session.access_token().await {
+            Ok(_) => {
+                opened = Some((session, *pair, credentials.key.certificate().clone()));
+                break;
+            }
+            Err(EboxError::TokenRefused { .. }) if n + 1 < order.len() => {}
+            Err(e) => return fail("token", e.to_string(), next_step(&e)),
+        }
     }
+    let Some((session, pair, certificate)) = opened else {
+        return fail("token", "no key pair to try".into(), "store the key material again");
+    };
     let discovery = match session.providers().await {
         Ok(p) => p,
         Err(e) => return fail("providers", e.to_string(), next_step(&e)),
@@ -77,7 +91,11 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         Ok(summary) => Verdict {
             works: true,
             text: format!(
-                "the connection of {id} works: token obtained, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
+                "the connection of {id} works: token obtained with the {} certificate, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
+                match pair {
+                    credentials::Pair::Current => "current",
+                    credentials::Pair::Next => "next",
+                },
                 active.len(),
                 active
                     .iter()
