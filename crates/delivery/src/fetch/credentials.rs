@@ -140,20 +140,7 @@ pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -
         id: key_secret_id.clone(),
         cause,
     })?;
-    let next = match (&key_secret.next_private_key_pem, &key_secret.next_certificate_pem) {
-        (None, None) => None,
-        (Some(key), Some(cert)) => match KeyMaterial::from_pem(key, cert) {
-            Ok(next) => Some(next),
-            Err(cause) => {
-                tracing::warn!(secret_id = %key_secret_id, error = %cause, "the next key pair is not usable; the current one is used");
-                None
-            }
-        },
-        _ => {
-            tracing::warn!(secret_id = %key_secret_id, "the next key pair is half there (key or certificate); the current one is used");
-            None
-        }
-    };
+    let next = next_pair(&key_secret, &key_secret_id);
     Ok(KeyPairs {
         next: next.map(|key| ClientCredentials {
             client_id: client_id.clone(),
@@ -165,4 +152,22 @@ pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -
         },
         secret_id: key_secret_id,
     })
+}
+
+/// The next key pair of a secret, when it holds a usable one.
+fn next_pair(secret: &ConnectionSecret, secret_id: &str) -> Option<KeyMaterial> {
+    match (&secret.next_private_key_pem, &secret.next_certificate_pem) {
+        (None, None) => None,
+        (Some(key), Some(cert)) => match KeyMaterial::from_pem(key, cert) {
+            Ok(next) => Some(next),
+            Err(cause) => {
+                tracing::warn!(%secret_id, error = %cause, "the next key pair is not usable; the current one is used");
+                None
+            }
+        },
+        _ => {
+            tracing::warn!(%secret_id, "the next key pair is half there (key or certificate); the current one is used");
+            None
+        }
+    }
 }

@@ -53,28 +53,39 @@ impl Fetcher {
         pairs: &credentials::KeyPairs,
         report: &mut RunReport,
     ) -> Result<(std::sync::Arc<dyn Mailbox>, bool), RunError> {
-        let order = pairs.in_order();
-        for (n, (pair, credentials)) in order.iter().enumerate() {
+        let mut refused_next = false;
+        for (pair, credentials) in pairs.in_order() {
             let certificate = credentials.key.certificate();
             report.certificate_expires_at = Some(certificate.not_after);
             let expired = certificate.not_after <= self.clock.now();
-            let session = self.ebox.open((*credentials).clone(), connection.scopes.clone());
+            let session = self.ebox.open(credentials.clone(), connection.scopes.clone());
             match session.authenticate().await {
                 Ok(()) => {
-                    report.certificate_pair = Some(*pair);
+                    report.certificate_pair = Some(pair);
                     report.certificate_thumbprint = Some(certificate.sha256_thumbprint.clone());
                     return Ok((session, expired));
                 }
                 // Not (yet) uploaded to the entity's account: the current pair is next.
-                Err(ebox::EboxError::TokenRefused { .. }) if n + 1 < order.len() => {
+                Err(ebox::EboxError::TokenRefused { .. }) if pair == credentials::Pair::Next => {
                     tracing::info!(entity_id = %entity, "e-Box refused the next certificate; the current one is tried");
+                    refused_next = true;
                 }
                 Err(e) => {
                     report.needs_action = Action::for_ebox(&e, expired);
-                    return Err(fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()));
+                    let also = if refused_next {
+                        " (and the next certificate was refused)"
+                    } else {
+                        ""
+                    };
+                    return Err(fail(Step::Token, format!("entity {entity}: {e}{also}"), e.retryable()));
                 }
             }
         }
-        unreachable!("a current pair is always tried")
+        // `in_order` always ends with the current pair, which returned above.
+        Err(fail(
+            Step::Secret,
+            format!("entity {entity}: no key pair to try"),
+            false,
+        ))
     }
 }
