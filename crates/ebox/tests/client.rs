@@ -437,3 +437,24 @@ async fn requests_one_after_another_share_one_connection() {
     // one TLS handshake, not eight).
     assert_eq!(f.sim.connections_accepted(), 1);
 }
+
+/// One client tried with two keys, as during a certificate rotation: a token got with one
+/// key is never what a session with the other key is given. e-Box refuses the key it does
+/// not hold, also in a process that has a valid token of that client cached.
+#[tokio::test]
+async fn a_cached_token_belongs_to_the_key_that_got_it() {
+    let f = Fixture::start().await;
+    f.session().access_token().await.unwrap();
+    let next = testkit::KeyMaterial::generate("next");
+    let other = KeyMaterial::from_pem(&next.private_key_pem, &next.certificate_pem).unwrap();
+    let with_other = f.ebox.session(ebox::ClientCredentials {
+        client_id: CLIENT_ID.into(),
+        key: std::sync::Arc::new(other),
+    });
+    let refused = with_other.access_token().await.unwrap_err();
+    assert!(matches!(refused, EboxError::TokenRefused { .. }), "{refused:?}");
+    assert_eq!(f.requests("token"), 2, "asked e-Box, not the cache");
+    // The first key's token is still served from the cache.
+    f.session().access_token().await.unwrap();
+    assert_eq!(f.requests("token"), 2);
+}

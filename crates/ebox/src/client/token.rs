@@ -56,9 +56,15 @@ struct AssertionClaims<'a> {
 }
 
 impl Session {
-    /// Tokens differ by the scopes they were asked for.
+    /// Tokens differ by the client, the key that signed for them (during a certificate
+    /// rotation one client is tried with two) and the scopes they were asked for.
     fn token_key(&self) -> String {
-        format!("{}\n{}", self.credentials.client_id, self.scopes.join(" "))
+        format!(
+            "{}\n{}\n{}",
+            self.credentials.client_id,
+            self.credentials.key.certificate().sha256_thumbprint,
+            self.scopes.join(" ")
+        )
     }
 
     /// A valid access token: the cached one, or a new one.
