@@ -109,7 +109,7 @@ impl FleetWatch {
             .get_last_many(&enabled)
             .await?
             .into_iter()
-            .map(|(id, report)| (id, LastRun::of_report(&report)))
+            .map(|(id, report)| (id, LastRun::of_report(report)))
             .collect();
         for c in page {
             self.rules.count(into, c, last.get(&c.entity_id), now);

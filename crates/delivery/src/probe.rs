@@ -32,33 +32,6 @@ pub fn next_step(e: &EboxError) -> &'static str {
     }
 }
 
-/// A session with a token from the first key pair e-Box accepts, as a run tries them:
-/// during a rotation the next pair first, then the current one.
-async fn first_accepted(
-    ebox: &ebox::Ebox,
-    pairs: &credentials::KeyPairs,
-    connection: &Connection,
-) -> Result<(ebox::Session, credentials::Pair, ebox::CertificateInfo), EboxError> {
-    let open = |credentials: &ebox::ClientCredentials| {
-        let session = ebox.session(credentials.clone()).with_scopes(connection.scopes.clone());
-        async move { session.access_token().await.map(|_| session) }
-    };
-    if let Some(next) = &pairs.next {
-        match open(next).await {
-            Ok(session) => return Ok((session, credentials::Pair::Next, next.key.certificate().clone())),
-            // Not (yet) uploaded to the entity's account: the current pair is next.
-            Err(EboxError::TokenRefused { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let session = open(&pairs.current).await?;
-    Ok((
-        session,
-        credentials::Pair::Current,
-        pairs.current.key.certificate().clone(),
-    ))
-}
-
 /// Probes `connection` with the key material `secrets` hold for it; `ebox` is the client
 /// of this process, or why there is none.
 pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>, connection: &Connection) -> Verdict {
@@ -78,9 +51,15 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         Ok(e) => e,
         Err(e) => return fail("configuration", e, "set the EBOX_* variables"),
     };
-    let (session, pair, certificate) = match first_accepted(ebox, &pairs, connection).await {
-        Ok(opened) => opened,
-        Err(e) => return fail("token", e.to_string(), next_step(&e)),
+    let opened = pairs
+        .first_accepted(|credentials| {
+            let session = ebox.session(credentials.clone()).with_scopes(connection.scopes.clone());
+            async move { session.access_token().await.map(|_| session) }
+        })
+        .await;
+    let (session, pair, certificate) = match opened {
+        Ok((session, pair, credentials)) => (session, pair, credentials.key.certificate().clone()),
+        Err((e, _)) => return fail("token", e.to_string(), next_step(&e)),
     };
     let discovery = match session.providers().await {
         Ok(p) => p,

@@ -163,12 +163,26 @@ async fn a_tick_counts_the_whole_fleet_by_state(b: Backend) {
             reason: None,
         })
     };
+    // The stored last run as fetch stores it: succeeded at `success`, and with a message
+    // left undelivered when it expires at `expiring`.
     let report = |success: DateTime<Utc>, expiring: Option<DateTime<Utc>>| {
-        serde_json::json!({
-            "finished_at": success,
-            "last_success_at": success,
-            "providers": [{"failed": [{"message_id": "m", "expires_at": expiring}]}],
-        })
+        use delivery::fetch::{MessageFailure, ProviderReport, RunReport, Step};
+        let mut r = RunReport::new("r".into(), "e".into(), false, success);
+        r.last_success_at = Some(success);
+        r.providers.push(ProviderReport {
+            failed: expiring
+                .map(|expires_at| MessageFailure {
+                    message_id: "m".into(),
+                    step: Step::Attachment,
+                    reason: "refused".into(),
+                    retryable: true,
+                    expires_at: Some(expires_at),
+                })
+                .into_iter()
+                .collect(),
+            ..ProviderReport::default()
+        });
+        serde_json::to_value(&r).unwrap()
     };
     // 104 healthy ones that ran at noon; then one of each kind.
     let mut kinds = vec![("ok", HealthState::Ok, Some(now - Duration::minutes(15)), None, true); 104];

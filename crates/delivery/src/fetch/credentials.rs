@@ -87,6 +87,32 @@ impl KeyPairs {
         let next = self.next.iter().map(|c| (Pair::Next, c));
         next.chain([(Pair::Current, &self.current)]).collect()
     }
+
+    /// What `open` makes of the first pair e-Box accepts, tried as every caller tries
+    /// them: the next pair first, and the current one when e-Box refuses the next (not yet
+    /// uploaded to the entity's account). Else the error of the last pair tried, with it.
+    pub async fn first_accepted<T, F, Fut>(
+        &self,
+        open: F,
+    ) -> Result<(T, Pair, &ClientCredentials), (ebox::EboxError, &ClientCredentials)>
+    where
+        F: Fn(&ClientCredentials) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ebox::EboxError>>,
+    {
+        if let Some(next) = &self.next {
+            match open(next).await {
+                Ok(opened) => return Ok((opened, Pair::Next, next)),
+                Err(ebox::EboxError::TokenRefused { .. }) => {
+                    tracing::info!("e-Box refused the next certificate; the current one is tried");
+                }
+                Err(e) => return Err((e, next)),
+            }
+        }
+        match open(&self.current).await {
+            Ok(opened) => Ok((opened, Pair::Current, &self.current)),
+            Err(e) => Err((e, &self.current)),
+        }
+    }
 }
 
 /// The current pair only.

@@ -36,6 +36,7 @@ mod run;
 mod session;
 mod spool;
 mod status;
+pub(crate) use status::previous_run;
 mod tally;
 mod unreadable;
 mod walk;

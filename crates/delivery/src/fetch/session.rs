@@ -53,39 +53,29 @@ impl Fetcher {
         pairs: &credentials::KeyPairs,
         report: &mut RunReport,
     ) -> Result<(std::sync::Arc<dyn Mailbox>, bool), RunError> {
-        let mut refused_next = false;
-        for (pair, credentials) in pairs.in_order() {
-            let certificate = credentials.key.certificate();
-            report.certificate_expires_at = Some(certificate.not_after);
-            let expired = certificate.not_after <= self.clock.now();
-            let session = self.ebox.open(credentials.clone(), connection.scopes.clone());
-            match session.authenticate().await {
-                Ok(()) => {
-                    report.certificate_pair = Some(pair);
-                    report.certificate_thumbprint = Some(certificate.sha256_thumbprint.clone());
-                    return Ok((session, expired));
-                }
-                // Not (yet) uploaded to the entity's account: the current pair is next.
-                Err(ebox::EboxError::TokenRefused { .. }) if pair == credentials::Pair::Next => {
-                    tracing::info!(entity_id = %entity, "e-Box refused the next certificate; the current one is tried");
-                    refused_next = true;
-                }
-                Err(e) => {
-                    report.needs_action = Action::for_ebox(&e, expired);
-                    let also = if refused_next {
-                        " (and the next certificate was refused)"
-                    } else {
-                        ""
-                    };
-                    return Err(fail(Step::Token, format!("entity {entity}: {e}{also}"), e.retryable()));
-                }
+        let opened = pairs
+            .first_accepted(|credentials| {
+                let session = self.ebox.open(credentials.clone(), connection.scopes.clone());
+                async move { session.authenticate().await.map(|()| session) }
+            })
+            .await;
+        let (result, credentials) = match opened {
+            Ok((session, pair, credentials)) => {
+                report.certificate_pair = Some(pair);
+                report.certificate_thumbprint = Some(credentials.key.certificate().sha256_thumbprint.clone());
+                (Ok(session), credentials)
+            }
+            Err((e, credentials)) => (Err(e), credentials),
+        };
+        let not_after = credentials.key.certificate().not_after;
+        report.certificate_expires_at = Some(not_after);
+        let expired = not_after <= self.clock.now();
+        match result {
+            Ok(session) => Ok((session, expired)),
+            Err(e) => {
+                report.needs_action = Action::for_ebox(&e, expired);
+                Err(fail(Step::Token, format!("entity {entity}: {e}"), e.retryable()))
             }
         }
-        // `in_order` always ends with the current pair, which returned above.
-        Err(fail(
-            Step::Secret,
-            format!("entity {entity}: no key pair to try"),
-            false,
-        ))
     }
 }

@@ -17,7 +17,7 @@ pub(super) fn status_due(
 
 /// The stored last run. One that no longer parses (an older schema) still gives its
 /// last success, so that the time since it survives.
-pub(super) fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
+pub(crate) fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
     let Some(value) = stored else { return (None, None) };
     match serde_json::from_value::<RunReport>(value.clone()) {
         Ok(report) => {

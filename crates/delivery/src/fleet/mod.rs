@@ -18,28 +18,19 @@ pub use schedule::Schedule;
 /// What the fleet rules need of an entity's stored last run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LastRun {
-    pub finished_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     /// The earliest expiration among messages that run could not deliver.
     pub undelivered_expiry: Option<DateTime<Utc>>,
 }
 
 impl LastRun {
-    /// From the stored report, read leniently: a report of an older schema still gives
-    /// its times.
-    pub fn of_report(report: &serde_json::Value) -> Self {
-        let time = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
-        let undelivered_expiry = report["providers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|p| p["failed"].as_array().into_iter().flatten())
-            .filter_map(|f| time(&f["expires_at"]))
-            .min();
+    /// From the stored report, read as fetch reads it: one of an older schema still
+    /// gives its last success.
+    pub fn of_report(report: serde_json::Value) -> Self {
+        let (report, last_success_at) = crate::fetch::previous_run(Some(report));
         Self {
-            finished_at: time(&report["finished_at"]),
-            last_success_at: time(&report["last_success_at"]),
-            undelivered_expiry,
+            last_success_at,
+            undelivered_expiry: report.and_then(|r| r.earliest_undelivered_expiry()),
         }
     }
 }
@@ -89,7 +80,7 @@ impl FleetRules {
             schedule,
             missed_runs: 3,
             settle: Duration::minutes(15),
-            quiet_after_success: Duration::hours(1),
+            quiet_after_success: crate::fetch::FetchSettings::default().status_interval,
             expiry_horizon: Duration::days(7),
         }
     }
@@ -160,7 +151,6 @@ mod tests {
 
     fn succeeded(at: DateTime<Utc>) -> LastRun {
         LastRun {
-            finished_at: Some(at),
             last_success_at: Some(at),
             undelivered_expiry: None,
         }
@@ -206,10 +196,7 @@ mod tests {
         assert_eq!(r.missed(&new, None, brussels(7, 10, 20)), 1);
         assert_eq!(r.missed(&new, None, brussels(7, 12, 20)), 3);
         // A stored run without any success counts the same way.
-        let failing = LastRun {
-            finished_at: Some(brussels(7, 12, 1)),
-            ..LastRun::default()
-        };
+        let failing = LastRun::default();
         assert_eq!(r.missed(&new, Some(&failing), brussels(7, 12, 20)), 3);
     }
 
@@ -255,25 +242,33 @@ mod tests {
 
     #[test]
     fn the_last_run_is_read_from_a_stored_report() {
-        let report = serde_json::json!({
-            "schema": "old",
-            "finished_at": "2026-12-07T11:00:00Z",
-            "last_success_at": "2026-12-07T10:00:00Z",
-            "providers": [
-                {"failed": [{"expires_at": "2026-12-20T00:00:00Z"}, {"expires_at": null}]},
-                {"failed": [{"expires_at": "2026-12-10T00:00:00Z"}]},
-                {"state": "read"}
-            ]
-        });
-        let last = LastRun::of_report(&report);
-        assert_eq!(
-            last.last_success_at,
-            Some(Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap())
-        );
-        assert_eq!(
-            last.undelivered_expiry,
-            Some(Utc.with_ymd_and_hms(2026, 12, 10, 0, 0, 0).unwrap())
-        );
-        assert_eq!(LastRun::of_report(&serde_json::json!({})), LastRun::default());
+        use crate::fetch::{MessageFailure, ProviderReport, RunReport, Step};
+        let at = |day, hour| Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).unwrap();
+        let failure = |expires_at| MessageFailure {
+            message_id: "m".into(),
+            step: Step::Attachment,
+            reason: "r".into(),
+            retryable: true,
+            expires_at,
+        };
+        let mut report = RunReport::new("r".into(), "0403170701".into(), false, at(7, 11));
+        report.last_success_at = Some(at(7, 10));
+        report.providers = vec![
+            ProviderReport {
+                failed: vec![failure(Some(at(20, 0))), failure(None)],
+                ..ProviderReport::default()
+            },
+            ProviderReport {
+                failed: vec![failure(Some(at(10, 0)))],
+                ..ProviderReport::default()
+            },
+        ];
+        let last = LastRun::of_report(serde_json::to_value(&report).unwrap());
+        assert_eq!(last.last_success_at, Some(at(7, 10)));
+        assert_eq!(last.undelivered_expiry, Some(at(10, 0)));
+        // An older schema still gives its last success; nothing gives nothing.
+        let old = serde_json::json!({"schema": "old", "last_success_at": "2026-12-07T10:00:00Z"});
+        assert_eq!(LastRun::of_report(old).last_success_at, Some(at(7, 10)));
+        assert_eq!(LastRun::of_report(serde_json::json!({})), LastRun::default());
     }
 }
