@@ -3,7 +3,7 @@
 //! the next pair of a secret (`stage`); who is still on the current one (`status`); and,
 //! once all have moved, the next pair made the current one (`promote`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +11,8 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use delivery::fetch::credentials::{self, Pair};
-use delivery::ports::{Connection, SecretStore, StateSnapshots};
+use delivery::ports::{Connection, RunReportStore, SecretStore};
+use delivery::secrets_cache::CachedSecrets;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
@@ -166,16 +167,28 @@ struct Row {
 
 async fn rows(ctx: &Context) -> anyhow::Result<Vec<Row>> {
     let now = Utc::now();
+    let connections = all_connections(ctx).await?;
+    // The last runs in batches, and each secret read once however many share it.
+    let ids: Vec<_> = connections.iter().map(|c| c.entity_id.clone()).collect();
+    let used: HashMap<_, _> = ctx
+        .state
+        .get_last_many(&ids)
+        .await?
+        .into_iter()
+        .filter_map(|(id, r)| Some((id, r["certificate_thumbprint"].as_str()?.to_owned())))
+        .collect();
+    let secrets = CachedSecrets::new(ctx.secrets.clone(), std::time::Duration::from_secs(300));
     let mut rows = Vec::new();
-    for c in all_connections(ctx).await? {
-        rows.push(row(ctx, &c, now).await);
+    for c in &connections {
+        rows.push(row(&secrets, c, used.get(&c.entity_id).map(String::as_str), now).await);
     }
     // Those still to move lead.
     rows.sort_by_key(|r| (!(r.rotating && r.on != Some(Pair::Next)), r.entity_id.clone()));
     Ok(rows)
 }
 
-async fn row(ctx: &Context, c: &Connection, now: DateTime<Utc>) -> Row {
+/// A connection's row: which of its secret's pairs has the thumbprint its last run used.
+async fn row(secrets: &dyn SecretStore, c: &Connection, used: Option<&str>, now: DateTime<Utc>) -> Row {
     let mut row = Row {
         entity_id: c.entity_id.to_string(),
         name: c.name.clone(),
@@ -185,25 +198,15 @@ async fn row(ctx: &Context, c: &Connection, now: DateTime<Utc>) -> Row {
         current_days_left: None,
         error: None,
     };
-    match credentials::resolve_pairs(&ctx.secrets, c).await {
+    match credentials::resolve_pairs(secrets, c).await {
         Ok(pairs) => {
             row.secret_id = Some(pairs.secret_id.clone());
             row.rotating = pairs.next.is_some();
             row.current_days_left = Some((pairs.current.key.certificate().not_after - now).num_days());
-            let thumbprint = |p: &ebox::ClientCredentials| p.key.certificate().sha256_thumbprint.clone();
-            let used = match ctx.state.snapshot(&c.entity_id).await {
-                Ok(state) => state
-                    .last_run
-                    .and_then(|r| r["certificate_thumbprint"].as_str().map(str::to_owned)),
-                Err(e) => {
-                    row.error = Some(e.to_string());
-                    None
-                }
-            };
             row.on = pairs
                 .in_order()
                 .into_iter()
-                .find(|(_, p)| used.as_deref() == Some(thumbprint(p).as_str()))
+                .find(|(_, p)| used == Some(p.key.certificate().sha256_thumbprint.as_str()))
                 .map(|(pair, _)| pair);
         }
         Err(e) => row.error = Some(e.to_string()),
