@@ -59,12 +59,8 @@ impl Setup {
         path.display().to_string()
     }
 
-    /// `connections add` for `entity` with its key and certificate in PEM files.
-    async fn add_with_pem(&self, entity: &str, client_id: &str, key: &KeyMaterial) -> Output {
-        let (k, c) = (
-            self.file(&format!("{entity}-key.pem"), key.private_key_pem.as_bytes()),
-            self.file(&format!("{entity}-cert.pem"), key.certificate_pem.as_bytes()),
-        );
+    /// `connections add` for `entity` with these credentials arguments.
+    async fn add(&self, entity: &str, client_id: &str, credentials: &[&str]) -> Output {
         let args = [
             "connections",
             "add",
@@ -75,13 +71,37 @@ impl Setup {
             "--client-id",
             client_id,
         ];
-        self.cli(&[&args[..], &["--key", &k, "--cert", &c]].concat()).await
+        self.cli(&[&args[..], credentials].concat()).await
+    }
+
+    /// `connections add` for `entity` with its key and certificate in PEM files.
+    async fn add_with_pem(&self, entity: &str, client_id: &str, key: &KeyMaterial) -> Output {
+        let (k, c) = (
+            self.file(&format!("{entity}-key.pem"), key.private_key_pem.as_bytes()),
+            self.file(&format!("{entity}-cert.pem"), key.certificate_pem.as_bytes()),
+        );
+        self.add(entity, client_id, &["--key", &k, "--cert", &c]).await
     }
 
     fn register(&self, client_id: &str, entity: &str, key: &KeyMaterial) {
         self.sim.register(client_id, entity, &key.certificate_pem).unwrap();
         self.sim.generate(&Scenario::of(4, entity, 6, 1, 5_000));
     }
+}
+
+/// A PKCS#12 file made here, as an export from a certificate store would be.
+fn pkcs12(key: &KeyMaterial, password: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    let key_der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.as_bytes()).unwrap();
+    let cert_der = rustls_pki_types::CertificateDer::from_pem_slice(key.certificate_pem.as_bytes()).unwrap();
+    let chain = p12_keystore::PrivateKeyChain::new(
+        vec![1u8; 20],
+        p12_keystore::PrivateKey::from_der(key_der.secret_pkcs8_der()).unwrap(),
+        [p12_keystore::Certificate::from_der(cert_der.as_ref()).unwrap()],
+    );
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry("digipost", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -218,21 +238,10 @@ async fn a_connection_from_pem_through_its_whole_life() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_from_pkcs12_and_one_sharing_a_certificate() {
-    use rustls_pki_types::pem::PemObject;
     let s = Setup::start().await;
     let key = KeyMaterial::generate("digipost");
     s.register("client-a", A, &key);
-    // A PKCS#12 file made here, as an export from a certificate store would be.
-    let key_der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.as_bytes()).unwrap();
-    let cert_der = rustls_pki_types::CertificateDer::from_pem_slice(key.certificate_pem.as_bytes()).unwrap();
-    let chain = p12_keystore::PrivateKeyChain::new(
-        vec![1u8; 20],
-        p12_keystore::PrivateKey::from_der(key_der.secret_pkcs8_der()).unwrap(),
-        [p12_keystore::Certificate::from_der(cert_der.as_ref()).unwrap()],
-    );
-    let mut store = p12_keystore::KeyStore::new();
-    store.add_entry("digipost", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
-    let p12 = store.writer("s3cret").write().unwrap();
+    let p12 = pkcs12(&key, "s3cret");
     let (p12_path, password) = (s.file("digipost.p12", &p12), s.file("password", b"s3cret\n"));
     let out = s
         .cli(&[
@@ -431,17 +440,7 @@ async fn a_certificate_rotation_as_a_campaign() {
     assert!(out.status.success(), "{}", all(&out));
     let secret = format!("{}connections/{A}", s.secrets_prefix);
     for (entity, client) in [(b, "client-b"), (c, "client-c")] {
-        let args = [
-            "connections",
-            "add",
-            "--entity",
-            entity,
-            "--name",
-            entity,
-            "--client-id",
-            client,
-        ];
-        let out = s.cli(&[&args[..], &["--shared-certificate", &secret]].concat()).await;
+        let out = s.add(entity, client, &["--shared-certificate", &secret]).await;
         assert!(out.status.success(), "{}", all(&out));
     }
 
@@ -584,34 +583,17 @@ async fn a_certificate_rotation_as_a_campaign() {
 async fn bad_key_material_and_a_second_connection_are_refused_with_nothing_stored() {
     let s = Setup::start().await;
     let expired = KeyMaterial::generate_valid_until("digipost", (2024, 1, 1));
-    let (k, c) = (
-        s.file("old-key.pem", expired.private_key_pem.as_bytes()),
-        s.file("old-cert.pem", expired.certificate_pem.as_bytes()),
-    );
-    let add = |entity: &'static str| {
-        vec![
-            "connections",
-            "add",
-            "--entity",
-            entity,
-            "--name",
-            "E",
-            "--client-id",
-            "client-e",
-        ]
-    };
-    let out = s.cli(&[&add(A)[..], &["--key", &k, "--cert", &c]].concat()).await;
+    let out = s.add_with_pem(A, "client-e", &expired).await;
     assert_eq!(out.status.code(), Some(2), "{}", all(&out));
     assert!(
         all(&out).contains("step key material") && all(&out).contains("expired on 2024-01-01"),
         "{}",
         all(&out)
     );
-    // A PKCS#12 file with the wrong password.
-    let (p12, wrong) = (s.file("x.p12", b"not really pkcs12"), s.file("pw", b"guess\n"));
-    let out = s
-        .cli(&[&add(A)[..], &["--p12", &p12, "--password-file", &wrong]].concat())
-        .await;
+    // A real PKCS#12 file, and the wrong password for it.
+    let good = KeyMaterial::generate("digipost");
+    let (p12, wrong) = (s.file("x.p12", &pkcs12(&good, "s3cret")), s.file("pw", b"guess\n"));
+    let out = s.add(A, "client-e", &["--p12", &p12, "--password-file", &wrong]).await;
     assert_eq!(out.status.code(), Some(2), "{}", all(&out));
     assert!(
         all(&out).contains("is not a PKCS#12 file this password opens"),
@@ -630,7 +612,6 @@ async fn bad_key_material_and_a_second_connection_are_refused_with_nothing_store
         "no secret stored"
     );
     // A second connection for the same entity.
-    let good = KeyMaterial::generate("digipost");
     s.register("client-e", A, &good);
     assert!(s.add_with_pem(A, "client-e", &good).await.status.success());
     let out = s.add_with_pem(A, "client-e", &good).await;
