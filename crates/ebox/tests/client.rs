@@ -458,3 +458,21 @@ async fn a_cached_token_belongs_to_the_key_that_got_it() {
     f.session().access_token().await.unwrap();
     assert_eq!(f.requests("token"), 2);
 }
+
+/// The token endpoint refusing with a bare 401 or 403 (no OAuth error body, as a gateway in
+/// front of it may answer) is a refusal of the credentials, not a passing fault: a person
+/// has to act, and during a rotation the other key pair is tried.
+#[tokio::test]
+async fn a_bare_401_or_403_from_the_token_endpoint_is_a_refusal() {
+    for status in [401u16, 403] {
+        let f = Fixture::start().await;
+        f.fault(json!({"route": "token", "kind": {"type": "status", "status": status}}));
+        let e = f.session().access_token().await.unwrap_err();
+        assert!(
+            matches!(&e, EboxError::TokenRefused { status: s, .. } if *s == status),
+            "{status}: {e:?}"
+        );
+        assert!(!e.retryable(), "{status}: {e:?}");
+        assert_eq!(f.requests("token"), 1, "not retried");
+    }
+}

@@ -162,6 +162,18 @@ impl Session {
                 description,
             });
         }
+        // A refusal without the OAuth error body (a gateway's page, an empty answer): the
+        // token endpoint said no to these credentials all the same.
+        if matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(EboxError::TokenRefused {
+                status: status.as_u16(),
+                code: "(no OAuth error code)".into(),
+                description: "the answer carried no OAuth error body".into(),
+            });
+        }
         Err(status_error(WHAT, status, retry_after, &body))
     }
 }
