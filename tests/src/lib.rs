@@ -40,16 +40,21 @@ pub struct System {
 
 impl System {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, &[]).await
     }
 
     /// The functions reach AWS through a [`FaultProxy`] in front of moto; the test's own
     /// clients reach moto directly.
     pub async fn through_proxy() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, &[]).await
     }
 
-    async fn start_with(proxied: bool) -> Self {
+    /// With these variables for the functions besides the usual ones.
+    pub async fn with_env(extra: &[(&str, &str)]) -> Self {
+        Self::start_with(false, extra).await
+    }
+
+    async fn start_with(proxied: bool, extra: &[(&str, &str)]) -> Self {
         let moto = MotoServer::start();
         let clients = moto.clients().await;
         let names = moto.fresh_storage(&clients).await;
@@ -75,6 +80,10 @@ impl System {
             // As `infra/` configures the functions: one JSON object a log line.
             ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
         ];
+        let env: Vec<(&str, String)> = env
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))
+            .collect();
         let watch = LambdaWatch::start(&env);
         Self {
             sim,

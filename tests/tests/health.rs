@@ -163,3 +163,87 @@ async fn a_reconcile_delivers_what_the_cursor_walk_cannot_see() {
         .expect("the run's metrics line");
     assert_eq!(emf["ReconcileFoundMissing"].as_f64(), Some(1.0), "{emf}");
 }
+
+/// A certificate rotation as the functions run it, in one warm fetch process: the key
+/// secret shared by three entities gets a next pair; one entity accepts only the next
+/// certificate, one only the current one (with a token from the current key still cached
+/// in the process), and one both. All deliver, each on the pair e-Box accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_delivers_on_whichever_pair_each_entity_accepts() {
+    // Secrets read afresh on every run, so that the staged pair is seen at once (deployed,
+    // a warm process sees it within SECRETS_CACHE_SECONDS); the token cache stays.
+    let mut system = System::with_env(&[("SECRETS_CACHE_SECONDS", "0")]).await;
+    let (next_only, current_only, both) = (OK, REVOKED, EXPIRING);
+    system.connect(next_only, true).await;
+    system.connect_shared(current_only, next_only).await;
+    system.connect_shared(both, next_only).await;
+    // A first run of each, before the rotation: tokens of the current key are cached.
+    for e in [next_only, current_only, both] {
+        let run = system.invoke("fetch", &json!({"entity_id": e})).await;
+        assert_eq!(
+            (&run["outcome"], &run["certificate_pair"]),
+            (&json!("ok"), &json!("current")),
+            "{run}"
+        );
+    }
+    // The next pair staged in the shared key secret.
+    let next = testkit::KeyMaterial::generate("digipost next");
+    let secret_id = system.secret_id(next_only);
+    let secrets = testkit::backend::Secrets::Moto(system.clients.clone());
+    let current = &system.keys[0];
+    let value = json!({
+        "client_id": format!("client-{next_only}"),
+        "private_key_pem": current.private_key_pem,
+        "certificate_pem": current.certificate_pem,
+        "next_private_key_pem": next.private_key_pem,
+        "next_certificate_pem": next.certificate_pem,
+    });
+    secrets.set(&secret_id, &value.to_string()).await;
+    system
+        .sim
+        .register(&format!("client-{next_only}"), next_only, &next.certificate_pem)
+        .unwrap();
+    system
+        .sim
+        .register(&format!("client-{both}"), both, &next.certificate_pem)
+        .unwrap();
+    for e in [next_only, current_only, both] {
+        system.sim.arrive(PROVIDER, e);
+    }
+    let pair_of = |run: &Value| run["certificate_pair"].clone();
+    let mut runs = std::collections::HashMap::new();
+    for e in [next_only, current_only, both] {
+        let run = system.invoke("fetch", &json!({"entity_id": e})).await;
+        assert_eq!(
+            (&run["outcome"], &run["delivered"]),
+            (&json!("ok"), &json!(1)),
+            "{e}: {run}"
+        );
+        runs.insert(e, run);
+    }
+    assert_eq!(pair_of(&runs[next_only]), "next", "{}", runs[next_only]);
+    assert_eq!(pair_of(&runs[both]), "next", "{}", runs[both]);
+    // Refused with the next key; not served the cached token of the current one.
+    assert_eq!(pair_of(&runs[current_only]), "current", "{}", runs[current_only]);
+    let thumbprint = delivery::fetch::credentials::resolve_pairs(
+        &delivery::aws::SecretsManager::new(system.clients.secrets.clone()),
+        &system
+            .connections()
+            .get(&EntityId::parse(both).unwrap())
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+    .next
+    .unwrap()
+    .key
+    .certificate()
+    .sha256_thumbprint
+    .clone();
+    assert_eq!(runs[both]["certificate_thumbprint"], thumbprint.as_str());
+    for e in [next_only, current_only, both] {
+        system.assert_delivered(e).await;
+    }
+}
