@@ -32,6 +32,20 @@ pub fn next_step(e: &EboxError) -> &'static str {
     }
 }
 
+/// A session with a token, from the first key pair e-Box accepts (as a run tries them).
+async fn first_accepted<'a>(
+    ebox: &ebox::Ebox,
+    pairs: &'a credentials::KeyPairs,
+    connection: &Connection,
+) -> Result<(ebox::Session, credentials::Pair, &'a ebox::ClientCredentials), (EboxError, &'a ebox::ClientCredentials)> {
+    pairs
+        .first_accepted(|credentials| {
+            let session = ebox.session(credentials.clone()).with_scopes(connection.scopes.clone());
+            async move { session.access_token().await.map(|_| session) }
+        })
+        .await
+}
+
 /// Probes `connection` with the key material `secrets` hold for it; `ebox` is the client
 /// of this process, or why there is none.
 pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>, connection: &Connection) -> Verdict {
@@ -51,13 +65,7 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         Ok(e) => e,
         Err(e) => return fail("configuration", e, "set the EBOX_* variables"),
     };
-    let opened = pairs
-        .first_accepted(|credentials| {
-            let session = ebox.session(credentials.clone()).with_scopes(connection.scopes.clone());
-            async move { session.access_token().await.map(|_| session) }
-        })
-        .await;
-    let (session, pair, certificate) = match opened {
+    let (session, pair, certificate) = match first_accepted(ebox, &pairs, connection).await {
         Ok((session, pair, credentials)) => (session, pair, credentials.key.certificate().clone()),
         Err((e, _)) => return fail("token", e.to_string(), next_step(&e)),
     };
