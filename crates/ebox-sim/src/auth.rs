@@ -100,34 +100,89 @@ pub struct TokenRequestCheck<'a> {
     pub max_lifetime: Duration,
 }
 
-impl TokenRequestCheck<'_> {
-    pub fn check(&mut self, form: &HashMap<String, String>) -> Result<Granted, OAuthError> {
-        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-        match field("grant_type") {
-            "client_credentials" => {}
-            "" => return Err(refuse("invalid_request", "grant_type is missing")),
-            other => {
-                return Err(refuse(
-                    "unsupported_grant_type",
-                    format!("grant_type {other:?} is not supported"),
-                ));
-            }
-        }
-        if field("client_assertion_type") != ASSERTION_TYPE {
+/// The form fields every token request needs; returns the client assertion.
+fn assertion_of(form: &HashMap<String, String>) -> Result<&str, OAuthError> {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    match field("grant_type") {
+        "client_credentials" => {}
+        "" => return Err(refuse("invalid_request", "grant_type is missing")),
+        other => {
             return Err(refuse(
-                "invalid_request",
-                "client_assertion_type must be the jwt-bearer type",
+                "unsupported_grant_type",
+                format!("grant_type {other:?} is not supported"),
             ));
         }
-        let assertion = field("client_assertion");
-        if assertion.is_empty() {
-            return Err(refuse("invalid_request", "client_assertion is missing"));
-        }
+    }
+    if field("client_assertion_type") != ASSERTION_TYPE {
+        return Err(refuse(
+            "invalid_request",
+            "client_assertion_type must be the jwt-bearer type",
+        ));
+    }
+    let assertion = field("client_assertion");
+    if assertion.is_empty() {
+        return Err(refuse("invalid_request", "client_assertion is missing"));
+    }
+    Ok(assertion)
+}
+
+/// The signature, audience, issuer and subject of an assertion, checked with the
+/// client's registered key.
+fn verified_claims(client: &Client, assertion: &str, audience: &str) -> Result<Claims, OAuthError> {
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| refuse("invalid_client", "malformed JWT header"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(refuse("invalid_client", "client assertions must be signed RS256"));
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[&client.client_id]);
+    validation.sub = Some(client.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 30;
+    // Expiry is checked against the simulator's clock, not the machine's.
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Claims>(assertion, &client.key, &validation)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::InvalidSignature => "signature does not verify with the registered certificate",
+                ErrorKind::InvalidAudience => "aud is not this token endpoint",
+                ErrorKind::InvalidIssuer => "iss is not the client id",
+                ErrorKind::InvalidSubject => "sub is not the client id",
+                ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+                _ => "client assertion is invalid",
+            };
+            refuse("invalid_client", why)
+        })?
+        .claims;
+    debug_assert_eq!(claims.iss, claims.sub);
+    Ok(claims)
+}
+
+/// The scopes asked for (every granted one when none is named), all granted.
+fn requested_scopes(form: &HashMap<String, String>, client: &Client) -> Result<BTreeSet<String>, OAuthError> {
+    let requested: BTreeSet<String> = match form.get("scope") {
+        Some(s) if !s.trim().is_empty() => s.split_whitespace().map(str::to_owned).collect(),
+        _ => client.scopes.clone(),
+    };
+    if let Some(missing) = requested.iter().find(|s| !client.scopes.contains(*s)) {
+        return Err(refuse(
+            "invalid_scope",
+            format!("scope {missing} is not granted to this client"),
+        ));
+    }
+    Ok(requested)
+}
+
+impl TokenRequestCheck<'_> {
+    pub fn check(&mut self, form: &HashMap<String, String>) -> Result<Granted, OAuthError> {
+        let assertion = assertion_of(form)?;
         // Find the client by the (not yet trusted) issuer, then verify with its key.
         let issuer =
             unverified_issuer(assertion).ok_or_else(|| refuse("invalid_client", "client_assertion is not a JWT"))?;
-        let client = self
-            .clients
+        let clients = self.clients;
+        let client = clients
             .get(&issuer)
             .ok_or_else(|| refuse("invalid_client", "unknown client"))?;
         if let Some(id) = form.get("client_id")
@@ -135,34 +190,24 @@ impl TokenRequestCheck<'_> {
         {
             return Err(refuse("invalid_client", "client_id does not match the assertion"));
         }
-        let header =
-            jsonwebtoken::decode_header(assertion).map_err(|_| refuse("invalid_client", "malformed JWT header"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(refuse("invalid_client", "client assertions must be signed RS256"));
+        let claims = verified_claims(client, assertion, self.audience)?;
+        let jti = self.fresh_jti(&claims)?;
+        if client.certificate_not_after < self.now {
+            return Err(refuse("invalid_client", "the registered certificate has expired"));
         }
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[self.audience]);
-        validation.set_issuer(&[&client.client_id]);
-        validation.sub = Some(client.client_id.clone());
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        validation.leeway = 30;
-        // Expiry is checked against the simulator's clock below, not the machine's.
-        validation.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Claims>(assertion, &client.key, &validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match e.kind() {
-                    ErrorKind::InvalidSignature => "signature does not verify with the registered certificate",
-                    ErrorKind::InvalidAudience => "aud is not this token endpoint",
-                    ErrorKind::InvalidIssuer => "iss is not the client id",
-                    ErrorKind::InvalidSubject => "sub is not the client id",
-                    ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
-                    _ => "client assertion is invalid",
-                };
-                refuse("invalid_client", why)
-            })?
-            .claims;
-        debug_assert_eq!(claims.iss, claims.sub);
+        let requested = requested_scopes(form, client)?;
+        self.seen_jti
+            .insert(jti, DateTime::from_timestamp(claims.exp + 60, 0).unwrap_or(self.now));
+        Ok(Granted {
+            client_id: client.client_id.clone(),
+            enterprise: client.enterprise.clone(),
+            scopes: requested,
+        })
+    }
+
+    /// The assertion's lifetime against the simulator's clock, and its `jti`, which must
+    /// be there and not used before.
+    fn fresh_jti(&mut self, claims: &Claims) -> Result<String, OAuthError> {
         let now = self.now.timestamp();
         if claims.exp + 30 < now {
             return Err(refuse("invalid_client", "client assertion has expired"));
@@ -173,6 +218,7 @@ impl TokenRequestCheck<'_> {
         }
         let jti = claims
             .jti
+            .clone()
             .filter(|j| !j.is_empty())
             .ok_or_else(|| refuse("invalid_client", "jti is missing"))?;
         self.seen_jti.retain(|_, until| *until > self.now);
@@ -182,26 +228,7 @@ impl TokenRequestCheck<'_> {
                 "client assertion was already used (jti replayed)",
             ));
         }
-        if client.certificate_not_after < self.now {
-            return Err(refuse("invalid_client", "the registered certificate has expired"));
-        }
-        let requested: BTreeSet<String> = match form.get("scope") {
-            Some(s) if !s.trim().is_empty() => s.split_whitespace().map(str::to_owned).collect(),
-            _ => client.scopes.clone(),
-        };
-        if let Some(missing) = requested.iter().find(|s| !client.scopes.contains(*s)) {
-            return Err(refuse(
-                "invalid_scope",
-                format!("scope {missing} is not granted to this client"),
-            ));
-        }
-        self.seen_jti
-            .insert(jti, DateTime::from_timestamp(claims.exp + 60, 0).unwrap_or(self.now));
-        Ok(Granted {
-            client_id: client.client_id.clone(),
-            enterprise: client.enterprise.clone(),
-            scopes: requested,
-        })
+        Ok(jti)
     }
 }
 

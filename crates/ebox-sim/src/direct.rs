@@ -78,18 +78,20 @@ impl Shared {
     }
 
     /// Every item of an enterprise's list at a registry, newest first, received after
-    /// `received_after` (a day, excluded), rendered as over HTTP.
-    pub fn list_items(&self, at: &Reachable, enterprise: &str, received_after: Option<NaiveDate>) -> Vec<Bytes> {
+    /// `received_after` (a day, excluded), rendered as over HTTP. `visible` is the list's
+    /// `visible` filter: None lists the visible messages only, as over HTTP.
+    pub fn list_items(
+        &self,
+        at: &Reachable,
+        enterprise: &str,
+        received_after: Option<NaiveDate>,
+        visible: Option<bool>,
+    ) -> Vec<Bytes> {
         let world = self.world.read().unwrap();
         let now = world.now();
-        let version = world.api_version(&at.provider);
+        let render = world.render_context(&at.provider, &at.url, enterprise);
         let key = (at.provider.clone(), enterprise.to_owned());
-        let query = received_after
-            .map(|d| HashMap::from([("receivedAfter".to_owned(), d.to_string())]))
-            .unwrap_or_default();
-        let Ok(filters) = Filters::parse(&query, version) else {
-            unreachable!("a date filter always parses")
-        };
+        let filters = Filters::received_and_visible(received_after, visible);
         let messages = world.boxes.get(&key).map(Vec::as_slice).unwrap_or_default();
         let raw = world.raw_items.get(&key).map(Vec::as_slice).unwrap_or_default();
         crate::api::messages::newest_first(
@@ -97,7 +99,7 @@ impl Shared {
             raw.iter().filter(|r| filters.admits_raw(r)),
         )
         .iter()
-        .map(|item| item.json(&at.url, version))
+        .map(|item| item.json(&render))
         .collect()
     }
 
@@ -159,6 +161,20 @@ impl Shared {
             _ => return None,
         };
         items.iter().find(|i| i.id == id).map(render)
+    }
+
+    /// A reference data item as the registry `at` answers its lookup under `path`
+    /// (`refData` or `referenceData`): None when that registry does not serve reference
+    /// data under `path`, or has no such item.
+    pub fn reference_item_at(&self, at: &Reachable, path: &str, kind: &str, id: &str) -> Option<Value> {
+        let served = {
+            let world = self.world.read().unwrap();
+            world.provider(&at.provider).map(|p| p.reference_path() == path)
+        };
+        if served != Some(true) {
+            return None;
+        }
+        self.reference_item(kind, id)
     }
 
     /// The providers the simulator holds.

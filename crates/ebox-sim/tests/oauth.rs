@@ -213,7 +213,8 @@ async fn client_with(f: &Fixture, client_id: &str, scopes: &[&str]) -> String {
 }
 
 /// The status of each kind of call a consumer makes, in the order: discovery, summary,
-/// list, content, reference data list, reference data lookup.
+/// list, content, reference data list, reference data lookup (under `refData`, where
+/// the v3 registry serves it).
 async fn statuses(f: &Fixture, token: &str) -> Vec<u16> {
     let base = f.registry(PROVIDER);
     let id = &f.sim.messages(PROVIDER, ENTERPRISE_B)[0].id;
@@ -222,8 +223,8 @@ async fn statuses(f: &Fixture, token: &str) -> Vec<u16> {
         format!("{base}/ebox"),
         format!("{base}/ebox/messages"),
         format!("{base}/ebox/messages/{id}/attachments/att-1/content"),
-        format!("{base}/referenceData/messageTypes"),
-        format!("{base}/referenceData/senderOrganizations/0308357159"),
+        format!("{base}/refData/messageTypes"),
+        format!("{base}/refData/senderOrganizations/0308357159"),
     ];
     let mut statuses = Vec::new();
     for url in urls {
@@ -252,7 +253,7 @@ async fn a_client_missing_a_scope_gets_403_on_what_it_covers() {
     let f = Fixture::start().await;
     let token = client_with(&f, "client-partial", &[SUMMARY_SCOPE, MESSAGES_SCOPE, REGISTRY_SCOPE]).await;
     assert_eq!(statuses(&f, &token).await, [200, 200, 200, 200, 403, 403]);
-    let url = format!("{}/referenceData/messageTypes", f.registry(PROVIDER));
+    let url = format!("{}/refData/messageTypes", f.registry(PROVIDER));
     let (_, body) = f.get_json(&url, &token).await;
     assert_eq!(body["code"], "FORBIDDEN");
     assert!(

@@ -154,7 +154,7 @@ async fn v2_and_v3_render_one_message_with_their_own_names() {
         "isBodyMainContent",
         "isReplyAuthorized",
         "sender",
-        "partition",
+        "recipient",
     ];
     assert_eq!(keys(&v2), set(&[&common[..], &v2_names[..]].concat()));
     assert_eq!(keys(&v3), set(&[&common[..], &v3_names[..]].concat()));
@@ -169,12 +169,23 @@ async fn v2_and_v3_render_one_message_with_their_own_names() {
         (&v2["bodyMainContent"], &v3["isBodyMainContent"]),
         (&json!(false), &json!(false))
     );
+    // The sender is an enterprise, its application not given; the partition lies with
+    // the recipient, the enterprise whose e-Box it is.
     assert_eq!(
         v3["sender"],
-        json!({"organizationId": "0206731645", "applicationId": "dmfa"})
+        json!({"eboxType": "enterprise", "enterpriseNumber": "0206731645"})
     );
-    assert_eq!(v3["partition"], "GENERAL");
+    assert_eq!(
+        v3["recipient"],
+        json!({"eboxType": "enterprise", "enterpriseNumber": ENTERPRISE_A, "partition": "GENERAL"})
+    );
+    assert!(!v3.to_string().contains("applicationId") && !v3.to_string().contains("organizationId"));
+    assert_attachments_named_by_version(&f, &v2, &v3);
+}
 
+/// The attachments of [`same_message`] at both registries: their own boolean names, the
+/// annex without a listed id.
+fn assert_attachments_named_by_version(f: &Fixture, v2: &Value, v3: &Value) {
     let (a2, a3) = (&v2["attachments"]["items"], &v3["attachments"]["items"]);
     let attachment_common = ["fileName", "mediaType", "size", "digest", "contentHref"];
     assert_eq!(
@@ -187,11 +198,19 @@ async fn v2_and_v3_render_one_message_with_their_own_names() {
     );
     assert_eq!(
         keys(&a3[0]),
-        set(&[&attachment_common[..], &["attachmentId", "isMainContent", "isSigned"]].concat())
+        set(&[
+            &attachment_common[..],
+            &["attachmentId", "isMainContent", "isAttachmentSigned"]
+        ]
+        .concat())
     );
     assert_eq!(
         (&a2[0]["mainContent"], &a3[0]["isMainContent"]),
         (&json!(true), &json!(true))
+    );
+    assert_eq!(
+        (&a2[0]["attachmentSigned"], &a3[0]["isAttachmentSigned"]),
+        (&json!(false), &json!(false))
     );
     // The annex was added without a listed id, in both versions.
     assert!(a2[1].get("attachmentId").is_none() && a3[1].get("attachmentId").is_none());
@@ -205,24 +224,23 @@ async fn v2_and_v3_render_one_message_with_their_own_names() {
 }
 
 #[tokio::test]
-async fn v3_shows_partitions_and_leaves_out_a_missing_application() {
+async fn v3_shows_the_partition_given_and_no_application_either_way() {
     let f = Fixture::start().await;
     let token = f.token_a().await;
     let mut spec = same_message();
     spec["partition"] = json!("BOEKHOUDING");
-    f.control(
-        reqwest::Method::POST,
-        &format!("/control/boxes/{PROVIDER}/{ENTERPRISE_A}/messages"),
-        spec,
-    )
-    .await;
+    f.add(PROVIDER, spec).await;
+    let m = f.message(PROVIDER, "same").await;
+    assert_eq!(m["recipient"]["partition"], "BOEKHOUDING");
     f.sim
         .update_message(PROVIDER, ENTERPRISE_A, "same", |m, _| m.sender_application_id = None);
     let (_, m) = f
         .get_json(&format!("{}/ebox/messages/same", f.registry(PROVIDER)), &token)
         .await;
-    assert_eq!(m["partition"], "BOEKHOUDING");
-    assert_eq!(m["sender"], json!({"organizationId": "0206731645"}));
+    assert_eq!(
+        m["sender"],
+        json!({"eboxType": "enterprise", "enterpriseNumber": "0206731645"})
+    );
 }
 
 #[tokio::test]
@@ -255,6 +273,10 @@ async fn v3_filters_take_the_is_names_and_the_v2_names() {
     f.sim
         .update_message(PROVIDER, ENTERPRISE_A, "same", |m, _| m.visible = false);
     assert_eq!(total(PROVIDER, "isVisible=false").await, 1);
+    assert_eq!(total(PROVIDER, "visible=false").await, 1);
+    assert_eq!(total(PROVIDER, "isVisible=true").await, 1);
     assert_eq!(total(PROVIDER, "isRead=true").await, 0);
-    assert_eq!(total(PROVIDER, "readStatus=false").await, 2);
+    // Without a visibility filter, the hidden message is left out.
+    assert_eq!(total(PROVIDER, "readStatus=false").await, 1);
+    assert_eq!(total(PROVIDER, "readStatus=false&visible=false").await, 1);
 }

@@ -27,13 +27,16 @@ pub(super) async fn message_providers(State(shared): S, headers: HeaderMap) -> A
     Ok(shared.respond(Route::Providers, &enterprise, &effects, &Value::Array(list)))
 }
 
+/// One provider of the older list, by the `messageProviderId` that list gives it.
 pub(super) async fn message_provider(State(shared): S, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let (enterprise, effects) = shared.admit(Route::Providers, None, &headers).await?;
     let found = shared
         .world
         .read()
         .unwrap()
-        .provider(&id)
+        .providers
+        .iter()
+        .find(|p| p.legacy_id() == id)
         .map(|p| p.message_provider_json(&shared.base_url))
         .ok_or_else(|| not_found(format!("provider {id} not found")))?;
     Ok(shared.respond(Route::Providers, &enterprise, &effects, &found))

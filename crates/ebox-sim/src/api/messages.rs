@@ -1,18 +1,17 @@
 //! `/ebox`: the summary, the message list, a message and what hangs under it.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::params::{self, Filters, Page};
 use super::{ApiError, ApiResult, Call, RegistryPath, S, bad_request, not_found};
 use crate::Shared;
-use crate::faults::{Effects, Route};
-use crate::model::{ApiVersion, Content, Message, RawItem, datetime};
+use crate::faults::Route;
+use crate::model::{ApiVersion, Message, RawItem, RenderContext, datetime};
 
 #[derive(Deserialize)]
 pub(super) struct MessagePath {
@@ -21,8 +20,8 @@ pub(super) struct MessagePath {
 
 #[derive(Deserialize)]
 pub(super) struct AttachmentPath {
-    id: String,
-    att: String,
+    pub(super) id: String,
+    pub(super) att: String,
 }
 
 /// One item of a message list: a message, or something listed that is none.
@@ -32,9 +31,9 @@ pub(crate) enum Listed<'a> {
 }
 
 impl Listed<'_> {
-    pub(crate) fn json(&self, registry_url: &str, version: ApiVersion) -> Bytes {
+    pub(crate) fn json(&self, at: &RenderContext) -> Bytes {
         match self {
-            Listed::Message(m) => m.json_bytes(registry_url, version),
+            Listed::Message(m) => m.json_bytes(at),
             Listed::Raw(r) => Bytes::from(r.raw.to_string()),
         }
     }
@@ -83,16 +82,18 @@ impl Shared {
             messages.iter().filter(|m| m.expiration > now && filters.admits(m)),
             raw.iter().filter(|r| filters.admits_raw(r)),
         );
+        let render = call.registry.render(&call.enterprise);
         let items: Vec<Bytes> = selected
             .iter()
             .skip(page.skip)
             .take(page.take)
-            .map(|item| item.json(&call.registry.url, call.registry.version))
+            .map(|item| item.json(&render))
             .collect();
         (!items.is_empty()).then(|| list_text(&items, selected.len()))
     }
 
-    /// The summary counts every item listed, unreadable ones as unread.
+    /// The summary counts every item there is: hidden messages too (which the list
+    /// leaves out unless asked), unreadable items as unread.
     fn summary_json(&self, call: &Call) -> Value {
         let world = self.world.read().unwrap();
         let now = world.now();
@@ -212,9 +213,8 @@ pub(super) async fn message(
 ) -> ApiResult {
     let call = shared.begin(Route::Message, &at, &headers).await?;
     let Call { registry, .. } = &call;
-    let value = shared.with_message(&registry.provider, &call.enterprise, &p.id, |m| {
-        m.to_json(&registry.url, registry.version)
-    })?;
+    let render = registry.render(&call.enterprise);
+    let value = shared.with_message(&registry.provider, &call.enterprise, &p.id, |m| m.to_json(&render))?;
     Ok(shared.respond(Route::Message, &call.enterprise, &call.effects, &value))
 }
 
@@ -232,7 +232,7 @@ pub(super) async fn attachments(
     Ok(shared.respond(Route::Attachments, &call.enterprise, &call.effects, &value))
 }
 
-fn attachment_not_found(att: &str) -> ApiError {
+pub(super) fn attachment_not_found(att: &str) -> ApiError {
     not_found(format!("attachment {att} not found"))
 }
 
@@ -255,76 +255,6 @@ pub(super) async fn attachment(
         })?
         .ok_or_else(|| attachment_not_found(&p.att))?;
     Ok(shared.respond(Route::Attachment, &call.enterprise, &call.effects, &value))
-}
-
-pub(super) async fn content(
-    State(shared): S,
-    Path(at): Path<RegistryPath>,
-    Path(p): Path<AttachmentPath>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let call = shared.begin(Route::Content, &at, &headers).await?;
-    let (provider, enterprise) = (&call.registry.provider, &call.enterprise);
-    let (content, main) = shared
-        .with_message(provider, enterprise, &p.id, |m| {
-            m.attachments
-                .iter()
-                .find(|a| a.id == p.att)
-                .map(|a| (a.content.clone(), a.main_content))
-        })?
-        .ok_or_else(|| attachment_not_found(&p.att))?;
-    if main {
-        // Retrieving the main content is what makes a message "read".
-        shared.update_message(provider, enterprise, &p.id, |m, _| m.read = true);
-    }
-    let length = content.len();
-    // A truncated answer is complete in itself (its Content-Length matches) but shorter
-    // than the attachment: only the size and the digest can tell.
-    let served = call.effects.truncate_after.map_or(length, |cut| cut.min(length));
-    shared.count(Route::Content, enterprise, served);
-    let stream = content_stream(content, call.effects);
-    let mut response = Response::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(served));
-    Ok(response)
-}
-
-/// The content's chunks, with the faults applied: a flipped byte, a cut, a reset.
-fn content_stream(
-    content: Content,
-    effects: Effects,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let cut = effects.reset_after.or(effects.truncate_after).unwrap_or(u64::MAX);
-    let wrong_digest = effects.wrong_digest;
-    let chunks = futures::stream::iter(0..content.chunks()).scan(0u64, move |sent, index| {
-        if *sent >= cut {
-            return std::future::ready(None);
-        }
-        let mut chunk = content.chunk(index);
-        if wrong_digest && index == 0 && !chunk.is_empty() {
-            let mut changed = chunk.to_vec();
-            changed[0] ^= 0xff;
-            chunk = Bytes::from(changed);
-        }
-        let room = cut - *sent;
-        if chunk.len() as u64 > room {
-            chunk = chunk.slice(..room as usize);
-        }
-        *sent += chunk.len() as u64;
-        std::future::ready(Some(Ok(chunk)))
-    });
-    // A failing body makes the server drop the connection before the answer is complete.
-    let reset = effects.reset_after.map(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "simulated reset",
-        ))
-    });
-    chunks.chain(futures::stream::iter(reset))
 }
 
 /// The body, annex or main content; 404 when there is none, which nothing in the

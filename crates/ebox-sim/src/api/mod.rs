@@ -1,6 +1,7 @@
 //! The e-Box routes: token endpoint, both provider discoveries, message registries of
 //! either API version.
 
+mod content;
 mod discovery;
 pub(crate) mod messages;
 pub(crate) mod params;
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::data::{CONSULT_SCOPE, MESSAGES_SCOPE, REFERENCE_DATA_SCOPE, REGISTRY_SCOPE, SUMMARY_SCOPE};
 use crate::faults::{Effects, Route};
-use crate::model::{ApiVersion, Message};
+use crate::model::{ApiVersion, Message, PartitionPlace, RenderContext};
 use crate::{DOCUMENT_PROVIDER_REGISTRY_PATH, PROVIDERS_PATH, Shared, TOKEN_PATH};
 
 type S = State<Arc<Shared>>;
@@ -42,17 +43,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&message, get(messages::message))
         .route(&format!("{message}/attachments"), get(messages::attachments))
         .route(&format!("{message}/attachments/{{att}}"), get(messages::attachment))
-        .route(
-            &format!("{message}/attachments/{{att}}/content"),
-            get(messages::content),
-        )
+        .route(&format!("{message}/attachments/{{att}}/content"), get(content::content))
         .route(&format!("{message}/body"), get(messages::body))
         .route(&format!("{message}/paymentData"), get(messages::payment_data))
-        .route(&format!("{registry}/referenceData/{{kind}}"), get(reference::list))
-        .route(
-            &format!("{registry}/referenceData/{{kind}}/{{id}}"),
-            get(reference::item),
-        )
+        // Reference data lies under `refData` or `referenceData`, as each registry has it:
+        // the segment is a parameter, checked against the provider's.
+        .route(&format!("{registry}/{{section}}/{{kind}}"), get(reference::list))
+        .route(&format!("{registry}/{{section}}/{{kind}}/{{id}}"), get(reference::item))
         .with_state(shared)
 }
 
@@ -150,6 +147,21 @@ struct Registry {
     page_limit: usize,
     /// Base URL for the hrefs in answers (no trailing slash).
     url: String,
+    partition_place: PartitionPlace,
+    /// The one path segment its reference data is served under.
+    reference_path: String,
+}
+
+impl Registry {
+    /// How this registry renders a message of `enterprise`'s e-Box.
+    fn render<'a>(&'a self, enterprise: &'a str) -> RenderContext<'a> {
+        RenderContext {
+            registry_url: &self.url,
+            version: self.version,
+            partition_place: self.partition_place,
+            enterprise,
+        }
+    }
 }
 
 /// A registry call that got past the provider, the token and the status faults.
@@ -215,6 +227,8 @@ impl Shared {
             version: p.api_version,
             page_limit: p.page_limit,
             url: p.registry_url(&self.base_url),
+            partition_place: p.partition_place,
+            reference_path: p.reference_path().to_owned(),
         })
     }
 

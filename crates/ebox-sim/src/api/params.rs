@@ -73,11 +73,14 @@ impl Page {
 }
 
 /// The filters of `GET /ebox/messages`.
+#[derive(Default)]
 pub(crate) struct Filters<'q> {
     received_after: Option<NaiveDate>,
     received_before: Option<NaiveDate>,
     expired_after: Option<NaiveDate>,
     expired_before: Option<NaiveDate>,
+    /// None lists the visible messages only: the filter has no documented default, and
+    /// the harder reading is that hidden ones are left out unless asked for.
     visible: Option<bool>,
     read: Option<bool>,
     registered_mail: Option<bool>,
@@ -103,6 +106,15 @@ impl<'q> Filters<'q> {
         })
     }
 
+    /// The filters a list read in process takes: as `receivedAfter` and `visible`.
+    pub fn received_and_visible(received_after: Option<NaiveDate>, visible: Option<bool>) -> Self {
+        Self {
+            received_after,
+            visible,
+            ..Self::default()
+        }
+    }
+
     /// Dates, not date-times: "after" and "before" a day exclude that day.
     fn received_admits(&self, day: NaiveDate) -> bool {
         self.received_after.is_none_or(|d| day > d) && self.received_before.is_none_or(|d| day < d)
@@ -113,7 +125,7 @@ impl<'q> Filters<'q> {
         self.received_admits(m.receipt.date_naive())
             && self.expired_after.is_none_or(|d| expires > d)
             && self.expired_before.is_none_or(|d| expires < d)
-            && self.visible.is_none_or(|v| m.visible == v)
+            && m.visible == self.visible.unwrap_or(true)
             && self.read.is_none_or(|v| m.read == v)
             && self.registered_mail.is_none_or(|v| m.registered_mail == v)
             && self.message_type_id.is_none_or(|v| m.message_type_id == v)
@@ -126,7 +138,8 @@ impl<'q> Filters<'q> {
     }
 
     /// An unreadable item is known only by its receipt time; every other filter lets it
-    /// through, as the registry's own (unknown) values might.
+    /// through (visibility too, whether asked or not), as the registry's own (unknown)
+    /// values might.
     pub fn admits_raw(&self, r: &RawItem) -> bool {
         self.received_admits(r.received_at.date_naive())
     }

@@ -1,4 +1,6 @@
-//! `/referenceData/{kind}` and its `{id}` lookups: the names behind a message's ids.
+//! `/referenceData/{kind}` (or `/refData/{kind}`) and its `{id}` lookups: the names
+//! behind a message's ids. Each registry answers under one of the two only: by default
+//! `refData` in v3, `referenceData` in v2.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -7,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::params::{self, Page};
-use super::{ApiError, ApiResult, RegistryPath, S, not_found};
+use super::{ApiError, ApiResult, Call, RegistryPath, S, not_found};
+use crate::Shared;
 use crate::faults::Route;
 use crate::model::{ReferenceData, ReferenceItem};
 
@@ -16,13 +19,34 @@ const CACHE_CONTROL: &str = "max-age=172800";
 
 #[derive(Deserialize)]
 pub(super) struct ReferencePath {
+    section: String,
     kind: String,
 }
 
 #[derive(Deserialize)]
 pub(super) struct ReferenceItemPath {
+    section: String,
     kind: String,
     id: String,
+}
+
+impl Shared {
+    /// A reference data call: 404 (before the token is looked at, as for an unknown
+    /// route) when the registry does not serve reference data under `section`.
+    async fn begin_reference(&self, at: &RegistryPath, section: &str, headers: &HeaderMap) -> Result<Call, ApiError> {
+        let registry = self.registry(Route::ReferenceData, at)?;
+        if registry.reference_path != section {
+            return Err(not_found(format!("no {section} at provider {}", at.provider)));
+        }
+        let (enterprise, effects) = self
+            .admit(Route::ReferenceData, Some(&registry.provider), headers)
+            .await?;
+        Ok(Call {
+            registry,
+            enterprise,
+            effects,
+        })
+    }
 }
 
 type Render = fn(&ReferenceItem) -> Value;
@@ -58,7 +82,7 @@ pub(super) async fn list(
     Query(q): Query<params::Query>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let call = shared.begin(Route::ReferenceData, &at, &headers).await?;
+    let call = shared.begin_reference(&at, &p.section, &headers).await?;
     let page = Page::parse(&q, call.registry.page_limit)?;
     let (items, render) = reference_kind(&shared.world.read().unwrap().reference, &p.kind)?;
     let page_items: Vec<Value> = items.iter().skip(page.skip).take(page.take).map(render).collect();
@@ -73,7 +97,7 @@ pub(super) async fn item(
     Path(p): Path<ReferenceItemPath>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let call = shared.begin(Route::ReferenceData, &at, &headers).await?;
+    let call = shared.begin_reference(&at, &p.section, &headers).await?;
     let (items, render) = reference_kind(&shared.world.read().unwrap().reference, &p.kind)?;
     let value = items
         .iter()

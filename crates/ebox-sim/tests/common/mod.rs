@@ -40,6 +40,42 @@ impl Fixture {
         self.sim.registry_url(provider).unwrap()
     }
 
+    /// Where a provider's registry serves reference data: `{registry}/refData` (v3) or
+    /// `{registry}/referenceData` (v2), unless the provider says otherwise.
+    pub fn reference_url(&self, provider: &str) -> String {
+        let p = self.sim.providers().into_iter().find(|p| p.id == provider).unwrap();
+        format!("{}/{}", self.registry(provider), p.reference_path())
+    }
+
+    /// Adds a message described as the control API takes it; panics unless it is added.
+    pub async fn add(&self, provider: &str, spec: Value) {
+        let path = format!("/control/boxes/{provider}/{ENTERPRISE_A}/messages");
+        let r = self.control(reqwest::Method::POST, &path, spec).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+
+    /// A message as its own route serves it to enterprise A.
+    pub async fn message(&self, provider: &str, id: &str) -> Value {
+        let token = self.token_a().await;
+        let (status, m) = self
+            .get_json(&format!("{}/ebox/messages/{id}", self.registry(provider)), &token)
+            .await;
+        assert_eq!(status, 200, "{m}");
+        m
+    }
+
+    /// The `totalItems` of a list query (0 for the 404 of an empty list).
+    pub async fn total(&self, provider: &str, query: &str, token: &str) -> u64 {
+        let (status, body) = self
+            .get_json(&format!("{}?{query}", self.list_url(provider)), token)
+            .await;
+        match status {
+            404 => 0,
+            200 => body["totalItems"].as_u64().unwrap(),
+            other => panic!("{query}: {other} {body}"),
+        }
+    }
+
     pub fn list_url(&self, provider: &str) -> String {
         format!("{}/ebox/messages", self.registry(provider))
     }
@@ -102,6 +138,19 @@ impl Fixture {
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+/// Generated messages for `enterprises` at one provider: two attachments of 20 000 bytes
+/// each, seed 7.
+pub fn scenario_at(provider: &str, enterprises: &[&str], messages: usize) -> ebox_sim::data::Scenario {
+    ebox_sim::data::Scenario {
+        seed: 7,
+        enterprises: enterprises.iter().map(|e| e.to_string()).collect(),
+        messages_per_enterprise: messages,
+        attachments_per_message: 2,
+        attachment_size: 20_000,
+        providers: vec![provider.into()],
     }
 }
 
