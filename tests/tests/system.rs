@@ -31,6 +31,7 @@ async fn a_scheduled_tick_delivers_every_enabled_connection_once() {
         assert_eq!(first[e]["delivered"], 12);
         system.assert_delivered(e).await;
     }
+    assert_v3_beside_v2(&system, A).await;
     // The disabled connection was not touched.
     assert!(system.last_run(C).await.is_none());
     assert!(
@@ -168,4 +169,39 @@ async fn a_broken_secret_and_a_provider_down_stop_no_one_else() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A v3 registry in the shape of the provider migration notes beside a v2 one: the same
+/// normalised fields, the v3 names looked up by the sender's enterprise number under
+/// `refData`, inline bodies stored without a body call, the partition from `recipient`.
+async fn assert_v3_beside_v2(system: &System, entity: &str) {
+    let mut inline = 0;
+    for (provider, version) in [("ebox-enterprise", "v3"), ("vlaamse-overheid", "v2")] {
+        let prefix = format!("verdeelbak/{entity}/{provider}/");
+        let listed = system.objects().list(&prefix).await.unwrap();
+        let jsons: Vec<_> = listed.iter().filter(|o| o.key.ends_with("/message.json")).collect();
+        assert!(!jsons.is_empty(), "{prefix}");
+        for o in jsons {
+            let bytes = system.objects().get(&o.key).await.unwrap().unwrap();
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(m["registry_version"], version);
+            assert!(m["sender"]["organization"]["name"]["nl"].is_string(), "{m:#}");
+            assert!(m["message_type"]["name"]["nl"].is_string(), "{m:#}");
+            if version == "v3" {
+                assert!(m["ebox"]["sender"]["enterpriseNumber"].is_string(), "{m:#}");
+                assert!(m["ebox"].get("senderOrganizationId").is_none());
+                assert_eq!(m["partition"], "GENERAL");
+                assert_eq!(m["ebox"]["recipient"]["partition"], "GENERAL");
+            }
+            match (m["ebox"].get("bodyContent"), m["body_source"].as_str()) {
+                (Some(_), source) => {
+                    assert_eq!(source, Some("inline"), "{m:#}");
+                    inline += 1;
+                }
+                (None, Some(source)) => assert_eq!(source, "body_call"),
+                (None, None) => assert!(m["body"].is_null()),
+            }
+        }
+    }
+    assert!(inline > 0, "some v3 bodies came inline");
 }

@@ -214,6 +214,8 @@ fn cursor(seconds: i64, recent: &[(&str, i64)]) -> Cursor {
             .iter()
             .map(|(id, s)| (format!("{id:0>64}"), at(*s - 60)))
             .collect(),
+        registry_url: format!("https://registry.example/r{seconds}/v3/"),
+        also_known_as: recent.iter().map(|(id, _)| format!("aka-{id}")).collect(),
     }
 }
 

@@ -11,7 +11,7 @@ mod error;
 pub mod model;
 
 pub use client::{
-    ASSERTION_TYPE, AccessToken, AttachmentDownload, Body, Ebox, EboxConfig, PAGE_SIZE, Session, endpoint,
+    ASSERTION_TYPE, AccessToken, AttachmentDownload, Body, Ebox, EboxConfig, PAGE_SIZE, Session, Visibility, endpoint,
     parse_retry_after,
 };
 pub use credentials::{CertificateInfo, ClientCredentials, KeyError, KeyMaterial};

@@ -21,7 +21,10 @@ async fn active_providers(f: &Fixture, session: &ebox::Session) -> Vec<MessagePr
 
 /// Every item of a walk.
 async fn walk_all(session: &ebox::Session, provider: &MessageProvider) -> Result<Vec<Listed>, EboxError> {
-    session.messages(provider, None).try_collect().await
+    session
+        .messages(provider, None, ebox::Visibility::AsListed)
+        .try_collect()
+        .await
 }
 
 /// Every message of a walk, which must hold nothing else.
@@ -94,7 +97,7 @@ async fn the_whole_happy_path() {
             .await
             .unwrap()
             .unwrap();
-        assert!(body.text.nl.unwrap().starts_with("Geachte"));
+        assert!(body.text.nl.as_deref().unwrap().starts_with("Geachte"));
         let m = &messages[1];
         for (attachment, sim_attachment) in m.message.attachments().iter().zip(&expected[1].attachments) {
             let (len, sha) = download(&session, provider, &m.message.message_id, attachment)
@@ -299,7 +302,11 @@ async fn a_token_expiring_mid_walk_is_renewed_transparently() {
             .unwrap();
         s
     };
-    let messages: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
+    let messages: Vec<_> = session
+        .messages(&provider, None, ebox::Visibility::AsListed)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(messages.len(), 350);
     assert_eq!(
         f.requests("list"),
@@ -324,7 +331,7 @@ async fn messages_arriving_while_paging_are_yielded_once() {
     // Two arrivals during the walk: on page 2 and page 3 requests.
     f.fault(json!({"route": "list", "kind": {"type": "shift_page"}, "times": 2}));
     let listed: Vec<String> = session
-        .messages(&provider, None)
+        .messages(&provider, None, ebox::Visibility::AsListed)
         .map_ok(|m| m.message_id().unwrap().to_owned())
         .try_collect()
         .await

@@ -25,7 +25,11 @@ async fn provider(session: &ebox::Session, id: &str) -> MessageProvider {
 }
 
 async fn walk(session: &ebox::Session, p: &MessageProvider) -> Vec<Listed> {
-    session.messages(p, None).try_collect().await.unwrap()
+    session
+        .messages(p, None, ebox::Visibility::AsListed)
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 fn ids(items: &[Listed]) -> Vec<String> {
@@ -91,7 +95,10 @@ async fn v2_and_v3_messages_come_out_the_same() {
     assert_eq!((m2.body_main_content, m3.body_main_content), (Some(false), Some(false)));
     assert_eq!(m2.sender_organization.id.as_deref(), Some("0206731645"));
     assert_eq!(m3.sender_organization, m2.sender_organization);
-    assert_eq!(m3.sender_application, m2.sender_application);
+    // v3's sender object names the enterprise only: no application.
+    assert_eq!(m2.sender_application.id.as_deref(), Some("dmfa"));
+    assert!(m3.sender_application.id.is_absent());
+    assert_eq!(m3.sender_ebox_type.as_deref(), Some("enterprise"));
     assert_eq!(m3.message_type, m2.message_type);
     assert!(m2.attachments[0].main_content && m3.attachments[0].main_content);
     // The annex body is there although it is not the main content.
@@ -184,7 +191,12 @@ async fn an_unreadable_item_does_not_stop_the_walk() {
 #[tokio::test]
 async fn discovery_through_either_registry() {
     let f = Fixture::start().await;
-    for url in [f.sim.document_provider_registry_url(), f.sim.message_providers_url()] {
+    let mut registries = Vec::new();
+    // The two endpoints name the same registries differently.
+    for (url, ids) in [
+        (f.sim.document_provider_registry_url(), [V3, V2]),
+        (f.sim.message_providers_url(), ["EBOXENT", "VO-REGISTRY"]),
+    ] {
         let mut config = config(&f.sim);
         config.provider_registry_url = url.clone();
         let ebox = ebox::Ebox::new(config).unwrap();
@@ -196,10 +208,13 @@ async fn discovery_through_either_registry() {
             .filter(|p| p.state(now) == ProviderState::Active)
             .map(|p| (p.message_provider_id.as_str(), p.api_version))
             .collect();
-        assert_eq!(active, [(V3, ApiVersion::V3), (V2, ApiVersion::V2)], "{url}");
+        assert_eq!(active, [(ids[0], ApiVersion::V3), (ids[1], ApiVersion::V2)], "{url}");
         assert_eq!(found.providers.len(), 4, "{url}: inactive ones are listed too");
         assert!(found.skipped.is_empty(), "{url}: {:?}", found.skipped);
+        let urls: Vec<String> = found.providers.iter().map(|p| p.message_provider_url.clone()).collect();
+        registries.push(urls);
     }
+    assert_eq!(registries[0], registries[1], "the same registries");
 }
 
 #[tokio::test]

@@ -39,7 +39,11 @@ async fn failing_token_requests_leak_nothing() {
     let session = f.session();
     // A working session first, so that real tokens exist that must not show up.
     let provider = session.providers().await.unwrap().providers[0].clone();
-    let listed: Vec<_> = session.messages(&provider, None).try_collect().await.unwrap();
+    let listed: Vec<_> = session
+        .messages(&provider, None, ebox::Visibility::AsListed)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
 
     // Then failures: a token endpoint that errors, then a key e-Box does not know.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use delivery::ports::{EboxService, Mailbox};
 use ebox::model::{Attachment, Discovery, Listed, MessageProvider, ReferenceKind, Translated, read_attachments};
-use ebox::{AttachmentDownload, Body, ClientCredentials, EboxError};
+use ebox::{AttachmentDownload, Body, ClientCredentials, EboxError, Visibility};
 use ebox_sim::Shared;
 use ebox_sim::direct::Reachable;
 use futures::StreamExt;
@@ -126,15 +126,20 @@ impl Mailbox for TwinMailbox {
         &self,
         provider: &MessageProvider,
         received_after: Option<NaiveDate>,
+        visibility: Visibility,
     ) -> BoxStream<'static, Result<Listed, EboxError>> {
+        let visible = match visibility {
+            Visibility::AsListed => None,
+            Visibility::Hidden => Some(false),
+        };
         let items = self
             .at("list", provider)
-            .map(|(enterprise, at)| self.twin.sim.list_items(&at, enterprise, received_after));
+            .map(|(enterprise, at)| self.twin.sim.list_items(&at, enterprise, received_after, visible));
         match items {
             Err(e) => stream::once(async move { Err(e) }).boxed(),
-            Ok(items) => stream::iter(items.into_iter().map(|raw| {
+            Ok(items) => stream::iter(items.into_iter().map(move |raw| {
                 let value = serde_json::from_slice(&raw).expect("the simulator renders JSON");
-                Ok(Listed::read(value))
+                Ok(visibility.mark(Listed::read(value)))
             }))
             .boxed(),
         }

@@ -63,14 +63,21 @@ pub fn assert_message_delivered(
     let body_key = keys::body_key(&folder);
     match &m.body {
         Some(body) => {
-            // As the simulator serves it.
-            let served = serde_json::to_value(body).unwrap().to_string();
+            // As the simulator serves it: byte for byte from the body call; from inside the
+            // listed message (an inline body), the same JSON.
+            let served = serde_json::to_value(body).unwrap();
             let stored = objects.get(&body_key).unwrap_or_else(|| panic!("{body_key} missing"));
-            assert_eq!(
-                std::str::from_utf8(stored).unwrap(),
-                served,
-                "{body_key}: byte for byte"
-            );
+            if json["body_source"] == "inline" {
+                assert!(m.body_inline, "{body_key}: inline only where e-Box inlined it");
+                let stored: Value = serde_json::from_slice(stored).unwrap();
+                assert_eq!(stored, served, "{body_key}: the inline body");
+            } else {
+                assert_eq!(
+                    std::str::from_utf8(stored).unwrap(),
+                    served.to_string(),
+                    "{body_key}: byte for byte"
+                );
+            }
             assert_eq!(json["body"], serde_json::to_value(body).unwrap());
             let role = if m.body_main_content { "main_content" } else { "annex" };
             assert_eq!(json["body_role"], role, "{json_key}");

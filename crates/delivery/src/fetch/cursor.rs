@@ -8,6 +8,16 @@ use super::RECENT_LIMIT;
 use super::tally::Tally;
 use crate::ports::Cursor;
 
+/// The cursor with the registry's URL, and the id discovery gave it when that is not the
+/// cursor's own: the next run knows the registry by both.
+pub(super) fn known_as(mut cursor: Cursor, own_id: &str, listed: &ebox::model::MessageProvider) -> Cursor {
+    cursor.registry_url = listed.message_provider_url.clone();
+    if listed.message_provider_id != own_id {
+        cursor.also_known_as.insert(listed.message_provider_id.clone());
+    }
+    cursor
+}
+
 /// The position the cursor may move to: the newest message the walk saw, but never past
 /// one that failed; and where it is (or nowhere, from the start) while something it must
 /// not pass has no place in time (a failed message without a date, an unreadable item it
@@ -57,6 +67,7 @@ pub(super) fn next(
         position,
         recent: kept,
         unreadable,
+        ..before.cloned().unwrap_or_default()
     })
 }
 
@@ -75,7 +86,7 @@ mod tests {
         Cursor {
             position,
             recent: recent.iter().map(|(id, t)| ((*id).to_owned(), *t)).collect(),
-            unreadable: Default::default(),
+            ..Cursor::default()
         }
     }
 

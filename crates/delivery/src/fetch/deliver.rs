@@ -15,7 +15,7 @@ use super::retrieval::{self, Retrieval};
 use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
-use crate::verdeelbak::message_json::{self, StoredAttachment};
+use crate::verdeelbak::message_json::{self, BodySource, StoredAttachment};
 
 /// What became of a message the ledger did not know.
 pub(super) enum Delivery {
@@ -47,7 +47,7 @@ struct Parts {
     retrieval: Retrieval,
     bytes: u64,
     attachments: Vec<StoredAttachment>,
-    body: Option<ebox::model::Translated>,
+    body: Option<(ebox::model::Translated, BodySource)>,
 }
 
 impl Run<'_> {
@@ -163,26 +163,38 @@ impl Run<'_> {
             parts.bytes += stored.size_bytes;
             parts.attachments.push(stored);
         }
-        if let Some((text, bytes)) = self.store_body(provider, m, folder, &parts.retrieval).await? {
+        if let Some((text, source, bytes)) = self.store_body(provider, m, folder, &parts.retrieval).await? {
             parts.bytes += bytes;
-            parts.body = Some(text);
+            parts.body = Some((text, source));
         }
         Ok(parts)
     }
 
-    /// The body, main content or annex, stored as e-Box sent it; its text and size.
+    /// The body, main content or annex, stored as e-Box sent it; its text, where it came
+    /// from and its size. A body inside the message needs no call of its own.
     async fn store_body(
         &self,
         provider: &MessageProvider,
         m: &ebox::model::Message,
         folder: &str,
         retrieval: &Retrieval,
-    ) -> Result<Option<(ebox::model::Translated, u64)>, Failure> {
-        let body = self
-            .session
-            .body(provider, &m.message_id)
-            .await
-            .map_err(|e| Failure::ebox(Step::Body, e))?;
+    ) -> Result<Option<(ebox::model::Translated, BodySource, u64)>, Failure> {
+        let (body, source) = match m.inline_body() {
+            Some((text, raw)) => (
+                Some(ebox::Body {
+                    raw: bytes::Bytes::from(serde_json::to_vec(raw).expect("JSON values serialise")),
+                    text: text.clone(),
+                }),
+                BodySource::Inline,
+            ),
+            None => (
+                self.session
+                    .body(provider, &m.message_id)
+                    .await
+                    .map_err(|e| Failure::ebox(Step::Body, e))?,
+                BodySource::BodyCall,
+            ),
+        };
         let Some(body) = body else {
             if m.body_main_content == Some(true) {
                 // The main content is missing: never a message without it.
@@ -208,7 +220,7 @@ impl Run<'_> {
             metadata: retrieval::metadata(retrieval),
         };
         self.fetcher.objects.put(put).await.map_err(Failure::store)?;
-        Ok(Some((body.text, bytes)))
+        Ok(Some((body.text, source, bytes)))
     }
 
     /// `message.json`, then the ledger row.
@@ -228,10 +240,11 @@ impl Run<'_> {
             listed,
             &self.names(provider, m).await,
             message_json::Stored {
-                body: parts
-                    .body
-                    .as_ref()
-                    .map(|text| message_json::StoredBody { text, key: &body_key }),
+                body: parts.body.as_ref().map(|(text, source)| message_json::StoredBody {
+                    text,
+                    key: &body_key,
+                    source: *source,
+                }),
                 attachments: &parts.attachments,
                 retrieval: &parts.retrieval,
             },
@@ -309,7 +322,7 @@ impl Run<'_> {
     /// The names behind the message's ids, where the message does not carry them.
     async fn names(&self, provider: &MessageProvider, m: &ebox::model::Message) -> message_json::Names {
         let lookup = |kind: ReferenceKind, named: &ebox::model::Named| {
-            let id = named.id.clone().filter(|_| named.name.is_none());
+            let id = named.lookup_id().filter(|_| named.name.is_absent()).map(str::to_owned);
             async move {
                 match id {
                     Some(id) => self.session.reference_name(provider, kind, &id).await,

@@ -27,6 +27,7 @@ pub mod credentials;
 mod cursor;
 mod deliver;
 mod failure;
+mod identity;
 mod lease;
 mod outbox;
 mod reconcile;
@@ -48,6 +49,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
+pub use identity::Recognised;
 pub use report::*;
 
 use crate::ports::*;

@@ -90,7 +90,14 @@ impl std::fmt::Display for ProviderStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderReport {
+    /// The id its messages are stored under.
     pub provider_id: String,
+    /// The id discovery gave it this run, when that is another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_as: Option<String>,
+    /// How the registry was recognised under that other id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognised_by: Option<super::Recognised>,
     pub state: ProviderStatus,
     pub listed: u64,
     pub new: u64,

@@ -277,9 +277,14 @@ impl Fetcher {
                 .as_ref()
                 .is_none_or(|only| only.contains(&p.message_provider_id))
         };
+        let listed: Vec<&str> = discovery
+            .providers
+            .iter()
+            .map(|p| p.message_provider_id.as_str())
+            .collect();
         for provider in discovery.providers.iter().filter(wanted) {
             match provider.state(now) {
-                ProviderState::Active => report.providers.push(run.provider(provider).await),
+                ProviderState::Active => report.providers.push(run.identified(provider, &listed).await),
                 ProviderState::InMaintenance { until } => report.providers.push(ProviderReport {
                     provider_id: provider.message_provider_id.clone(),
                     state: ProviderStatus::Maintenance,

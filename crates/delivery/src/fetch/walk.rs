@@ -1,11 +1,12 @@
 //! One provider's walk: stream the list, sort it against the ledger, deliver what is new,
 //! tally, then move the cursor. "stream -> tally -> next cursor -> write".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ebox::EboxError;
 use ebox::model::{Listed, ListedMessage, MessageProvider, UnreadableItem};
+use ebox::{EboxError, Visibility};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
@@ -45,7 +46,9 @@ impl Run<'_> {
             .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.fetcher.settings.time_margin)
     }
 
-    pub(super) async fn provider(&self, provider: &MessageProvider) -> ProviderReport {
+    /// Walks `provider` (under the id its registry is stored under), as discovery listed
+    /// it (`listed`).
+    pub(super) async fn provider(&self, provider: &MessageProvider, listed: &MessageProvider) -> ProviderReport {
         let f = self.fetcher;
         let provider_id = &provider.message_provider_id;
         let before = self.cursors.get(provider_id);
@@ -65,14 +68,18 @@ impl Run<'_> {
         } else {
             incremental
         };
-        let mut done = std::pin::pin!(self.deliveries(provider, before, listed_after));
+        // Hidden messages may be left out of the default list: a walk that may meet mail
+        // for the first time (no cursor yet, a backfill, a reconcile) asks for them too.
+        let hidden_too = self.reconcile || before.is_none() || self.request.since.is_some();
+        let mut done = std::pin::pin!(self.deliveries(provider, before, listed_after, hidden_too));
         while let Some(item) = done.next().await {
             tally.add(item);
         }
         tally.report.walk_complete = tally.complete;
         if tally.complete && !self.request.dry_run {
             let target = cursor::target(&tally, position);
-            let next = cursor::next(before, target, tally.delivered, tally.unreadable, f.settings.overlap);
+            let next = cursor::next(before, target, tally.delivered, tally.unreadable, f.settings.overlap)
+                .map(|next| cursor::known_as(next, provider_id, listed));
             // Nothing new for the cursor: no write.
             if let Some(next) = next.filter(|n| Some(n) != before) {
                 self.write_cursor(provider_id, &next, &mut tally.report).await;
@@ -103,11 +110,11 @@ impl Run<'_> {
         provider: &'s MessageProvider,
         before: Option<&'s Cursor>,
         received_after: Option<chrono::NaiveDate>,
+        hidden_too: bool,
     ) -> impl Stream<Item = Done> + 's {
         let f = self.fetcher;
         let recent = before.map(|c| &c.recent);
-        self.session
-            .messages(provider, received_after)
+        self.listing(provider, received_after, hidden_too)
             .try_chunks(ebox::PAGE_SIZE)
             .then(move |page| async move { self.check_page(provider, recent, page).await })
             .flat_map(futures::stream::iter)
@@ -121,6 +128,31 @@ impl Run<'_> {
             })
             .map(move |seen| self.handle(provider, seen))
             .buffer_unordered(f.settings.concurrency.max(1))
+    }
+
+    /// The provider's list as the registry lists it by default, then (when asked) its
+    /// hidden messages; an item both show is yielded once.
+    fn listing(
+        &self,
+        provider: &MessageProvider,
+        received_after: Option<chrono::NaiveDate>,
+        hidden_too: bool,
+    ) -> BoxStream<'static, Result<Listed, EboxError>> {
+        let listed = self.session.messages(provider, received_after, Visibility::AsListed);
+        if !hidden_too {
+            return listed;
+        }
+        let mut once = HashSet::new();
+        listed
+            .chain(self.session.messages(provider, received_after, Visibility::Hidden))
+            .try_filter(move |item| {
+                let identity = match item {
+                    Listed::Message(m) => format!("id:{}", m.message.message_id),
+                    Listed::Unreadable(u) => format!("raw:{}", u.raw),
+                };
+                std::future::ready(once.insert(identity))
+            })
+            .boxed()
     }
 
     async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Done {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use ebox::model::{Attachment, Discovery, Listed, MessageProvider, ReferenceKind, Translated};
-use ebox::{AttachmentDownload, Body, ClientCredentials, EboxError};
+use ebox::{AttachmentDownload, Body, ClientCredentials, EboxError, Visibility};
 use futures::stream::BoxStream;
 
 /// Opens an entity's mailbox.
@@ -25,11 +25,13 @@ pub trait Mailbox: Send + Sync {
     async fn authenticate(&self) -> Result<(), EboxError>;
     /// Every provider discovery lists, with the entries that could not be read.
     async fn providers(&self) -> Result<Arc<Discovery>, EboxError>;
-    /// Every item of one provider's list, newest first, received after `received_after`.
+    /// Every item of one provider's list, newest first, received after `received_after`:
+    /// as the registry lists by default, or its hidden messages.
     fn messages(
         &self,
         provider: &MessageProvider,
         received_after: Option<NaiveDate>,
+        visibility: Visibility,
     ) -> BoxStream<'static, Result<Listed, EboxError>>;
     /// A message's whole attachment list, when its listing held only part of it.
     async fn attachments(&self, provider: &MessageProvider, message_id: &str) -> Result<Vec<Attachment>, EboxError>;
@@ -68,8 +70,9 @@ impl Mailbox for ebox::Session {
         &self,
         provider: &MessageProvider,
         received_after: Option<NaiveDate>,
+        visibility: Visibility,
     ) -> BoxStream<'static, Result<Listed, EboxError>> {
-        ebox::Session::messages(self, provider, received_after)
+        ebox::Session::messages(self, provider, received_after, visibility)
     }
 
     async fn attachments(&self, provider: &MessageProvider, message_id: &str) -> Result<Vec<Attachment>, EboxError> {

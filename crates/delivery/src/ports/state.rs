@@ -69,6 +69,11 @@ pub struct Cursor {
     /// List items that were not readable messages, by the SHA-256 of their JSON, with
     /// when they were first seen: the cursor holds back for each for a while.
     pub unreadable: BTreeMap<String, DateTime<Utc>>,
+    /// The URL of the registry the last walk read ("" before it was kept).
+    pub registry_url: String,
+    /// Other ids discovery gave this same registry (a rename, a change of discovery
+    /// endpoint, a move from v2 to v3): its messages stay under this cursor's id.
+    pub also_known_as: std::collections::BTreeSet<String>,
 }
 
 /// How far back a walk of one provider has to look. The ledger, not the cursor, says

@@ -1,15 +1,16 @@
 //! `message.json`: the complete, normalised metadata of one delivered message, plus the
 //! untouched e-Box JSON. Deterministic: the same message gives the same bytes.
 
-use ebox::model::{ApiVersion, ListedMessage, Named, Translated};
+use ebox::model::{ApiVersion, ListedMessage, Named, Sent, Translated};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::EntityId;
 
-/// v2: v3 registries and partitions, every body (annexes too), optional dates and
-/// names, attachments with ids of our own where e-Box gave none.
-pub const MESSAGE_SCHEMA: &str = "digipost-ebox.message.v2";
+/// v3: every field copied from e-Box keeps absent, `null` and empty apart (a field e-Box
+/// left out is left out here too); `visible`; the v3 sender's e-Box type; the body's
+/// source (inline or its own call); `for_the_attention_of` in one shape for v2 and v3.
+pub const MESSAGE_SCHEMA: &str = "digipost-ebox.message.v3";
 
 /// One attachment as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,8 +18,10 @@ pub struct StoredAttachment {
     pub attachment_id: String,
     /// e-Box gave no id; this one is derived from the attachment and stable across runs.
     pub attachment_id_assigned: bool,
-    /// Exactly as the sender named it (the key holds a safe form of it).
-    pub file_name: Option<String>,
+    /// Byte for byte as the sender named it, `""` and `null` included; left out when
+    /// e-Box left it out (the key holds a safe form of it).
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    pub file_name: Sent<String>,
     pub key: String,
     pub media_type: Option<String>,
     pub size_bytes: u64,
@@ -30,10 +33,21 @@ pub struct StoredAttachment {
     pub digest_verified: bool,
 }
 
+/// Where the stored body came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodySource {
+    /// Inside the listed message (`bodyContent`).
+    Inline,
+    /// Its own call (`GET .../body`).
+    BodyCall,
+}
+
 /// The body as stored.
 pub struct StoredBody<'a> {
     pub text: &'a Translated,
     pub key: &'a str,
+    pub source: BodySource,
 }
 
 /// What was stored of the message, and when its content was retrieved.
@@ -59,11 +73,69 @@ pub struct Names {
     pub sender_application: Option<Translated>,
 }
 
-fn named(n: &Named, looked_up: &Option<Translated>) -> Value {
-    match &n.id {
-        Some(id) => json!({"id": id, "name": n.name.as_ref().or(looked_up.as_ref())}),
-        None => Value::Null,
+/// A reference: its id as sent, and its name as the message sent it, else as looked up.
+#[derive(Serialize)]
+struct NamedJson<'a> {
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    id: Sent<&'a String>,
+    name: Sent<&'a Translated>,
+}
+
+fn named<'a>(n: &'a Named, looked_up: &'a Option<Translated>) -> Option<NamedJson<'a>> {
+    if n.id.is_absent() && n.name.is_absent() {
+        return None;
     }
+    let name = match n.name.as_ref() {
+        Sent::Absent => looked_up.as_ref().into(),
+        said => said,
+    };
+    Some(NamedJson {
+        id: n.id.as_ref(),
+        name,
+    })
+}
+
+#[derive(Serialize)]
+struct SenderJson<'a> {
+    organization: Option<NamedJson<'a>>,
+    application: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ebox_type: Option<&'a str>,
+}
+
+/// `message.json` as written. Fields copied from e-Box that it left out are left out.
+#[derive(Serialize)]
+struct MessageJson<'a> {
+    schema: &'static str,
+    entity_id: &'a str,
+    provider_id: &'a str,
+    registry_version: &'static str,
+    message_id: &'a str,
+    partition: Option<&'a str>,
+    received_at: Option<chrono::DateTime<chrono::Utc>>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    registered_mail: bool,
+    visible: Option<bool>,
+    retrieved_at: String,
+    read_before_retrieval: bool,
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    subject: &'a Sent<Translated>,
+    body: Option<&'a Translated>,
+    body_key: Option<&'a str>,
+    body_role: Option<&'static str>,
+    body_source: Option<BodySource>,
+    body_main_content: Option<bool>,
+    sender: SenderJson<'a>,
+    message_type: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    for_the_attention_of: &'a Sent<Value>,
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    payment_data: &'a Sent<Value>,
+    #[serde(skip_serializing_if = "Sent::is_absent")]
+    business_data: &'a Sent<Value>,
+    reply_authorized: bool,
+    attachments: &'a [StoredAttachment],
+    ebox: &'a Value,
 }
 
 pub fn build(
@@ -88,36 +160,39 @@ pub fn build(
             "annex"
         }
     });
-    let value = json!({
-        "schema": MESSAGE_SCHEMA,
-        "entity_id": entity.as_str(),
-        "provider_id": provider_id,
-        "registry_version": version.as_str(),
-        "message_id": m.message_id,
-        "partition": m.partition,
-        "received_at": m.receipt_date,
-        "expires_at": m.expiration_date,
-        "registered_mail": m.registered_mail,
-        "retrieved_at": retrieval.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "read_before_retrieval": retrieval.read_before,
-        "subject": m.subject,
-        "body": body.as_ref().map(|b| b.text),
-        "body_key": body.as_ref().map(|b| b.key),
-        "body_role": body_role,
-        "body_main_content": m.body_main_content,
-        "sender": {
-            "organization": named(&m.sender_organization, &names.sender_organization),
-            "application": named(&m.sender_application, &names.sender_application),
+    let json = MessageJson {
+        schema: MESSAGE_SCHEMA,
+        entity_id: entity.as_str(),
+        provider_id,
+        registry_version: version.as_str(),
+        message_id: &m.message_id,
+        partition: m.partition.as_deref(),
+        received_at: m.receipt_date,
+        expires_at: m.expiration_date,
+        registered_mail: m.registered_mail,
+        visible: m.visible,
+        retrieved_at: retrieval.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        read_before_retrieval: retrieval.read_before,
+        subject: &m.subject,
+        body: body.as_ref().map(|b| b.text),
+        body_key: body.as_ref().map(|b| b.key),
+        body_role,
+        body_source: body.as_ref().map(|b| b.source),
+        body_main_content: m.body_main_content,
+        sender: SenderJson {
+            organization: named(&m.sender_organization, &names.sender_organization),
+            application: named(&m.sender_application, &names.sender_application),
+            ebox_type: m.sender_ebox_type.as_deref(),
         },
-        "message_type": named(&m.message_type, &names.message_type),
-        "for_the_attention_of": m.for_the_attention_of,
-        "payment_data": m.payment_data,
-        "business_data": m.business_data_list,
-        "reply_authorized": m.reply_authorized,
-        "attachments": attachments,
-        "ebox": listed.raw,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&value).expect("JSON values serialise");
+        message_type: named(&m.message_type, &names.message_type),
+        for_the_attention_of: &m.for_the_attention_of,
+        payment_data: &m.payment_data,
+        business_data: &m.business_data_list,
+        reply_authorized: m.reply_authorized,
+        attachments,
+        ebox: &listed.raw,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&json).expect("message.json serialises");
     bytes.push(b'\n');
     bytes
 }

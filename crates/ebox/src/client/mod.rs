@@ -26,6 +26,7 @@ use crate::model::*;
 pub use content::{AttachmentDownload, Body};
 pub use http::{endpoint, parse_retry_after};
 pub use token::{ASSERTION_TYPE, AccessToken};
+pub use walk::Visibility;
 
 /// Items asked for per page; a registry may serve fewer (see the walk).
 pub const PAGE_SIZE: usize = 100;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{Session, endpoint};
 use crate::error::EboxError;
-use crate::model::{MessageProvider, ReferenceKind, Translated, field};
+use crate::model::{MessageProvider, ReferenceKind, Translated};
 
 type Names = HashMap<String, Translated>;
 /// What was learnt about a key, and when: kept for `reference_cache_ttl`.
@@ -26,7 +26,13 @@ pub(super) struct Cache {
     lists: Learnt<(String, ReferenceKind), Arc<Names>>,
     /// Registry URL -> not asked again before.
     paused: Mutex<HashMap<String, Instant>>,
+    /// Registry URL -> the path its reference data answered under.
+    paths: Mutex<HashMap<String, &'static str>>,
 }
+
+/// Where reference data is: the documented path first; one newer provider document
+/// writes `refData`, and which one a given v3 registry answers is not settled.
+const PATHS: [&str; 2] = ["referenceData", "refData"];
 
 impl Session {
     /// The name behind `id`, when reference data has one; never an error.
@@ -78,18 +84,51 @@ impl Session {
         }
     }
 
-    /// By id, else in the list.
+    /// Under the path this registry answered before, else under each in turn: a path
+    /// the registry does not serve answers 404 to the list as well.
     async fn find_name(
         &self,
         provider: &MessageProvider,
         kind: ReferenceKind,
         id: &str,
     ) -> Result<Option<Translated>, EboxError> {
-        match self.lookup(provider, kind, id).await {
+        let cache = &self.ebox.inner.reference;
+        let registry = &provider.message_provider_url;
+        let known = cache.paths.lock().unwrap().get(registry).copied();
+        let order = match known {
+            Some(path) => [path, PATHS.into_iter().find(|p| *p != path).unwrap_or(path)],
+            None => PATHS,
+        };
+        let mut last = None;
+        for path in order {
+            match self.find_name_at(provider, path, kind, id).await {
+                Err(e @ EboxError::NotFound { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+                Ok(found) => {
+                    if known != Some(path) {
+                        tracing::info!(provider = %provider.message_provider_id, path, "reference data answers here");
+                        cache.paths.lock().unwrap().insert(registry.clone(), path);
+                    }
+                    return Ok(found);
+                }
+            }
+        }
+        Err(last.expect("two paths tried"))
+    }
+
+    /// By id, else in the list, under one path.
+    async fn find_name_at(
+        &self,
+        provider: &MessageProvider,
+        path: &'static str,
+        kind: ReferenceKind,
+        id: &str,
+    ) -> Result<Option<Translated>, EboxError> {
+        match self.lookup(provider, path, kind, id).await {
             Ok(Some(name)) => Ok(Some(name)),
             // No lookup by id here, or not under this id: the list says.
             Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
-                .reference_list(provider, kind)
+                .reference_list(provider, path, kind)
                 .await
                 .map(|names| names.get(id).cloned()),
             Err(e) => Err(e),
@@ -99,15 +138,16 @@ impl Session {
     async fn lookup(
         &self,
         provider: &MessageProvider,
+        path: &str,
         kind: ReferenceKind,
         id: &str,
     ) -> Result<Option<Translated>, EboxError> {
-        let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path(), id])?;
+        let url = endpoint(&provider.message_provider_url, &[path, kind.path(), id])?;
         let answer: Value = self
             .get_json(&format!("reference data {} {id}", kind.path()), &url, &[])
             .await?;
         // The item itself, or a list holding it.
-        let item = match field(&answer, &["items"]) {
+        let item = match answer.get("items") {
             Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Null),
             _ => answer,
         };
@@ -118,7 +158,12 @@ impl Session {
             .map(|(_, name)| name))
     }
 
-    async fn reference_list(&self, provider: &MessageProvider, kind: ReferenceKind) -> Result<Arc<Names>, EboxError> {
+    async fn reference_list(
+        &self,
+        provider: &MessageProvider,
+        path: &str,
+        kind: ReferenceKind,
+    ) -> Result<Arc<Names>, EboxError> {
         let cache = &self.ebox.inner.reference;
         let key = (provider.message_provider_url.clone(), kind);
         if let Some((at, names)) = cache.lists.lock().unwrap().get(&key)
@@ -126,7 +171,7 @@ impl Session {
         {
             return Ok(names.clone());
         }
-        let url = endpoint(&provider.message_provider_url, &["referenceData", kind.path()])?;
+        let url = endpoint(&provider.message_provider_url, &[path, kind.path()])?;
         let items = self.paged(&format!("reference data {}", kind.path()), &url).await?;
         let names: Names = items.iter().filter_map(|item| kind.read_item(item)).collect();
         let names = Arc::new(names);

@@ -20,6 +20,18 @@ use crate::model::{Listed, MessageProvider, Page};
 
 const MAX_PASSES: usize = 3;
 
+/// Which messages a walk asks for. The list's `visible` filter has no documented default,
+/// and a person may hide a message in the web UI before a consumer fetched it: a list
+/// without the filter may leave hidden messages out, so they are walked on their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// No filter: whatever the registry lists by default.
+    #[default]
+    AsListed,
+    /// `visible=false`. An item that does not say whether it is visible is taken as hidden.
+    Hidden,
+}
+
 impl Session {
     /// Every item of one provider's list, newest first, from `received_after` on (a date,
     /// as e-Box filters on dates). An item seen twice in one walk is yielded once; an item
@@ -29,8 +41,10 @@ impl Session {
         &self,
         provider: &MessageProvider,
         received_after: Option<NaiveDate>,
+        visibility: Visibility,
     ) -> BoxStream<'static, Result<Listed, EboxError>> {
         let walk = Walk {
+            visibility,
             session: self.clone(),
             provider_id: provider.message_provider_id.clone(),
             url: endpoint(&provider.message_provider_url, &["ebox", "messages"]),
@@ -56,11 +70,22 @@ impl Session {
     }
 }
 
+impl Visibility {
+    /// What a hidden walk knows of an item that does not say.
+    pub fn mark(self, mut item: Listed) -> Listed {
+        if let (Visibility::Hidden, Listed::Message(m)) = (self, &mut item) {
+            m.message.visible.get_or_insert(false);
+        }
+        item
+    }
+}
+
 struct Walk {
     session: Session,
     provider_id: String,
     url: Result<Url, EboxError>,
     received_after: Option<NaiveDate>,
+    visibility: Visibility,
     /// Items asked for per page; lowered to what the registry serves.
     page_size: usize,
     /// Items of this pass consumed so far, in list order.
@@ -115,6 +140,9 @@ impl Walk {
         if let Some(d) = self.received_after {
             query.push(("receivedAfter", d.to_string()));
         }
+        if self.visibility == Visibility::Hidden {
+            query.push(("visible", "false".to_owned()));
+        }
         let what = format!("messages of {} page {page}", self.provider_id);
         match self.session.get_json(&what, &url, &query).await {
             // "No messages found" (the 2.1 description): an empty list on the first page;
@@ -160,7 +188,11 @@ impl Walk {
             if counted && self.pages > known_total / self.page_size.max(1) + 10 {
                 return Err(self.error(format!("the walk did not end after {} pages", self.pages)));
             }
-            let items: Vec<Listed> = page.items.into_iter().map(Listed::read).collect();
+            let items: Vec<Listed> = page
+                .items
+                .into_iter()
+                .map(|raw| self.visibility.mark(Listed::read(raw)))
+                .collect();
             let ids: Vec<String> = items.iter().map(identity).collect();
             if !ids.is_empty() && ids == self.previous {
                 return Err(self.error(format!(

@@ -95,7 +95,65 @@ async fn throughput_once(on_moto: bool, messages: usize, latency_ms: u64) -> Thr
 pub async fn rows() -> Vec<Row> {
     let mut rows = in_memory().await;
     rows.extend(on_moto().await);
+    rows.extend(inline_bodies().await);
     rows
+}
+
+/// e-Box requests per message of a first run over a v3 registry, with the bodies that
+/// come inline (every other message that has one) and with every body asked for.
+async fn requests_per_message(inline: bool) -> (f64, f64) {
+    const MESSAGES: usize = 200;
+    let w = world(false, 0).await;
+    w.sim.generate(&Scenario {
+        seed: 5,
+        enterprises: vec![ENTITY.into()],
+        messages_per_enterprise: MESSAGES,
+        attachments_per_message: 2,
+        attachment_size: 10_000,
+        providers: vec!["ebox-enterprise".into()],
+    });
+    let listed = w.sim.messages("ebox-enterprise", ENTITY);
+    let inlined = listed
+        .iter()
+        .filter(|m| inline && m.body_inline && m.body.is_some())
+        .count();
+    if !inline {
+        for m in &listed {
+            w.sim
+                .update_message("ebox-enterprise", ENTITY, &m.id, |m, _| m.body_inline = false);
+        }
+    }
+    w.sim.reset_counters();
+    let report = w.fetcher.run(&request(), None).await;
+    assert_eq!(report.delivered as usize, MESSAGES, "{report:?}");
+    (
+        w.sim.requests_of(ENTITY) as f64 / MESSAGES as f64,
+        inlined as f64 / MESSAGES as f64,
+    )
+}
+
+async fn inline_bodies() -> Vec<Row> {
+    let (called, _) = requests_per_message(false).await;
+    let (inline, share) = requests_per_message(true).await;
+    vec![
+        Row::figure(
+            "e-Box requests per message, v3 registry, every body asked for",
+            format!("{called:.2}"),
+        )
+        .goal("the listing, each attachment, each body"),
+        Row::figure(
+            format!(
+                "e-Box requests per message, v3 registry inlining {:.0}% of messages' bodies",
+                share * 100.0
+            ),
+            format!("{inline:.2}"),
+        )
+        .goal(format!(
+            "<= {:.2} (one request fewer per inline body)",
+            called - share + 0.005
+        ))
+        .at_most(inline, called - share + 0.005),
+    ]
 }
 
 /// In memory: the code against Little's law.

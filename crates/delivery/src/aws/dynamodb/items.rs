@@ -209,6 +209,10 @@ pub(super) struct CursorItem {
     recent: BTreeMap<String, DateTime<Utc>>,
     #[serde(default, with = "instants")]
     unreadable: BTreeMap<String, DateTime<Utc>>,
+    #[serde(default)]
+    registry_url: String,
+    #[serde(default)]
+    also_known_as: Vec<String>,
 }
 
 impl CursorItem {
@@ -220,6 +224,8 @@ impl CursorItem {
             provider_id: provider_id.to_owned(),
             recent: cursor.recent.clone(),
             unreadable: cursor.unreadable.clone(),
+            registry_url: cursor.registry_url.clone(),
+            also_known_as: cursor.also_known_as.iter().cloned().collect(),
         })
     }
 }
@@ -230,6 +236,8 @@ impl From<CursorItem> for Cursor {
             position: item.position_ms.0,
             recent: item.recent,
             unreadable: item.unreadable,
+            registry_url: item.registry_url,
+            also_known_as: item.also_known_as.into_iter().collect(),
         }
     }
 }

@@ -104,6 +104,8 @@ impl CursorStore for DynamoState {
             (":provider", "provider_id"),
             (":recent", "recent"),
             (":unreadable", "unreadable"),
+            (":url", "registry_url"),
+            (":aka", "also_known_as"),
         ]
         .into_iter()
         .filter_map(|(placeholder, name)| Some((placeholder.to_owned(), attributes.remove(name)?)))
@@ -112,7 +114,8 @@ impl CursorStore for DynamoState {
             .table_name(&self.table)
             .set_key(Some(StateKey::item(entity, cursor_sort_key(provider_id))))
             .update_expression(
-                "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, unreadable = :unreadable",
+                "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, \
+                 unreadable = :unreadable, registry_url = :url, also_known_as = :aka",
             )
             // `<=`: the same cursor again (a retry after a lost answer) passes.
             .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")

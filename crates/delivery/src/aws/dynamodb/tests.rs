@@ -149,6 +149,8 @@ fn cursors_keep_their_layout() {
         position: at(),
         recent: [("m-1".to_owned(), at())].into(),
         unreadable: Default::default(),
+        registry_url: "https://h/r/v3/".into(),
+        also_known_as: ["old-name".to_owned()].into(),
     };
     let attributes = item([
         ("position_ms", n(MS)),
@@ -156,9 +158,17 @@ fn cursors_keep_their_layout() {
         ("provider_id", s("p1")),
         ("recent", V::M(item([("m-1", n(MS))]))),
         ("unreadable", V::M(Item::new())),
+        ("registry_url", s("https://h/r/v3/")),
+        ("also_known_as", V::L(vec![s("old-name")])),
     ]);
     assert_eq!(CursorItem::attributes("p1", &cursor), attributes);
     assert_eq!(Cursor::from(decode::<CursorItem>(&attributes).unwrap()), cursor);
+    // A cursor stored before the registry's URL and other names were kept.
+    let mut older = attributes.clone();
+    older.remove("registry_url");
+    older.remove("also_known_as");
+    let read = Cursor::from(decode::<CursorItem>(&older).unwrap());
+    assert_eq!((read.registry_url.as_str(), read.also_known_as.len()), ("", 0));
 }
 
 #[test]
