@@ -142,9 +142,22 @@ impl Run<'_> {
         if !hidden_too {
             return listed;
         }
+        // A registry that refuses the filter itself (400) lists everything by default, or
+        // has nothing hidden to show: its walk must not stay incomplete for ever.
+        let provider_id = provider.message_provider_id.clone();
+        let hidden = self
+            .session
+            .messages(provider, received_after, Visibility::Hidden)
+            .take_while(move |item| {
+                let refused = matches!(item, Err(EboxError::Refused { status: 400, .. }));
+                if refused {
+                    tracing::warn!(provider = %provider_id, "the registry refuses the visible filter; its default list is all there is");
+                }
+                std::future::ready(!refused)
+            });
         let mut once = HashSet::new();
         listed
-            .chain(self.session.messages(provider, received_after, Visibility::Hidden))
+            .chain(hidden)
             .try_filter(move |item| {
                 let identity = match item {
                     Listed::Message(m) => format!("id:{}", m.message.message_id),
