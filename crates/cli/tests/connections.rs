@@ -322,7 +322,8 @@ async fn connections_that_cannot_work_are_explained() {
     let text = stdout(&out);
     assert!(text.contains("does NOT work: step token"), "{text}");
     assert!(text.contains("invalid_client"), "{text}");
-    assert!(text.contains("next: check that the ClientID"), "{text}");
+    // The step the connection's health names for the same refusal.
+    assert!(text.contains("next: e-Box refuses the client"), "{text}");
     assert!(
         !text.contains(key.private_key_pem.lines().nth(1).unwrap()),
         "no key material in the output"

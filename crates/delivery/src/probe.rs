@@ -6,6 +6,7 @@ use ebox::EboxError;
 use ebox::model::ProviderState;
 
 use crate::fetch::credentials;
+use crate::health::Action;
 use crate::ports::{Connection, SecretStore};
 
 /// What a probe found: whether the connection works, and a sentence saying so.
@@ -15,20 +16,14 @@ pub struct Verdict {
     pub text: String,
 }
 
-/// What the people involved can do about a refusal.
-pub fn next_step(e: &EboxError) -> &'static str {
-    match e {
-        EboxError::TokenRefused { code, .. } if code == "invalid_client" => {
-            "check that the ClientID is the one of the entity's \"DocConsumer e-Box Enterprise\" REST account and that the account holds DigiPost's certificate"
-        }
-        EboxError::ScopeRefused { .. } => {
-            "leave EBOX_SCOPES and the connection's scopes unset (the token then carries every granted scope), or add the connection again with --scopes naming what its REST account was granted"
-        }
-        EboxError::ScopeMissing { .. } => {
-            "the token lacks a scope: ask the entity to grant its \"DocConsumer e-Box Enterprise\" REST account the document-consumer scope, or check EBOX_SCOPES and the connection's scopes"
-        }
-        e if e.retryable() => "e-Box is unavailable right now: try `connections test` again later",
-        _ => "check EBOX_TOKEN_URL, EBOX_AUDIENCE and EBOX_PROVIDER_REGISTRY_URL",
+/// What the people involved can do about a refusal: the step the connection's health
+/// names for it (one table: [`Action::for_ebox`]), else whether to wait or to check the
+/// configuration.
+pub fn next_step(e: &EboxError, certificate_expired: bool) -> String {
+    match Action::for_ebox(e, certificate_expired) {
+        Some(action) => format!("{} ({} acts)", action.instruction(), action.by()),
+        None if e.retryable() => "e-Box is unavailable right now: try `connections test` again later".into(),
+        None => "check EBOX_TOKEN_URL, EBOX_AUDIENCE and EBOX_PROVIDER_REGISTRY_URL".into(),
     }
 }
 
@@ -50,7 +45,7 @@ async fn first_accepted<'a>(
 /// of this process, or why there is none.
 pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>, connection: &Connection) -> Verdict {
     let id = &connection.entity_id;
-    let fail = |step: &str, cause: String, next: &str| Verdict {
+    let fail = |step: &str, cause: String, next: String| Verdict {
         works: false,
         text: format!("the connection of {id} does NOT work: step {step}: {cause}\n  next: {next}"),
     };
@@ -58,20 +53,23 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         Ok(c) => c,
         Err(e) => {
             let next = "store the key material again with `connections remove` and `connections add`";
-            return fail("secret", e.to_string(), next);
+            return fail("secret", e.to_string(), next.into());
         }
     };
     let ebox = match ebox {
         Ok(e) => e,
-        Err(e) => return fail("configuration", e, "set the EBOX_* variables"),
+        Err(e) => return fail("configuration", e, "set the EBOX_* variables".into()),
     };
     let (session, pair, certificate) = match first_accepted(ebox, &pairs, connection).await {
         Ok((session, pair, credentials)) => (session, pair, credentials.key.certificate().clone()),
-        Err((e, _)) => return fail("token", e.to_string(), next_step(&e)),
+        Err((e, tried)) => {
+            let expired = tried.key.certificate().days_until_expiry(Utc::now()) < 0;
+            return fail("token", e.to_string(), next_step(&e, expired));
+        }
     };
     let discovery = match session.providers().await {
         Ok(p) => p,
-        Err(e) => return fail("providers", e.to_string(), next_step(&e)),
+        Err(e) => return fail("providers", e.to_string(), next_step(&e, false)),
     };
     let now = Utc::now();
     let active: Vec<_> = discovery
@@ -83,7 +81,7 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         return fail(
             "providers",
             "no active provider".into(),
-            "check EBOX_PROVIDER_REGISTRY_URL",
+            "check EBOX_PROVIDER_REGISTRY_URL".into(),
         );
     };
     match session.summary(first).await {
@@ -106,6 +104,37 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
                 certificate.days_until_expiry(now)
             ),
         },
-        Err(e) => fail("listing", e.to_string(), next_step(&e)),
+        Err(e) => fail("listing", e.to_string(), next_step(&e, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_the_step_health_names() {
+        let refused = |status: u16, code: &str| EboxError::TokenRefused {
+            status,
+            code: code.into(),
+            description: String::new(),
+        };
+        for e in [
+            refused(401, ""),
+            refused(403, ""),
+            refused(400, "unauthorized_client"),
+            refused(401, "invalid_client"),
+        ] {
+            let next = next_step(&e, false);
+            assert!(next.starts_with(Action::WebserviceAccount.instruction()), "{e}: {next}");
+            assert_eq!(Action::for_ebox(&e, false), Some(Action::WebserviceAccount));
+        }
+        let expired = next_step(&refused(400, "invalid_client"), true);
+        assert!(
+            expired.starts_with(Action::CertificateUpload.instruction()),
+            "{expired}"
+        );
+        let down = EboxError::Timeout { what: "token".into() };
+        assert!(next_step(&down, false).contains("again later"));
     }
 }

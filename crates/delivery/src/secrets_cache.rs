@@ -25,12 +25,6 @@ impl<S> CachedSecrets<S> {
             entries: Mutex::new(HashMap::new()),
         }
     }
-
-    /// Forgets a secret, for example after e-Box refused the key it held: the next read
-    /// goes to the store and sees a renewal at once.
-    pub async fn invalidate(&self, secret_id: &str) {
-        self.entries.lock().await.remove(secret_id);
-    }
 }
 
 #[async_trait]
@@ -47,5 +41,11 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
             .await
             .insert(secret_id.to_owned(), (Instant::now(), value.clone()));
         Ok(value)
+    }
+
+    /// After e-Box refused the key it held: the next read goes to the store and sees a
+    /// renewal at once.
+    async fn forget(&self, secret_id: &str) {
+        self.entries.lock().await.remove(secret_id);
     }
 }

@@ -587,7 +587,7 @@ async fn secret_read_once_then_served_from_cache(b: Backend) {
         assert_eq!(m.reads(), 2, "one read through the cache, one direct");
     }
     // Invalidation (after e-Box refused a key) makes the next read fresh.
-    cached.invalidate(&x).await;
+    cached.forget(&x).await;
     assert_eq!(cached.get(&x).await.unwrap().expose_secret(), "{\"client_id\":\"v2\"}");
     // A zero TTL caches nothing.
     let uncached = CachedSecrets::new(b.secrets.store(), Duration::ZERO);

@@ -141,6 +141,15 @@ impl World {
             .clone()
     }
 
+    /// A new e-Box client (no token or discovery cached), with the secrets as they were
+    /// kept: a warm process after a token has expired.
+    fn new_process_keeping_secrets(&mut self) {
+        self.new_process();
+        if self.twin {
+            self.fetcher.ebox = Arc::new(testkit::twin::TwinEbox::new(self.sim.shared().clone()));
+        }
+    }
+
     /// A new e-Box client, as a new process has: nothing cached (discovery among it).
     fn new_process(&mut self) {
         if !self.twin {
@@ -272,6 +281,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     a_provider_renamed_between_two_runs_delivers_nothing_twice,
     a_registry_at_a_new_url_is_recognised_by_its_messages,
     fields_are_kept_exactly_as_sent,
+    a_renewed_key_is_read_again_when_e_box_refuses_the_kept_one,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.

@@ -41,10 +41,9 @@ impl Dispatcher for LambdaDispatcher {
             }),
             Err(e) => {
                 let store = super::store_error("invoke fetch", entity.as_str(), e);
-                let throttled = store.message.contains("TooManyRequests") || store.message.contains("Throttl");
                 Err(DispatchError {
                     message: store.to_string(),
-                    retryable: store.retryable || throttled,
+                    retryable: store.retryable,
                 })
             }
         }

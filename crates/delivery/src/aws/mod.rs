@@ -118,12 +118,16 @@ fn endpoint_overridden(sdk: &SdkConfig, service: &str) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
 }
 
-/// Error codes that say "try again": throttling and the services' own transient faults.
-const RETRYABLE_CODES: &[&str] = &[
+/// Error codes that say "try again": throttling and the services' own transient faults,
+/// as every service names them (the DynamoDB transaction cancellation reasons among
+/// them). The one list every adapter judges by.
+const TRANSIENT_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
+    "ThrottlingError",
     "ProvisionedThroughputExceededException",
+    "ProvisionedThroughputExceeded",
     "RequestLimitExceeded",
     "RequestThrottled",
     "RequestThrottledException",
@@ -133,8 +137,10 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalServerError",
     "InternalFailure",
     "InternalServiceError",
+    "InternalServiceErrorException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
+    "ServiceException",
     "RequestTimeout",
     "RequestTimeoutException",
     "TransactionInProgressException",
@@ -144,11 +150,31 @@ const RETRYABLE_CODES: &[&str] = &[
     "TransactionConflict",
 ];
 
-/// Whether an answer of the service is worth another try later: a retryable code, or a
+/// Whether an error code says "try again".
+pub fn transient_code(code: &str) -> bool {
+    TRANSIENT_CODES.contains(&code)
+}
+
+/// Whether an answer of the service is worth another try later: a transient code, or a
 /// 429 or 5xx status whatever the code says. It classifies what the SDK's own retries
-/// (which use the same kinds of fault) left over, for every store adapter.
+/// (which use the same kinds of fault) left over, for every adapter.
 pub fn retryable_answer(code: Option<&str>, status: Option<u16>) -> bool {
-    code.is_some_and(|c| RETRYABLE_CODES.contains(&c)) || status.is_some_and(|s| s == 429 || (500..600).contains(&s))
+    code.is_some_and(transient_code) || status.is_some_and(|s| s == 429 || (500..600).contains(&s))
+}
+
+/// Whether an SDK error of any service is worth another try later: no answer in time, no
+/// connection, an answer cut off, or a transient answer ([`retryable_answer`]).
+pub fn transient<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => retryable_answer(s.err().code(), raw_status(s.raw())),
+        _ => false,
+    }
 }
 
 /// Turns an SDK error into a [`StoreError`], saying whether retrying later can help.
@@ -165,21 +191,17 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     use aws_sdk_dynamodb::error::SdkError;
-    let (message, retryable) = match &err {
-        SdkError::TimeoutError(_) => ("timed out".to_owned(), true),
-        SdkError::DispatchFailure(f) => (format!("could not reach the service ({f:?})"), true),
-        SdkError::ResponseError(_) => ("unreadable or interrupted response".to_owned(), true),
-        SdkError::ServiceError(s) => {
-            let e = s.err();
-            let code = e.code();
-            let status = raw_status(s.raw());
-            let retryable = retryable_answer(code, status);
-            (
-                format!("{}: {}", code.unwrap_or("unknown"), e.message().unwrap_or("")),
-                retryable,
-            )
-        }
-        _ => (err.to_string(), false),
+    let retryable = transient(&err);
+    let message = match &err {
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(f) => format!("could not reach the service ({f:?})"),
+        SdkError::ResponseError(_) => "unreadable or interrupted response".to_owned(),
+        SdkError::ServiceError(s) => format!(
+            "{}: {}",
+            s.err().code().unwrap_or("unknown"),
+            s.err().message().unwrap_or("")
+        ),
+        _ => err.to_string(),
     };
     StoreError {
         operation,
@@ -204,6 +226,16 @@ mod tests {
 
     #[test]
     fn throttling_and_transient_faults_are_retryable_and_the_rest_is_not() {
+        // Every service's names, judged in one place: DynamoDB's transaction cancellation
+        // reasons, Lambda's throttling, Secrets Manager's fault.
+        for code in [
+            "ThrottlingError",
+            "TransactionConflict",
+            "TooManyRequestsException",
+            "InternalServiceError",
+        ] {
+            assert!(super::transient_code(code), "{code}");
+        }
         for code in [
             "ThrottlingException",
             "SlowDown",

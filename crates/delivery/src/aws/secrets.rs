@@ -27,7 +27,6 @@ impl SecretStore for SecretsManager {
                 .map(SecretString::from)
                 .ok_or(SecretError::NotAString { id }),
             Err(err) => {
-                use aws_sdk_secretsmanager::error::SdkError;
                 // Only the error code and message: the SDK error's Debug form is never logged,
                 // so nothing of a request that carried a secret can leak through it.
                 let code = err.code().unwrap_or_default().to_owned();
@@ -36,9 +35,7 @@ impl SecretStore for SecretsManager {
                     "AccessDeniedException" => SecretError::AccessDenied { id },
                     _ => SecretError::Unavailable {
                         id,
-                        retryable: matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
-                            || code == "InternalServiceError"
-                            || code.contains("Throttl"),
+                        retryable: super::transient(&err),
                         message: if code.is_empty() {
                             "the service could not be reached".to_owned()
                         } else {

@@ -115,6 +115,24 @@ impl KeyPairs {
     }
 }
 
+/// The secrets a connection's key pairs were read from: its own, and the shared one.
+pub fn secret_ids<'a>(connection: &'a Connection, pairs: &'a KeyPairs) -> Vec<&'a str> {
+    let own = match &connection.credentials {
+        CredentialsRef::Secret { secret_id } => Some(secret_id.as_str()),
+        CredentialsRef::SharedCertificate { .. } => None,
+    };
+    own.into_iter().chain([pairs.secret_id.as_str()]).collect()
+}
+
+/// What tells one set of key pairs from another: the certificates' thumbprints.
+pub fn thumbprints(pairs: &KeyPairs) -> Vec<String> {
+    pairs
+        .in_order()
+        .iter()
+        .map(|(_, c)| c.key.certificate().sha256_thumbprint.clone())
+        .collect()
+}
+
 /// The current pair only.
 pub async fn resolve(
     secrets: &dyn SecretStore,

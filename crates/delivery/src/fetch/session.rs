@@ -16,14 +16,24 @@ impl Fetcher {
         connection: &Connection,
         report: &mut RunReport,
     ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
-        let pairs = match credentials::resolve_pairs(self.secrets.as_ref(), connection).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
-                return Err(fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable()));
+        let pairs = self.key_pairs(entity, connection, report).await?;
+        let (session, expired) = match self.authenticate(entity, connection, &pairs, report).await {
+            // Refused: the key material may have changed since this process read it (a
+            // certificate promoted, a secret put right). Read again, and try once more.
+            Err(refused) if report.needs_action.is_some() => {
+                for id in credentials::secret_ids(connection, &pairs) {
+                    self.secrets.forget(id).await;
+                }
+                let again = self.key_pairs(entity, connection, report).await?;
+                if credentials::thumbprints(&again) == credentials::thumbprints(&pairs) {
+                    return Err(refused);
+                }
+                tracing::info!("the key material changed since it was read; trying the new one");
+                report.needs_action = None;
+                self.authenticate(entity, connection, &again, report).await?
             }
+            other => other?,
         };
-        let (session, expired) = self.authenticate(entity, connection, &pairs, report).await?;
         // A refusal only a person can mend says which step to redo.
         let refused = |step: Step, e: ebox::EboxError, report: &mut RunReport| {
             report.needs_action = Action::for_ebox(&e, expired);
@@ -42,6 +52,21 @@ impl Fetcher {
             });
         }
         Ok((session, discovery))
+    }
+
+    /// The connection's key pairs, as its secrets hold them now.
+    async fn key_pairs(
+        &self,
+        entity: &EntityId,
+        connection: &Connection,
+        report: &mut RunReport,
+    ) -> Result<credentials::KeyPairs, RunError> {
+        credentials::resolve_pairs(self.secrets.as_ref(), connection)
+            .await
+            .map_err(|e| {
+                report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
+                fail(Step::Secret, format!("entity {entity}: {e}"), e.retryable())
+            })
     }
 
     /// A session with the first key pair e-Box accepts: during a rotation the next pair,

@@ -117,13 +117,6 @@ impl SecretStore for MemorySecrets {
     }
 }
 
-#[async_trait]
-impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
-    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
-        (**self).get(secret_id).await
-    }
-}
-
 #[derive(Default)]
 pub struct MemoryObjects {
     objects: Mutex<BTreeMap<String, Bytes>>,

@@ -28,4 +28,18 @@ impl SecretError {
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError>;
+    /// Forgets what was read of a secret, where reads are kept: the next read goes to the
+    /// store. Called when e-Box refused the key a secret held, so a renewal is seen at once.
+    async fn forget(&self, _secret_id: &str) {}
+}
+
+#[async_trait]
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        (**self).get(secret_id).await
+    }
+
+    async fn forget(&self, secret_id: &str) {
+        (**self).forget(secret_id).await
+    }
 }

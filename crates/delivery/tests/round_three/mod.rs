@@ -216,3 +216,30 @@ pub(crate) async fn fields_are_kept_exactly_as_sent(mut w: World) {
     assert!(j.get("for_the_attention_of").is_none(), "left out as e-Box left it out");
     assert!(j.get("payment_data").is_none());
 }
+
+/// A warm process keeps what it read of a secret for a while. When e-Box refuses the key
+/// it kept (the certificate was renewed and the old one withdrawn), the run reads the
+/// secret again at once instead of failing until the cache expires.
+pub(crate) async fn a_renewed_key_is_read_again_when_e_box_refuses_the_kept_one(mut w: World) {
+    w.fetcher.secrets = Arc::new(delivery::secrets_cache::CachedSecrets::new(
+        w.fetcher.secrets.clone(),
+        std::time::Duration::from_secs(3600),
+    ));
+    w.connect(A).await;
+    w.generate(A, 2, 1, 1_000);
+    assert_eq!(w.run(A).await.outcome, Outcome::Ok);
+    // The entity's account now holds a new certificate only, and the secret the new key.
+    let renewed = testkit::KeyMaterial::generate("renewed");
+    let client_id = format!("client-{A}");
+    w.sim.revoke_client(&client_id);
+    w.sim.register(&client_id, A, &renewed.certificate_pem).unwrap();
+    let secret_id = w.b.secret_name(&format!("ebox/{A}"));
+    let secret = json!({"client_id": client_id, "private_key_pem": renewed.private_key_pem,
+        "certificate_pem": renewed.certificate_pem});
+    w.b.secrets.set(&secret_id, &secret.to_string()).await;
+    w.sim.arrive(P1, A);
+    w.new_process_keeping_secrets();
+    let report = w.run(A).await;
+    assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 1), "{report:#?}");
+    assert_eq!(report.needs_action, None);
+}

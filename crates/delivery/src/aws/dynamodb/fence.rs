@@ -10,14 +10,6 @@ use crate::EntityId;
 use crate::ports::{Fence, StoreError};
 use crate::schema::LEASE_SORT_KEY;
 
-/// Cancellation reasons that say "the same transaction may pass if sent again".
-const TRANSIENT_REASONS: &[&str] = &[
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-];
-
 /// How a transaction cancelled for a transient reason is reported; the SDK does not retry
 /// those, [`DynamoState::fenced`] does.
 const CANCELLED: &str = "transaction cancelled";
@@ -87,7 +79,8 @@ impl DynamoState {
             ["ConditionalCheckFailed", ..] => Err(StoreError::lease_lost(operation, entity.as_str())),
             [_, "ConditionalCheckFailed"] => Ok(false),
             _ => Err(StoreError {
-                retryable: reasons.iter().any(|r| TRANSIENT_REASONS.contains(r)),
+                // "The same transaction may pass if sent again."
+                retryable: reasons.iter().any(|r| crate::aws::transient_code(r)),
                 ..StoreError::new(
                     operation,
                     entity.as_str(),
