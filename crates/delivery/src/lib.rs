@@ -18,6 +18,7 @@ pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod probe;
+pub mod run;
 pub mod schema;
 pub mod secrets_cache;
 pub mod stores;

@@ -55,8 +55,8 @@ impl Dispatcher for LambdaDispatcher {
 pub async fn run_fetch(
     client: &aws_sdk_lambda::Client,
     function_name: &str,
-    request: &crate::fetch::FetchRequest,
-) -> Result<crate::fetch::RunReport, String> {
+    request: &crate::run::FetchRequest,
+) -> Result<crate::run::RunReport, String> {
     let entity = &request.entity_id;
     let payload = serde_json::json!({
         "entity_id": entity, "since": request.since, "dry_run": request.dry_run, "providers": request.providers,

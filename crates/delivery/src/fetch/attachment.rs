@@ -8,9 +8,9 @@ use ebox::model::{Attachment, MessageProvider};
 use futures::{StreamExt, TryStreamExt};
 
 use super::Step;
-use super::deliver::Failure;
+use super::failure::Failure;
+use super::open_run::Run;
 use super::spool::{Spool, SpoolError};
-use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
 use crate::verdeelbak::message_json::StoredAttachment;

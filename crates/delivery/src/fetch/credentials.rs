@@ -65,13 +65,7 @@ async fn read(secrets: &dyn SecretStore, id: &str) -> Result<ConnectionSecret, C
     })
 }
 
-/// Which of a secret's key pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pair {
-    Current,
-    Next,
-}
+pub use crate::run::Pair;
 
 /// A connection's credentials: the current pair, and the next one during a rotation.
 pub struct KeyPairs {

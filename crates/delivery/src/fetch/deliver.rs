@@ -9,27 +9,13 @@
 use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 
 use super::Step;
-pub(super) use super::failure::Failure;
+use super::failure::{Delivery, Failure};
+use super::open_run::Run;
 use super::outbox::Outgoing;
 use super::retrieval::{self, Retrieval};
-use super::walk::Run;
 use crate::ports::*;
 use crate::verdeelbak::keys;
 use crate::verdeelbak::message_json::{self, BodySource, StoredAttachment};
-
-/// What became of a message the ledger did not know.
-pub(super) enum Delivery {
-    New {
-        bytes: u64,
-    },
-    /// Complete in the verdeelbak already (a run died before its ledger row): only the
-    /// ledger row was written now.
-    Completed,
-    /// Another run recorded it in the meantime.
-    AlreadyRecorded,
-    /// Not delivered; the run goes on, and the next one tries again.
-    Failed(Failure),
-}
 
 pub(super) fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
     PutObject {

@@ -1,4 +1,5 @@
-//! Why a message was not delivered: the step, the cause, and whether a rerun may succeed.
+//! The outcomes of delivering one message: what became of it, and why it failed when it
+//! did. Pure data, shared by the steps of a walk and its tally.
 
 use ebox::EboxError;
 
@@ -36,4 +37,18 @@ impl Failure {
             retryable: true,
         }
     }
+}
+
+/// What became of a message the ledger did not know.
+pub(super) enum Delivery {
+    New {
+        bytes: u64,
+    },
+    /// Complete in the verdeelbak already (a run died before its ledger row): only the
+    /// ledger row was written now.
+    Completed,
+    /// Another run recorded it in the meantime.
+    AlreadyRecorded,
+    /// Not delivered; the run goes on, and the next one tries again.
+    Failed(Failure),
 }

@@ -15,21 +15,9 @@ use ebox::model::{Listed, MessageProvider};
 use ebox::{EboxError, Visibility};
 use futures::{StreamExt, TryStreamExt};
 
-use super::walk::Run;
-use super::{ProviderReport, ProviderStatus};
+use super::open_run::Run;
+use super::{ProviderReport, ProviderStatus, Recognised};
 use crate::ports::Cursor;
-
-/// How a provider id was tied to the registry the entity knew under another id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Recognised {
-    /// Recorded by an earlier run.
-    RecordedName,
-    /// The same registry URL.
-    RegistryUrl,
-    /// Its messages are in the ledger under the other id.
-    Messages,
-}
 
 /// A registry URL as compared: no scheme case, no trailing slash, no `vN` segment.
 pub(super) fn registry_key(url: &str) -> String {

@@ -11,13 +11,18 @@
 //! The lease is taken the first time the run is about to write, so a run with nothing new
 //! writes nothing: two DynamoDB reads and one e-Box listing per provider.
 //!
-//! - `run`: one run of one entity, from the request to the stored status;
+//! - `run`: one run of one entity, from the request to the stored status (the request and
+//!   the report themselves are [`crate::run`]'s);
+//! - `session`: the credentials, a token and provider discovery;
+//! - `open_run`: what the steps of a walk share once the session is open;
+//! - `identity`: which registry a discovered provider is, whatever discovery calls it;
 //! - `lease`: the lease, taken at the first write;
 //! - `walk`: one provider's walk: stream, tally, next cursor, write;
 //! - `tally`, `cursor` and `status`: the pure rules of what a walk saw, where its cursor goes
 //!   and when a status is stored;
 //! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
-//! - `failure`: why a message was not delivered; `unreadable`: an item kept raw;
+//! - `failure`: what became of a message, and why it was not delivered; `unreadable`: an
+//!   item kept raw;
 //! - `outbox`: each delivered message's event, published after its ledger row;
 //! - `retrieval`: when the main content was first retrieved, kept across attempts;
 //! - `reconcile`: when a walk lists everything, to compare it with the ledger.
@@ -29,15 +34,14 @@ mod deliver;
 mod failure;
 mod identity;
 mod lease;
+mod open_run;
 mod outbox;
 mod reconcile;
-mod report;
 mod retrieval;
 mod run;
 mod session;
 mod spool;
 mod status;
-pub(crate) use status::previous_run;
 mod tally;
 mod unreadable;
 mod walk;
@@ -46,35 +50,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
 
-pub use identity::Recognised;
-pub use report::*;
+pub use crate::run::*;
 
 use crate::ports::*;
 use crate::stores::Stores;
-
-/// What an invocation asks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FetchRequest {
-    pub entity_id: String,
-    /// Re-deliver what is not yet delivered from this date on (a backfill). It never
-    /// moves the live cursor backwards.
-    #[serde(default)]
-    pub since: Option<NaiveDate>,
-    /// Walk and report what would be written; write nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// Only these providers.
-    #[serde(default)]
-    pub providers: Option<Vec<String>>,
-    /// Reconcile now: walk everything e-Box holds, not only from the cursor, whether or
-    /// not one is due.
-    #[serde(default)]
-    pub reconcile: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -114,7 +95,7 @@ impl Default for FetchSettings {
             time_margin: Duration::from_secs(30),
             overlap: chrono::Duration::days(2),
             spool_dir: std::env::temp_dir(),
-            status_interval: chrono::Duration::hours(1),
+            status_interval: crate::run::STATUS_INTERVAL,
             unreadable_hold: chrono::Duration::days(3),
             reconcile_interval: Some(chrono::Duration::days(1)),
         }

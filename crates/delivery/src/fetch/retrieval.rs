@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use ebox::model::ListedMessage;
 
-use super::deliver::Failure;
-use super::walk::Run;
+use super::failure::Failure;
+use super::open_run::Run;
 use crate::ports::MessageRef;
 use crate::verdeelbak::keys;
 pub(super) use crate::verdeelbak::message_json::Retrieval;

@@ -6,14 +6,15 @@ use ebox::model::ProviderState;
 use tokio::time::Instant;
 
 use super::lease::{LazyLease, LeaseState};
+use super::open_run::Run;
 use super::outbox::EventTally;
 use super::reconcile;
-use super::status::{previous_run, status_due};
-use super::walk::Run;
+use super::status::status_due;
 use super::{FetchRequest, Fetcher, Outcome, ProviderReport, ProviderStatus, RunError, RunReport, Step};
 use crate::EntityId;
 use crate::health::{self, Health};
 use crate::ports::*;
+use crate::run::previous_run;
 use crate::verdeelbak::keys;
 
 pub(super) fn fail(step: Step, message: String, retryable: bool) -> RunError {
@@ -211,7 +212,7 @@ impl Fetcher {
 
     /// The connection's health, when this run changed it.
     async fn record_health(&self, entity: &EntityId, stored: Option<&Health>, last: &RunReport) {
-        let Some(health) = health::changed(stored, last) else {
+        let Some(health) = crate::run::health_changed(stored, last) else {
             return;
         };
         match self.connections.set_health(entity, &health).await {

@@ -1,6 +1,4 @@
-//! The pure rules of a run's status: whether it is due, and what a stored one still gives.
-
-use chrono::{DateTime, Utc};
+//! The pure rule of a run's status: whether it is due.
 
 use super::RunReport;
 
@@ -15,26 +13,10 @@ pub(super) fn status_due(
     wrote || previous.is_none_or(|p| p.finished_at + interval <= last.finished_at || !p.same_status(last))
 }
 
-/// The stored last run. One that no longer parses (an older schema) still gives its
-/// last success, so that the time since it survives.
-pub(crate) fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
-    let Some(value) = stored else { return (None, None) };
-    match serde_json::from_value::<RunReport>(value.clone()) {
-        Ok(report) => {
-            let since = report.last_success_at;
-            (Some(report), since)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "the stored last run does not parse; only its last success is kept");
-            let since = value["last_success_at"].as_str().and_then(|s| s.parse().ok());
-            (None, since)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use crate::run::previous_run;
+    use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
     use crate::fetch::{Outcome, ProviderReport, ProviderStatus};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ebox::model::{ListedMessage, UnreadableItem};
 
-use super::deliver::{Delivery, Failure};
+use super::failure::{Delivery, Failure};
 use super::{MessageFailure, ProviderReport, UnreadableReport};
 use crate::ports::Cursor;
 

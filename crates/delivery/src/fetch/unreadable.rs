@@ -3,8 +3,9 @@
 use ebox::model::{MessageProvider, UnreadableItem};
 
 use super::Step;
-use super::deliver::{Failure, put_json};
-use super::walk::Run;
+use super::deliver::put_json;
+use super::failure::Failure;
+use super::open_run::Run;
 use crate::verdeelbak::keys;
 
 impl Run<'_> {

@@ -10,27 +10,12 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
-use super::lease::{LazyLease, LeaseState};
+use super::lease::LeaseState;
 use super::tally::{Done, Tally};
-use super::{FetchRequest, Fetcher, ProviderReport, ProviderStatus, cursor};
-use crate::EntityId;
+use super::{ProviderReport, ProviderStatus, cursor};
 use crate::ports::*;
 
-/// One run's context, once its session is open.
-pub(super) struct Run<'a> {
-    pub fetcher: &'a Fetcher,
-    pub entity: EntityId,
-    pub connection: Connection,
-    pub cursors: BTreeMap<String, Cursor>,
-    pub lease: &'a LazyLease<'a>,
-    pub session: std::sync::Arc<dyn Mailbox>,
-    pub request: &'a FetchRequest,
-    pub deadline: Option<Instant>,
-    pub events: &'a super::outbox::EventTally,
-    /// List everything, not only from the cursor, and count what the cursor's walk
-    /// could no longer have seen.
-    pub reconcile: bool,
-}
+use super::open_run::Run;
 
 /// A listed item, as the ledger sees it.
 enum Seen {

@@ -27,7 +27,7 @@ impl LastRun {
     /// From the stored report, read as fetch reads it: one of an older schema still
     /// gives its last success.
     pub fn of_report(report: serde_json::Value) -> Self {
-        let (report, last_success_at) = crate::fetch::previous_run(Some(report));
+        let (report, last_success_at) = crate::run::previous_run(Some(report));
         Self {
             last_success_at,
             undelivered_expiry: report.and_then(|r| r.earliest_undelivered_expiry()),
@@ -80,7 +80,7 @@ impl FleetRules {
             schedule,
             missed_runs: 3,
             settle: Duration::minutes(15),
-            quiet_after_success: crate::fetch::FetchSettings::default().status_interval,
+            quiet_after_success: crate::run::STATUS_INTERVAL,
             expiry_horizon: Duration::days(7),
         }
     }
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_last_run_is_read_from_a_stored_report() {
-        use crate::fetch::{MessageFailure, ProviderReport, RunReport, Step};
+        use crate::run::{MessageFailure, ProviderReport, RunReport, Step};
         let at = |day, hour| Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).unwrap();
         let failure = |expires_at| MessageFailure {
             message_id: "m".into(),

@@ -6,6 +6,26 @@ use serde::{Deserialize, Serialize};
 
 pub const REPORT_SCHEMA: &str = "digipost-ebox.run-report.v1";
 
+/// Which of a secret's key pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pair {
+    Current,
+    Next,
+}
+
+/// How a provider id was tied to the registry the entity knew under another id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recognised {
+    /// Recorded by an earlier run.
+    RecordedName,
+    /// The same registry URL.
+    RegistryUrl,
+    /// Its messages are in the ledger under the other id.
+    Messages,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -97,7 +117,7 @@ pub struct ProviderReport {
     pub listed_as: Option<String>,
     /// How the registry was recognised under that other id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recognised_by: Option<super::Recognised>,
+    pub recognised_by: Option<Recognised>,
     pub state: ProviderStatus,
     pub listed: u64,
     pub new: u64,
@@ -169,7 +189,7 @@ pub struct RunReport {
     /// Which of the secret's key pairs e-Box accepted (during a rotation the next one is
     /// tried first), and its certificate's SHA-256 thumbprint; absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate_pair: Option<super::credentials::Pair>,
+    pub certificate_pair: Option<Pair>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_thumbprint: Option<String>,
     pub providers: Vec<ProviderReport>,
