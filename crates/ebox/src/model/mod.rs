@@ -13,8 +13,6 @@ mod named;
 mod provider;
 mod reference;
 mod sent;
-#[cfg(test)]
-mod tests;
 
 pub use attachment::{Attachment, Digest, read_attachments};
 pub use discovery::{Discovery, SkippedProvider};

@@ -1,8 +1,9 @@
 //! The schemas read by serde: v2 and v3 alike, tolerant of odd fields, exact about what
 //! was sent.
 
-use super::*;
 use chrono::{DateTime, Utc};
+use ebox::model::*;
+use serde_json::Value;
 use serde_json::json;
 
 #[test]
