@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use base64::Engine;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use delivery::EntityId;
@@ -214,13 +213,8 @@ async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lf = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
+    ::pem::encode_config(&::pem::Pem::new(label, der), lf)
 }
 
 /// Key material fit to be stored: the key belongs to the certificate, and the certificate

@@ -6,23 +6,14 @@ use chrono::{DateTime, Utc};
 use ebox::EboxError;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum HealthState {
     /// Needs a person: listed first wherever connections are listed.
     NeedsAction,
     Degraded,
     Ok,
-}
-
-impl std::fmt::Display for HealthState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            HealthState::Ok => "ok",
-            HealthState::Degraded => "degraded",
-            HealthState::NeedsAction => "needs_action",
-        })
-    }
 }
 
 /// What has to be redone, and by whom, before the connection works again.

@@ -37,8 +37,9 @@ pub enum Outcome {
 }
 
 /// Where a run or a message failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Step {
     Input,
     Connection,
@@ -55,16 +56,6 @@ pub enum Step {
     Ledger,
     Cursor,
     Report,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        f.write_str(&s)
-    }
 }
 
 /// An entity-level failure: the run could not do its work.
@@ -86,8 +77,9 @@ pub struct MessageFailure {
 }
 
 /// What a run did with a provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ProviderStatus {
     /// Walked (see `walk_complete` for how far).
     #[default]
@@ -96,16 +88,6 @@ pub enum ProviderStatus {
     Maintenance,
     /// Could not be read (a discovery entry that was not understood).
     Failed,
-}
-
-impl std::fmt::Display for ProviderStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderStatus::Read => "read",
-            ProviderStatus::Maintenance => "maintenance",
-            ProviderStatus::Failed => "failed",
-        })
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
