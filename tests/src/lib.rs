@@ -171,7 +171,13 @@ impl System {
     }
 
     pub async fn last_run(&self, entity: &str) -> Option<Value> {
-        self.state().get_last(&EntityId::parse(entity).unwrap()).await.unwrap()
+        let stored = self
+            .state()
+            .get_last(&EntityId::parse(entity).unwrap())
+            .await
+            .unwrap()?;
+        let report = stored.report().expect("a stored run of this version");
+        Some(serde_json::to_value(report).unwrap())
     }
 
     /// Where the functions' log stands now; runs reported after it are new.

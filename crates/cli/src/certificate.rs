@@ -175,7 +175,7 @@ async fn rows(ctx: &Context) -> anyhow::Result<Vec<Row>> {
         .get_last_many(&ids)
         .await?
         .into_iter()
-        .filter_map(|(id, r)| Some((id, r["certificate_thumbprint"].as_str()?.to_owned())))
+        .filter_map(|(id, r)| Some((id, r.report()?.certificate_thumbprint.clone()?)))
         .collect();
     let secrets = CachedSecrets::new(ctx.secrets.clone(), std::time::Duration::from_secs(300));
     let mut rows = Vec::new();

@@ -128,13 +128,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("credentials  {}", describe(&connection.credentials));
                 println!("verdeelbak   {}", connection.verdeelbak_prefix);
                 match last {
-                    Some(r) => println!(
-                        "last run     {} {} (delivered {}, failed {})",
-                        r["finished_at"].as_str().unwrap_or("?"),
-                        r["outcome"].as_str().unwrap_or("?"),
-                        r["delivered"],
-                        r["failed"]
-                    ),
+                    Some(r) => println!("last run     {}", r.summary()),
                     None => println!("last run     never"),
                 }
             }

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
 use delivery::config::{Env, FetchConfig};
-use delivery::fetch::{FetchRequest, Outcome, RunReport};
+use delivery::fetch::{FetchRequest, Outcome, RunReport, StoredRun};
 use delivery::health::{Action, Health, HealthState};
 use delivery::ports::StateSnapshots;
 use serde::Serialize;
@@ -126,7 +126,13 @@ pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitC
     let mut rows = Vec::new();
     for c in all_connections(&ctx).await? {
         let state = ctx.state.snapshot(&c.entity_id).await?;
-        let last: Option<RunReport> = state.last_run.and_then(|v| serde_json::from_value(v).ok());
+        // A stored run this version does not read is shown as such, never dropped.
+        let unreadable = state
+            .last_run
+            .as_ref()
+            .filter(|r| r.report().is_none())
+            .map(StoredRun::summary);
+        let last: Option<RunReport> = state.last_run.as_ref().and_then(StoredRun::report).cloned();
         // The provider that lags most.
         let cursor = state.cursors.values().map(|c| c.position).min();
         let health = c.health.as_ref();
@@ -142,10 +148,7 @@ pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitC
             action_by: health.and_then(|h| h.action).map(Action::by),
             instruction: health.and_then(Health::instruction),
             last_run_at: last.as_ref().map(|r| r.finished_at),
-            outcome: last
-                .as_ref()
-                .and_then(|r| serde_json::to_value(r.outcome).ok())
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            outcome: last.as_ref().map(|r| r.outcome.to_string()).or(unreadable.clone()),
             delivered: last.as_ref().map(|r| r.delivered),
             cursor,
             last_error: last.as_ref().and_then(|r| {

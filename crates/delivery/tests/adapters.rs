@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use delivery::EntityId;
+use delivery::fetch::{Outcome, RunReport};
 use delivery::health::{Action, Health, HealthState};
 use delivery::ports::*;
 use delivery::secrets_cache::CachedSecrets;
@@ -290,7 +291,7 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
         .advance(&e, "p2", &cursor(200, &[]), fence)
         .await
         .unwrap();
-    let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok"});
+    let report = run_report(&e, Outcome::Ok, 0);
     b.stores.reports.put_last(&e, &report, Some(fence)).await.unwrap();
     let entry = LedgerEntry {
         provider_id: "p#1".into(),
@@ -329,7 +330,7 @@ async fn snapshot_reads_lease_cursors_and_last_run_but_no_ledger(b: Backend) {
             ("p2".to_owned(), cursor(200, &[])),
         ]
     );
-    assert_eq!(state.last_run, Some(report));
+    assert_eq!(state.last_run, Some(StoredRun::Report(Box::new(report))));
 }
 
 async fn ledger_records_each_message_once(b: Backend) {
@@ -417,13 +418,16 @@ fn e1() -> EntityId {
 async fn run_report_round_trip(b: Backend) {
     let e = entity(1);
     assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), None);
-    let report = serde_json::json!({"entity_id": e.as_str(), "outcome": "ok", "delivered": 3});
+    let report = run_report(&e, Outcome::Ok, 3);
     // Unfenced, as a run that wrote nothing else stores it.
     b.stores.reports.put_last(&e, &report, None).await.unwrap();
     let fence = hold(&b, &e, "run-a").await;
-    let newer = serde_json::json!({"entity_id": e.as_str(), "outcome": "partial"});
+    let newer = run_report(&e, Outcome::Partial, 0);
     b.stores.reports.put_last(&e, &newer, Some(fence)).await.unwrap();
-    assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), Some(newer));
+    assert_eq!(
+        b.stores.reports.get_last(&e).await.unwrap(),
+        Some(StoredRun::Report(Box::new(newer)))
+    );
 }
 
 /// Every write of state that a run makes under its lease (the cursor, the status) is
@@ -448,7 +452,7 @@ async fn writes_are_fenced_by_the_lease(b: Backend) {
         .await
         .unwrap_err();
     assert!(refused.lease_lost && refused.retryable, "{refused}");
-    let report = serde_json::json!({"outcome": "ok"});
+    let report = run_report(&e, Outcome::Ok, 0);
     let refused = b.stores.reports.put_last(&e, &report, Some(stale)).await.unwrap_err();
     assert!(refused.lease_lost, "{refused}");
     assert_eq!(b.inspect.cursor(&e, "p1").await.unwrap(), None);
@@ -465,7 +469,10 @@ async fn writes_are_fenced_by_the_lease(b: Backend) {
     // The holder's writes go through.
     let fence = hold(&b, &e, "run-c").await;
     b.stores.reports.put_last(&e, &report, Some(fence)).await.unwrap();
-    assert_eq!(b.stores.reports.get_last(&e).await.unwrap(), Some(report));
+    assert_eq!(
+        b.stores.reports.get_last(&e).await.unwrap(),
+        Some(StoredRun::Report(Box::new(report)))
+    );
     assert_eq!(
         b.stores
             .cursors
@@ -696,4 +703,12 @@ async fn ledger_rows_are_the_outbox_of_their_events(b: Backend) {
         b.stores.ledger.record(&e, &row("m1", true, 10)).await.unwrap(),
         Insert::Inserted
     );
+}
+
+/// A run report of `entity` as fetch stores it.
+fn run_report(entity: &EntityId, outcome: Outcome, delivered: u64) -> RunReport {
+    let mut r = RunReport::new("run".into(), entity.to_string(), false, at(0));
+    r.outcome = outcome;
+    r.delivered = delivered;
+    r
 }

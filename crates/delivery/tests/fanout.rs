@@ -182,7 +182,7 @@ async fn a_tick_counts_the_whole_fleet_by_state(b: Backend) {
                 .collect(),
             ..ProviderReport::default()
         });
-        serde_json::to_value(&r).unwrap()
+        r
     };
     // 104 healthy ones that ran at noon; then one of each kind.
     let mut kinds = vec![("ok", HealthState::Ok, Some(now - Duration::minutes(15)), None, true); 104];
@@ -280,11 +280,16 @@ struct Unreadable;
 
 #[async_trait]
 impl RunReportStore for Unreadable {
-    async fn put_last(&self, _: &EntityId, _: &serde_json::Value, _: Option<Fence<'_>>) -> Result<(), StoreError> {
+    async fn put_last(
+        &self,
+        _: &EntityId,
+        _: &delivery::fetch::RunReport,
+        _: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
         unreachable!("fanout writes no run")
     }
 
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<delivery::fetch::StoredRun>, StoreError> {
         Err(StoreError::new("read run report", entity.as_str(), "throttled"))
     }
 }

@@ -137,8 +137,10 @@ impl World {
             .get_last(&id)
             .await
             .unwrap()
-            .expect("a stored status")["run_id"]
-            .clone()
+            .expect("a stored status")
+            .report()
+            .map(|r| Value::from(r.run_id.as_str()))
+            .expect("a run report of this version")
     }
 
     /// A new e-Box client (no token or discovery cached), with the secrets as they were
@@ -322,7 +324,7 @@ async fn first_run_delivers_everything_and_a_second_run_nothing(mut w: World) {
             .await
             .unwrap()
             .unwrap();
-    assert_eq!(last["run_id"], report.run_id.as_str());
+    assert_eq!(last.report().unwrap().run_id, report.run_id);
 
     w.sim.reset_counters();
     w.state.take();

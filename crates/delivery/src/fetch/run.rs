@@ -111,7 +111,7 @@ impl Fetcher {
         if !request.dry_run
             && let Some(lease) = state.lease.as_ref().filter(|l| l.holder != run_id && l.until > now)
         {
-            report.already_running(lease);
+            report.already_running(&lease.holder, lease.until);
             return Ok(());
         }
         let stored_health = connection.health.clone();
@@ -153,7 +153,7 @@ impl Fetcher {
     ) -> Result<(), RunError> {
         if let Some(LeaseState::Held(held)) = lease.state() {
             // Another run started in the meantime: it carries on, and its status counts.
-            report.already_running(held);
+            report.already_running(&held.holder, held.until);
             return Ok(());
         }
         if request.dry_run {
@@ -196,11 +196,10 @@ impl Fetcher {
         last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
         self.record_health(entity, before.health, &last).await;
         if status_due(wrote, before.run, &last, self.settings.status_interval)
-            && let Ok(value) = serde_json::to_value(&last)
             && let Err(e) = self
                 .stores
                 .reports
-                .put_last(entity, &value, wrote.then(|| lease.fence()))
+                .put_last(entity, &last, wrote.then(|| lease.fence()))
                 .await
         {
             if e.lease_lost {

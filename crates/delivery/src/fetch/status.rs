@@ -15,7 +15,6 @@ pub(super) fn status_due(
 
 #[cfg(test)]
 mod tests {
-    use crate::run::previous_run;
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
@@ -69,17 +68,5 @@ mod tests {
         assert!(status_due(false, Some(&stored), &same_later, hour), "an hour on");
         let changed = report(Outcome::Partial, None, at(2, 0) + chrono::Duration::minutes(5));
         assert!(status_due(false, Some(&stored), &changed, hour));
-    }
-
-    #[test]
-    fn a_stored_run_that_no_longer_parses_keeps_its_last_success() {
-        let (run, since) = previous_run(Some(
-            serde_json::json!({"schema": "old", "last_success_at": "2026-03-02T00:00:00Z"}),
-        ));
-        assert!(run.is_none());
-        assert_eq!(since, Some(at(2, 0)));
-        let stored = serde_json::to_value(report(Outcome::Ok, None, at(2, 0))).unwrap();
-        assert!(previous_run(Some(stored)).0.is_some());
-        assert_eq!(previous_run(None), (None, None));
     }
 }

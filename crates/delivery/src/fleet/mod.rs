@@ -26,11 +26,10 @@ pub struct LastRun {
 impl LastRun {
     /// From the stored report, read as fetch reads it: one of an older schema still
     /// gives its last success.
-    pub fn of_report(report: serde_json::Value) -> Self {
-        let (report, last_success_at) = crate::run::previous_run(Some(report));
+    pub fn of_report(stored: crate::run::StoredRun) -> Self {
         Self {
-            last_success_at,
-            undelivered_expiry: report.and_then(|r| r.earliest_undelivered_expiry()),
+            last_success_at: stored.last_success_at(),
+            undelivered_expiry: stored.report().and_then(|r| r.earliest_undelivered_expiry()),
         }
     }
 }
@@ -263,12 +262,15 @@ mod tests {
                 ..ProviderReport::default()
             },
         ];
-        let last = LastRun::of_report(serde_json::to_value(&report).unwrap());
+        let last = LastRun::of_report(crate::run::StoredRun::Report(Box::new(report)));
         assert_eq!(last.last_success_at, Some(at(7, 10)));
         assert_eq!(last.undelivered_expiry, Some(at(10, 0)));
         // An older schema still gives its last success; nothing gives nothing.
-        let old = serde_json::json!({"schema": "old", "last_success_at": "2026-12-07T10:00:00Z"});
+        let old = crate::run::StoredRun::decode(r#"{"schema": "old", "last_success_at": "2026-12-07T10:00:00Z"}"#);
         assert_eq!(LastRun::of_report(old).last_success_at, Some(at(7, 10)));
-        assert_eq!(LastRun::of_report(serde_json::json!({})), LastRun::default());
+        assert_eq!(
+            LastRun::of_report(crate::run::StoredRun::decode("{}")),
+            LastRun::default()
+        );
     }
 }

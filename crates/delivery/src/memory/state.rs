@@ -14,7 +14,8 @@ pub struct MemoryState {
     leases: Mutex<HashMap<EntityId, (String, DateTime<Utc>)>>,
     cursors: Mutex<HashMap<(EntityId, String), Cursor>>,
     ledger: Mutex<HashMap<(EntityId, String, String), LedgerEntry>>,
-    reports: Mutex<HashMap<EntityId, serde_json::Value>>,
+    /// Kept encoded, as the table keeps them, so a read decodes as the table's does.
+    reports: Mutex<HashMap<EntityId, String>>,
     retrievals: Mutex<HashMap<(EntityId, String, String), Retrieval>>,
 }
 
@@ -123,7 +124,7 @@ impl StateSnapshots for MemoryState {
             .filter(|((e, _), _)| e == entity)
             .map(|((_, provider), cursor)| (provider.clone(), cursor.clone()))
             .collect();
-        let last_run = self.reports.lock().unwrap().get(entity).cloned();
+        let last_run = self.reports.lock().unwrap().get(entity).map(|r| StoredRun::decode(r));
         Ok(EntityState {
             lease,
             cursors,
@@ -220,18 +221,21 @@ impl RunReportStore for MemoryState {
     async fn put_last(
         &self,
         entity: &EntityId,
-        report: &serde_json::Value,
+        report: &RunReport,
         fence: Option<Fence<'_>>,
     ) -> Result<(), StoreError> {
         if let Some(fence) = fence {
             self.check_fence(entity, fence, "write run report")?;
         }
-        self.reports.lock().unwrap().insert(entity.clone(), report.clone());
+        self.reports
+            .lock()
+            .unwrap()
+            .insert(entity.clone(), StoredRun::encode(report));
         Ok(())
     }
 
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
-        Ok(self.reports.lock().unwrap().get(entity).cloned())
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<StoredRun>, StoreError> {
+        Ok(self.reports.lock().unwrap().get(entity).map(|r| StoredRun::decode(r)))
     }
 }
 

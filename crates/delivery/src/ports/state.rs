@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::EntityId;
 
 use super::{Insert, StoreError};
+pub use crate::run::{RunReport, StoredRun};
 pub use crate::verdeelbak::message_json::Retrieval;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub struct EntityState {
     pub lease: Option<Lease>,
     /// By provider id.
     pub cursors: BTreeMap<String, Cursor>,
-    pub last_run: Option<serde_json::Value>,
+    pub last_run: Option<StoredRun>,
 }
 
 #[async_trait]
@@ -210,16 +211,12 @@ pub trait StateInspection: Send + Sync {
 #[async_trait]
 pub trait RunReportStore: Send + Sync {
     /// Stores the last run's status; fenced when the run wrote under a lease.
-    async fn put_last(
-        &self,
-        entity: &EntityId,
-        report: &serde_json::Value,
-        fence: Option<Fence<'_>>,
-    ) -> Result<(), StoreError>;
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError>;
+    async fn put_last(&self, entity: &EntityId, report: &RunReport, fence: Option<Fence<'_>>)
+    -> Result<(), StoreError>;
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<StoredRun>, StoreError>;
     /// The stored last runs of many entities at once, for fanout's count of the fleet;
     /// entities without one are left out.
-    async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, serde_json::Value)>, StoreError> {
+    async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, StoredRun)>, StoreError> {
         let mut found = Vec::with_capacity(entities.len());
         for entity in entities {
             if let Some(report) = self.get_last(entity).await? {

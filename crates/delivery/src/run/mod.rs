@@ -11,4 +11,4 @@ mod stored;
 pub use health::{changed as health_changed, of_run as health_of_run};
 pub use report::*;
 pub use request::FetchRequest;
-pub use stored::{STATUS_INTERVAL, previous_run};
+pub use stored::{STATUS_INTERVAL, StoredRun, previous_run};

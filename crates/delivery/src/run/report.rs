@@ -26,7 +26,8 @@ pub enum Recognised {
     Messages,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -232,9 +233,9 @@ impl RunReport {
     }
 
     /// Another run holds the entity: this one stands back.
-    pub fn already_running(&mut self, lease: &crate::ports::Lease) {
+    pub fn already_running(&mut self, holder: &str, until: DateTime<Utc>) {
         self.outcome = Outcome::AlreadyRunning;
-        self.held_by = Some(format!("run {} until {}", lease.holder, lease.until.to_rfc3339()));
+        self.held_by = Some(format!("run {holder} until {}", until.to_rfc3339()));
     }
 
     /// Totals and the outcome, from what the providers reported.

@@ -10,19 +10,113 @@ use super::RunReport;
 /// no write on most ticks, and a stored success may lag by this much.
 pub const STATUS_INTERVAL: chrono::Duration = chrono::Duration::hours(1);
 
-/// The stored last run. One that no longer parses (an older schema) still gives its
-/// last success, so that the time since it survives.
-pub fn previous_run(stored: Option<serde_json::Value>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
-    let Some(value) = stored else { return (None, None) };
-    match serde_json::from_value::<RunReport>(value.clone()) {
-        Ok(report) => {
+/// The entity's last run as the state table holds it: a report this version reads, or one
+/// it no longer reads (an older schema, a damaged item), shown as such and never dropped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum StoredRun {
+    Report(Box<RunReport>),
+    Unreadable {
+        /// What the stored item still says of its last success, so the time since survives.
+        last_success_at: Option<DateTime<Utc>>,
+        /// Why it does not read (serde's position, never the content).
+        #[serde(rename = "unreadable")]
+        error: String,
+    },
+}
+
+impl StoredRun {
+    /// The form the stores keep: the report's JSON.
+    pub fn encode(report: &RunReport) -> String {
+        serde_json::to_string(report).expect("a run report serialises")
+    }
+
+    /// What a store kept, read back.
+    pub fn decode(stored: &str) -> Self {
+        match serde_json::from_str::<RunReport>(stored) {
+            Ok(report) => StoredRun::Report(Box::new(report)),
+            Err(e) => {
+                let value: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
+                StoredRun::Unreadable {
+                    last_success_at: value["last_success_at"].as_str().and_then(|s| s.parse().ok()),
+                    error: format!("line {} column {}: {}", e.line(), e.column(), classify(&e)),
+                }
+            }
+        }
+    }
+
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            StoredRun::Report(r) => Some(r),
+            StoredRun::Unreadable { .. } => None,
+        }
+    }
+
+    /// One line for a person: when it finished and how, or why it does not read.
+    pub fn summary(&self) -> String {
+        match self {
+            StoredRun::Report(r) => format!(
+                "{} {} (delivered {}, failed {})",
+                r.finished_at.to_rfc3339(),
+                r.outcome,
+                r.delivered,
+                r.failed
+            ),
+            StoredRun::Unreadable { error, .. } => format!("stored in a form this version does not read ({error})"),
+        }
+    }
+
+    pub fn last_success_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            StoredRun::Report(r) => r.last_success_at,
+            StoredRun::Unreadable { last_success_at, .. } => *last_success_at,
+        }
+    }
+}
+
+fn classify(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Data => "not a run report of this version",
+        _ => "not JSON",
+    }
+}
+
+/// The stored last run, and its last success. One that no longer reads still gives its
+/// last success.
+pub fn previous_run(stored: Option<StoredRun>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
+    match stored {
+        None => (None, None),
+        Some(StoredRun::Report(report)) => {
             let since = report.last_success_at;
-            (Some(report), since)
+            (Some(*report), since)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "the stored last run does not parse; only its last success is kept");
-            let since = value["last_success_at"].as_str().and_then(|s| s.parse().ok());
-            (None, since)
+        Some(unreadable @ StoredRun::Unreadable { .. }) => {
+            tracing::warn!(stored = ?unreadable, "the stored last run does not read; only its last success is kept");
+            (None, unreadable.last_success_at())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_another_version_is_shown_as_such_with_its_last_success() {
+        let at: DateTime<Utc> = "2026-03-02T08:00:00Z".parse().unwrap();
+        let mut report = RunReport::new("r".into(), "0403170701".into(), false, at);
+        report.last_success_at = Some(at);
+        assert_eq!(
+            StoredRun::decode(&StoredRun::encode(&report)),
+            StoredRun::Report(Box::new(report))
+        );
+        let older = StoredRun::decode(r#"{"outcome": "fine", "last_success_at": "2026-03-02T08:00:00Z"}"#);
+        assert_eq!(older.last_success_at(), Some(at));
+        assert!(older.report().is_none());
+        let StoredRun::Unreadable { error, .. } = StoredRun::decode("{not json") else {
+            panic!("unreadable")
+        };
+        assert!(error.contains("not JSON"), "{error}");
+        assert_eq!(previous_run(Some(older)), (None, Some(at)));
     }
 }

@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use delivery::EntityId;
 use delivery::fetch::{FetchRequest, Fetcher};
 use delivery::ports::*;
-use serde_json::Value;
 
 /// Where a run is cut: before the named call is made, or after it took effect but
 /// before its answer reaches the run. Names are those [`Watched::take`] counts; an object
@@ -236,12 +235,17 @@ impl Ledger for Watched {
 
 #[async_trait::async_trait]
 impl RunReportStore for Watched {
-    async fn put_last(&self, entity: &EntityId, report: &Value, fence: Option<Fence<'_>>) -> Result<(), StoreError> {
+    async fn put_last(
+        &self,
+        entity: &EntityId,
+        report: &delivery::fetch::RunReport,
+        fence: Option<Fence<'_>>,
+    ) -> Result<(), StoreError> {
         self.around("status put", self.b.reports.put_last(entity, report, fence))
             .await
     }
 
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<Value>, StoreError> {
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<delivery::fetch::StoredRun>, StoreError> {
         self.around("status get", self.b.reports.get_last(entity)).await
     }
 }

@@ -54,7 +54,6 @@ async fn fanout(connections: u64) -> (f64, f64) {
         };
         let mut last_run = delivery::fetch::RunReport::new("r".into(), id.to_string(), false, chrono::Utc::now());
         last_run.last_success_at = Some(last_run.finished_at);
-        let last_run = serde_json::to_value(&last_run).unwrap();
         reports.put_last(&id, &last_run, None).await.unwrap();
         store
             .put(&Connection::new(id, "", secret, chrono::Utc::now()))

@@ -330,9 +330,9 @@ pub(super) struct LastRunItem {
 }
 
 impl LastRunItem {
-    pub fn row(entity: &EntityId, report: &serde_json::Value) -> Item {
+    pub fn row(entity: &EntityId, report: &str) -> Item {
         let report = Self {
-            report: report.to_string(),
+            report: report.to_owned(),
         };
         state_row(StateKey::new(entity, LAST_RUN_SORT_KEY), report, None)
     }

@@ -134,11 +134,15 @@ impl CursorStore for DynamoState {
     }
 }
 
-fn report_from_item(entity: &EntityId, item: &Item) -> Result<serde_json::Value, StoreError> {
-    const OP: &str = "read run report";
-    let row: LastRunItem = read(item, OP, entity.as_str())?;
-    serde_json::from_str(&row.report)
-        .map_err(|e| StoreError::new(OP, entity.as_str(), format!("stored report is not JSON: {e}")))
+/// The stored last run; an item whose report does not read is that, never an error.
+fn report_from_item(item: &Item) -> StoredRun {
+    match decode::<LastRunItem>(item) {
+        Ok(row) => StoredRun::decode(&row.report),
+        Err(e) => StoredRun::Unreadable {
+            last_success_at: None,
+            error: format!("the item has no report: {e}"),
+        },
+    }
 }
 
 #[async_trait]
@@ -193,7 +197,7 @@ impl StateSnapshots for DynamoState {
                 if sort_key == LEASE_SORT_KEY {
                     state.lease = decode::<LeaseItem>(item).ok().map(Lease::from);
                 } else if sort_key == LAST_RUN_SORT_KEY {
-                    state.last_run = Some(report_from_item(entity, item)?);
+                    state.last_run = Some(report_from_item(item));
                 } else if let Some(escaped) = sort_key.strip_prefix(CURSOR_PREFIX) {
                     let cursor: CursorItem = read(item, OP, entity.as_str())?;
                     state.cursors.insert(unescape(escaped), cursor.into());
@@ -212,11 +216,11 @@ impl RunReportStore for DynamoState {
     async fn put_last(
         &self,
         entity: &EntityId,
-        report: &serde_json::Value,
+        report: &RunReport,
         fence: Option<Fence<'_>>,
     ) -> Result<(), StoreError> {
         const OP: &str = "write run report";
-        let item = LastRunItem::row(entity, report);
+        let item = LastRunItem::row(entity, &StoredRun::encode(report));
         let Some(fence) = fence else {
             self.client
                 .put_item()
@@ -238,14 +242,14 @@ impl RunReportStore for DynamoState {
         Ok(())
     }
 
-    async fn get_last(&self, entity: &EntityId) -> Result<Option<serde_json::Value>, StoreError> {
+    async fn get_last(&self, entity: &EntityId) -> Result<Option<StoredRun>, StoreError> {
         let item = self
             .get_item(entity, LAST_RUN_SORT_KEY.to_owned(), "read run report")
             .await?;
-        item.map(|item| report_from_item(entity, &item)).transpose()
+        Ok(item.map(|item| report_from_item(&item)))
     }
 
-    async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, serde_json::Value)>, StoreError> {
+    async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, StoredRun)>, StoreError> {
         const OP: &str = "read run reports";
         let mut found = Vec::with_capacity(entities.len());
         // BatchGetItem takes at most 100 keys.
@@ -261,12 +265,7 @@ impl RunReportStore for DynamoState {
                 let Some(entity) = pk.and_then(|pk| by_partition.get(pk)) else {
                     continue;
                 };
-                match report_from_item(entity, &item) {
-                    Ok(report) => found.push(((*entity).clone(), report)),
-                    Err(e) => {
-                        tracing::warn!(entity_id = %entity, error = %e, "stored run report unreadable; counted as none")
-                    }
-                }
+                found.push(((*entity).clone(), report_from_item(&item)));
             }
         }
         Ok(found)
