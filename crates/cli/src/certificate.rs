@@ -3,19 +3,18 @@
 //! the next pair of a secret (`stage`); who is still on the current one (`status`); and,
 //! once all have moved, the next pair made the current one (`promote`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Subcommand;
-use delivery::fetch::credentials::{self, Pair};
-use delivery::ports::{Connection, RunReportStore, SecretStore};
-use delivery::secrets_cache::CachedSecrets;
+use delivery::fetch::credentials::Pair;
+use delivery::ports::SecretStore;
+use delivery::rotation::{self, RotationRow};
+use delivery::secret::ConnectionSecret;
 use secrecy::ExposeSecret;
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::connections::all_connections;
 use crate::context::Context;
@@ -111,17 +110,14 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// A secret's JSON, as an object.
-async fn secret_json(ctx: &Context, id: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
+/// The secret as its format reads it.
+async fn secret(ctx: &Context, id: &str) -> anyhow::Result<ConnectionSecret> {
     let value = ctx
         .secrets
         .get(id)
         .await
         .with_context(|| format!("reading secret {id}"))?;
-    match serde_json::from_str(value.expose_secret()) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => bail!("secret {id} is not a JSON object of the documented form"),
-    }
+    Ok(ConnectionSecret::decode(id, value.expose_secret())?)
 }
 
 async fn stage(ctx: &Context, secret: &str, key: &PathBuf, cert: &PathBuf) -> anyhow::Result<ExitCode> {
@@ -130,17 +126,10 @@ async fn stage(ctx: &Context, secret: &str, key: &PathBuf, cert: &PathBuf) -> an
         std::fs::read_to_string(cert).with_context(|| format!("reading the certificate {}", cert.display()))?;
     let next = crate::connections::usable_key_material(&key_pem, &cert_pem)
         .context("step key material: refused, nothing was stored")?;
-    let mut json = secret_json(ctx, secret).await?;
-    if !json.contains_key("private_key_pem") {
-        bail!("secret {secret} holds no key material (it points at another secret): stage the next pair there");
-    }
-    if json.get("certificate_pem").and_then(Value::as_str) == Some(cert_pem.as_str()) {
-        bail!("this certificate is already the current one of {secret}");
-    }
-    json.insert("next_private_key_pem".into(), Value::String(key_pem));
-    json.insert("next_certificate_pem".into(), Value::String(cert_pem));
+    let mut stored = self::secret(ctx, secret).await?;
+    stored.stage(secret, &key_pem, &cert_pem)?;
     ctx.secrets
-        .put(secret, &Value::Object(json).to_string())
+        .put(secret, &stored.encode())
         .await
         .with_context(|| format!("storing the next pair in {secret}"))?;
     println!(
@@ -151,67 +140,9 @@ async fn stage(ctx: &Context, secret: &str, key: &PathBuf, cert: &PathBuf) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct Row {
-    entity_id: String,
-    name: String,
-    /// The secret holding its key material.
-    secret_id: Option<String>,
-    /// Whether that secret holds a next pair.
-    rotating: bool,
-    /// The pair its last run authenticated with; none before a run since the rotation began.
-    on: Option<Pair>,
-    current_days_left: Option<i64>,
-    error: Option<String>,
-}
-
-async fn rows(ctx: &Context) -> anyhow::Result<Vec<Row>> {
-    let now = Utc::now();
+async fn rows(ctx: &Context) -> anyhow::Result<Vec<RotationRow>> {
     let connections = all_connections(ctx).await?;
-    // The last runs in batches, and each secret read once however many share it.
-    let ids: Vec<_> = connections.iter().map(|c| c.entity_id.clone()).collect();
-    let used: HashMap<_, _> = ctx
-        .state
-        .get_last_many(&ids)
-        .await?
-        .into_iter()
-        .filter_map(|(id, r)| Some((id, r.report()?.certificate_thumbprint.clone()?)))
-        .collect();
-    let secrets = CachedSecrets::new(ctx.secrets.clone(), std::time::Duration::from_secs(300));
-    let mut rows = Vec::new();
-    for c in &connections {
-        rows.push(row(&secrets, c, used.get(&c.entity_id).map(String::as_str), now).await);
-    }
-    // Those still to move lead.
-    rows.sort_by_key(|r| (!(r.rotating && r.on != Some(Pair::Next)), r.entity_id.clone()));
-    Ok(rows)
-}
-
-/// A connection's row: which of its secret's pairs has the thumbprint its last run used.
-async fn row(secrets: &dyn SecretStore, c: &Connection, used: Option<&str>, now: DateTime<Utc>) -> Row {
-    let mut row = Row {
-        entity_id: c.entity_id.to_string(),
-        name: c.name.clone(),
-        secret_id: None,
-        rotating: false,
-        on: None,
-        current_days_left: None,
-        error: None,
-    };
-    match credentials::resolve_pairs(secrets, c).await {
-        Ok(pairs) => {
-            row.secret_id = Some(pairs.secret_id.clone());
-            row.rotating = pairs.next.is_some();
-            row.current_days_left = Some((pairs.current.key.certificate().not_after - now).num_days());
-            row.on = pairs
-                .in_order()
-                .into_iter()
-                .find(|(_, p)| used == Some(p.key.certificate().sha256_thumbprint.as_str()))
-                .map(|(pair, _)| pair);
-        }
-        Err(e) => row.error = Some(e.to_string()),
-    }
-    row
+    Ok(rotation::rows(&connections, ctx.state.as_ref(), ctx.secrets.clone(), Utc::now()).await?)
 }
 
 async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
@@ -252,33 +183,10 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn promote(ctx: &Context, secret: &str, force: bool) -> anyhow::Result<ExitCode> {
-    let mut json = secret_json(ctx, secret).await?;
-    let (Some(key), Some(cert)) = (
-        json.get("next_private_key_pem").cloned(),
-        json.get("next_certificate_pem").cloned(),
-    ) else {
-        bail!("secret {secret} holds no next pair: `certificate stage` one first");
-    };
-    let rows = rows(ctx).await?;
-    let behind: Vec<&Row> = rows
-        .iter()
-        .filter(|r| r.secret_id.as_deref() == Some(secret) && r.on != Some(Pair::Next))
-        .collect();
-    if !behind.is_empty() && !force {
-        let names: Vec<String> = behind.iter().map(|r| format!("{} ({})", r.entity_id, r.name)).collect();
-        bail!(
-            "{} connection(s) using {secret} were not last seen on the next certificate: {}; \
-             they must upload it to their REST account first (or --force, and their mail stops)",
-            names.len(),
-            names.join(", ")
-        );
-    }
-    json.insert("private_key_pem".into(), key);
-    json.insert("certificate_pem".into(), cert);
-    json.remove("next_private_key_pem");
-    json.remove("next_certificate_pem");
+    let stored = self::secret(ctx, secret).await?;
+    let promoted = rotation::promote(secret, stored, &rows(ctx).await?, force)?;
     ctx.secrets
-        .put(secret, &Value::Object(json).to_string())
+        .put(secret, &promoted.encode())
         .await
         .with_context(|| format!("promoting the next pair of {secret}"))?;
     println!("the next pair of {secret} is now its current one");

@@ -10,6 +10,7 @@ use delivery::EntityId;
 use delivery::fetch::credentials;
 use delivery::ports::*;
 use delivery::probe::Verdict;
+use delivery::secret::ConnectionSecret;
 use ebox::KeyMaterial;
 use serde_json::json;
 
@@ -304,9 +305,9 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
             let key = usable_key_material(&key_pem, &cert_pem)
                 .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
             let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
-            let secret = json!({"client_id": add.client_id, "private_key_pem": key_pem, "certificate_pem": cert_pem});
+            let secret = ConnectionSecret::with_key_material(&add.client_id, &key_pem, &cert_pem);
             ctx.secrets
-                .put(&secret_id, &secret.to_string())
+                .put(&secret_id, &secret.encode())
                 .await
                 .with_context(|| format!("entity {id}: step secret: storing {secret_id}"))?;
             println!(

@@ -1,49 +1,23 @@
-//! From a connection to the ClientID and key material e-Box wants.
-//!
-//! Secret formats (JSON in Secrets Manager):
-//! - a connection's own secret: `{"client_id": "...", "private_key_pem": "...", "certificate_pem": "..."}`
-//! - or, to share DigiPost's certificate: `{"client_id": "...", "certificate_secret_id": "<secret>"}`
-//! - a shared certificate secret: `{"private_key_pem": "...", "certificate_pem": "..."}`
-//!
-//! A secret holding key material may also hold the next pair, during a certificate
-//! rotation: `next_private_key_pem` and `next_certificate_pem`. fetch tries the next pair
-//! first and falls back to the current one, until the next is promoted (`digipost-ebox
-//! certificate promote`).
-//!
-//! A connection may also keep its ClientID in its own record and point at the shared
-//! certificate secret, with no secret of its own.
+//! From a connection to the ClientID and key material e-Box wants: the current pair, and
+//! the next one during a certificate rotation (tried first, until it is promoted). The
+//! secret's format is [`crate::secret`]'s. A connection may also keep its ClientID in
+//! its own record and point at the shared certificate secret, with no secret of its own.
 
 use std::sync::Arc;
 
 use ebox::{ClientCredentials, KeyMaterial};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 
 use crate::ports::{Connection, CredentialsRef, SecretError, SecretStore};
-
-#[derive(Deserialize)]
-struct ConnectionSecret {
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    private_key_pem: Option<String>,
-    #[serde(default)]
-    certificate_pem: Option<String>,
-    #[serde(default)]
-    certificate_secret_id: Option<String>,
-    #[serde(default)]
-    next_private_key_pem: Option<String>,
-    #[serde(default)]
-    next_certificate_pem: Option<String>,
-}
+use crate::secret::{ConnectionSecret, SecretFormatError};
 
 /// Why the credentials could not be had. Names secrets by id, never by content.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("secret {id:?} is not valid JSON of the documented form ({detail})")]
-    Malformed { id: String, detail: String },
+    #[error(transparent)]
+    Format(#[from] SecretFormatError),
     #[error("secret {id:?} lacks {field}")]
     Missing { id: String, field: &'static str },
     #[error("secret {id:?}: {cause}")]
@@ -58,11 +32,7 @@ impl CredentialsError {
 
 async fn read(secrets: &dyn SecretStore, id: &str) -> Result<ConnectionSecret, CredentialsError> {
     let value = secrets.get(id).await?;
-    // serde's message can quote input; keep only its position.
-    serde_json::from_str(value.expose_secret()).map_err(|e| CredentialsError::Malformed {
-        id: id.to_owned(),
-        detail: format!("line {} column {}", e.line(), e.column()),
-    })
+    Ok(ConnectionSecret::decode(id, value.expose_secret())?)
 }
 
 pub use crate::run::Pair;
