@@ -124,7 +124,7 @@ async fn stage(ctx: &Context, secret: &str, key: &PathBuf, cert: &PathBuf) -> an
     let key_pem = std::fs::read_to_string(key).with_context(|| format!("reading the key {}", key.display()))?;
     let cert_pem =
         std::fs::read_to_string(cert).with_context(|| format!("reading the certificate {}", cert.display()))?;
-    let next = crate::connections::usable_key_material(&key_pem, &cert_pem)
+    let next = crate::key_material::usable_key_material(&key_pem, &cert_pem)
         .context("step key material: refused, nothing was stored")?;
     let mut stored = self::secret(ctx, secret).await?;
     stored.stage(secret, &key_pem, &cert_pem)?;

@@ -11,10 +11,10 @@ use delivery::fetch::credentials;
 use delivery::ports::*;
 use delivery::probe::Verdict;
 use delivery::secret::ConnectionSecret;
-use ebox::KeyMaterial;
 use serde_json::json;
 
 use crate::context::Context;
+use crate::key_material::{key_material, not_expired, usable_key_material};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -65,16 +65,16 @@ pub struct Add {
     client_id: String,
     /// DigiPost's private key (PEM, PKCS#8 or PKCS#1), with --cert.
     #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// The certificate (PEM) registered with the REST account.
     #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// A PKCS#12 file holding key and certificate, converted to PEM on import.
     #[arg(long, requires = "password_file")]
-    p12: Option<PathBuf>,
+    pub(crate) p12: Option<PathBuf>,
     /// A file holding the PKCS#12 password.
     #[arg(long)]
-    password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
     /// Use DigiPost's shared certificate secret (its id): no secret of this connection's own.
     #[arg(long)]
     shared_certificate: Option<String>,
@@ -95,70 +95,74 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let ctx = Context::from_env().await?;
     match command {
         Command::Add(add) => add_connection(&ctx, *add).await,
-        Command::List { json } => {
-            let all = all_connections(&ctx).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else {
-                let mut table = crate::table(["entity", "enabled", "name", "credentials"]);
-                for c in &all {
-                    table.add_row([
-                        c.entity_id.to_string(),
-                        c.enabled.to_string(),
-                        c.name.clone(),
-                        describe(&c.credentials),
-                    ]);
-                }
-                println!("{table}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Show { entity: raw, json } => {
-            let id = entity(&raw)?;
-            let connection = existing(&ctx, &id).await?;
-            let last = ctx.state.get_last(&id).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"connection": connection, "last_run": last}))?
-                );
-            } else {
-                println!("entity       {}", connection.entity_id);
-                println!("name         {}", connection.name);
-                println!("enabled      {}", connection.enabled);
-                println!("credentials  {}", describe(&connection.credentials));
-                println!("verdeelbak   {}", connection.verdeelbak_prefix);
-                match last {
-                    Some(r) => println!("last run     {}", r.summary()),
-                    None => println!("last run     never"),
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::List { json } => list(&ctx, json).await,
+        Command::Show { entity: raw, json } => show(&ctx, &raw, json).await,
         Command::Enable { entity: raw } => set_enabled(&ctx, &raw, true).await,
         Command::Disable { entity: raw } => set_enabled(&ctx, &raw, false).await,
-        Command::Remove { entity: raw } => {
-            let id = entity(&raw)?;
-            let Some(connection) = ctx.connections.get(&id).await? else {
-                bail!("entity {id}: no connection to remove");
-            };
-            ctx.connections.remove(&id).await?;
-            if let CredentialsRef::Secret { secret_id } = &connection.credentials {
-                ctx.secrets.delete(secret_id).await?;
-                println!(
-                    "removed the connection of {id}; secret {secret_id} is scheduled for deletion (7 days to recover)"
-                );
-            } else {
-                println!("removed the connection of {id}; the shared certificate secret stays");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Remove { entity: raw } => remove(&ctx, &raw).await,
         Command::Test { entity: raw } => {
             let id = entity(&raw)?;
             let connection = existing(&ctx, &id).await?;
             Ok(report_test(&id, test(&ctx, &connection).await))
         }
     }
+}
+
+async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let all = all_connections(ctx).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        let mut table = crate::table(["entity", "enabled", "name", "credentials"]);
+        for c in &all {
+            table.add_row([
+                c.entity_id.to_string(),
+                c.enabled.to_string(),
+                c.name.clone(),
+                describe(&c.credentials),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(ctx: &Context, raw: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let id = entity(raw)?;
+    let connection = existing(ctx, &id).await?;
+    let last = ctx.state.get_last(&id).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"connection": connection, "last_run": last}))?
+        );
+    } else {
+        println!("entity       {}", connection.entity_id);
+        println!("name         {}", connection.name);
+        println!("enabled      {}", connection.enabled);
+        println!("credentials  {}", describe(&connection.credentials));
+        println!("verdeelbak   {}", connection.verdeelbak_prefix);
+        match last {
+            Some(r) => println!("last run     {}", r.summary()),
+            None => println!("last run     never"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn remove(ctx: &Context, raw: &str) -> anyhow::Result<ExitCode> {
+    let id = entity(raw)?;
+    let Some(connection) = ctx.connections.get(&id).await? else {
+        bail!("entity {id}: no connection to remove");
+    };
+    ctx.connections.remove(&id).await?;
+    if let CredentialsRef::Secret { secret_id } = &connection.credentials {
+        ctx.secrets.delete(secret_id).await?;
+        println!("removed the connection of {id}; secret {secret_id} is scheduled for deletion (7 days to recover)");
+    } else {
+        println!("removed the connection of {id}; the shared certificate secret stays");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe(credentials: &CredentialsRef) -> String {
@@ -207,65 +211,6 @@ async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let lf = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
-    ::pem::encode_config(&::pem::Pem::new(label, der), lf)
-}
-
-/// Key material fit to be stored: the key belongs to the certificate, and the certificate
-/// has not expired.
-pub fn usable_key_material(key_pem: &str, cert_pem: &str) -> anyhow::Result<KeyMaterial> {
-    let key = KeyMaterial::from_pem(key_pem, cert_pem)?;
-    not_expired(&key)?;
-    Ok(key)
-}
-
-fn not_expired(key: &KeyMaterial) -> anyhow::Result<()> {
-    let certificate = key.certificate();
-    if certificate.not_after <= Utc::now() {
-        bail!(
-            "the certificate ({}) expired on {}: use DigiPost's current certificate \
-             (`digipost-ebox certificate status` shows the one in use) and upload it to the entity's REST account",
-            certificate.subject,
-            certificate.not_after.date_naive()
-        );
-    }
-    Ok(())
-}
-
-/// Key and certificate as PEM, from PEM files or a PKCS#12 file.
-fn key_material(add: &Add) -> anyhow::Result<(String, String)> {
-    if let (Some(key), Some(cert)) = (&add.key, &add.cert) {
-        let key_pem = std::fs::read_to_string(key).with_context(|| format!("reading the key {}", key.display()))?;
-        let cert_pem =
-            std::fs::read_to_string(cert).with_context(|| format!("reading the certificate {}", cert.display()))?;
-        return Ok((key_pem, cert_pem));
-    }
-    let (Some(p12), Some(password_file)) = (&add.p12, &add.password_file) else {
-        bail!("give --key and --cert, or --p12 and --password-file, or --shared-certificate");
-    };
-    let data = std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
-    let password =
-        std::fs::read_to_string(password_file).with_context(|| format!("reading {}", password_file.display()))?;
-    let store = p12_keystore::KeyStore::from_pkcs12(
-        &data,
-        password.trim_end_matches(['\r', '\n']),
-        p12_keystore::Pkcs12ImportPolicy::Relaxed,
-    )
-    .map_err(|e| anyhow::anyhow!("{} is not a PKCS#12 file this password opens ({e})", p12.display()))?;
-    let (_, chain) = store
-        .private_key_chain()
-        .with_context(|| format!("{} holds no private key with its certificate", p12.display()))?;
-    let certificate = chain
-        .certs()
-        .first()
-        .with_context(|| format!("{} holds a key without a certificate", p12.display()))?;
-    Ok((
-        pem("PRIVATE KEY", chain.key().as_der()),
-        pem("CERTIFICATE", certificate.as_der()),
-    ))
-}
-
 async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     let id = entity(&add.entity)?;
     if let Some(prefix) = &add.prefix {
@@ -277,46 +222,8 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         bail!("entity {id} already has a connection: `connections show --entity {id}`; remove it first to replace it");
     }
     let credentials = match &add.shared_certificate {
-        Some(shared) => {
-            // The shared secret must hold usable key material before anything is written.
-            let probe = Connection {
-                entity_id: id.clone(),
-                name: add.name.clone(),
-                enabled: true,
-                credentials: CredentialsRef::SharedCertificate {
-                    client_id: add.client_id.clone(),
-                    certificate_secret_id: shared.clone(),
-                },
-                verdeelbak_prefix: String::new(),
-                scopes: None,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                health: None,
-            };
-            let shared_key = credentials::resolve(&ctx.secrets, &probe).await.with_context(|| {
-                format!("entity {id}: step secret: the shared certificate secret {shared} is not usable")
-            })?;
-            not_expired(&shared_key.key)
-                .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared}"))?;
-            probe.credentials
-        }
-        None => {
-            let (key_pem, cert_pem) = key_material(&add).with_context(|| format!("entity {id}: step key material"))?;
-            let key = usable_key_material(&key_pem, &cert_pem)
-                .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
-            let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
-            let secret = ConnectionSecret::with_key_material(&add.client_id, &key_pem, &cert_pem);
-            ctx.secrets
-                .put(&secret_id, &secret.encode())
-                .await
-                .with_context(|| format!("entity {id}: step secret: storing {secret_id}"))?;
-            println!(
-                "stored the key material in secret {secret_id} (certificate {}, valid until {})",
-                key.certificate().subject,
-                key.certificate().not_after.date_naive()
-            );
-            CredentialsRef::Secret { secret_id }
-        }
+        Some(shared) => shared_credentials(ctx, &id, &add, shared).await?,
+        None => own_secret(ctx, &id, &add).await?,
     };
     let mut connection = Connection::new(id.clone(), add.name.clone(), credentials, Utc::now());
     if let Some(prefix) = &add.prefix {
@@ -338,6 +245,52 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         add.name, connection.verdeelbak_prefix
     );
     Ok(report_test(&id, test(ctx, &connection).await))
+}
+
+/// A connection on DigiPost's shared certificate secret, which must hold usable key
+/// material before anything is written.
+async fn shared_credentials(ctx: &Context, id: &EntityId, add: &Add, shared: &str) -> anyhow::Result<CredentialsRef> {
+    // The shared secret must hold usable key material before anything is written.
+    let probe = Connection {
+        entity_id: id.clone(),
+        name: add.name.clone(),
+        enabled: true,
+        credentials: CredentialsRef::SharedCertificate {
+            client_id: add.client_id.clone(),
+            certificate_secret_id: shared.to_owned(),
+        },
+        verdeelbak_prefix: String::new(),
+        scopes: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        health: None,
+    };
+    let shared_key = credentials::resolve(&ctx.secrets, &probe)
+        .await
+        .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared} is not usable"))?;
+    not_expired(&shared_key.key)
+        .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared}"))?;
+    Ok(probe.credentials)
+}
+
+/// The connection's own secret with its key material, refused before anything is stored
+/// when the key is not the certificate's or the certificate has expired.
+async fn own_secret(ctx: &Context, id: &EntityId, add: &Add) -> anyhow::Result<CredentialsRef> {
+    let (key_pem, cert_pem) = key_material(add).with_context(|| format!("entity {id}: step key material"))?;
+    let key = usable_key_material(&key_pem, &cert_pem)
+        .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
+    let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
+    let secret = ConnectionSecret::with_key_material(&add.client_id, &key_pem, &cert_pem);
+    ctx.secrets
+        .put(&secret_id, &secret.encode())
+        .await
+        .with_context(|| format!("entity {id}: step secret: storing {secret_id}"))?;
+    println!(
+        "stored the key material in secret {secret_id} (certificate {}, valid until {})",
+        key.certificate().subject,
+        key.certificate().not_after.date_naive()
+    );
+    Ok(CredentialsRef::Secret { secret_id })
 }
 
 /// Probes the connection with this process's stores and e-Box client.

@@ -5,6 +5,7 @@ mod certificate;
 mod connections;
 mod context;
 mod events;
+mod key_material;
 mod status;
 
 use std::process::ExitCode;

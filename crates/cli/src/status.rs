@@ -7,10 +7,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
 use delivery::config::{Env, FetchConfig};
-use delivery::fetch::{FetchRequest, Outcome, RunReport, StoredRun};
-use delivery::health::{Action, Health, HealthState};
-use delivery::ports::StateSnapshots;
-use serde::Serialize;
+use delivery::connection_status::{ConnectionStatus, connection_statuses};
+use delivery::fetch::{FetchRequest, Outcome, RunReport};
 
 use crate::connections::all_connections;
 use crate::context::Context;
@@ -99,84 +97,20 @@ fn print_report(r: &RunReport) {
     }
 }
 
-#[derive(Serialize)]
-struct Row {
-    entity_id: String,
-    name: String,
-    enabled: bool,
-    /// `needs_action`, `degraded` or `ok`; absent before the first run.
-    health: Option<HealthState>,
-    health_since: Option<DateTime<Utc>>,
-    /// Who has to act (`entity` or `digipost`) and the step to redo.
-    action_by: Option<&'static str>,
-    instruction: Option<&'static str>,
-    last_run_at: Option<DateTime<Utc>>,
-    outcome: Option<String>,
-    delivered: Option<u64>,
-    cursor: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    certificate_days_to_expiry: Option<i64>,
-    undelivered_expires_at: Option<DateTime<Utc>>,
-}
-
 /// Every connection, those that need action first; with `needs_action_only`, only those.
 pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitCode> {
     let ctx = Context::from_env().await?;
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    for c in all_connections(&ctx).await? {
-        let state = ctx.state.snapshot(&c.entity_id).await?;
-        // A stored run this version does not read is shown as such, never dropped.
-        let unreadable = state
-            .last_run
-            .as_ref()
-            .filter(|r| r.report().is_none())
-            .map(StoredRun::summary);
-        let last: Option<RunReport> = state.last_run.as_ref().and_then(StoredRun::report).cloned();
-        // The provider that lags most.
-        let cursor = state.cursors.values().map(|c| c.position).min();
-        let health = c.health.as_ref();
-        if needs_action_only && health.is_none_or(|h| h.state != HealthState::NeedsAction) {
-            continue;
-        }
-        rows.push(Row {
-            entity_id: c.entity_id.to_string(),
-            name: c.name.clone(),
-            enabled: c.enabled,
-            health: health.map(|h| h.state),
-            health_since: health.map(|h| h.since),
-            action_by: health.and_then(|h| h.action).map(Action::by),
-            instruction: health.and_then(Health::instruction),
-            last_run_at: last.as_ref().map(|r| r.finished_at),
-            outcome: last.as_ref().map(|r| r.outcome.to_string()).or(unreadable.clone()),
-            delivered: last.as_ref().map(|r| r.delivered),
-            cursor,
-            last_error: last.as_ref().and_then(|r| {
-                r.error
-                    .as_ref()
-                    .map(|e| format!("{}: {}", e.step, e.message))
-                    .or_else(|| r.providers.iter().find_map(|p| p.error.clone()))
-                    .or_else(|| {
-                        r.providers
-                            .iter()
-                            .flat_map(|p| &p.failed)
-                            .next()
-                            .map(|f| f.reason.clone())
-                    })
-            }),
-            certificate_days_to_expiry: last
-                .as_ref()
-                .and_then(|r| r.certificate_expires_at)
-                .map(|t| (t - now).num_days()),
-            undelivered_expires_at: last.as_ref().and_then(|r| r.earliest_undelivered_expiry()),
-        });
-    }
-    // What needs a person leads; connections that never ran come after the ok ones.
-    rows.sort_by_key(|r| (r.health.unwrap_or(HealthState::Ok), r.health.is_none()));
+    let connections = all_connections(&ctx).await?;
+    let rows = connection_statuses(connections, ctx.state.as_ref(), needs_action_only, Utc::now()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print_statuses(&rows);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_statuses(rows: &[ConnectionStatus]) {
     let mut table = crate::table([
         "entity",
         "name",
@@ -195,8 +129,8 @@ pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitC
             .unwrap_or_else(|| "-".into())
     };
     let or_dash = |n: Option<String>| n.unwrap_or_else(|| "-".into());
-    let instructions: Vec<&Row> = rows.iter().filter(|r| r.instruction.is_some()).collect();
-    for r in &rows {
+    let instructions: Vec<&ConnectionStatus> = rows.iter().filter(|r| r.instruction.is_some()).collect();
+    for r in rows {
         table.add_row([
             r.entity_id.clone(),
             r.name.chars().take(28).collect::<String>(),
@@ -221,5 +155,4 @@ pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitC
             r.instruction.unwrap_or_default()
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

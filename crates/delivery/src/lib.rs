@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod connection_status;
 pub mod entity;
 pub mod events;
 pub mod fanout;

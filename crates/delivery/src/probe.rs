@@ -87,25 +87,33 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
     match session.summary(first).await {
         Ok(summary) => Verdict {
             works: true,
-            text: format!(
-                "the connection of {id} works: token obtained with the {} certificate, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
-                match pair {
-                    credentials::Pair::Current => "current",
-                    credentials::Pair::Next => "next",
-                },
-                active.len(),
-                active
-                    .iter()
-                    .map(|p| p.message_provider_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                summary["numberOfMessages"],
-                first.message_provider_id,
-                certificate.days_until_expiry(now)
-            ),
+            text: works(id, pair, &active, &summary, &certificate),
         },
         Err(e) => fail("listing", e.to_string(), next_step(&e, false)),
     }
+}
+
+/// What a probe that got through says.
+fn works(
+    id: &crate::EntityId,
+    pair: credentials::Pair,
+    active: &[&ebox::model::MessageProvider],
+    summary: &serde_json::Value,
+    certificate: &ebox::CertificateInfo,
+) -> String {
+    let ids: Vec<&str> = active.iter().map(|p| p.message_provider_id.as_str()).collect();
+    format!(
+        "the connection of {id} works: token obtained with the {} certificate, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
+        match pair {
+            credentials::Pair::Current => "current",
+            credentials::Pair::Next => "next",
+        },
+        active.len(),
+        ids.join(", "),
+        summary["numberOfMessages"],
+        ids[0],
+        certificate.days_until_expiry(Utc::now())
+    )
 }
 
 #[cfg(test)]

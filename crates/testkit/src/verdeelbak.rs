@@ -60,7 +60,19 @@ pub fn assert_message_delivered(
         assert_eq!(s["size_bytes"], bytes.len());
         expected.insert(key);
     }
-    let body_key = keys::body_key(&folder);
+    expected.extend(assert_body_delivered(objects, &folder, &json, m));
+    expected
+}
+
+/// The body exactly as e-Box serves it (byte for byte from its call; the same JSON when it
+/// came inline), and none where there is none; its key when there is one.
+fn assert_body_delivered(
+    objects: &BTreeMap<String, Vec<u8>>,
+    folder: &str,
+    json: &Value,
+    m: &Message,
+) -> Option<String> {
+    let body_key = keys::body_key(folder);
     match &m.body {
         Some(body) => {
             // As the simulator serves it: byte for byte from the body call; from inside the
@@ -80,15 +92,15 @@ pub fn assert_message_delivered(
             }
             assert_eq!(json["body"], serde_json::to_value(body).unwrap());
             let role = if m.body_main_content { "main_content" } else { "annex" };
-            assert_eq!(json["body_role"], role, "{json_key}");
-            expected.insert(body_key);
+            assert_eq!(json["body_role"], role, "{folder}");
+            Some(body_key)
         }
         None => {
             assert!(!objects.contains_key(&body_key), "{body_key}: there is no body");
             assert_eq!(json["body"], Value::Null);
+            None
         }
     }
-    expected
 }
 
 /// What moto took of a message folder, by the fault proxy's log (in the order requests

@@ -145,35 +145,41 @@ impl Session {
             let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(300).max(1));
             return Ok((AccessToken(SecretString::from(answer.access_token)), lifetime));
         }
-        if let Ok(refusal) = serde_json::from_slice::<OAuthErrorAnswer>(&body)
-            && status.is_client_error()
-            && status != StatusCode::TOO_MANY_REQUESTS
-        {
-            let description = refusal.error_description.unwrap_or_default();
-            if refusal.error == "invalid_scope" {
-                return Err(EboxError::ScopeRefused {
-                    requested: if scope.is_empty() { "(none)".into() } else { scope },
-                    description,
-                });
-            }
-            return Err(EboxError::TokenRefused {
-                status: status.as_u16(),
-                code: refusal.error,
-                description,
-            });
-        }
-        // A refusal without the OAuth error body (a gateway's page, an empty answer): the
-        // token endpoint said no to these credentials all the same.
-        if matches!(
-            status,
-            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            return Err(EboxError::TokenRefused {
-                status: status.as_u16(),
-                code: "(no OAuth error code)".into(),
-                description: "the answer carried no OAuth error body".into(),
-            });
+        if let Some(refused) = refusal(status, &body, scope) {
+            return Err(refused);
         }
         Err(status_error(WHAT, status, retry_after, &body))
     }
+}
+
+/// The token endpoint's no to these credentials: an OAuth error answer (RFC 6749 5.2), or
+/// a 400, 401 or 403 without one (a gateway's page, an empty answer); None for anything
+/// else (throttling, faults).
+fn refusal(status: StatusCode, body: &[u8], scope: String) -> Option<EboxError> {
+    if let Ok(refusal) = serde_json::from_slice::<OAuthErrorAnswer>(body)
+        && status.is_client_error()
+        && status != StatusCode::TOO_MANY_REQUESTS
+    {
+        let description = refusal.error_description.unwrap_or_default();
+        if refusal.error == "invalid_scope" {
+            return Some(EboxError::ScopeRefused {
+                requested: if scope.is_empty() { "(none)".into() } else { scope },
+                description,
+            });
+        }
+        return Some(EboxError::TokenRefused {
+            status: status.as_u16(),
+            code: refusal.error,
+            description,
+        });
+    }
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    )
+    .then(|| EboxError::TokenRefused {
+        status: status.as_u16(),
+        code: "(no OAuth error code)".into(),
+        description: "the answer carried no OAuth error body".into(),
+    })
 }

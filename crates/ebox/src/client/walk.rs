@@ -165,6 +165,26 @@ impl Walk {
         self.previous.clear();
     }
 
+    /// At the end of a pass: walk again while the list shifted or gave less than it
+    /// counts; after the last pass, such a list is not complete, so the cursor stays and
+    /// the next walk looks again.
+    fn ended(&mut self, known_total: usize) {
+        let short = self.offset < known_total;
+        if (self.shifted || short) && self.pass < MAX_PASSES {
+            self.restart();
+            return;
+        }
+        self.done = true;
+        if short {
+            self.pending = Some(self.error(format!(
+                "the list ended after {} of the {known_total} items it counts",
+                self.offset
+            )));
+        } else if self.shifted {
+            self.pending = Some(self.error(format!("the list still shifted after {MAX_PASSES} walks")));
+        }
+    }
+
     /// The new items of the next page; None at the end of the walk.
     async fn next_page(&mut self) -> Result<Option<Vec<Listed>>, EboxError> {
         loop {
@@ -215,22 +235,7 @@ impl Walk {
                 .filter(|item| self.seen.insert(identity(item)))
                 .collect();
             if end {
-                let short = self.offset < known_total;
-                if (self.shifted || short) && self.pass < MAX_PASSES {
-                    self.restart();
-                } else {
-                    self.done = true;
-                    // The count promises more than the list gives, or the list still moves:
-                    // not complete, so the cursor stays and the next walk looks again.
-                    if short {
-                        self.pending = Some(self.error(format!(
-                            "the list ended after {} of the {known_total} items it counts",
-                            self.offset
-                        )));
-                    } else if self.shifted {
-                        self.pending = Some(self.error(format!("the list still shifted after {MAX_PASSES} walks")));
-                    }
-                }
+                self.ended(known_total);
             }
             if !fresh.is_empty() {
                 return Ok(Some(fresh));
