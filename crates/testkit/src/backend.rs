@@ -102,7 +102,7 @@ impl Backend {
     pub async fn moto_through_proxy() -> Self {
         let moto = MotoServer::start();
         let proxy = FaultProxy::start(&moto.url);
-        let clients = AwsClients::new(&delivery::aws::load_for_endpoint(&proxy.url(), crate::REGION).await);
+        let clients = AwsClients::new(&crate::sdk_for(&proxy.url()).await);
         Self::on_moto(moto, clients, Some(proxy)).await
     }
 

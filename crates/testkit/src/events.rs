@@ -22,7 +22,7 @@ pub enum EventTap {
 impl EventTap {
     /// A queue on `moto` behind a rule on `bus`, reached directly (never through a proxy).
     pub async fn on_moto(moto: &crate::MotoServer, bus: &str) -> Self {
-        let sdk = delivery::aws::load_for_endpoint(&moto.url, crate::REGION).await;
+        let sdk = crate::sdk_for(&moto.url).await;
         Self::queue(&AwsClients::new(&sdk), aws_sdk_sqs::Client::new(&sdk), bus).await
     }
 

@@ -22,6 +22,33 @@ use delivery::config::StorageNames;
 
 pub const REGION: &str = "eu-west-1";
 
+/// The SDK configuration production loads, pointed at one endpoint (a local moto server
+/// or the fault proxy in front of it), with fixed test credentials.
+pub async fn sdk_for(endpoint_url: &str) -> aws_config::SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "static");
+    delivery::aws::loader()
+        .endpoint_url(endpoint_url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// The same clients, each with an interceptor added (the benchmarks count requests).
+pub fn with_interceptor(clients: &AwsClients, i: aws_sdk_dynamodb::config::SharedInterceptor) -> AwsClients {
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            clients.dynamodb.config().to_builder().interceptor(i.clone()).build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(clients.s3.config().to_builder().interceptor(i.clone()).build()),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            clients.secrets.config().to_builder().interceptor(i.clone()).build(),
+        ),
+        lambda: aws_sdk_lambda::Client::from_conf(clients.lambda.config().to_builder().interceptor(i.clone()).build()),
+        events: aws_sdk_eventbridge::Client::from_conf(clients.events.config().to_builder().interceptor(i).build()),
+    }
+}
+
 /// The workspace root, found from this crate's manifest directory.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -149,7 +176,7 @@ impl MotoServer {
 
     /// Clients for this server, built the way production builds them.
     pub async fn clients(&self) -> AwsClients {
-        AwsClients::new(&delivery::aws::load_for_endpoint(&self.url, REGION).await)
+        AwsClients::new(&sdk_for(&self.url).await)
     }
 
     /// Fresh tables and bucket, created by the project's own bootstrap.

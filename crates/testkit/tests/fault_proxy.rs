@@ -37,7 +37,7 @@ struct World {
 async fn world() -> World {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(&moto.url);
-    let via = AwsClients::new(&delivery::aws::load_for_endpoint(&proxy.url(), testkit::REGION).await);
+    let via = AwsClients::new(&testkit::sdk_for(&proxy.url()).await);
     let direct = moto.clients().await;
     World {
         proxy,

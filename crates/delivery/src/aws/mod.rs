@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamodb::{DynamoConnections, DynamoState};
 pub use eventbridge::EventBridgeBus;
@@ -25,19 +25,7 @@ use crate::ports::{BoxError, StoreError};
 /// standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides), with this
 /// project's retry and timeout policy.
 pub async fn load_from_env() -> SdkConfig {
-    base_loader().load().await
-}
-
-/// An SDK configuration pointing every client at one endpoint (a local moto server),
-/// with fixed test credentials.
-pub async fn load_for_endpoint(endpoint_url: &str, region: &str) -> SdkConfig {
-    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "static");
-    base_loader()
-        .endpoint_url(endpoint_url)
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(credentials)
-        .load()
-        .await
+    loader().load().await
 }
 
 /// Attempts of one call, the first included. A burst of throttling or 5xx answers a
@@ -57,7 +45,9 @@ fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(2))
 }
 
-fn base_loader() -> aws_config::ConfigLoader {
+/// The SDK configuration's loader with this project's retry and timeout policy, before
+/// anything is loaded from the environment.
+pub fn loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build())
@@ -75,33 +65,21 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub fn new(sdk: &SdkConfig) -> Self {
-        Self::with_interceptor(sdk, None)
-    }
-
-    /// The clients, each with an extra interceptor (benchmarks count requests with one).
-    pub fn with_interceptor(sdk: &SdkConfig, interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>) -> Self {
         // Short calls get an overall bound; S3 does not, as an attachment upload may be long.
         let short = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(10))
             .operation_timeout(Duration::from_secs(30))
             .build();
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(short.clone());
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(short.clone());
-        let mut lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short.clone());
-        let mut events = aws_sdk_eventbridge::config::Builder::from(sdk).timeout_config(short);
-        let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(short.clone());
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(short.clone());
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short.clone());
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk).timeout_config(short);
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
             // An overridden endpoint (moto, a VPC endpoint by URL) has no per-bucket DNS.
             .force_path_style(endpoint_overridden(sdk, "S3"))
             // Checksums are given explicitly (SHA-256); no extra CRC32 of the SDK's own.
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
-        if let Some(i) = interceptor {
-            dynamodb.push_interceptor(i.clone());
-            secrets.push_interceptor(i.clone());
-            lambda.push_interceptor(i.clone());
-            events.push_interceptor(i.clone());
-            s3.push_interceptor(i);
-        }
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),

@@ -42,7 +42,7 @@ pub async fn rows() -> Vec<Row> {
 /// (sampled every 2 ms while the dispatch runs).
 async fn fanout(connections: u64) -> (f64, f64) {
     let url = invoke_endpoint().await;
-    let sdk = delivery::aws::load_for_endpoint(&url, "eu-west-1").await;
+    let sdk = testkit::sdk_for(&url).await;
     let clients = AwsClients::new(&sdk);
     let store = Arc::new(MemoryConnections::default());
     let reports = Arc::new(delivery::memory::MemoryState::default());

@@ -100,8 +100,8 @@ fn memory_stores(secret: &str) -> Backend {
 async fn moto_stores(secret: &str) -> Backend {
     let requests = Requests::default();
     let moto = testkit::MotoServer::start();
-    let sdk = delivery::aws::load_for_endpoint(&moto.url, testkit::REGION).await;
-    let clients = AwsClients::with_interceptor(&sdk, Some(SharedInterceptor::new(requests.clone())));
+    let sdk = testkit::sdk_for(&moto.url).await;
+    let clients = testkit::with_interceptor(&AwsClients::new(&sdk), SharedInterceptor::new(requests.clone()));
     let names = moto.fresh_storage(&clients).await;
     let config = delivery::config::FetchConfig {
         storage: names,
