@@ -9,13 +9,33 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 use crate::fanout::{Fanout, FanoutReport, Trigger};
-use crate::fetch::{FetchRequest, Fetcher, RunReport};
+use crate::fetch::{FetchRequest, Fetcher, RunError, RunReport};
 use crate::metrics::{FleetMetrics, RunMetrics};
+use crate::ports::StoreError;
 
-fn retryable(message: String) -> Diagnostic {
+/// A failure as Lambda is told of it: whether retrying the invocation can help.
+fn diagnostic(retryable: bool, message: String) -> Diagnostic {
     Diagnostic {
-        error_type: "Retryable".into(),
+        error_type: if retryable { "Retryable" } else { "NonRetryable" }.into(),
         error_message: message,
+    }
+}
+
+/// A run that failed, naming its entity, the step and the cause.
+impl From<&RunReport> for Diagnostic {
+    fn from(report: &RunReport) -> Self {
+        let cause = report
+            .error
+            .as_ref()
+            .map_or_else(|| report.outcome.to_string(), RunError::to_string);
+        diagnostic(report.retry_can_help(), format!("entity {}: {cause}", report.entity_id))
+    }
+}
+
+/// A store that failed fanout (the connections could not be read).
+impl From<StoreError> for Diagnostic {
+    fn from(e: StoreError) -> Self {
+        diagnostic(e.retryable, format!("connections: {e}"))
     }
 }
 
@@ -42,13 +62,10 @@ pub async fn fetch(fetcher: &Fetcher, event: LambdaEvent<Value>) -> Result<Value
     };
     let report = fetcher.run(&request, deadline).await;
     log(&report);
-    match report.error.as_ref().filter(|_| report.retry_can_help()) {
-        Some(e) => Err(retryable(format!(
-            "entity {}: {}: {}",
-            report.entity_id, e.step, e.message
-        ))),
-        None => Ok(serde_json::to_value(&report).unwrap_or_default()),
+    if report.retry_can_help() {
+        return Err(Diagnostic::from(&report));
     }
+    Ok(serde_json::to_value(&report).unwrap_or_default())
 }
 
 /// The report as one structured line, and the metrics as another (CloudWatch makes
@@ -78,10 +95,7 @@ pub async fn fanout(fanout: &Fanout, event: LambdaEvent<Value>) -> Result<Fanout
             });
         }
     };
-    let report = fanout.run(&trigger).await.map_err(|e| Diagnostic {
-        error_type: if e.retryable { "Retryable" } else { "NonRetryable" }.into(),
-        error_message: format!("connections: {e}"),
-    })?;
+    let report = fanout.run(&trigger).await?;
     if let Some(fleet) = &report.fleet {
         println!("{}", FleetMetrics::of(fleet).emf_line());
     }

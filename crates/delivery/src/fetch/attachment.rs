@@ -77,9 +77,9 @@ impl Run<'_> {
         let (length, sha, verified) = (|| self.upload(provider, message_id, attachment, &target))
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|f: &Failure| f.step == Step::Store && f.retryable)
+            .when(|f: &Failure| f.step() == Step::Store && f.retryable())
             .notify(|f: &Failure, after| {
-                tracing::warn!(key = %target.key, error = %f.error, ?after, "attachment upload failed; streaming it again");
+                tracing::warn!(key = %target.key, error = %f, ?after, "attachment upload failed; streaming it again");
             })
             .await?;
         Ok(StoredAttachment {
@@ -148,11 +148,12 @@ impl Run<'_> {
     async fn spool_then_upload(&self, target: &Target, chunks: Chunks) -> Result<(u64, Sha256), Failure> {
         let spool = Spool::new(&self.fetcher.settings.spool_dir);
         let (length, sha) = self.spool(&spool, chunks).await?;
-        let file = tokio::fs::File::open(&spool.path).await.map_err(|e| Failure {
-            step: Step::Attachment,
-            error: format!("reading the spooled attachment: {e}"),
-            retryable: true,
-        })?;
+        let file = tokio::fs::File::open(&spool.path)
+            .await
+            .map_err(|source| Failure::Disk {
+                what: "reading the spooled attachment".into(),
+                source,
+            })?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed();
         self.fetcher
             .objects
@@ -165,10 +166,9 @@ impl Run<'_> {
     async fn spool(&self, spool: &Spool, chunks: Chunks) -> Result<(u64, Sha256), Failure> {
         spool.fill(chunks).await.map_err(|e| match e {
             SpoolError::Ebox(e) => Failure::ebox(Step::Attachment, e),
-            SpoolError::Io(e) => Failure {
-                step: Step::Attachment,
-                error: format!("spooling to {}: {e}", self.fetcher.settings.spool_dir.display()),
-                retryable: true,
+            SpoolError::Io(source) => Failure::Disk {
+                what: format!("spooling to {}", self.fetcher.settings.spool_dir.display()),
+                source,
             },
         })
     }

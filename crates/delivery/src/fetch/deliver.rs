@@ -106,9 +106,9 @@ impl Run<'_> {
             && value["provider_id"] == provider.message_provider_id.as_str()
             && value["message_id"] == listed.message.message_id.as_str();
         if !ours {
-            return Err(Failure {
+            return Err(Failure::Refused {
                 step: Step::Store,
-                error: format!("{key}: a message.json is there that is not this message's; it is left as it is"),
+                detail: format!("{key}: a message.json is there that is not this message's; it is left as it is"),
                 retryable: false,
             });
         }
@@ -184,9 +184,9 @@ impl Run<'_> {
         let Some(body) = body else {
             if m.body_main_content == Some(true) {
                 // The main content is missing: never a message without it.
-                return Err(Failure {
+                return Err(Failure::Refused {
                     step: Step::Body,
-                    error: format!(
+                    detail: format!(
                         "message {}: the body is its main content, but e-Box has none (404)",
                         m.message_id
                     ),
@@ -297,10 +297,9 @@ impl Run<'_> {
                 delivered
             }
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
-            Err(e) => Delivery::Failed(Failure {
+            Err(source) => Delivery::Failed(Failure::Store {
                 step: Step::Ledger,
-                retryable: e.retryable,
-                error: e.to_string(),
+                source,
             }),
         }
     }

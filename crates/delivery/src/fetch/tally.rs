@@ -138,7 +138,7 @@ impl<'a> Tally<'a> {
             message_id: item.message_id.clone(),
             reason: item.reason.clone(),
             key: kept.as_ref().ok().cloned(),
-            error: kept.as_ref().err().map(|f| f.error.clone()),
+            error: kept.as_ref().err().map(ToString::to_string),
             first_seen,
             held_until,
         });
@@ -167,7 +167,7 @@ impl<'a> Tally<'a> {
                 self.seen(id, receipt);
             }
             Delivery::Failed(failure) => {
-                tracing::warn!(message_id = %id, step = %failure.step, error = %failure.error, "message not delivered; the next run tries again");
+                tracing::warn!(message_id = %id, step = %failure.step(), error = %failure, "message not delivered; the next run tries again");
                 match receipt {
                     Some(r) => self.oldest_failed = Some(self.oldest_failed.map_or(r, |o| o.min(r))),
                     // Without a date there is no telling where it is: the cursor stays.
@@ -175,9 +175,9 @@ impl<'a> Tally<'a> {
                 }
                 self.report.failed.push(MessageFailure {
                     message_id: id.clone(),
-                    step: failure.step,
-                    reason: failure.error,
-                    retryable: failure.retryable,
+                    step: failure.step(),
+                    reason: failure.to_string(),
+                    retryable: failure.retryable(),
                     expires_at: m.message.expiration_date,
                 });
             }
@@ -209,9 +209,9 @@ mod tests {
     }
 
     fn failure() -> Delivery {
-        Delivery::Failed(Failure {
+        Delivery::Failed(Failure::Refused {
             step: Step::Attachment,
-            error: "digest".into(),
+            detail: "digest".into(),
             retryable: false,
         })
     }
@@ -310,9 +310,9 @@ mod tests {
         let mut lost = Tally::new(ProviderReport::default(), Some(&before), at(20), HOLD);
         lost.add(Done::Unreadable(
             item,
-            Err(Failure {
+            Err(Failure::Refused {
                 step: Step::Store,
-                error: "S3 down".into(),
+                detail: "S3 down".into(),
                 retryable: true,
             }),
         ));

@@ -28,9 +28,9 @@ impl Run<'_> {
         }
 
         if !self.lease.take_and_hold().await {
-            return Err(Failure {
+            return Err(Failure::Refused {
                 step: Step::Lease,
-                error: "another run holds the entity".into(),
+                detail: "another run holds the entity".into(),
                 retryable: true,
             });
         }

@@ -59,8 +59,10 @@ pub enum Step {
     Report,
 }
 
-/// An entity-level failure: the run could not do its work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An entity-level failure: the run could not do its work (kept in its report; message
+/// failures are [`MessageFailure`]s, and the run goes on past them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{step}: {message}")]
 pub struct RunError {
     pub step: Step,
     pub message: String,
