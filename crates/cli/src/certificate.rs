@@ -132,8 +132,10 @@ async fn stage(ctx: &Context, secret: &str, key: &PathBuf, cert: &PathBuf) -> an
         .put(secret, &stored.encode())
         .await
         .with_context(|| format!("storing the next pair in {secret}"))?;
+    let touched = touch(ctx, secret).await?;
     println!(
-        "staged the next pair in {secret} (certificate {}, valid until {}): runs now try it first",
+        "staged the next pair in {secret} (certificate {}, valid until {}): the next run of each of its {touched} \
+         connection(s) tries it first",
         next.certificate().subject,
         next.certificate().not_after.date_naive()
     );
@@ -182,6 +184,12 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The connections of `secret` marked changed: their next runs read it again.
+async fn touch(ctx: &Context, secret: &str) -> anyhow::Result<usize> {
+    let rows = rows(ctx).await?;
+    Ok(rotation::touch_connections(ctx.connections.as_ref(), &rows, secret, Utc::now()).await?)
+}
+
 async fn promote(ctx: &Context, secret: &str, force: bool) -> anyhow::Result<ExitCode> {
     let stored = self::secret(ctx, secret).await?;
     let promoted = rotation::promote(secret, stored, &rows(ctx).await?, force)?;
@@ -189,6 +197,7 @@ async fn promote(ctx: &Context, secret: &str, force: bool) -> anyhow::Result<Exi
         .put(secret, &promoted.encode())
         .await
         .with_context(|| format!("promoting the next pair of {secret}"))?;
+    touch(ctx, secret).await?;
     println!("the next pair of {secret} is now its current one");
     Ok(ExitCode::SUCCESS)
 }

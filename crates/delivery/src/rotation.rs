@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::EntityId;
 use crate::fetch::credentials::{self, Pair};
-use crate::ports::{Connection, RunReportStore, SecretStore, StoreError};
+use crate::ports::{Connection, ConnectionAdmin, RunReportStore, SecretStore, StoreError};
 use crate::secret::ConnectionSecret;
 
 /// Where one connection stands in a rotation.
@@ -84,6 +84,25 @@ async fn row(secrets: &dyn SecretStore, c: &Connection, used: Option<&str>, now:
         Err(e) => row.error = Some(e.to_string()),
     }
     row
+}
+
+/// Marks every connection whose key material `secret_id` holds as changed now, so that
+/// the next run of each reads the secret again (a warm process keeps what it read for a
+/// while): a staged or promoted pair is used by the next run. Returns how many.
+pub async fn touch_connections(
+    connections: &dyn ConnectionAdmin,
+    rows: &[RotationRow],
+    secret_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut touched = 0;
+    for row in rows.iter().filter(|r| r.secret_id.as_deref() == Some(secret_id)) {
+        let Ok(entity) = EntityId::parse(&row.entity_id) else {
+            continue;
+        };
+        touched += usize::from(connections.touch(&entity, now).await?);
+    }
+    Ok(touched)
 }
 
 /// Why a promotion is refused: the connections of the secret still on the current pair,

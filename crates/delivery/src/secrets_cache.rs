@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -14,7 +15,9 @@ use crate::ports::{SecretError, SecretStore};
 pub struct CachedSecrets<S> {
     inner: S,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, SecretString)>>,
+    /// When each was read: on this process's clock for the TTL, and on the wall clock to
+    /// compare with a connection's change.
+    entries: Mutex<HashMap<String, (Instant, DateTime<Utc>, SecretString)>>,
 }
 
 impl<S> CachedSecrets<S> {
@@ -30,16 +33,22 @@ impl<S> CachedSecrets<S> {
 #[async_trait]
 impl<S: SecretStore> SecretStore for CachedSecrets<S> {
     async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
-        if let Some((read_at, value)) = self.entries.lock().await.get(secret_id)
+        self.get_as_of(secret_id, DateTime::<Utc>::MIN_UTC).await
+    }
+
+    async fn get_as_of(&self, secret_id: &str, as_of: DateTime<Utc>) -> Result<SecretString, SecretError> {
+        if let Some((read_at, read_on, value)) = self.entries.lock().await.get(secret_id)
             && read_at.elapsed() < self.ttl
+            && *read_on >= as_of
         {
             return Ok(value.clone());
         }
+        let read_on = Utc::now();
         let value = self.inner.get(secret_id).await?;
         self.entries
             .lock()
             .await
-            .insert(secret_id.to_owned(), (Instant::now(), value.clone()));
+            .insert(secret_id.to_owned(), (Instant::now(), read_on, value.clone()));
         Ok(value)
     }
 

@@ -89,6 +89,12 @@ async fn connections_round_trip(b: Backend) {
     assert_eq!(disabled.updated_at, at(5));
     assert!(!b.connections.set_enabled(&entity(2), true, at(6)).await.unwrap());
     assert_eq!(b.connections.get(&entity(2)).await.unwrap(), None);
+    // Marked changed (key material staged): only its time moves.
+    assert!(b.connections.touch(&c.entity_id, at(7)).await.unwrap());
+    let touched = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    assert_eq!((touched.updated_at, touched.enabled), (at(7), false));
+    assert!(!b.connections.touch(&entity(2), at(7)).await.unwrap());
+    assert_eq!(b.connections.get(&entity(2)).await.unwrap(), None);
 
     // Health is written on its own: nothing else of the connection changes.
     let health = Health {

@@ -284,6 +284,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     a_registry_at_a_new_url_is_recognised_by_its_messages,
     fields_are_kept_exactly_as_sent,
     a_renewed_key_is_read_again_when_e_box_refuses_the_kept_one,
+    a_staged_pair_is_tried_by_the_next_run,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.

@@ -30,8 +30,13 @@ impl CredentialsError {
     }
 }
 
-async fn read(secrets: &dyn SecretStore, id: &str) -> Result<ConnectionSecret, CredentialsError> {
-    let value = secrets.get(id).await?;
+/// The secret, as it was when the connection last changed or later.
+async fn read(
+    secrets: &dyn SecretStore,
+    id: &str,
+    connection: &Connection,
+) -> Result<ConnectionSecret, CredentialsError> {
+    let value = secrets.get_as_of(id, connection.updated_at).await?;
     Ok(ConnectionSecret::decode(id, value.expose_secret())?)
 }
 
@@ -110,14 +115,14 @@ pub async fn resolve(
 pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -> Result<KeyPairs, CredentialsError> {
     let (client_id, key_secret_id, key_secret) = match &connection.credentials {
         CredentialsRef::Secret { secret_id } => {
-            let own = read(secrets, secret_id).await?;
+            let own = read(secrets, secret_id, connection).await?;
             let client_id = own.client_id.clone().ok_or_else(|| CredentialsError::Missing {
                 id: secret_id.clone(),
                 field: "client_id",
             })?;
             match own.certificate_secret_id.clone() {
                 Some(shared) => {
-                    let key = read(secrets, &shared).await?;
+                    let key = read(secrets, &shared, connection).await?;
                     (client_id, shared, key)
                 }
                 None => (client_id, secret_id.clone(), own),
@@ -129,7 +134,7 @@ pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -
         } => (
             client_id.clone(),
             certificate_secret_id.clone(),
-            read(secrets, certificate_secret_id).await?,
+            read(secrets, certificate_secret_id, connection).await?,
         ),
     };
     let missing = |field| CredentialsError::Missing {

@@ -85,6 +85,16 @@ impl ConnectionAdmin for MemoryConnections {
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
         Ok(self.items.lock().unwrap().remove(entity).is_some())
     }
+
+    async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(match self.items.lock().unwrap().get_mut(entity) {
+            Some(c) => {
+                c.updated_at = now;
+                true
+            }
+            None => false,
+        })
+    }
 }
 
 /// Secrets held in memory; counts reads so tests can see what a cache saved.

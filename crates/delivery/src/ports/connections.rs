@@ -99,4 +99,8 @@ pub trait ConnectionAdmin: ConnectionReader {
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns false when there was no such connection.
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
+    /// Marks the connection changed at `now` (its key material was staged or promoted):
+    /// fetch then reads its secrets again instead of keeping what it read before. Returns
+    /// false when there is no such connection.
+    async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }

@@ -1,6 +1,7 @@
 //! Secrets: the key material of the connections.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,11 @@ impl SecretError {
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError>;
+    /// The secret as it was at `as_of` or later: where reads are kept, one kept from
+    /// before is read again (a connection changed at `as_of`: key material staged).
+    async fn get_as_of(&self, secret_id: &str, _as_of: DateTime<Utc>) -> Result<SecretString, SecretError> {
+        self.get(secret_id).await
+    }
     /// Forgets what was read of a secret, where reads are kept: the next read goes to the
     /// store. Called when e-Box refused the key a secret held, so a renewal is seen at once.
     async fn forget(&self, _secret_id: &str) {}
@@ -37,6 +43,10 @@ pub trait SecretStore: Send + Sync {
 impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
     async fn get(&self, secret_id: &str) -> Result<SecretString, SecretError> {
         (**self).get(secret_id).await
+    }
+
+    async fn get_as_of(&self, secret_id: &str, as_of: DateTime<Utc>) -> Result<SecretString, SecretError> {
+        (**self).get_as_of(secret_id, as_of).await
     }
 
     async fn forget(&self, secret_id: &str) {

@@ -243,3 +243,53 @@ pub(crate) async fn a_renewed_key_is_read_again_when_e_box_refuses_the_kept_one(
     assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 1), "{report:#?}");
     assert_eq!(report.needs_action, None);
 }
+
+/// A warm process keeps what it read of a secret for a while; a pair staged by `certificate
+/// stage` marks the secret's connections changed, so the next run of each reads the secret
+/// again and tries the staged pair, instead of after the cache expired.
+pub(crate) async fn a_staged_pair_is_tried_by_the_next_run(mut w: World) {
+    w.fetcher.secrets = Arc::new(delivery::secrets_cache::CachedSecrets::new(
+        w.fetcher.secrets.clone(),
+        std::time::Duration::from_secs(3600),
+    ));
+    w.connect(A).await;
+    assert_eq!(w.run(A).await.outcome, Outcome::Ok);
+    let tokens = |w: &World| {
+        w.sim
+            .counters()
+            .into_iter()
+            .filter(|((route, _), _)| route == "token")
+            .map(|(_, c)| c.requests)
+            .sum::<u64>()
+    };
+    // Staged in the secret (the entity has not uploaded it yet: e-Box refuses it).
+    let secret_id = w.b.secret_name(&format!("ebox/{A}"));
+    let stored = w.b.secrets.store().get(&secret_id).await.unwrap();
+    let mut secret =
+        delivery::secret::ConnectionSecret::decode(&secret_id, secrecy::ExposeSecret::expose_secret(&stored)).unwrap();
+    let next = testkit::KeyMaterial::generate("next");
+    secret
+        .stage(&secret_id, &next.private_key_pem, &next.certificate_pem)
+        .unwrap();
+    w.b.secrets.set(&secret_id, &secret.encode()).await;
+    // Not yet marked: the kept secret is used, and only the current pair is tried.
+    w.new_process_keeping_secrets();
+    w.sim.reset_counters();
+    let kept = w.run(A).await;
+    assert_eq!((kept.outcome, tokens(&w)), (Outcome::Ok, 1), "{kept:#?}");
+    // Marked changed, as `certificate stage` marks them: the next run tries the next pair.
+    let entity = EntityId::parse(A).unwrap();
+    assert!(w.b.connections.touch(&entity, Utc::now()).await.unwrap());
+    w.new_process_keeping_secrets();
+    w.sim.reset_counters();
+    let report = w.run(A).await;
+    assert_eq!(
+        report.certificate_pair,
+        Some(delivery::fetch::credentials::Pair::Current)
+    );
+    assert_eq!(
+        (report.outcome, tokens(&w)),
+        (Outcome::Ok, 2),
+        "the next pair, refused, then the current"
+    );
+}

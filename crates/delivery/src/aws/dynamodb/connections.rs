@@ -119,6 +119,21 @@ impl ConnectionAdmin for DynamoConnections {
         made(result, "enable/disable connection", entity.as_str())
     }
 
+    async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression("SET updated_at = :now")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .expression_attribute_values(":now", value(Iso(now)))
+            .send()
+            .await;
+        made(result, "touch connection", entity.as_str())
+    }
+
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
         let out = self
             .client
