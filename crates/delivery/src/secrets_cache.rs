@@ -12,12 +12,14 @@ use tokio::time::Instant;
 
 use crate::ports::{SecretError, SecretStore};
 
+/// A secret as read, and when: on this process's clock for the TTL, and on the wall clock
+/// to compare with a connection's change.
+type Kept = (Instant, DateTime<Utc>, SecretString);
+
 pub struct CachedSecrets<S> {
     inner: S,
     ttl: Duration,
-    /// When each was read: on this process's clock for the TTL, and on the wall clock to
-    /// compare with a connection's change.
-    entries: Mutex<HashMap<String, (Instant, DateTime<Utc>, SecretString)>>,
+    entries: Mutex<HashMap<String, Kept>>,
 }
 
 impl<S> CachedSecrets<S> {
