@@ -14,7 +14,7 @@ use ebox_sim::{SimConfig, Simulator};
 use serde_json::Value;
 use testkit::events::EventTap;
 use testkit::fault_proxy::FaultProxy;
-use testkit::{KeyMaterial, LambdaWatch, MotoServer, REGION};
+use testkit::{KeyMaterial, LambdaWatch, MotoServer};
 
 /// A committed event payload, by its path from the workspace root.
 pub fn fixture(path: &str) -> Value {
@@ -62,24 +62,13 @@ impl System {
         let proxy = proxied.then(|| FaultProxy::start(&moto.url));
         let aws_url = proxy.as_ref().map_or_else(|| moto.url.clone(), FaultProxy::url);
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
-        let env = [
-            ("AWS_ENDPOINT_URL", aws_url),
-            ("AWS_REGION", REGION.to_owned()),
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-            ("CONNECTIONS_TABLE", names.connections_table.clone()),
-            ("STATE_TABLE", names.state_table.clone()),
-            ("VERDEELBAK_BUCKET", names.verdeelbak_bucket.clone()),
-            ("EVENT_BUS_NAME", names.event_bus.clone()),
+        let env = testkit::process_env(&aws_url, &names, sim.shared()).into_iter().chain([
             ("FETCH_FUNCTION_NAME", "fetch".to_owned()),
-            ("EBOX_TOKEN_URL", sim.token_url()),
-            ("EBOX_AUDIENCE", sim.audience()),
-            ("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url()),
             // As `infra/` sets it by default: no scope named, every granted one carried.
             ("EBOX_SCOPES", String::new()),
             // As `infra/` configures the functions: one JSON object a log line.
             ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-        ];
+        ]);
         let env: Vec<(&str, String)> = env
             .into_iter()
             .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))

@@ -69,12 +69,10 @@ pub async fn simulator_with_session(enterprise: &str) -> (ebox_sim::Simulator, e
     let key = key("bench");
     sim.register("bench", enterprise, &key.certificate_pem)
         .expect("a valid certificate");
-    let config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        scopes(),
-        &sim.provider_registry_url(),
-    );
+    let config = ebox::EboxConfig {
+        scopes: scopes(),
+        ..testkit::sim_ebox_config(sim.shared())
+    };
     let session = ebox::Ebox::new(config)
         .expect("client")
         .session(ebox::ClientCredentials {

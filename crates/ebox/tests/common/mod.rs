@@ -18,17 +18,9 @@ pub struct Fixture {
     pub ebox: Ebox,
 }
 
+/// testkit's configuration for the simulator, with a shorter budget per call.
 pub fn config(sim: &Simulator) -> EboxConfig {
-    // No scope named, as configured by default: the token carries what was granted.
-    let mut config = EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        Vec::new(),
-        &sim.provider_registry_url(),
-    );
-    // Short waits keep the tests quick; the policy is the same.
-    config.min_backoff = Duration::from_millis(5);
-    config.max_backoff = Duration::from_millis(50);
+    let mut config = testkit::sim_ebox_config(sim.shared());
     config.call_budget = Duration::from_secs(20);
     config
 }

@@ -57,12 +57,10 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
     };
     let id = EntityId::parse(ENTITY).unwrap();
     stores.connections.put(&bench_connection(id)).await.unwrap();
-    let config = ebox::EboxConfig::new(
-        &sim.token_url(),
-        &sim.audience(),
-        scopes(),
-        &sim.provider_registry_url(),
-    );
+    let config = ebox::EboxConfig {
+        scopes: scopes(),
+        ..testkit::sim_ebox_config(sim.shared())
+    };
     let fetcher = Fetcher {
         connections: stores.connections.clone(),
         stores: stores.state.clone(),
