@@ -7,7 +7,6 @@ use serde_json::Value;
 use sha2::Digest as _;
 
 use super::message::Message;
-use super::sent::{Sent, instant, text};
 
 /// A message as listed: parsed, and exactly as e-Box sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,38 +41,15 @@ pub enum Listed {
     Unreadable(UnreadableItem),
 }
 
-/// What identifies an item that is not a readable message.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Clues {
-    #[serde(default, deserialize_with = "text")]
-    message_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "instant")]
-    receipt_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    received_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    publication_date: Option<DateTime<Utc>>,
-}
-
 impl Listed {
     pub fn read(raw: Value) -> Self {
         match Message::read(&raw) {
             Ok(message) => Listed::Message(Box::new(ListedMessage { message, raw })),
             Err(reason) => {
-                let clues = match &raw {
-                    Value::Object(_) => Clues::deserialize(&raw).unwrap_or_default(),
-                    _ => Clues::default(),
-                };
+                let (message_id, receipt_date) = super::message::clues(&raw);
                 Listed::Unreadable(UnreadableItem {
-                    message_id: clues
-                        .message_id
-                        .or(clues.id)
-                        .into_value()
-                        .filter(|id| !id.trim().is_empty()),
-                    receipt_date: clues.receipt_date.or(clues.received_date).or(clues.publication_date),
+                    message_id,
+                    receipt_date,
                     raw,
                     reason,
                 })

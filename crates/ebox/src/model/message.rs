@@ -222,6 +222,18 @@ fn attachment_list(v: Option<Value>) -> (Vec<Value>, bool) {
     }
 }
 
+/// What identifies an item, readable or not: its id (one that says something) and its
+/// receipt date, under any of their names.
+pub(super) fn clues(v: &Value) -> (Option<String>, Option<DateTime<Utc>>) {
+    match v {
+        Value::Object(_) => Wire::deserialize(v).map_or((None, None), |w| {
+            let id = w.message_id.or(w.id).into_value().filter(|id| !id.trim().is_empty());
+            (id, w.receipt_date.or(w.received_date).or(w.publication_date))
+        }),
+        _ => (None, None),
+    }
+}
+
 impl Message {
     /// Reads v2 names, v3's `is`-prefixed booleans, `sender` object and inline body.
     pub fn read(v: &Value) -> Result<Self, String> {
