@@ -330,3 +330,17 @@ fn reference_items_of_either_shape() {
         Translated::all("A")
     );
 }
+
+#[test]
+fn a_v3_sender_may_name_itself() {
+    let m = Message::read(&json!({"messageId": "m",
+        "sender": {"eboxType": "enterprise", "enterpriseNumber": "0206731645", "name": {"nl": "RSZ", "fr": ""}}}))
+    .unwrap();
+    assert_eq!(m.sender_organization.id.as_deref(), Some("0206731645"));
+    let name = m.sender_organization.name.value().unwrap();
+    assert_eq!((name.nl.as_deref(), name.fr.as_deref()), (Some("RSZ"), Some("")));
+    let citizen =
+        Message::read(&json!({"messageId": "m", "sender": {"eboxType": "citizen", "ssin": "85073003328"}})).unwrap();
+    assert!(citizen.sender_organization.id.is_absent());
+    assert_eq!(citizen.sender_ebox_type.as_deref(), Some("citizen"));
+}

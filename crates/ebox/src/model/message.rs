@@ -89,6 +89,9 @@ struct SenderObject {
     ebox_type: Sent<String>,
     #[serde(default, deserialize_with = "text")]
     enterprise_number: Sent<String>,
+    /// A name given with the enterprise number (seen in drafts; read where it comes).
+    #[serde(default, deserialize_with = "translated")]
+    name: Sent<Translated>,
     #[serde(default)]
     organization_id: Option<Value>,
     #[serde(default)]
@@ -272,7 +275,7 @@ impl Message {
             sender_organization: Named::read(w.sender_organization_id.as_ref())
                 .or(Named {
                     id: s.enterprise_number.map(enterprise_number),
-                    name: Sent::Absent,
+                    name: s.name,
                 })
                 .or(Named::read(s.organization_id.as_ref()))
                 .or(Named::read(s.organization.as_ref()))
