@@ -124,6 +124,16 @@ impl World {
         .await
     }
 
+    /// A run that walks everything e-Box holds, forced now.
+    async fn reconcile(&self, entity: &str) -> RunReport {
+        self.run_request(FetchRequest {
+            entity_id: entity.into(),
+            reconcile: true,
+            ..FetchRequest::default()
+        })
+        .await
+    }
+
     async fn run_request(&self, request: FetchRequest) -> RunReport {
         self.fetcher.run(&request, None).await
     }

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use delivery::EntityId;
-use delivery::fetch::{FetchRequest, Outcome};
+use delivery::fetch::Outcome;
 use delivery::health::{Action, HealthState};
 use serde_json::json;
 
@@ -132,13 +132,7 @@ pub(super) async fn a_reconcile_delivers_what_the_walk_from_the_cursor_cannot_se
     assert_eq!(w.state.take(), std::collections::BTreeMap::from([("snapshot", 1)]));
 
     w.sim.reset_counters();
-    let reconcile = w
-        .run_request(FetchRequest {
-            entity_id: A.into(),
-            reconcile: true,
-            ..FetchRequest::default()
-        })
-        .await;
+    let reconcile = w.reconcile(A).await;
     assert_eq!(
         (reconcile.outcome, reconcile.delivered),
         (Outcome::Ok, 1),

@@ -27,12 +27,7 @@ pub(crate) async fn a_message_hidden_before_the_first_run_is_delivered_once(mut 
     let late = w.sim.arrive(P1, A);
     w.sim.update_message(P1, A, &late, |m, _| m.visible = false);
     assert_eq!(w.run(A).await.delivered, 0);
-    let reconcile = FetchRequest {
-        entity_id: A.into(),
-        reconcile: true,
-        ..FetchRequest::default()
-    };
-    let found = w.run_request(reconcile.clone()).await;
+    let found = w.reconcile(A).await;
     // Not counted as found missing: a walk from the cursor is not meant to see hidden mail.
     assert_eq!(
         (found.delivered, found.reconcile_found_missing),
@@ -40,7 +35,7 @@ pub(crate) async fn a_message_hidden_before_the_first_run_is_delivered_once(mut 
         "{found:#?}"
     );
     assert_eq!(visible_of(&w.message_json(A, P1, &late).await), Some(false));
-    assert_eq!(w.run_request(reconcile).await.delivered, 0, "never twice");
+    assert_eq!(w.reconcile(A).await.delivered, 0, "never twice");
     // Shown again later: nothing new.
     w.sim.update_message(P1, A, &late, |m, _| m.visible = true);
     assert_eq!(w.run(A).await.delivered, 0);
@@ -113,13 +108,7 @@ pub(crate) async fn a_message_moved_to_another_partition_is_not_new(mut w: World
     w.sim
         .update_message(P1, A, "routed", |m, _| m.partition = Some("FINANCE".into()));
     assert_eq!(w.run(A).await.delivered, 0);
-    let reconcile = w
-        .run_request(FetchRequest {
-            entity_id: A.into(),
-            reconcile: true,
-            ..FetchRequest::default()
-        })
-        .await;
+    let reconcile = w.reconcile(A).await;
     assert_eq!(reconcile.delivered, 0, "{reconcile:#?}");
     assert_eq!(w.message_json(A, P1, "routed").await["partition"], "HR", "as delivered");
 }

@@ -183,13 +183,6 @@ impl Translated {
             _ => None,
         }
     }
-
-    /// The Dutch text, else the French, else the German.
-    pub fn any(&self) -> Option<&str> {
-        [&self.nl, &self.fr, &self.de]
-            .into_iter()
-            .find_map(|t| t.value().map(String::as_str))
-    }
 }
 
 /// `deserialize_with` for a translated text kept as sent (see [`Translated::read`]).
