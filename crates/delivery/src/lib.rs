@@ -1,8 +1,8 @@
 //! The sync engine of digipost-ebox.
 //!
 //! The engine talks to the world through narrow ports ([`ports`]); [`aws`] implements them
-//! against DynamoDB, S3 and Secrets Manager, [`memory`] implements them in memory for fast
-//! tests. The same conformance tests run against both, so the twins cannot drift.
+//! against DynamoDB, S3 and Secrets Manager; `testkit::memory` implements them in memory
+//! for fast tests. The same conformance tests run against both, so the twins cannot drift.
 
 pub mod aws;
 pub mod config;
@@ -15,7 +15,6 @@ pub mod fleet;
 #[cfg(feature = "lambda")]
 pub mod handlers;
 pub mod health;
-pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod probe;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::aws::{AwsClients, DynamoState};
 use crate::config::StorageNames;
-use crate::memory::MemoryState;
 use crate::ports::{CursorStore, LeaseStore, Ledger, RunReportStore, StateSnapshots};
 
 #[derive(Clone)]
@@ -35,10 +34,5 @@ impl Stores {
     /// The state table on DynamoDB.
     pub fn aws(clients: &AwsClients, names: &StorageNames) -> Self {
         Self::of(Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table)))
-    }
-
-    /// The in-memory twin.
-    pub fn memory() -> Self {
-        Self::of(Arc::new(MemoryState::default()))
     }
 }

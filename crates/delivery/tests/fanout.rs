@@ -9,7 +9,7 @@ use delivery::EntityId;
 use delivery::fanout::*;
 use delivery::fleet::{FleetReport, FleetRules, Schedule};
 use delivery::health::{Health, HealthState};
-use delivery::memory::MemoryDispatcher;
+use testkit::memory::MemoryDispatcher;
 use delivery::ports::*;
 use testkit::backend::Backend;
 

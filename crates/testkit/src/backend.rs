@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use delivery::EntityId;
 use delivery::aws::{AwsClients, DynamoConnections, DynamoState, EventBridgeBus, S3Objects, SecretsManager};
-use delivery::memory::{MemoryBus, MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
+use crate::memory::{MemoryBus, MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
 use delivery::ports::*;
 use delivery::stores::Stores;
 

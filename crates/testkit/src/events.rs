@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use delivery::aws::AwsClients;
-use delivery::memory::MemoryBus;
+use crate::memory::MemoryBus;
 use delivery::verdeelbak::event::EVENT_SOURCE;
 use serde_json::Value;
 

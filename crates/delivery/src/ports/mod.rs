@@ -1,7 +1,7 @@
 //! The engine's view of the world: one narrow trait per capability.
 //!
 //! Each storage trait has an AWS implementation in [`crate::aws`] and an in-memory twin
-//! in [`crate::memory`]; `tests/adapters.rs` runs one conformance suite against both.
+//! in `testkit::memory`; `tests/adapters.rs` runs one conformance suite against both.
 //! e-Box's port is implemented by the HTTP client; its twin reads the simulator in
 //! process (`testkit::twin`), and the engine tests run on both.
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bench::{Row, rss};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
-use delivery::memory::MemoryConnections;
+use testkit::memory::MemoryConnections;
 use delivery::ports::*;
 
 pub const TITLE: &str =
@@ -45,7 +45,7 @@ async fn fanout(connections: u64) -> (f64, f64) {
     let sdk = testkit::sdk_for(&url).await;
     let clients = AwsClients::new(&sdk);
     let store = Arc::new(MemoryConnections::default());
-    let reports = Arc::new(delivery::memory::MemoryState::default());
+    let reports = Arc::new(testkit::memory::MemoryState::default());
     for n in 0..connections {
         let base = 10_000_000 + n;
         let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();

@@ -9,7 +9,7 @@ use bench::{Key, key, scopes};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
 use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, SystemClock};
-use delivery::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
+use testkit::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
 use delivery::ports::*;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::json;
@@ -85,10 +85,10 @@ fn memory_stores(secret: &str) -> Backend {
     secrets.set(SECRET_ID, secret);
     Backend {
         connections: Arc::new(MemoryConnections::default()),
-        state: delivery::stores::Stores::memory(),
+        state: testkit::memory::memory_stores(),
         objects: Arc::new(MemoryObjects::default()),
         secrets: Arc::new(secrets),
-        events: Arc::new(delivery::memory::MemoryBus::default()),
+        events: Arc::new(testkit::memory::MemoryBus::default()),
         requests: Requests::default(),
         moto: None,
     }

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use secrecy::SecretString;
 
-use crate::EntityId;
-use crate::ports::*;
+use delivery::EntityId;
+use delivery::ports::*;
 
 mod events;
 mod state;
@@ -41,7 +41,7 @@ impl ConnectionReader for MemoryConnections {
         Ok(Page { items: page, next })
     }
 
-    async fn set_health(&self, entity: &EntityId, health: &crate::health::Health) -> Result<bool, StoreError> {
+    async fn set_health(&self, entity: &EntityId, health: &delivery::health::Health) -> Result<bool, StoreError> {
         Ok(match self.items.lock().unwrap().get_mut(entity) {
             Some(c) => {
                 c.health = Some(health.clone());
@@ -223,4 +223,9 @@ impl Dispatcher for MemoryDispatcher {
         self.dispatched.lock().unwrap().push(entity.clone());
         Ok(())
     }
+}
+
+/// The state table's ports, all served by one in-memory twin.
+pub fn memory_stores() -> delivery::stores::Stores {
+    delivery::stores::Stores::of(std::sync::Arc::new(MemoryState::default()))
 }

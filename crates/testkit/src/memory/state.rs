@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::EntityId;
-use crate::ports::*;
+use delivery::EntityId;
+use delivery::ports::*;
 
 #[derive(Default)]
 pub struct MemoryState {

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::ports::*;
-use crate::verdeelbak::event::DeliveredEvent;
+use delivery::ports::*;
+use delivery::verdeelbak::event::DeliveredEvent;
 
 #[derive(Default)]
 pub struct MemoryBus {
