@@ -8,7 +8,9 @@ mod fence;
 mod items;
 mod ledger;
 mod state;
+// Unit tests of the item layouts, kept with the crate's other tests.
 #[cfg(test)]
+#[path = "../../../tests/unit/dynamodb_items.rs"]
 mod tests;
 
 use aws_sdk_dynamodb::Client;
