@@ -9,9 +9,9 @@ use delivery::EntityId;
 use delivery::fanout::*;
 use delivery::fleet::{FleetReport, FleetRules, Schedule};
 use delivery::health::{Health, HealthState};
-use testkit::memory::MemoryDispatcher;
 use delivery::ports::*;
 use testkit::backend::Backend;
+use testkit::memory::MemoryDispatcher;
 
 fn entity(n: u64) -> EntityId {
     testkit::backend::entity(5, n as u32)

@@ -82,7 +82,10 @@ struct Throttled;
 
 #[async_trait::async_trait]
 impl delivery::ports::ConnectionReader for Throttled {
-    async fn get(&self, _: &delivery::EntityId) -> Result<Option<delivery::ports::Connection>, delivery::ports::StoreError> {
+    async fn get(
+        &self,
+        _: &delivery::EntityId,
+    ) -> Result<Option<delivery::ports::Connection>, delivery::ports::StoreError> {
         Err(delivery::ports::StoreError {
             retryable: true,
             ..delivery::ports::StoreError::new("read connection", "0403170701", "throttled")

@@ -8,8 +8,8 @@ use ebox::model::{Attachment, MessageProvider};
 use futures::{StreamExt, TryStreamExt};
 
 use super::Step;
+use super::deliver::Deliverer;
 use super::failure::Failure;
-use super::open_run::Run;
 use super::spool::{Spool, SpoolError};
 use crate::ports::*;
 use crate::verdeelbak::keys;
@@ -51,7 +51,7 @@ const UPLOAD_ATTEMPTS: usize = 3;
 /// What one upload stored: its length, its SHA-256, and whether e-Box's digest vouched for it.
 type Uploaded = (u64, Sha256, bool);
 
-impl Run<'_> {
+impl Deliverer<'_> {
     pub(super) async fn store_attachment(
         &self,
         provider: &MessageProvider,
@@ -106,7 +106,7 @@ impl Run<'_> {
     ) -> Result<Uploaded, Failure> {
         self.may_write()?;
         let download = self
-            .session
+            .mailbox
             .attachment(provider, message_id, attachment)
             .await
             .map_err(|e| Failure::ebox(Step::Attachment, e))?;
@@ -136,7 +136,7 @@ impl Run<'_> {
                 std::io::Error::other(message)
             })
             .boxed();
-        match self.fetcher.objects.put(target.put(length, sha, chunks)).await {
+        match self.objects.put(target.put(length, sha, chunks)).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match problem.lock().unwrap().take() {
                 Some(ebox_error) => Failure::ebox(Step::Attachment, ebox_error),
@@ -146,7 +146,7 @@ impl Run<'_> {
     }
 
     async fn spool_then_upload(&self, target: &Target, chunks: Chunks) -> Result<(u64, Sha256), Failure> {
-        let spool = Spool::new(&self.fetcher.settings.spool_dir);
+        let spool = Spool::new(self.spool_dir);
         let (length, sha) = self.spool(&spool, chunks).await?;
         let file = tokio::fs::File::open(&spool.path)
             .await
@@ -155,8 +155,7 @@ impl Run<'_> {
                 source,
             })?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed();
-        self.fetcher
-            .objects
+        self.objects
             .put(target.put(length, sha, chunks))
             .await
             .map_err(Failure::store)?;
@@ -167,7 +166,7 @@ impl Run<'_> {
         spool.fill(chunks).await.map_err(|e| match e {
             SpoolError::Ebox(e) => Failure::ebox(Step::Attachment, e),
             SpoolError::Io(source) => Failure::Disk {
-                what: format!("spooling to {}", self.fetcher.settings.spool_dir.display()),
+                what: format!("spooling to {}", self.spool_dir.display()),
                 source,
             },
         })

@@ -8,11 +8,13 @@
 
 use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 
-use super::Step;
-use super::failure::{Delivery, Failure};
-use super::open_run::Run;
-use super::outbox::Outgoing;
+use super::failure::Failure;
+use super::lease::LazyLease;
+use super::outbox::{Outgoing, Publisher};
+use super::outcome::Delivery;
 use super::retrieval::{self, Retrieval};
+use super::{Clock, Step};
+use crate::EntityId;
 use crate::ports::*;
 use crate::verdeelbak::keys;
 use crate::verdeelbak::message_json::{self, BodySource, StoredAttachment};
@@ -36,13 +38,26 @@ struct Parts {
     body: Option<(ebox::model::Translated, BodySource)>,
 }
 
-impl Run<'_> {
+/// The step that delivers one message into the entity's verdeelbak: its e-Box session,
+/// the bucket, the ledger's rows (and retrieval facts), the lease that gates each write,
+/// and the publisher of each new row's event.
+pub(super) struct Deliverer<'a> {
+    pub entity: &'a EntityId,
+    /// The entity's verdeelbak prefix.
+    pub prefix: &'a str,
+    pub mailbox: &'a dyn Mailbox,
+    pub objects: &'a dyn ObjectStore,
+    pub ledger: &'a dyn Ledger,
+    pub clock: &'a dyn Clock,
+    pub lease: &'a LazyLease<'a>,
+    pub publisher: &'a Publisher<'a>,
+    /// Where attachments without a digest are hashed before upload.
+    pub spool_dir: &'a std::path::Path,
+}
+
+impl Deliverer<'_> {
     pub(super) fn folder(&self, provider: &MessageProvider, message_id: &str) -> String {
-        keys::message_folder(
-            &self.connection.verdeelbak_prefix,
-            &provider.message_provider_id,
-            message_id,
-        )
+        keys::message_folder(self.prefix, &provider.message_provider_id, message_id)
     }
 
     /// The keys a delivery of `m` would write (for dry runs).
@@ -98,7 +113,7 @@ impl Run<'_> {
         listed: &ListedMessage,
         key: &str,
     ) -> Result<Option<bytes::Bytes>, Failure> {
-        let Some(stored) = self.fetcher.objects.get(key).await.map_err(Failure::store)? else {
+        let Some(stored) = self.objects.get(key).await.map_err(Failure::store)? else {
             return Ok(None);
         };
         let value: serde_json::Value = serde_json::from_slice(&stored).unwrap_or_default();
@@ -115,6 +130,21 @@ impl Run<'_> {
         Ok(Some(stored))
     }
 
+    /// When the main content was first retrieved (see [`retrieval::facts`]).
+    async fn retrieval(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+        folder: &str,
+    ) -> Result<Retrieval, Failure> {
+        let message = MessageRef {
+            provider_id: &provider.message_provider_id,
+            message_id: &listed.message.message_id,
+        };
+        let ports = (self.ledger, self.objects);
+        retrieval::facts(ports, self.entity, self.clock.now(), message, listed, folder).await
+    }
+
     /// Attachments, then the body: every body, main content or annex, since only the body
     /// call says whether there is one.
     async fn store_parts(
@@ -125,7 +155,7 @@ impl Run<'_> {
     ) -> Result<Parts, Failure> {
         let m = &listed.message;
         let mut parts = Parts {
-            retrieval: self.retrieval(&provider.message_provider_id, listed, folder).await?,
+            retrieval: self.retrieval(provider, listed, folder).await?,
             bytes: 0,
             attachments: Vec::new(),
             body: None,
@@ -136,7 +166,7 @@ impl Run<'_> {
             m.attachments()
         } else {
             asked = self
-                .session
+                .mailbox
                 .attachments(provider, &m.message_id)
                 .await
                 .map_err(|e| Failure::ebox(Step::Attachment, e))?;
@@ -156,59 +186,6 @@ impl Run<'_> {
         Ok(parts)
     }
 
-    /// The body, main content or annex, stored as e-Box sent it; its text, where it came
-    /// from and its size. A body inside the message needs no call of its own.
-    async fn store_body(
-        &self,
-        provider: &MessageProvider,
-        m: &ebox::model::Message,
-        folder: &str,
-        retrieval: &Retrieval,
-    ) -> Result<Option<(ebox::model::Translated, BodySource, u64)>, Failure> {
-        let (body, source) = match m.inline_body() {
-            Some((text, raw)) => (
-                Some(ebox::Body {
-                    raw: bytes::Bytes::from(serde_json::to_vec(raw).expect("JSON values serialise")),
-                    text: text.clone(),
-                }),
-                BodySource::Inline,
-            ),
-            None => (
-                self.session
-                    .body(provider, &m.message_id)
-                    .await
-                    .map_err(|e| Failure::ebox(Step::Body, e))?,
-                BodySource::BodyCall,
-            ),
-        };
-        let Some(body) = body else {
-            if m.body_main_content == Some(true) {
-                // The main content is missing: never a message without it.
-                return Err(Failure::Refused {
-                    step: Step::Body,
-                    detail: format!(
-                        "message {}: the body is its main content, but e-Box has none (404)",
-                        m.message_id
-                    ),
-                    retryable: true,
-                });
-            }
-            return Ok(None);
-        };
-        let bytes = body.raw.len() as u64;
-        self.may_write()?;
-        let put = PutObject {
-            key: keys::body_key(folder),
-            sha256: sha256_of(&body.raw),
-            body: ObjectBody::Bytes(body.raw),
-            content_type: "application/json".into(),
-            if_absent: false,
-            metadata: retrieval::metadata(retrieval),
-        };
-        self.fetcher.objects.put(put).await.map_err(Failure::store)?;
-        Ok(Some((body.text, source, bytes)))
-    }
-
     /// `message.json`, then the ledger row.
     async fn complete(
         &self,
@@ -220,7 +197,7 @@ impl Run<'_> {
         let m = &listed.message;
         let body_key = keys::body_key(folder);
         let json = message_json::build(
-            &self.entity,
+            self.entity,
             &provider.message_provider_id,
             provider.api_version,
             listed,
@@ -243,7 +220,7 @@ impl Run<'_> {
         }
         // Created once. Already there: written by this very request when its answer was
         // lost, or by another run; either way that one is the message's.
-        let json = match self.fetcher.objects.put(put_json(&key, json.to_vec(), true)).await {
+        let json = match self.objects.put(put_json(&key, json.to_vec(), true)).await {
             Ok(Insert::Inserted) => json,
             Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key).await {
                 Ok(Some(stored)) => stored,
@@ -269,7 +246,7 @@ impl Run<'_> {
             provider_id: provider.message_provider_id.clone(),
             message_id: listed.message.message_id.clone(),
             // To the millisecond, as the ledger keeps it: a retried write finds its own row.
-            delivered_at: chrono::SubsecRound::trunc_subsecs(self.fetcher.clock.now(), 3),
+            delivered_at: chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3),
             message_key,
             message_sha256: hex(sha256_of(message_json)),
             expires_at: listed.message.expiration_date,
@@ -280,10 +257,10 @@ impl Run<'_> {
         if let Err(failure) = self.may_write() {
             return Delivery::Failed(failure);
         }
-        match self.fetcher.stores.ledger.record(&self.entity, &entry).await {
+        match self.ledger.record(self.entity, &entry).await {
             Ok(Insert::Inserted) => {
                 if listed.message.registered_mail {
-                    self.events.registered();
+                    self.publisher.registered();
                 }
                 let row = Outgoing {
                     provider_id: &entry.provider_id,
@@ -291,9 +268,7 @@ impl Run<'_> {
                     message_key: &entry.message_key,
                     message_json,
                 };
-                self.fetcher
-                    .publish_rows(&self.entity, &[row], self.lease, self.events)
-                    .await;
+                self.publisher.publish_rows(&[row]).await;
                 delivered
             }
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
@@ -310,7 +285,7 @@ impl Run<'_> {
             let id = named.lookup_id().filter(|_| named.name.is_absent()).map(str::to_owned);
             async move {
                 match id {
-                    Some(id) => self.session.reference_name(provider, kind, &id).await,
+                    Some(id) => self.mailbox.reference_name(provider, kind, &id).await,
                     None => None,
                 }
             }

@@ -1,9 +1,8 @@
-//! The outcomes of delivering one message: what became of it, and why it failed when it
-//! did. Pure data, shared by the steps of a walk and its tally.
+//! Why a message was not delivered: the message-level error of a walk's steps.
 
 use ebox::EboxError;
 
-use super::Step;
+use super::{RunError, Step};
 use crate::ports::StoreError;
 
 /// Why a message was not delivered (a message-level failure: the run goes on, and the next
@@ -78,16 +77,11 @@ impl Failure {
     }
 }
 
-/// What became of a message the ledger did not know.
-pub(super) enum Delivery {
-    New {
-        bytes: u64,
-    },
-    /// Complete in the verdeelbak already (a run died before its ledger row): only the
-    /// ledger row was written now.
-    Completed,
-    /// Another run recorded it in the meantime.
-    AlreadyRecorded,
-    /// Not delivered; the run goes on, and the next one tries again.
-    Failed(Failure),
+/// A run-level error: the run stops at `step`.
+pub(super) fn fail(step: Step, message: String, retryable: bool) -> RunError {
+    RunError {
+        step,
+        message,
+        retryable,
+    }
 }

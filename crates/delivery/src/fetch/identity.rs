@@ -15,7 +15,7 @@ use ebox::model::{Listed, MessageProvider};
 use ebox::{EboxError, Visibility};
 use futures::{StreamExt, TryStreamExt};
 
-use super::open_run::Run;
+use super::walk::Walker;
 use super::{ProviderReport, ProviderStatus, Recognised};
 use crate::ports::Cursor;
 
@@ -54,7 +54,7 @@ pub(super) fn by_record(
         .map(|(known, _)| (known.clone(), Some(Recognised::RegistryUrl)))
 }
 
-impl Run<'_> {
+impl Walker<'_> {
     /// Walks the provider under the id its registry is stored under.
     pub(super) async fn identified(&self, provider: &MessageProvider, listed: &[&str]) -> ProviderReport {
         match self.identify(provider, listed).await {
@@ -81,7 +81,7 @@ impl Run<'_> {
         provider: &MessageProvider,
         listed: &[&str],
     ) -> Result<(MessageProvider, Option<Recognised>), String> {
-        let found = match by_record(provider, &self.cursors, listed) {
+        let found = match by_record(provider, self.cursors, listed) {
             Some(found) => Some(found),
             None => self.by_messages(provider).await?,
         };
@@ -113,13 +113,13 @@ impl Run<'_> {
             return Ok(None);
         }
         let page: Vec<Listed> = self
-            .session
+            .mailbox
             .messages(provider, None, Visibility::AsListed)
             .take(ebox::PAGE_SIZE)
             .try_collect()
             .await
             .map_err(|e: EboxError| format!("recognising the registry: listing: {e}"))?;
-        for (known, cursor) in &self.cursors {
+        for (known, cursor) in self.cursors {
             let old: Vec<String> = page
                 .iter()
                 .filter_map(|item| match item {
@@ -133,10 +133,8 @@ impl Run<'_> {
                 continue;
             }
             let delivered = self
-                .fetcher
-                .stores
                 .ledger
-                .delivered_among(&self.entity, known, &old)
+                .delivered_among(self.entity, known, &old)
                 .await
                 .map_err(|e| format!("recognising the registry: ledger of {known}: {e}"))?;
             if delivered.len() >= 2 && delivered.len() * 2 > old.len() {

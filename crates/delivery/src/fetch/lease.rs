@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{Fetcher, RunError, Step};
+use super::{Clock, RunError, Step};
 use crate::EntityId;
-use crate::ports::{Fence, Lease, LeaseOutcome};
+use crate::ports::{Fence, Lease, LeaseOutcome, LeaseStore};
 
 pub(super) struct LazyLease<'a> {
-    fetcher: &'a Fetcher,
+    store: &'a dyn LeaseStore,
+    clock: &'a dyn Clock,
+    duration: chrono::Duration,
     entity: &'a EntityId,
     run_id: &'a str,
     state: tokio::sync::OnceCell<LeaseState>,
@@ -44,9 +46,17 @@ impl LeaseState {
 }
 
 impl<'a> LazyLease<'a> {
-    pub(super) fn new(fetcher: &'a Fetcher, entity: &'a EntityId, run_id: &'a str) -> Self {
+    pub(super) fn new(
+        store: &'a dyn LeaseStore,
+        clock: &'a dyn Clock,
+        duration: chrono::Duration,
+        entity: &'a EntityId,
+        run_id: &'a str,
+    ) -> Self {
         Self {
-            fetcher,
+            store,
+            clock,
+            duration,
             entity,
             run_id,
             state: tokio::sync::OnceCell::new(),
@@ -57,7 +67,7 @@ impl<'a> LazyLease<'a> {
     }
 
     fn duration(&self) -> chrono::Duration {
-        self.fetcher.settings.lease_duration
+        self.duration
     }
 
     /// Records a take or renewal that succeeded, made at `at`.
@@ -69,11 +79,9 @@ impl<'a> LazyLease<'a> {
     pub(super) async fn take(&self) -> &LeaseState {
         self.state
             .get_or_init(|| async {
-                let f = self.fetcher;
-                let now = f.clock.now();
-                let outcome = f
-                    .stores
-                    .leases
+                let now = self.clock.now();
+                let outcome = self
+                    .store
                     .acquire(self.entity, self.run_id, now + self.duration(), now)
                     .await;
                 match outcome {
@@ -107,12 +115,7 @@ impl<'a> LazyLease<'a> {
                 .valid_until
                 .lock()
                 .expect("lease lock")
-                .is_some_and(|until| self.fetcher.clock.now() < until)
-    }
-
-    /// The run this lease is taken for.
-    pub(super) fn run_id(&self) -> &'a str {
-        self.run_id
+                .is_some_and(|until| self.clock.now() < until)
     }
 
     /// The token the run's DynamoDB writes are fenced by.
@@ -148,9 +151,8 @@ impl<'a> LazyLease<'a> {
             if self.is_lost() {
                 return std::future::pending().await;
             }
-            let f = self.fetcher;
-            let now = f.clock.now();
-            let renewal = f.stores.leases.renew(self.entity, self.run_id, now + self.duration());
+            let now = self.clock.now();
+            let renewal = self.store.renew(self.entity, self.run_id, now + self.duration());
             match tokio::time::timeout(every, renewal).await {
                 Ok(Ok(true)) => self.confirmed(now),
                 Ok(Ok(false)) => self.lose(),
@@ -167,5 +169,24 @@ impl<'a> LazyLease<'a> {
 
     pub(super) fn acquired(&self) -> bool {
         matches!(self.state.get(), Some(LeaseState::Acquired))
+    }
+
+    /// Whether the run is to stop walking: another run holds the entity, or took it over;
+    /// an error when the lease could not be taken at all.
+    pub(super) fn halted(&self) -> Result<bool, RunError> {
+        match self.state() {
+            Some(LeaseState::Held(_)) => Ok(true),
+            Some(LeaseState::Failed(e)) => Err(e.clone()),
+            _ => Ok(self.is_lost()),
+        }
+    }
+
+    /// Gives the lease back, once the run's status is stored.
+    pub(super) async fn release(&self) {
+        if self.acquired()
+            && let Err(e) = self.store.release(self.entity, self.run_id).await
+        {
+            tracing::warn!(error = %e, "lease not released; it expires by itself");
+        }
     }
 }

@@ -11,31 +11,31 @@
 //! The lease is taken the first time the run is about to write, so a run with nothing new
 //! writes nothing: two DynamoDB reads and one e-Box listing per provider.
 //!
-//! - `run`: one run of one entity, from the request to the stored status (the request and
-//!   the report themselves are [`crate::run`]'s);
-//! - `session`: the credentials, a token and provider discovery;
-//! - `open_run`: what the steps of a walk share once the session is open;
-//! - `identity`: which registry a discovered provider is, whatever discovery calls it;
-//! - `lease`: the lease, taken at the first write;
-//! - `walk`: one provider's walk: stream, tally, next cursor, write;
-//! - `tally`, `cursor` and `status`: the pure rules of what a walk saw, where its cursor goes
-//!   and when a status is stored;
-//! - `deliver`: one message into the verdeelbak; `spool`: attachments without a digest;
-//! - `failure`: what became of a message, and why it was not delivered; `unreadable`: an
-//!   item kept raw;
-//! - `outbox`: each delivered message's event, published after its ledger row;
-//! - `retrieval`: when the main content was first retrieved, kept across attempts;
-//! - `reconcile`: when a walk lists everything, to compare it with the ledger.
+//! - `run`: one run of one entity, told as the steps it hands each part to (the request
+//!   and the report themselves are [`crate::run`]'s). Each step holds only its ports:
+//!   - `session` (`Opening`): the credentials, a token and provider discovery;
+//!   - `walk` (`Walker`): one provider's walk: stream, tally, next cursor, write;
+//!     `identity`: which registry a discovered provider is, whatever discovery calls it;
+//!   - `deliver` (`Deliverer`): one message into the verdeelbak, with `attachment`, `body`,
+//!     `spool` (attachments without a digest), `retrieval` (when the main content was
+//!     first retrieved) and `unreadable` (an item kept raw);
+//!   - `outbox` (`Publisher`): each delivered message's event, published after its row;
+//!   - `lease` (`LazyLease`): the lease, taken at the first write, gating every write;
+//!   - `status` (`Closing`): the status and the connection's health, then the lease goes;
+//! - `outcome` and `failure`: what the steps hand each other, and why a message was not
+//!   delivered; `tally`, `cursor`, `reconcile` and `status_due`: the pure rules of what a
+//!   walk saw, where its cursor goes, when a reconcile is due and a status is stored.
 
 mod attachment;
+mod body;
 pub mod credentials;
 mod cursor;
 mod deliver;
 mod failure;
 mod identity;
 mod lease;
-mod open_run;
 mod outbox;
+mod outcome;
 mod reconcile;
 mod retrieval;
 mod run;

@@ -5,9 +5,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::EventsReport;
 use super::lease::LazyLease;
-use super::{EventsReport, Fetcher};
 use crate::EntityId;
+use crate::ports::{EventBus, Ledger, ObjectStore};
 use crate::verdeelbak::event::{self, DeliveredEvent};
 
 /// The most pending events one run publishes.
@@ -15,24 +16,21 @@ pub const PENDING_PER_RUN: usize = 200;
 
 /// What a run did with events, counted as its deliveries run side by side.
 #[derive(Default)]
-pub(super) struct EventTally {
+struct EventTally {
     published: AtomicU64,
     pending: AtomicU64,
     registered: AtomicU64,
 }
 
-impl EventTally {
-    pub(super) fn report(&self) -> EventsReport {
-        EventsReport {
-            published: self.published.load(Ordering::Relaxed),
-            pending: self.pending.load(Ordering::Relaxed),
-            registered_delivered: self.registered.load(Ordering::Relaxed),
-        }
-    }
-
-    pub(super) fn registered(&self) {
-        self.registered.fetch_add(1, Ordering::Relaxed);
-    }
+/// The run's publisher: the ledger's event columns, the stored `message.json`s of pending
+/// rows, the bus, and the lease that says whether a row may still be marked.
+pub(super) struct Publisher<'a> {
+    pub entity: &'a EntityId,
+    pub ledger: &'a dyn Ledger,
+    pub objects: &'a dyn ObjectStore,
+    pub bus: &'a dyn EventBus,
+    pub lease: &'a LazyLease<'a>,
+    tally: EventTally,
 }
 
 /// A row whose event is to be published: which message, and its `message.json`.
@@ -43,16 +41,43 @@ pub(super) struct Outgoing<'a> {
     pub message_json: &'a [u8],
 }
 
-impl Fetcher {
+impl<'a> Publisher<'a> {
+    pub(super) fn new(
+        entity: &'a EntityId,
+        ledger: &'a dyn Ledger,
+        objects: &'a dyn ObjectStore,
+        bus: &'a dyn EventBus,
+        lease: &'a LazyLease<'a>,
+    ) -> Self {
+        let tally = EventTally::default();
+        Self {
+            entity,
+            ledger,
+            objects,
+            bus,
+            lease,
+            tally,
+        }
+    }
+
+    pub(super) fn report(&self) -> EventsReport {
+        let t = &self.tally;
+        EventsReport {
+            published: t.published.load(Ordering::Relaxed),
+            pending: t.pending.load(Ordering::Relaxed),
+            registered_delivered: t.registered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A registered message was delivered.
+    pub(super) fn registered(&self) {
+        self.tally.registered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Publishes the events of `rows` (their rows recorded as pending), ten per call, and
     /// marks each one the bus took as published. Never an error: what fails stays pending.
-    pub(super) async fn publish_rows(
-        &self,
-        entity: &EntityId,
-        rows: &[Outgoing<'_>],
-        lease: &LazyLease<'_>,
-        tally: &EventTally,
-    ) {
+    pub(super) async fn publish_rows(&self, rows: &[Outgoing<'_>]) {
+        let (entity, tally, lease) = (self.entity, &self.tally, self.lease);
         let mut events: Vec<(&Outgoing, DeliveredEvent)> = Vec::new();
         for row in rows {
             match event::from_message_json(row.message_key, row.message_json) {
@@ -64,7 +89,7 @@ impl Fetcher {
             }
         }
         let only: Vec<DeliveredEvent> = events.iter().map(|(_, e)| e.clone()).collect();
-        let outcomes = crate::events::publish(self.events.as_ref(), &only).await;
+        let outcomes = crate::events::publish(self.bus, &only).await;
         for ((row, e), outcome) in events.iter().zip(outcomes) {
             if let Err(reason) = outcome {
                 tracing::warn!(entity = %entity, event_id = %e.id, reason, "event not taken by the bus; it stays pending");
@@ -78,7 +103,6 @@ impl Fetcher {
                 continue;
             }
             if let Err(e) = self
-                .stores
                 .ledger
                 .event_published(entity, row.provider_id, row.message_id)
                 .await
@@ -91,11 +115,12 @@ impl Fetcher {
 
     /// Publishes what earlier runs left pending, at most [`PENDING_PER_RUN`]. Not after
     /// the bus refused this run's own events: they stay pending, and are counted.
-    pub(super) async fn publish_pending(&self, entity: &EntityId, lease: &LazyLease<'_>, tally: &EventTally) {
+    pub(super) async fn publish_pending(&self) {
+        let (entity, tally, lease) = (self.entity, &self.tally, self.lease);
         if tally.pending.load(Ordering::Relaxed) > 0 {
             return;
         }
-        let rows = match self.stores.ledger.pending_events(entity, PENDING_PER_RUN).await {
+        let rows = match self.ledger.pending_events(entity, PENDING_PER_RUN).await {
             Ok(rows) if rows.is_empty() => return,
             Ok(rows) => rows,
             Err(e) => {
@@ -127,7 +152,7 @@ impl Fetcher {
                 message_json: bytes,
             })
             .collect();
-        self.publish_rows(entity, &outgoing, lease, tally).await;
+        self.publish_rows(&outgoing).await;
         if rows.len() == PENDING_PER_RUN && tally.pending.load(Ordering::Relaxed) == 0 {
             // More may be left: the next run looks again.
             tally.pending.fetch_add(1, Ordering::Relaxed);

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sha2::Digest;
 
+use super::{ProviderStatus, RunReport};
 use crate::EntityId;
 
 /// Where in each interval the entity's reconcile falls, from its number: stable across
@@ -36,6 +37,26 @@ pub(super) fn due(
     let slot = |t: DateTime<Utc>| (t - start).num_seconds().div_euclid(period);
     let rested = last_reconcile.is_none_or(|last| (now - last).num_seconds() >= period / 2);
     slot(now) > slot(since) && rested
+}
+
+/// A reconcile's account: what it found, and, once every provider was walked to its end,
+/// that it was done (until then the next run reconciles again).
+pub(super) fn account(report: &mut RunReport, now: DateTime<Utc>) {
+    let found = report.providers.iter().map(|p| p.found_missing).sum::<u64>();
+    report.reconcile_found_missing = Some(found);
+    if found > 0 {
+        tracing::warn!(
+            found,
+            "reconcile: messages the incremental walk had missed, delivered now"
+        );
+    }
+    let complete = report
+        .providers
+        .iter()
+        .all(|p| p.state != ProviderStatus::Read || p.walk_complete);
+    if complete && !report.dry_run {
+        report.last_reconcile_at = Some(now);
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use ebox::model::ListedMessage;
 
 use super::failure::Failure;
-use super::open_run::Run;
-use crate::ports::MessageRef;
+use crate::EntityId;
+use crate::ports::{Ledger, MessageRef, ObjectStore};
 use crate::verdeelbak::keys;
 pub(super) use crate::verdeelbak::message_json::Retrieval;
 
@@ -47,62 +47,43 @@ fn main_content_key(folder: &str, listed: &ListedMessage) -> String {
     }
 }
 
-impl Run<'_> {
-    /// The facts of this delivery's retrieval, taken just before its content is fetched.
-    ///
-    /// Listed as unread, the facts are kept in the state table before the download that
-    /// marks the message read, so that an attempt that dies after the download leaves
-    /// them to the next (the first facts kept are the ones that stay). Listed as read:
-    /// by a person, or by an earlier attempt of ours, whose facts are then in the state
-    /// table or, from before they were kept there, with the content it stored.
-    pub(super) async fn retrieval(
-        &self,
-        provider_id: &str,
-        listed: &ListedMessage,
-        folder: &str,
-    ) -> Result<Retrieval, Failure> {
-        let now = self.fetcher.clock.now();
-        let message = MessageRef {
-            provider_id,
-            message_id: &listed.message.message_id,
+/// The facts of this delivery's retrieval, taken just before its content is fetched.
+///
+/// Listed as unread, the facts are kept in the state table before the download that
+/// marks the message read, so that an attempt that dies after the download leaves them to
+/// the next (the first facts kept are the ones that stay). Listed as read: by a person, or
+/// by an earlier attempt of ours, whose facts are then in the state table or, from before
+/// they were kept there, with the content it stored.
+pub(super) async fn facts(
+    (ledger, objects): (&dyn Ledger, &dyn ObjectStore),
+    entity: &EntityId,
+    now: DateTime<Utc>,
+    message: MessageRef<'_>,
+    listed: &ListedMessage,
+    folder: &str,
+) -> Result<Retrieval, Failure> {
+    if listed.message.read_status != Some(true) {
+        let fresh = Retrieval {
+            at: now,
+            read_before: false,
         };
-        let ledger = &self.fetcher.stores.ledger;
-        if listed.message.read_status != Some(true) {
-            let fresh = Retrieval {
-                at: now,
-                read_before: false,
-            };
-            // Kept while e-Box keeps the message, at least a day.
-            let keep_until = listed
-                .message
-                .expiration_date
-                .unwrap_or(now + Duration::days(90))
-                .max(now + Duration::days(1));
-            return ledger
-                .note_retrieval(&self.entity, &message, fresh, keep_until)
-                .await
-                .map_err(Failure::store);
-        }
-        if let Some(noted) = ledger
-            .noted_retrieval(&self.entity, &message)
-            .await
-            .map_err(Failure::store)?
-        {
-            return Ok(noted);
-        }
-        let stored = self
-            .fetcher
-            .objects
-            .head(&main_content_key(folder, listed))
-            .await
-            .map_err(Failure::store)?;
-        Ok(stored
-            .and_then(|meta| from_metadata(&meta.metadata))
-            .unwrap_or(Retrieval {
-                at: now,
-                read_before: true,
-            }))
+        // Kept while e-Box keeps the message, at least a day.
+        let expires = listed.message.expiration_date.unwrap_or(now + Duration::days(90));
+        let keep_until = expires.max(now + Duration::days(1));
+        return (ledger.note_retrieval(entity, &message, fresh, keep_until).await).map_err(Failure::store);
     }
+    if let Some(noted) = ledger.noted_retrieval(entity, &message).await.map_err(Failure::store)? {
+        return Ok(noted);
+    }
+    let key = main_content_key(folder, listed);
+    let stored = objects.head(&key).await.map_err(Failure::store)?;
+    let read_before = Retrieval {
+        at: now,
+        read_before: true,
+    };
+    Ok(stored
+        .and_then(|meta| from_metadata(&meta.metadata))
+        .unwrap_or(read_before))
 }
 
 #[cfg(test)]

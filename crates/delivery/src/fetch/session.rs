@@ -1,36 +1,47 @@
 //! Opening a run's e-Box session: the credentials, the first key pair e-Box accepts, and
 //! provider discovery; a refusal only a person can mend says which step to redo.
 
-use super::run::fail;
-use super::{Fetcher, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
+use std::sync::Arc;
+
+use super::failure::fail;
+use super::{Clock, ProviderReport, ProviderStatus, RunError, RunReport, Step, credentials};
 use crate::EntityId;
 use crate::health::Action;
 use crate::ports::*;
 
-impl Fetcher {
+/// The step that opens the entity's e-Box session: its connection, the secrets that hold
+/// its key material, and e-Box.
+pub(super) struct Opening<'a> {
+    pub entity: &'a EntityId,
+    pub connection: &'a Connection,
+    pub secrets: &'a dyn SecretStore,
+    pub ebox: &'a dyn EboxService,
+    pub clock: &'a dyn Clock,
+}
+
+impl Opening<'_> {
     /// The entity's e-Box session, with a token, and its providers; an entry of the
     /// registry that could not be read skips that provider only, and says so.
-    pub(super) async fn open_session(
+    pub(super) async fn open(
         &self,
-        entity: &EntityId,
-        connection: &Connection,
         report: &mut RunReport,
-    ) -> Result<(std::sync::Arc<dyn Mailbox>, std::sync::Arc<ebox::model::Discovery>), RunError> {
-        let pairs = self.key_pairs(entity, connection, report).await?;
-        let (session, expired) = match self.authenticate(entity, connection, &pairs, report).await {
+    ) -> Result<(Arc<dyn Mailbox>, Arc<ebox::model::Discovery>), RunError> {
+        let (entity, connection) = (self.entity, self.connection);
+        let pairs = self.key_pairs(report).await?;
+        let (session, expired) = match self.authenticate(&pairs, report).await {
             // Refused: the key material may have changed since this process read it (a
             // certificate promoted, a secret put right). Read again, and try once more.
             Err(refused) if report.needs_action.is_some() => {
                 for id in credentials::secret_ids(connection, &pairs) {
                     self.secrets.forget(id).await;
                 }
-                let again = self.key_pairs(entity, connection, report).await?;
+                let again = self.key_pairs(report).await?;
                 if credentials::thumbprints(&again) == credentials::thumbprints(&pairs) {
                     return Err(refused);
                 }
                 tracing::info!("the key material changed since it was read; trying the new one");
                 report.needs_action = None;
-                self.authenticate(entity, connection, &again, report).await?
+                self.authenticate(&again, report).await?
             }
             other => other?,
         };
@@ -55,13 +66,9 @@ impl Fetcher {
     }
 
     /// The connection's key pairs, as its secrets hold them now.
-    async fn key_pairs(
-        &self,
-        entity: &EntityId,
-        connection: &Connection,
-        report: &mut RunReport,
-    ) -> Result<credentials::KeyPairs, RunError> {
-        credentials::resolve_pairs(self.secrets.as_ref(), connection)
+    async fn key_pairs(&self, report: &mut RunReport) -> Result<credentials::KeyPairs, RunError> {
+        let entity = self.entity;
+        credentials::resolve_pairs(self.secrets, self.connection)
             .await
             .map_err(|e| {
                 report.needs_action = (!e.retryable()).then_some(Action::ConnectionSecret);
@@ -73,11 +80,10 @@ impl Fetcher {
     /// else the current one. Whether the certificate in use has expired comes with it.
     async fn authenticate(
         &self,
-        entity: &EntityId,
-        connection: &Connection,
         pairs: &credentials::KeyPairs,
         report: &mut RunReport,
-    ) -> Result<(std::sync::Arc<dyn Mailbox>, bool), RunError> {
+    ) -> Result<(Arc<dyn Mailbox>, bool), RunError> {
+        let (entity, connection) = (self.entity, self.connection);
         let opened = pairs
             .first_accepted(|credentials| {
                 let session = self.ebox.open(credentials.clone(), connection.scopes.clone());

@@ -1,6 +1,12 @@
-//! The pure rule of a run's status: whether it is due.
+//! The end of a run: its status and the connection's health, stored while the lease still
+//! fences them, then the lease goes; and the pure rule of when a status is due.
 
-use super::RunReport;
+use super::failure::fail;
+use super::lease::{LazyLease, LeaseState};
+use super::{Clock, Outcome, RunError, RunReport, Step};
+use crate::EntityId;
+use crate::health::{self, Health};
+use crate::ports::{ConnectionReader, RunReportStore};
 
 /// Whether a run's status is to be stored: always after a run that wrote, and otherwise
 /// when it says something other than the stored one or that one is older than `interval`.
@@ -11,6 +17,97 @@ pub(super) fn status_due(
     interval: chrono::Duration,
 ) -> bool {
     wrote || previous.is_none_or(|p| p.finished_at + interval <= last.finished_at || !p.same_status(last))
+}
+
+/// What the entity's stores said before this run: its last run and its health.
+pub(super) struct Before<'a> {
+    pub run: Option<&'a RunReport>,
+    pub health: Option<&'a Health>,
+}
+
+/// The step that closes a run: the store of last runs, the connection's health, the lease.
+pub(super) struct Closing<'a> {
+    pub entity: &'a EntityId,
+    pub reports: &'a dyn RunReportStore,
+    pub connections: &'a dyn ConnectionReader,
+    pub lease: &'a LazyLease<'a>,
+    pub clock: &'a dyn Clock,
+    pub status_interval: chrono::Duration,
+}
+
+impl Closing<'_> {
+    /// After the walk: the status, while the lease still fences it, then the lease goes.
+    pub(super) async fn finish(
+        &self,
+        report: &mut RunReport,
+        outcome: Result<(), RunError>,
+        before: Before<'_>,
+    ) -> Result<(), RunError> {
+        let lease = self.lease;
+        if let Some(LeaseState::Held(held)) = lease.state() {
+            // Another run started in the meantime: it carries on, and its status counts.
+            report.already_running(&held.holder, held.until);
+            return Ok(());
+        }
+        if report.dry_run {
+            return outcome;
+        }
+        if lease.is_lost() {
+            // Another run took the entity over: its status counts, and nothing more of
+            // this one is written.
+            let entity = self.entity;
+            return Err(fail(
+                Step::Lease,
+                format!("entity {entity}: the lease was taken over by another run; this run stopped writing"),
+                true,
+            ));
+        }
+        self.store_status(report, &outcome, before).await;
+        lease.release().await;
+        outcome
+    }
+
+    async fn store_status(&self, report: &RunReport, outcome: &Result<(), RunError>, before: Before<'_>) {
+        let lease = self.lease;
+        let wrote = lease.acquired();
+        let mut last = report.clone();
+        if let Err(e) = outcome {
+            last.outcome = Outcome::Failed;
+            last.error = Some(e.clone());
+        }
+        let now = self.clock.now();
+        last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
+        self.record_health(before.health, &last).await;
+        if status_due(wrote, before.run, &last, self.status_interval)
+            && let Err(e) = self
+                .reports
+                .put_last(self.entity, &last, wrote.then(|| lease.fence()))
+                .await
+        {
+            if e.lease_lost {
+                lease.lose();
+            }
+            tracing::warn!(error = %e, "last-run status not stored");
+        }
+    }
+
+    /// The connection's health, when this run changed it.
+    async fn record_health(&self, stored: Option<&Health>, last: &RunReport) {
+        let Some(health) = crate::run::health_changed(stored, last) else {
+            return;
+        };
+        match self.connections.set_health(self.entity, &health).await {
+            Ok(_) if health.state == health::HealthState::NeedsAction => tracing::error!(
+                state = %health.state,
+                action = ?health.action,
+                instruction = health.instruction().unwrap_or_default(),
+                "the connection needs action"
+            ),
+            Ok(_) => tracing::info!(state = %health.state, "the connection's health changed"),
+            // The next run tries again: it reads the old health.
+            Err(e) => tracing::warn!(error = %e, "connection health not stored"),
+        }
+    }
 }
 
 #[cfg(test)]

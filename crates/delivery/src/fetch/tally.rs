@@ -5,26 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ebox::model::{ListedMessage, UnreadableItem};
 
-use super::failure::{Delivery, Failure};
+use super::failure::Failure;
+use super::outcome::{Delivery, Done};
 use super::{MessageFailure, ProviderReport, UnreadableReport};
 use crate::ports::Cursor;
-
-/// What became of one listed item.
-pub(super) enum Done {
-    /// The ledger (or the cursor) knows it.
-    Known(String, Option<DateTime<Utc>>),
-    /// New, but another run holds the lease (or it could not be taken): not attempted.
-    NoLease,
-    /// New, but time was short: not started.
-    NotStarted,
-    /// A dry run: the keys a real run would write.
-    Planned(Vec<String>),
-    /// The listing or the ledger failed here; nothing after it.
-    Stopped(String, Option<crate::health::Action>),
-    /// Not a readable message; kept raw under this key, or not.
-    Unreadable(Box<UnreadableItem>, Result<String, Failure>),
-    Delivered(Box<ListedMessage>, Delivery),
-}
 
 /// The running account of one walk, and what its cursor needs.
 pub(super) struct Tally<'a> {

@@ -3,27 +3,24 @@
 use ebox::model::{MessageProvider, UnreadableItem};
 
 use super::Step;
+use super::deliver::Deliverer;
 use super::deliver::put_json;
 use super::failure::Failure;
-use super::open_run::Run;
 use crate::verdeelbak::keys;
 
-impl Run<'_> {
+impl Deliverer<'_> {
     /// Keeps an unreadable list item's JSON under the entity's prefix, once; its key.
+    /// `write` is false when there is nothing to write: a dry run, or these very bytes
+    /// kept by an earlier run (`known(sha)`: the cursor remembers them by their hash).
     pub(super) async fn keep_unreadable(
         &self,
         provider: &MessageProvider,
         item: &UnreadableItem,
+        write: impl FnOnce(&str) -> bool,
     ) -> Result<String, Failure> {
         let (bytes, sha) = item.stored_bytes();
-        let key = keys::unreadable_key(&self.connection.verdeelbak_prefix, &provider.message_provider_id, &sha);
-        // Kept by an earlier run, these very bytes (the cursor remembers them by their
-        // hash): nothing to write.
-        let known = self
-            .cursors
-            .get(&provider.message_provider_id)
-            .is_some_and(|c| c.unreadable.contains_key(&sha));
-        if self.request.dry_run || known {
+        let key = keys::unreadable_key(self.prefix, &provider.message_provider_id, &sha);
+        if !write(&sha) {
             return Ok(key);
         }
 
@@ -34,8 +31,7 @@ impl Run<'_> {
                 retryable: true,
             });
         }
-        self.fetcher
-            .objects
+        self.objects
             .put(put_json(&key, bytes, true))
             .await
             .map_err(Failure::store)?;

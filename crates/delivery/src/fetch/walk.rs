@@ -4,37 +4,57 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ebox::model::{Listed, ListedMessage, MessageProvider, UnreadableItem};
+use ebox::model::{Listed, MessageProvider};
 use ebox::{EboxError, Visibility};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
-use super::lease::LeaseState;
-use super::tally::{Done, Tally};
-use super::{ProviderReport, ProviderStatus, cursor};
+use super::deliver::Deliverer;
+use super::lease::{LazyLease, LeaseState};
+use super::outcome::{Done, Seen};
+use super::tally::Tally;
+use super::{Clock, FetchSettings, ProviderReport, ProviderStatus, cursor};
+use crate::EntityId;
 use crate::ports::*;
 
-use super::open_run::Run;
-
-/// A listed item, as the ledger sees it.
-enum Seen {
-    Known(String, Option<DateTime<Utc>>),
-    Fresh(Box<ListedMessage>),
-    Unreadable(Box<UnreadableItem>),
-    Stop(String, Option<crate::health::Action>),
+/// What this run's walks are.
+pub(super) struct Plan {
+    pub dry_run: bool,
+    /// A backfill: walk from this day, not from the cursor.
+    pub since: Option<chrono::NaiveDate>,
+    /// List everything, not only from the cursor, and count what the cursor's walk could
+    /// no longer have seen.
+    pub reconcile: bool,
+    /// No new message is started past this (less the settings' margin).
+    pub deadline: Option<Instant>,
 }
 
-impl Run<'_> {
+/// The step that walks one provider: its list, the ledger's answer to each page, the
+/// cursors (as read at the start, and the store they advance in), and the deliverer.
+pub(super) struct Walker<'a> {
+    pub entity: &'a EntityId,
+    pub mailbox: &'a dyn Mailbox,
+    pub ledger: &'a dyn Ledger,
+    pub cursor_store: &'a dyn CursorStore,
+    pub cursors: &'a BTreeMap<String, Cursor>,
+    pub deliverer: &'a Deliverer<'a>,
+    pub lease: &'a LazyLease<'a>,
+    pub clock: &'a dyn Clock,
+    pub settings: &'a FetchSettings,
+    pub plan: Plan,
+}
+
+impl Walker<'_> {
     fn out_of_time(&self) -> bool {
-        self.deadline
-            .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.fetcher.settings.time_margin)
+        self.plan
+            .deadline
+            .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.settings.time_margin)
     }
 
     /// Walks `provider` (under the id its registry is stored under), as discovery listed
     /// it (`listed`).
     pub(super) async fn provider(&self, provider: &MessageProvider, listed: &MessageProvider) -> ProviderReport {
-        let f = self.fetcher;
         let provider_id = &provider.message_provider_id;
         let before = self.cursors.get(provider_id);
         let position = before.map(|c| c.position);
@@ -45,9 +65,9 @@ impl Run<'_> {
             cursor_after: position,
             ..ProviderReport::default()
         };
-        let mut tally = Tally::new(report, before, f.clock.now(), f.settings.unreadable_hold);
+        let mut tally = Tally::new(report, before, self.clock.now(), self.settings.unreadable_hold);
         let incremental = self.received_after(before);
-        let listed_after = if self.reconcile {
+        let listed_after = if self.plan.reconcile {
             tally.out_of_sight_from = incremental;
             None
         } else {
@@ -55,18 +75,18 @@ impl Run<'_> {
         };
         // Hidden messages may be left out of the default list: a walk that may meet mail
         // for the first time (no cursor yet, a backfill, a reconcile) asks for them too.
-        let hidden_too = self.reconcile || before.is_none() || self.request.since.is_some();
+        let hidden_too = self.plan.reconcile || before.is_none() || self.plan.since.is_some();
         let mut done = std::pin::pin!(self.deliveries(provider, before, listed_after, hidden_too));
         while let Some(item) = done.next().await {
             tally.add(item);
         }
         tally.report.walk_complete = tally.complete;
-        if tally.complete && !self.request.dry_run {
+        if tally.complete && !self.plan.dry_run {
             let target = cursor::target(&tally, position);
             // A first walk that found nothing still leaves a cursor (at the start): the
             // registry is known from then on, so later walks neither list its hidden mail
             // nor look for it under another id, each run.
-            let next = cursor::next(before, target, tally.delivered, tally.unreadable, f.settings.overlap)
+            let next = cursor::next(before, target, tally.delivered, tally.unreadable, self.settings.overlap)
                 .or_else(|| before.is_none().then(Cursor::default))
                 .map(|next| cursor::known_as(next, provider_id, listed));
             // Nothing new for the cursor: no write.
@@ -84,13 +104,13 @@ impl Run<'_> {
     fn received_after(&self, before: Option<&Cursor>) -> Option<chrono::NaiveDate> {
         // e-Box filters on dates and "after" excludes the day itself: reach back so that
         // the cursor's own day, and the one before, are walked again.
-        match self.request.since {
+        match self.plan.since {
             Some(since) => since.pred_opt(),
             // A cursor held at the start (see `cursor::target`) means the whole list: no
             // filter, rather than a date from 1969 a registry may refuse.
             None => before
                 .filter(|c| c.position > DateTime::UNIX_EPOCH)
-                .map(|c| (c.position - self.fetcher.settings.overlap).date_naive()),
+                .map(|c| (c.position - self.settings.overlap).date_naive()),
         }
     }
 
@@ -101,7 +121,6 @@ impl Run<'_> {
         received_after: Option<chrono::NaiveDate>,
         hidden_too: bool,
     ) -> impl Stream<Item = Done> + 's {
-        let f = self.fetcher;
         let recent = before.map(|c| &c.recent);
         self.listing(provider, received_after, hidden_too)
             .try_chunks(ebox::PAGE_SIZE)
@@ -116,7 +135,7 @@ impl Run<'_> {
                 std::future::ready(item)
             })
             .map(move |seen| self.handle(provider, seen))
-            .buffer_unordered(f.settings.concurrency.max(1))
+            .buffer_unordered(self.settings.concurrency.max(1))
     }
 
     /// The provider's list as the registry lists it by default, then (when asked) its
@@ -127,7 +146,7 @@ impl Run<'_> {
         received_after: Option<chrono::NaiveDate>,
         hidden_too: bool,
     ) -> BoxStream<'static, Result<Listed, EboxError>> {
-        let listed = self.session.messages(provider, received_after, Visibility::AsListed);
+        let listed = self.mailbox.messages(provider, received_after, Visibility::AsListed);
         if !hidden_too {
             return listed;
         }
@@ -135,7 +154,7 @@ impl Run<'_> {
         // has nothing hidden to show: its walk must not stay incomplete for ever.
         let provider_id = provider.message_provider_id.clone();
         let hidden = self
-            .session
+            .mailbox
             .messages(provider, received_after, Visibility::Hidden)
             .take_while(move |item| {
                 let refused = matches!(item, Err(EboxError::Refused { status: 400, .. }));
@@ -162,16 +181,23 @@ impl Run<'_> {
             Seen::Known(id, receipt) => Done::Known(id, receipt),
             Seen::Stop(reason, action) => Done::Stopped(reason, action),
             Seen::Unreadable(item) => {
-                let kept = self.keep_unreadable(provider, &item).await;
+                // Kept by an earlier run, these very bytes: nothing to write.
+                let known = |sha: &str| {
+                    self.cursors
+                        .get(&provider.message_provider_id)
+                        .is_some_and(|c| c.unreadable.contains_key(sha))
+                };
+                let write = |sha: &str| !self.plan.dry_run && !known(sha);
+                let kept = self.deliverer.keep_unreadable(provider, &item, write).await;
                 Done::Unreadable(item, kept)
             }
-            Seen::Fresh(m) if self.request.dry_run => Done::Planned(self.planned_keys(provider, &m)),
+            Seen::Fresh(m) if self.plan.dry_run => Done::Planned(self.deliverer.planned_keys(provider, &m)),
             // No new message is started when time is short.
             Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
             // A run that no longer holds its lease starts nothing more.
             Seen::Fresh(m) => match self.lease.take_and_hold().await {
                 true => {
-                    let delivery = self.deliver(provider, &m).await;
+                    let delivery = self.deliverer.deliver(provider, &m).await;
                     Done::Delivered(m, delivery)
                 }
                 false => Done::NoLease,
@@ -183,10 +209,8 @@ impl Run<'_> {
         match self.lease.take().await {
             LeaseState::Acquired if !self.lease.holds() => report.walk_complete = false,
             LeaseState::Acquired => match self
-                .fetcher
-                .stores
-                .cursors
-                .advance(&self.entity, provider_id, next, self.lease.fence())
+                .cursor_store
+                .advance(self.entity, provider_id, next, self.lease.fence())
                 .await
             {
                 Ok(CursorOutcome::Advanced) => report.cursor_after = Some(next.position),
@@ -236,10 +260,8 @@ impl Run<'_> {
             Default::default()
         } else {
             match self
-                .fetcher
-                .stores
                 .ledger
-                .delivered_among(&self.entity, &provider.message_provider_id, &ids)
+                .delivered_among(self.entity, &provider.message_provider_id, &ids)
                 .await
             {
                 Ok(d) => d,
