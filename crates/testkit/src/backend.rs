@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::memory::{MemoryBus, MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
 use delivery::EntityId;
 use delivery::aws::{AwsClients, DynamoConnections, DynamoState, EventBridgeBus, S3Objects, SecretsManager};
-use crate::memory::{MemoryBus, MemoryConnections, MemoryObjects, MemorySecrets, MemoryState};
 use delivery::ports::*;
 use delivery::stores::Stores;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use delivery::aws::AwsClients;
 use crate::memory::MemoryBus;
+use delivery::aws::AwsClients;
 use delivery::verdeelbak::event::EVENT_SOURCE;
 use serde_json::Value;
 

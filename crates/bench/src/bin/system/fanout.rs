@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bench::{Row, rss};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
-use testkit::memory::MemoryConnections;
 use delivery::ports::*;
+use testkit::memory::MemoryConnections;
 
 pub const TITLE: &str =
     "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections and last runs in memory, the fleet counted)";

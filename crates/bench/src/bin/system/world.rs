@@ -9,10 +9,10 @@ use bench::{Key, key, scopes};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
 use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, SystemClock};
-use testkit::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
 use delivery::ports::*;
 use ebox_sim::{SimConfig, Simulator};
 use serde_json::json;
+use testkit::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
 
 use crate::requests::Requests;
 
