@@ -35,17 +35,19 @@ pub(super) fn target(tally: &Tally<'_>, current: Option<DateTime<Utc>>) -> Optio
 /// The cursor after a complete walk: at `target` but never back, remembering the
 /// delivered messages that the next walk lists again (received after the day the next
 /// walk starts from), the newest [`RECENT_LIMIT`] of them, and the unreadable items this
-/// walk saw. `None` when there is nothing to remember.
+/// walk saw. A first walk that saw nothing leaves a cursor at the start: the registry
+/// is known from then on, so later walks neither list its hidden mail nor look for it
+/// under another id, each run.
 pub(super) fn next(
     before: Option<&Cursor>,
     target: Option<DateTime<Utc>>,
     delivered: Vec<(String, DateTime<Utc>)>,
     unreadable: BTreeMap<String, DateTime<Utc>>,
     overlap: chrono::Duration,
-) -> Option<Cursor> {
+) -> Cursor {
     let position = match (before.map(|c| c.position), target) {
         (Some(b), Some(t)) => b.max(t),
-        (b, t) => b.or(t)?,
+        (b, t) => b.or(t).unwrap_or(DateTime::UNIX_EPOCH),
     };
     let listed_after = (position - overlap).date_naive();
     let mut recent: Vec<(String, DateTime<Utc>)> = before
@@ -63,12 +65,12 @@ pub(super) fn next(
         }
         kept.entry(id).or_insert(at);
     }
-    Some(Cursor {
+    Cursor {
         position,
         recent: kept,
         unreadable,
         ..before.cloned().unwrap_or_default()
-    })
+    }
 }
 
 #[cfg(test)]
@@ -138,10 +140,7 @@ mod tests {
             Default::default(),
             OVERLAP,
         );
-        assert_eq!(
-            moved,
-            Some(cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))]))
-        );
+        assert_eq!(moved, cursor(at(10, 12), &[("m9", at(9, 1)), ("m10", at(10, 12))]));
     }
 
     #[test]
@@ -155,11 +154,7 @@ mod tests {
             Default::default(),
             OVERLAP,
         );
-        assert_eq!(
-            same.as_ref(),
-            Some(&before),
-            "nothing new: the same cursor, so no write"
-        );
+        assert_eq!(same, before, "nothing new: the same cursor, so no write");
         let moved = next(
             Some(&before),
             Some(at(12, 8)),
@@ -169,10 +164,14 @@ mod tests {
         );
         assert_eq!(
             moved,
-            Some(cursor(at(12, 8), &[("m12", at(12, 8))])),
+            cursor(at(12, 8), &[("m12", at(12, 8))]),
             "the walk after 10 March no longer lists the 9th or the 10th"
         );
-        assert_eq!(next(None, None, Vec::new(), Default::default(), OVERLAP), None);
+        assert_eq!(
+            next(None, None, Vec::new(), Default::default(), OVERLAP),
+            Cursor::default(),
+            "a first walk that saw nothing: a cursor at the start"
+        );
     }
 
     #[test]
@@ -181,7 +180,7 @@ mod tests {
             .map(|n| (format!("m{n:05}"), at(10, 0) + chrono::Duration::seconds(n)))
             .collect();
         let newest = many.last().unwrap().1;
-        let moved = next(None, Some(newest), many, Default::default(), OVERLAP).unwrap();
+        let moved = next(None, Some(newest), many, Default::default(), OVERLAP);
         assert_eq!(moved.recent.len(), RECENT_LIMIT);
         assert!(
             !moved.recent.contains_key("m00009"),
@@ -193,7 +192,7 @@ mod tests {
     #[test]
     fn a_cursor_keeps_the_unreadable_items_of_its_walk() {
         let held = BTreeMap::from([("abc".to_owned(), at(9, 0))]);
-        let moved = next(None, Some(at(10, 0)), Vec::new(), held.clone(), OVERLAP).unwrap();
+        let moved = next(None, Some(at(10, 0)), Vec::new(), held.clone(), OVERLAP);
         assert_eq!(moved.unreadable, held);
     }
 }

@@ -83,14 +83,10 @@ impl Walker<'_> {
         tally.report.walk_complete = tally.complete;
         if tally.complete && !self.plan.dry_run {
             let target = cursor::target(&tally, position);
-            // A first walk that found nothing still leaves a cursor (at the start): the
-            // registry is known from then on, so later walks neither list its hidden mail
-            // nor look for it under another id, each run.
-            let next = cursor::next(before, target, tally.delivered, tally.unreadable, self.settings.overlap)
-                .or_else(|| before.is_none().then(Cursor::default))
-                .map(|next| cursor::known_as(next, provider_id, listed));
+            let next = cursor::next(before, target, tally.delivered, tally.unreadable, self.settings.overlap);
+            let next = cursor::known_as(next, provider_id, listed);
             // Nothing new for the cursor: no write.
-            if let Some(next) = next.filter(|n| Some(n) != before) {
+            if Some(&next) != before {
                 self.write_cursor(provider_id, &next, &mut tally.report).await;
             }
         }
