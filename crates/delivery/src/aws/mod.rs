@@ -96,21 +96,13 @@ fn endpoint_overridden(sdk: &SdkConfig, service: &str) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
 }
 
-/// Error codes that say "try again": throttling and the services' own transient faults,
-/// as every service names them (the DynamoDB transaction cancellation reasons among
-/// them). The one list every adapter judges by.
-const TRANSIENT_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
+/// Error codes that say "try again" beyond the SDK's own throttling and transient lists:
+/// the services' internal faults, as each names them, and a DynamoDB transaction meeting
+/// another write of one of its items at the same moment (a lease renewal beside a fenced
+/// write). With the SDK's lists, the one list every adapter judges by.
+const MORE_TRANSIENT_CODES: &[&str] = &[
     "ThrottlingError",
-    "ProvisionedThroughputExceededException",
     "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "SlowDown",
     "InternalError",
     "InternalServerError",
     "InternalFailure",
@@ -119,18 +111,16 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "ServiceException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "TransactionInProgressException",
-    // A transaction and another write of one of its items at the same moment (a lease
-    // renewal beside a fenced write).
     "TransactionConflictException",
     "TransactionConflict",
 ];
 
 /// Whether an error code says "try again".
 pub fn transient_code(code: &str) -> bool {
-    TRANSIENT_CODES.contains(&code)
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    [THROTTLING_ERRORS, TRANSIENT_ERRORS, MORE_TRANSIENT_CODES]
+        .iter()
+        .any(|list| list.contains(&code))
 }
 
 /// Whether an answer of the service is worth another try later: a transient code, or a
