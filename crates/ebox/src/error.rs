@@ -82,26 +82,31 @@ impl EboxError {
         }
     }
 
+    pub(crate) fn malformed(what: &str, detail: impl ToString) -> Self {
+        EboxError::Malformed {
+            what: what.to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+
     pub(crate) fn transport(what: &str, e: &reqwest::Error) -> Self {
         if e.is_timeout() {
             return EboxError::Timeout { what: what.to_owned() };
         }
-        // reqwest's Display names the URL; walk the sources for the cause, which never
-        // holds a header (where the token travels).
-        let mut message = String::new();
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        while let Some(s) = source {
-            message = s.to_string();
-            source = s.source();
-        }
-        if message.is_empty() {
-            message = if e.is_connect() {
-                "could not connect"
-            } else {
-                "request failed"
-            }
-            .to_owned();
-        }
+        // reqwest's Display names the URL; the innermost cause never holds a header
+        // (where the token travels).
+        let message = std::iter::successors(std::error::Error::source(e), |s| s.source())
+            .last()
+            .map(|s| s.to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "request failed"
+                }
+                .to_owned()
+            });
         EboxError::Transport {
             what: what.to_owned(),
             message,

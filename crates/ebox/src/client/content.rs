@@ -7,7 +7,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 use sha2::Digest as _;
 
-use super::{Session, endpoint};
+use super::Session;
+use super::http::message_url;
 use crate::error::EboxError;
 use crate::model::{Attachment, MessageProvider, Translated, read_attachments};
 
@@ -22,14 +23,9 @@ impl Session {
     /// The body (nl/fr/de), or None when the message has none (404). Reading it marks the
     /// message read when the body is its main content.
     pub async fn body(&self, provider: &MessageProvider, message_id: &str) -> Result<Option<Body>, EboxError> {
-        let url = endpoint(
-            &provider.message_provider_url,
-            &["ebox", "messages", message_id, "body"],
-        )?;
-        match self
-            .get_json_bytes::<serde_json::Value>(&format!("body of message {message_id}"), &url, &[])
-            .await
-        {
+        let url = message_url(provider, message_id, &["body"])?;
+        let what = format!("body of message {message_id}");
+        match self.get_json_bytes::<serde_json::Value>(&what, &url, &[]).await {
             Ok((raw, value)) => Ok(Some(Body {
                 text: Translated::read(&value).unwrap_or_default(),
                 raw,
@@ -46,20 +42,13 @@ impl Session {
         provider: &MessageProvider,
         message_id: &str,
     ) -> Result<Vec<Attachment>, EboxError> {
-        let url = endpoint(
-            &provider.message_provider_url,
-            &["ebox", "messages", message_id, "attachments"],
-        )?;
-        let items = self
-            .paged(&format!("attachments of message {message_id}"), &url)
-            .await?;
-        Ok(read_attachments(&items))
+        let url = message_url(provider, message_id, &["attachments"])?;
+        let what = format!("attachments of message {message_id}");
+        Ok(read_attachments(&self.paged(&what, &url).await?))
     }
 
-    /// An attachment's content as a stream that is never held whole: hashed as it flows,
-    /// checked against the digest e-Box gave and against the Content-Length. A mismatch
-    /// or a short body ends the stream with an error instead of its last chunk. The
-    /// declared `size` (kB) is never a check.
+    /// An attachment's content as a stream never held whole, verified as it flows (see
+    /// [`AttachmentDownload::from_chunks`]). The declared `size` (kB) is never a check.
     pub async fn attachment(
         &self,
         provider: &MessageProvider,
@@ -85,17 +74,17 @@ fn content_url(provider: &MessageProvider, message_id: &str, a: &Attachment) -> 
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
     }
+    let what = format!("attachment {} of message {message_id}", a.attachment_id);
     if let Some(href) = &a.content_href {
-        let url = base.join(href).map_err(|e| EboxError::Malformed {
-            what: format!("attachment {} of message {message_id}", a.attachment_id),
-            detail: format!("contentHref {:?}: {e}", without_query(href)),
-        })?;
+        let url = base
+            .join(href)
+            .map_err(|e| EboxError::malformed(&what, format!("contentHref {:?}: {e}", without_query(href))))?;
         if url.origin() == base.origin() {
             return Ok(url);
         }
         if a.id_assigned {
             return Err(EboxError::Refused {
-                what: format!("attachment {} of message {message_id}", a.attachment_id),
+                what,
                 status: 0,
                 message: format!(
                     "contentHref points outside provider {} ({}); the token is not sent there",
@@ -106,22 +95,12 @@ fn content_url(provider: &MessageProvider, message_id: &str, a: &Attachment) -> 
         }
         tracing::warn!(message_id, attachment_id = %a.attachment_id, "contentHref on another origin; using the registry's own path");
     } else if a.id_assigned {
-        return Err(EboxError::Malformed {
-            what: format!("attachment {} of message {message_id}", a.attachment_id),
-            detail: "it has neither attachmentId nor contentHref".into(),
-        });
+        return Err(EboxError::malformed(
+            &what,
+            "it has neither attachmentId nor contentHref",
+        ));
     }
-    endpoint(
-        &provider.message_provider_url,
-        &[
-            "ebox",
-            "messages",
-            message_id,
-            "attachments",
-            &a.attachment_id,
-            "content",
-        ],
-    )
+    message_url(provider, message_id, &["attachments", &a.attachment_id, "content"])
 }
 
 /// A link as it may be shown: without a query, which can hold a signature.
@@ -143,16 +122,16 @@ pub struct AttachmentDownload {
 impl AttachmentDownload {
     fn new(what: String, response: reqwest::Response, attachment: &Attachment) -> Self {
         let content_length = response.content_length();
-        let cut = what.clone();
         let chunks = response
             .bytes_stream()
-            .map(move |chunk| chunk.map_err(|e| EboxError::transport(&cut, &e)))
+            .map(move |chunk| chunk.map_err(|e| EboxError::transport(&what, &e)))
             .boxed();
         Self::from_chunks(content_length, attachment, chunks)
     }
 
     /// A download of `attachment` from its chunks as they arrive: hashed as they flow,
-    /// checked against the digest e-Box gave and against `content_length` when known.
+    /// checked against the digest e-Box gave and against `content_length` when known. A
+    /// mismatch or a short body ends the stream with an error instead of its last chunk.
     pub fn from_chunks(
         content_length: Option<u64>,
         attachment: &Attachment,
@@ -162,48 +141,41 @@ impl AttachmentDownload {
         let name = attachment.attachment_id.clone();
         let sha256 = Arc::new(OnceLock::new());
         let done = sha256.clone();
-        let chunks = stream::unfold(
-            (body, sha2::Sha256::new(), 0u64, false),
-            move |(mut body, mut hasher, mut count, finished)| {
-                let name = name.clone();
-                let done = done.clone();
-                async move {
-                    if finished {
-                        return None;
+        // The state is None once the stream has ended, with an error or cleanly.
+        let chunks = stream::unfold(Some((body, sha2::Sha256::new(), 0u64)), move |state| {
+            let (name, done) = (name.clone(), done.clone());
+            async move {
+                let (mut body, mut hasher, mut count) = state?;
+                let error = match body.next().await {
+                    Some(Ok(chunk)) => {
+                        hasher.update(&chunk);
+                        count += chunk.len() as u64;
+                        return Some((Ok(chunk), Some((body, hasher, count))));
                     }
-                    match body.next().await {
-                        Some(Ok(chunk)) => {
-                            hasher.update(&chunk);
-                            count += chunk.len() as u64;
-                            Some((Ok(chunk), (body, hasher, count, false)))
-                        }
-                        Some(Err(e)) => Some((Err(e), (body, hasher, count, true))),
-                        None => {
-                            let actual: [u8; 32] = hasher.clone().finalize().into();
-                            let verdict = match content_length {
-                                Some(expected) if count != expected => Err(EboxError::ShortBody {
-                                    attachment: name,
-                                    expected,
-                                    actual: count,
-                                }),
-                                _ => match expected.filter(|e| *e != actual) {
-                                    Some(expected_sha) => Err(EboxError::DigestMismatch {
-                                        attachment: name,
-                                        expected: hex::encode(expected_sha),
-                                        actual: hex::encode(actual),
-                                    }),
-                                    None => {
-                                        let _ = done.set(actual);
-                                        return None;
-                                    }
-                                },
-                            };
-                            Some((verdict.map(|()| Bytes::new()), (body, hasher, count, true)))
+                    Some(Err(e)) => e,
+                    None => {
+                        let actual: [u8; 32] = hasher.finalize().into();
+                        match (content_length, expected.filter(|e| *e != actual)) {
+                            (Some(expected), _) if count != expected => EboxError::ShortBody {
+                                attachment: name,
+                                expected,
+                                actual: count,
+                            },
+                            (_, Some(expected_sha)) => EboxError::DigestMismatch {
+                                attachment: name,
+                                expected: hex::encode(expected_sha),
+                                actual: hex::encode(actual),
+                            },
+                            _ => {
+                                let _ = done.set(actual);
+                                return None;
+                            }
                         }
                     }
-                }
-            },
-        )
+                };
+                Some((Err(error), None))
+            }
+        })
         .boxed();
         Self {
             content_length,

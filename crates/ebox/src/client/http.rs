@@ -3,11 +3,16 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::{StatusCode, Url};
+use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::Session;
 use crate::error::EboxError;
+use crate::model::MessageProvider;
+
+/// The query of a GET.
+pub(super) type Query<'a> = [(&'a str, String)];
 
 impl Session {
     fn backoff(&self) -> ExponentialBuilder {
@@ -41,19 +46,13 @@ impl Session {
             .notify(|e: &EboxError, after: Duration| {
                 tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "e-Box call failed; retrying");
             });
-        match tokio::time::timeout(self.config().call_budget, retried).await {
-            Ok(result) => result,
-            Err(_) => Err(EboxError::Timeout { what: what.to_owned() }),
-        }
+        tokio::time::timeout(budget, retried)
+            .await
+            .unwrap_or_else(|_| Err(EboxError::Timeout { what: what.to_owned() }))
     }
 
     /// One authorised GET; a 401 gets one fresh token and one more try.
-    pub(super) async fn get_once(
-        &self,
-        what: &str,
-        url: &Url,
-        query: &[(&str, String)],
-    ) -> Result<reqwest::Response, EboxError> {
+    pub(super) async fn get_once(&self, what: &str, url: &Url, query: &Query<'_>) -> Result<Response, EboxError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
@@ -85,29 +84,26 @@ impl Session {
     }
 
     /// One authorised GET of JSON, with retries; the answer's bytes and their parse.
-    pub(super) async fn get_json_bytes<T: serde::de::DeserializeOwned>(
+    pub(super) async fn get_json_bytes<T: DeserializeOwned>(
         &self,
         what: &str,
         url: &Url,
-        query: &[(&str, String)],
+        query: &Query<'_>,
     ) -> Result<(bytes::Bytes, T), EboxError> {
         self.with_retries(what, || async {
             let response = self.get_once(what, url, query).await?;
             let body = response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
-            let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::Malformed {
-                what: what.to_owned(),
-                detail: e.to_string(),
-            })?;
+            let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::malformed(what, e))?;
             Ok((body, parsed))
         })
         .await
     }
 
-    pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn get_json<T: DeserializeOwned>(
         &self,
         what: &str,
         url: &Url,
-        query: &[(&str, String)],
+        query: &Query<'_>,
     ) -> Result<T, EboxError> {
         Ok(self.get_json_bytes(what, url, query).await?.1)
     }
@@ -138,26 +134,28 @@ impl Session {
 }
 
 pub(super) fn parse_url(what: &str, url: &str) -> Result<Url, EboxError> {
-    Url::parse(url).map_err(|e| EboxError::Malformed {
-        what: what.to_owned(),
-        detail: format!("bad URL {url:?}: {e}"),
-    })
+    Url::parse(url).map_err(|e| EboxError::malformed(what, format!("bad URL {url:?}: {e}")))
 }
 
 /// `base` plus path segments, each percent-encoded: an id can never change the path.
 pub fn endpoint(base: &str, segments: &[&str]) -> Result<Url, EboxError> {
     let mut url = parse_url("provider URL", base)?;
     url.path_segments_mut()
-        .map_err(|_| EboxError::Malformed {
-            what: "provider URL".into(),
-            detail: format!("{base:?} cannot be a base"),
-        })?
+        .map_err(|_| EboxError::malformed("provider URL", format!("{base:?} cannot be a base")))?
         .pop_if_empty()
         .extend(segments);
     Ok(url)
 }
 
-pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+/// `ebox/messages/{message_id}` and `tail` under `provider`'s URL.
+pub(super) fn message_url(provider: &MessageProvider, message_id: &str, tail: &[&str]) -> Result<Url, EboxError> {
+    endpoint(
+        &provider.message_provider_url,
+        &[&["ebox", "messages", message_id], tail].concat(),
+    )
+}
+
+pub(super) fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, std::time::SystemTime::now())
 }
@@ -173,9 +171,7 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
 
 #[derive(Deserialize)]
 struct StatusMessage {
-    #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
     message: Option<String>,
 }
 

@@ -1,11 +1,5 @@
 //! The e-Box client: one [`Ebox`] per process (HTTP connections, tokens, provider and
 //! reference-data caches), one [`Session`] per entity.
-//!
-//! - `token`: private_key_jwt client assertions and the token cache;
-//! - `http`: authorised requests with bounded retries, and e-Box's error answers;
-//! - `walk`: a provider's message list, page by page, following `totalItems`;
-//! - `content`: bodies and attachment streams, verified as they flow;
-//! - `reference`: the names behind ids, looked up only when a message needs them.
 
 mod content;
 mod http;
@@ -94,7 +88,8 @@ impl EboxConfig {
 struct Inner {
     http: reqwest::Client,
     config: EboxConfig,
-    tokens: Mutex<HashMap<String, token::CachedToken>>,
+    /// Token key -> the token, and when to renew it.
+    tokens: Mutex<HashMap<String, (AccessToken, Instant)>>,
     providers: Mutex<Option<(Instant, Arc<Discovery>)>>,
     reference: reference::Cache,
 }
@@ -183,10 +178,7 @@ impl Session {
         const WHAT: &str = "provider registry";
         let url = http::parse_url(WHAT, &self.config().provider_registry_url)?;
         let answer: serde_json::Value = self.get_json(WHAT, &url, &[]).await?;
-        let found = Arc::new(Discovery::read(&answer).map_err(|detail| EboxError::Malformed {
-            what: WHAT.into(),
-            detail,
-        })?);
+        let found = Arc::new(Discovery::read(&answer).map_err(|detail| EboxError::malformed(WHAT, detail))?);
         for skipped in &found.skipped {
             tracing::warn!(provider_id = ?skipped.provider_id, reason = %skipped.reason, "provider entry skipped");
         }
@@ -203,7 +195,7 @@ impl Session {
 
     pub async fn message(&self, provider: &MessageProvider, message_id: &str) -> Result<ListedMessage, EboxError> {
         let what = format!("message {message_id}");
-        let url = endpoint(&provider.message_provider_url, &["ebox", "messages", message_id])?;
+        let url = http::message_url(provider, message_id, &[])?;
         let raw: serde_json::Value = self.get_json(&what, &url, &[]).await?;
         match Listed::read(raw) {
             Listed::Message(m) => Ok(*m),

@@ -50,23 +50,19 @@ impl Session {
         {
             return name.clone();
         }
-        if cache
-            .paused
-            .lock()
-            .unwrap()
-            .get(&registry)
-            .is_some_and(|until| Instant::now() < *until)
-        {
+        let paused = cache.paused.lock().unwrap().get(&registry).copied();
+        if paused.is_some_and(|until| Instant::now() < until) {
             return None;
         }
         // Bounded: a slow registry costs a delivery seconds at most, then is paused.
         let budget = self.config().reference_timeout;
-        let found = match tokio::time::timeout(budget, self.find_name(provider, kind, id)).await {
-            Ok(found) => found,
-            Err(_) => Err(EboxError::Timeout {
-                what: format!("reference data {} {id}", kind.path()),
-            }),
-        };
+        let found = tokio::time::timeout(budget, self.find_name(provider, kind, id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(EboxError::Timeout {
+                    what: format!("reference data {} {id}", kind.path()),
+                })
+            });
         match found {
             Ok(name) => {
                 cache.names.lock().unwrap().insert(key, (Instant::now(), name.clone()));
@@ -74,11 +70,8 @@ impl Session {
             }
             Err(e) => {
                 tracing::warn!(provider = %provider.message_provider_id, error = %e, "reference data unavailable; names are left out for now");
-                cache
-                    .paused
-                    .lock()
-                    .unwrap()
-                    .insert(registry, Instant::now() + self.config().reference_pause);
+                let until = Instant::now() + self.config().reference_pause;
+                cache.paused.lock().unwrap().insert(registry, until);
                 None
             }
         }
@@ -101,7 +94,15 @@ impl Session {
         };
         let mut last = None;
         for path in order {
-            match self.find_name_at(provider, path, kind, id).await {
+            // By id, else in the list: no lookup by id here, or not under this id.
+            let found = match self.lookup(provider, path, kind, id).await {
+                Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
+                    .reference_list(provider, path, kind)
+                    .await
+                    .map(|names| names.get(id).cloned()),
+                other => other,
+            };
+            match found {
                 Err(e @ EboxError::NotFound { .. }) => last = Some(e),
                 Err(e) => return Err(e),
                 Ok(found) => {
@@ -114,25 +115,6 @@ impl Session {
             }
         }
         Err(last.expect("two paths tried"))
-    }
-
-    /// By id, else in the list, under one path.
-    async fn find_name_at(
-        &self,
-        provider: &MessageProvider,
-        path: &'static str,
-        kind: ReferenceKind,
-        id: &str,
-    ) -> Result<Option<Translated>, EboxError> {
-        match self.lookup(provider, path, kind, id).await {
-            Ok(Some(name)) => Ok(Some(name)),
-            // No lookup by id here, or not under this id: the list says.
-            Ok(None) | Err(EboxError::NotFound { .. }) | Err(EboxError::Refused { .. }) => self
-                .reference_list(provider, path, kind)
-                .await
-                .map(|names| names.get(id).cloned()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn lookup(

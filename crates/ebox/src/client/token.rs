@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::Session;
 use super::http::{retry_after, status_error};
+use crate::credentials::KeyError;
 use crate::error::EboxError;
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -26,22 +27,15 @@ impl AccessToken {
     }
 }
 
-pub(super) struct CachedToken {
-    token: AccessToken,
-    renew_at: Instant,
-}
-
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
-    #[serde(default)]
     expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct OAuthErrorAnswer {
     error: String,
-    #[serde(default)]
     error_description: Option<String>,
 }
 
@@ -70,20 +64,20 @@ impl Session {
     /// A valid access token: the cached one, or a new one.
     pub async fn access_token(&self) -> Result<AccessToken, EboxError> {
         let key = self.token_key();
-        if let Some(cached) = self.ebox.inner.tokens.lock().unwrap().get(&key)
-            && Instant::now() < cached.renew_at
+        if let Some((token, renew_at)) = self.ebox.inner.tokens.lock().unwrap().get(&key)
+            && Instant::now() < *renew_at
         {
-            return Ok(cached.token.clone());
+            return Ok(token.clone());
         }
         let (token, lifetime) = self.with_retries("token request", || self.request_token()).await?;
         let margin = self.config().token_margin.min(lifetime / 2);
-        self.ebox.inner.tokens.lock().unwrap().insert(
-            key,
-            CachedToken {
-                token: token.clone(),
-                renew_at: Instant::now() + lifetime - margin,
-            },
-        );
+        let renew_at = Instant::now() + lifetime - margin;
+        self.ebox
+            .inner
+            .tokens
+            .lock()
+            .unwrap()
+            .insert(key, (token.clone(), renew_at));
         Ok(token)
     }
 
@@ -104,12 +98,8 @@ impl Session {
             exp: now + self.config().assertion_lifetime.as_secs() as i64,
         };
         let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        jsonwebtoken::encode(&header, &claims, self.credentials.key.signing_key()).map_err(|e| {
-            EboxError::Key(crate::credentials::KeyError::PrivateKey(format!(
-                "cannot sign: {:?}",
-                e.kind()
-            )))
-        })
+        jsonwebtoken::encode(&header, &claims, self.credentials.key.signing_key())
+            .map_err(|e| EboxError::Key(KeyError::PrivateKey(format!("cannot sign: {:?}", e.kind()))))
     }
 
     async fn request_token(&self) -> Result<(AccessToken, Duration), EboxError> {
@@ -138,17 +128,11 @@ impl Session {
         let retry_after = retry_after(&response);
         let body = response.bytes().await.map_err(|e| EboxError::transport(WHAT, &e))?;
         if status.is_success() {
-            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| EboxError::Malformed {
-                what: WHAT.into(),
-                detail: e.to_string(),
-            })?;
+            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| EboxError::malformed(WHAT, e))?;
             let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(300).max(1));
             return Ok((AccessToken(SecretString::from(answer.access_token)), lifetime));
         }
-        if let Some(refused) = refusal(status, &body, scope) {
-            return Err(refused);
-        }
-        Err(status_error(WHAT, status, retry_after, &body))
+        Err(refusal(status, &body, scope).unwrap_or_else(|| status_error(WHAT, status, retry_after, &body)))
     }
 }
 

@@ -130,10 +130,7 @@ impl Walk {
     }
 
     async fn fetch(&self) -> Result<Page, EboxError> {
-        let url = match &self.url {
-            Ok(u) => u.clone(),
-            Err(e) => return Err(self.error(e.to_string())),
-        };
+        let url = self.url.as_ref().map_err(|e| self.error(e.to_string()))?;
         // `page_size` divides `offset`, so this page starts at the first unseen item.
         let page = self.offset / self.page_size + 1;
         let mut query = vec![("page", page.to_string()), ("pageSize", self.page_size.to_string())];
@@ -144,7 +141,7 @@ impl Walk {
             query.push(("visible", "false".to_owned()));
         }
         let what = format!("messages of {} page {page}", self.provider_id);
-        match self.session.get_json(&what, &url, &query).await {
+        match self.session.get_json(&what, url, &query).await {
             // "No messages found" (the 2.1 description): an empty list on the first page;
             // past it, only that nothing was served there.
             Err(EboxError::NotFound { .. }) => Ok(Page {

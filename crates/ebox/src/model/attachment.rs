@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use super::sent::{Sent, Translated, flag, lenient, text, translated};
+use super::sent::{Sent, Translated, wire};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -13,51 +13,31 @@ pub struct Digest {
     pub digest_value: String,
 }
 
-/// One attachment entry as sent, under its v2 and v3 names (each name its own field, so
-/// that an entry carrying both is still read).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    #[serde(default, deserialize_with = "text")]
-    attachment_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    file_name: Sent<String>,
-    #[serde(default, rename = "filename", deserialize_with = "text")]
-    file_name_lower: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    name: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    media_type: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    content_type: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    mime_type: Sent<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    size: Option<f64>,
-    #[serde(default, deserialize_with = "flag")]
-    main_content: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_main_content: Option<bool>,
-    #[serde(default, deserialize_with = "lenient")]
-    digest: Option<Digest>,
-    #[serde(default, deserialize_with = "flag")]
-    attachment_signed: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_attachment_signed: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_signed: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    signed: Option<bool>,
-    #[serde(default, deserialize_with = "translated")]
-    attachment_title: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    title: Sent<Translated>,
-    #[serde(default, deserialize_with = "text")]
-    content_href: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    href: Sent<String>,
+wire! {
+    /// One attachment entry as sent, under its v2 and v3 names (each a field of its own).
+    struct Entry {
+        attachment_id: Sent<String>,
+        id: Sent<String>,
+        file_name: Sent<String>,
+        #[serde(rename = "filename")]
+        file_name_lower: Sent<String>,
+        name: Sent<String>,
+        media_type: Sent<String>,
+        content_type: Sent<String>,
+        mime_type: Sent<String>,
+        size: Option<f64>,
+        main_content: Option<bool>,
+        is_main_content: Option<bool>,
+        digest: Option<Digest>,
+        attachment_signed: Option<bool>,
+        is_attachment_signed: Option<bool>,
+        is_signed: Option<bool>,
+        signed: Option<bool>,
+        attachment_title: Sent<Translated>,
+        title: Sent<Translated>,
+        content_href: Sent<String>,
+        href: Sent<String>,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,22 +77,16 @@ pub fn read_attachments(items: &[Value]) -> Vec<Attachment> {
             if seen.insert(a.attachment_id.clone()) {
                 return a;
             }
-            Attachment::of(i, Entry::of(v), true)
+            Attachment::of(i, Entry::deserialize(v).unwrap_or_default(), true)
         })
         .collect()
-}
-
-impl Entry {
-    /// An entry that is not an object, or does not read, has nothing but its place.
-    fn of(v: &Value) -> Self {
-        Entry::deserialize(v).unwrap_or_else(|_| Entry::deserialize(&Value::Object(Default::default())).unwrap())
-    }
 }
 
 impl Attachment {
     /// The `index`th attachment of a message, v2 or v3.
     pub fn read(index: usize, v: &Value) -> Self {
-        Self::of(index, Entry::of(v), false)
+        // An entry that is not an object, or does not read, has nothing but its place.
+        Self::of(index, Entry::deserialize(v).unwrap_or_default(), false)
     }
 
     fn of(index: usize, e: Entry, own_id: bool) -> Self {

@@ -7,102 +7,70 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::provider::{ApiVersion, MessageProvider, PlannedMaintenance, is_loopback};
-use super::sent::{Sent, Translated, as_text, parse_instant, text, translated};
+use super::sent::{Read, Sent, Translated, parse_instant, wire};
 use super::short;
 
-/// One discovery entry as sent, under the names either list uses.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Entry {
-    #[serde(default, deserialize_with = "text")]
-    message_provider_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    message_registry_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    document_provider_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    provider_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    registry_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    message_provider_url: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    message_registry_url: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    document_provider_url: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    url: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    base_url: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    endpoint: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    href: Sent<String>,
-    #[serde(default)]
-    message_provider_activation_date: Option<Value>,
-    #[serde(default)]
-    activation_date: Option<Value>,
-    #[serde(default)]
-    message_provider_deactivation_date: Option<Value>,
-    #[serde(default)]
-    deactivation_date: Option<Value>,
-    #[serde(default)]
-    message_provider_planned_maintenance: Option<Value>,
-    #[serde(default)]
-    planned_maintenances: Option<Value>,
-    #[serde(default)]
-    planned_maintenance: Option<Value>,
-    #[serde(default)]
-    maintenance: Option<Value>,
-    #[serde(default, deserialize_with = "translated")]
-    message_provider_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    message_registry_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    name: Sent<Translated>,
-    #[serde(default, deserialize_with = "text")]
-    api_supported_version: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    api_version: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    version: Sent<String>,
+wire! {
+    /// One discovery entry as sent, under the names either list uses.
+    pub(super) struct Entry {
+        message_provider_id: Sent<String>,
+        message_registry_id: Sent<String>,
+        document_provider_id: Sent<String>,
+        provider_id: Sent<String>,
+        registry_id: Sent<String>,
+        id: Sent<String>,
+        message_provider_url: Sent<String>,
+        message_registry_url: Sent<String>,
+        document_provider_url: Sent<String>,
+        url: Sent<String>,
+        base_url: Sent<String>,
+        endpoint: Sent<String>,
+        href: Sent<String>,
+        message_provider_activation_date: Option<Value>,
+        activation_date: Option<Value>,
+        message_provider_deactivation_date: Option<Value>,
+        deactivation_date: Option<Value>,
+        message_provider_planned_maintenance: Option<Value>,
+        planned_maintenances: Option<Value>,
+        planned_maintenance: Option<Value>,
+        maintenance: Option<Value>,
+        message_provider_name: Sent<Translated>,
+        message_registry_name: Sent<Translated>,
+        name: Sent<Translated>,
+        api_supported_version: Sent<String>,
+        api_version: Sent<String>,
+        version: Sent<String>,
+    }
 }
 
 /// The first non-empty text of several names.
-fn first(names: [&Sent<String>; 7]) -> Option<String> {
+fn first(names: &[&Sent<String>]) -> Option<String> {
     names
-        .into_iter()
-        .filter_map(Sent::value)
+        .iter()
+        .filter_map(|n| n.value())
         .find(|s| !s.trim().is_empty())
         .cloned()
 }
 
-/// A date given under one of two names; a value that is no date is an error.
+/// A date given under one of two names (`null` counts as none); a value that is no date
+/// is an error.
 fn date(a: &Option<Value>, b: &Option<Value>, what: &str) -> Result<Option<NaiveDate>, String> {
-    match a
-        .as_ref()
-        .filter(|v| !v.is_null())
-        .or(b.as_ref().filter(|v| !v.is_null()))
-    {
-        None => Ok(None),
-        Some(v) => as_text(v)
-            .as_deref()
-            .and_then(parse_instant)
-            .map(|t| Some(t.date_naive()))
-            .ok_or_else(|| format!("{what} {v} is not a date")),
-    }
+    let Some(v) = a.as_ref().or(b.as_ref()) else {
+        return Ok(None);
+    };
+    let date = String::read(v).as_deref().and_then(parse_instant);
+    date.map(|t| Some(t.date_naive()))
+        .ok_or_else(|| format!("{what} {v} is not a date"))
 }
 
 fn windows(list: Option<&Value>) -> Result<Vec<PlannedMaintenance>, String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Window {
-        #[serde(default, alias = "start", deserialize_with = "text")]
-        start_date: Sent<String>,
-        #[serde(default, alias = "end", deserialize_with = "text")]
-        end_date: Sent<String>,
+    wire! {
+        struct Window {
+            #[serde(alias = "start")]
+            start_date: Sent<String>,
+            #[serde(alias = "end")]
+            end_date: Sent<String>,
+        }
     }
     let Some(list) = list else { return Ok(Vec::new()) };
     let Value::Array(items) = list else {
@@ -124,20 +92,19 @@ fn windows(list: Option<&Value>) -> Result<Vec<PlannedMaintenance>, String> {
 impl Entry {
     fn id(&self) -> Option<String> {
         let e = self;
-        first([
+        first(&[
             &e.message_provider_id,
             &e.message_registry_id,
             &e.document_provider_id,
             &e.provider_id,
             &e.registry_id,
             &e.id,
-            &Sent::Absent,
         ])
     }
 
     fn url(&self) -> Option<String> {
         let e = self;
-        first([
+        first(&[
             &e.message_provider_url,
             &e.message_registry_url,
             &e.document_provider_url,
@@ -165,7 +132,7 @@ impl Entry {
             &self.maintenance,
         ]
         .into_iter()
-        .find_map(|m| m.as_ref().filter(|v| !v.is_null()));
+        .find_map(Option::as_ref);
         let version = [&self.api_supported_version, &self.api_version, &self.version]
             .into_iter()
             .find_map(Sent::value);
@@ -210,53 +177,25 @@ pub struct Discovery {
     pub skipped: Vec<SkippedProvider>,
 }
 
-/// The list in a discovery answer: the answer itself, or held under one of these names
-/// (each its own field: two of them in one answer must not make it unreadable).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Holder {
-    #[serde(default)]
-    items: Option<Value>,
-    #[serde(default)]
-    message_registries: Option<Value>,
-    #[serde(default)]
-    message_providers: Option<Value>,
-    #[serde(default)]
-    document_providers: Option<Value>,
-    #[serde(default)]
-    providers: Option<Value>,
-    #[serde(default)]
-    registries: Option<Value>,
-}
-
-impl Holder {
-    fn list(self) -> Option<Vec<Value>> {
-        [
-            self.items,
-            self.message_registries,
-            self.message_providers,
-            self.document_providers,
-            self.providers,
-            self.registries,
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|v| match v {
-            Value::Array(list) => Some(list),
-            _ => None,
-        })
-    }
-}
+/// The list in a discovery answer: the answer itself, or held under one of these names.
+const HOLDERS: [&str; 6] = [
+    "items",
+    "messageRegistries",
+    "messageProviders",
+    "documentProviders",
+    "providers",
+    "registries",
+];
 
 impl Discovery {
     /// Either answer shape: a list of entries, or an object holding the list.
     pub fn read(answer: &Value) -> Result<Self, String> {
         let entries = match answer {
             Value::Array(list) => list,
-            Value::Object(_) => match Holder::deserialize(answer).ok().and_then(Holder::list) {
-                Some(list) => return Ok(Self::of(&list)),
-                None => return Err(format!("no list of providers in {}", short(answer))),
-            },
+            Value::Object(o) => HOLDERS
+                .iter()
+                .find_map(|k| o.get(*k).and_then(Value::as_array))
+                .ok_or_else(|| format!("no list of providers in {}", short(answer)))?,
             other => return Err(format!("not a list of providers: {}", short(other))),
         };
         Ok(Self::of(entries))

@@ -70,6 +70,6 @@ impl Listed {
 pub(crate) struct Page {
     #[serde(default)]
     pub items: Vec<Value>,
-    #[serde(rename = "totalItems", default, deserialize_with = "super::sent::lenient")]
+    #[serde(rename = "totalItems", default, deserialize_with = "super::sent::field")]
     pub total_items: Option<u64>,
 }

@@ -1,112 +1,12 @@
-//! A message as listed, v2 or v3, read into one normalised form. Only the message id is
-//! required; a field of the wrong type counts as left out (the raw JSON keeps it), and
-//! every field that `message.json` copies keeps absent, `null` and empty apart.
+//! A message as listed, v2 or v3, read into one normalised form (the rules: [`crate::model`]).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::attachment::{Attachment, read_attachments};
 use super::named::Named;
-use super::sent::{Sent, Translated, as_text, flag, instant, text, translated};
-
-/// A message as sent, under its v2 and v3 names. Each name is a field of its own rather
-/// than an alias: a message carrying both must still be read.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire {
-    #[serde(default, deserialize_with = "text")]
-    message_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "translated")]
-    subject: Sent<Translated>,
-    #[serde(default, deserialize_with = "instant")]
-    receipt_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    received_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    publication_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    expiration_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "instant")]
-    expiry_date: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "flag")]
-    read_status: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_read: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    visible: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_visible: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    registered_mail: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_registered_mail: Option<bool>,
-    #[serde(default)]
-    message_type_id: Option<Value>,
-    #[serde(default)]
-    message_type: Option<Value>,
-    #[serde(default)]
-    sender_organization_id: Option<Value>,
-    #[serde(default)]
-    sender_application_id: Option<Value>,
-    #[serde(default)]
-    sender: Option<Value>,
-    #[serde(default)]
-    recipient: Option<Value>,
-    #[serde(default)]
-    partition: Option<Value>,
-    #[serde(default)]
-    partition_id: Option<Value>,
-    #[serde(default)]
-    for_the_attention_of: Sent<Value>,
-    #[serde(default, deserialize_with = "flag")]
-    body_main_content: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_body_main_content: Option<bool>,
-    #[serde(default)]
-    body_content: Sent<Value>,
-    #[serde(default)]
-    attachments: Option<Value>,
-    #[serde(default)]
-    payment_data: Sent<Value>,
-    #[serde(default)]
-    business_data_list: Sent<Value>,
-    #[serde(default)]
-    business_data: Sent<Value>,
-    #[serde(default, deserialize_with = "flag")]
-    reply_authorized: Option<bool>,
-    #[serde(default, deserialize_with = "flag")]
-    is_reply_authorized: Option<bool>,
-}
-
-/// The v3 `sender` object: who sent it, by enterprise number or national number.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct SenderObject {
-    #[serde(default, deserialize_with = "text")]
-    ebox_type: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    enterprise_number: Sent<String>,
-    /// A name given with the enterprise number (seen in drafts; read where it comes).
-    #[serde(default, deserialize_with = "translated")]
-    name: Sent<Translated>,
-    #[serde(default)]
-    organization_id: Option<Value>,
-    #[serde(default)]
-    organization: Option<Value>,
-    #[serde(default)]
-    sender_organization_id: Option<Value>,
-    #[serde(default)]
-    application_id: Option<Value>,
-    #[serde(default)]
-    application: Option<Value>,
-    #[serde(default)]
-    sender_application_id: Option<Value>,
-    #[serde(default)]
-    partition: Option<Value>,
-}
+use super::sent::{Read, Sent, Translated, pick};
 
 /// Enterprise numbers are written with 10 digits; a source may give fewer.
 fn enterprise_number(n: String) -> String {
@@ -120,21 +20,9 @@ fn enterprise_number(n: String) -> String {
 
 /// A partition as a name, or an object naming it.
 fn partition(v: Option<&Value>) -> Option<String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Object {
-        #[serde(default, deserialize_with = "text")]
-        id: Sent<String>,
-        #[serde(default, deserialize_with = "text")]
-        partition_id: Sent<String>,
-        #[serde(default, deserialize_with = "text")]
-        name: Sent<String>,
-    }
     match v? {
-        v @ Value::Object(_) => Object::deserialize(v)
-            .ok()
-            .and_then(|o| o.id.or(o.partition_id).or(o.name).into_value()),
-        v => as_text(v),
+        Value::Object(o) => pick::<Sent<String>>(o, &["id", "partitionId", "name"]).into_value(),
+        v => String::read(v),
     }
     .filter(|p| !p.trim().is_empty())
 }
@@ -144,20 +32,16 @@ fn partition(v: Option<&Value>) -> Option<String> {
 fn for_the_attention_of(v: &Value) -> Value {
     match v {
         Value::Array(list) => Value::Array(list.iter().map(for_the_attention_of).collect()),
-        Value::Object(o) => {
-            let mut out = serde_json::Map::new();
-            let pick = |names: [&str; 2]| names.iter().find_map(|n| o.get(*n)).cloned();
-            for (key, names) in [
+        Value::Object(o) => Value::Object(
+            [
                 ("id", ["id", "ssin"]),
                 ("name", ["name", "label"]),
                 ("type", ["type", "type"]),
-            ] {
-                if let Some(v) = pick(names) {
-                    out.insert(key.into(), v);
-                }
-            }
-            Value::Object(out)
-        }
+            ]
+            .into_iter()
+            .filter_map(|(key, names)| Some((key.to_owned(), names.iter().find_map(|n| o.get(*n))?.clone())))
+            .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -200,110 +84,91 @@ pub struct Message {
 
 /// The listed attachments, and whether the list is whole: a paged list that counts more
 /// than it holds, or one that is not a list, is asked for on its own.
-fn attachment_list(v: Option<Value>) -> (Vec<Value>, bool) {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Paged {
-        #[serde(default)]
-        items: Option<Value>,
-        #[serde(default, deserialize_with = "super::sent::lenient")]
-        total_items: Option<u64>,
-    }
+fn attachment_list(v: Option<&Value>) -> (&[Value], bool) {
     match v {
-        None | Some(Value::Null) => (Vec::new(), true),
+        None | Some(Value::Null) => (&[], true),
         Some(Value::Array(items)) => (items, true),
-        Some(v) => match Paged::deserialize(&v) {
-            Ok(Paged {
-                items: Some(Value::Array(items)),
-                total_items,
-            }) => {
-                let whole = total_items.is_none_or(|n| n as usize <= items.len());
-                (items, whole)
+        Some(Value::Object(o)) => match o.get("items") {
+            Some(Value::Array(items)) => {
+                let total: Option<u64> = pick(o, &["totalItems"]);
+                (items, total.is_none_or(|n| n as usize <= items.len()))
             }
-            _ => (Vec::new(), false),
+            _ => (&[], false),
         },
+        Some(_) => (&[], false),
     }
 }
 
-/// What identifies an item, readable or not: its id (one that says something) and its
-/// receipt date, under any of their names.
+const RECEIPT_DATE: [&str; 3] = ["receiptDate", "receivedDate", "publicationDate"];
+
+/// An item's id, one that says something.
+fn message_id(o: &Map<String, Value>) -> Option<String> {
+    pick::<Sent<String>>(o, &["messageId", "id"])
+        .into_value()
+        .filter(|id| !id.trim().is_empty())
+}
+
+/// What identifies an item, readable or not: its id and its receipt date.
 pub(super) fn clues(v: &Value) -> (Option<String>, Option<DateTime<Utc>>) {
-    match v {
-        Value::Object(_) => Wire::deserialize(v).map_or((None, None), |w| {
-            let id = w.message_id.or(w.id).into_value().filter(|id| !id.trim().is_empty());
-            (id, w.receipt_date.or(w.received_date).or(w.publication_date))
-        }),
-        _ => (None, None),
-    }
+    v.as_object()
+        .map_or((None, None), |o| (message_id(o), pick(o, &RECEIPT_DATE)))
 }
 
 impl Message {
-    /// Reads v2 names, v3's `is`-prefixed booleans, `sender` object and inline body.
+    /// Reads v2 names, v3's `is`-prefixed booleans, `sender` object and inline body; a
+    /// field under both its v2 and v3 names is still read.
     pub fn read(v: &Value) -> Result<Self, String> {
-        if !v.is_object() {
-            return Err("the item is not an object".into());
-        }
-        let w = Wire::deserialize(v).map_err(|e| format!("the item does not read: {e}"))?;
-        let message_id = w
-            .message_id
-            .clone()
-            .or(w.id.clone())
-            .into_value()
-            .filter(|id| !id.trim().is_empty())
-            .ok_or("the item has no messageId")?;
-        Ok(Self::from_wire(message_id, w))
-    }
-
-    fn from_wire(message_id: String, w: Wire) -> Self {
-        let sender_object = match &w.sender {
-            Some(s @ Value::Object(_)) => SenderObject::deserialize(s).unwrap_or_default(),
-            _ => SenderObject::default(),
-        };
-        let sender_text = w.sender.as_ref().filter(|s| !s.is_object());
-        let recipient_partition = w.recipient.as_ref().and_then(|r| partition(r.get("partition")));
-        let s = sender_object;
-        let (attachments, attachments_whole) = attachment_list(w.attachments);
-        let body_content_raw = w.body_content.value().cloned();
-        Self {
-            subject: w.subject,
-            receipt_date: w.receipt_date.or(w.received_date).or(w.publication_date),
-            expiration_date: w.expiration_date.or(w.expiry_date),
-            read_status: w.read_status.or(w.is_read),
-            visible: w.visible.or(w.is_visible),
-            registered_mail: w.registered_mail.or(w.is_registered_mail).unwrap_or(false),
-            message_type: Named::read(w.message_type_id.as_ref()).or(Named::read(w.message_type.as_ref())),
-            sender_organization: Named::read(w.sender_organization_id.as_ref())
+        let o = v.as_object().ok_or("the item is not an object")?;
+        let message_id = message_id(o).ok_or("the item has no messageId")?;
+        let flag = |names: &[&str]| pick::<Option<bool>>(o, names);
+        let named = |o: &Map<String, Value>, name: &str| Named::read(o.get(name).filter(|v| !v.is_null()));
+        // The v3 `sender` object: who sent it, by enterprise number or national number.
+        let sender = o.get("sender").filter(|s| !s.is_null());
+        let no_sender = Map::new();
+        let s = sender.and_then(Value::as_object).unwrap_or(&no_sender);
+        let (attachments, attachments_whole) = attachment_list(o.get("attachments"));
+        let body_content: Sent<Value> = pick(o, &["bodyContent"]);
+        Ok(Self {
+            subject: pick(o, &["subject"]),
+            receipt_date: pick(o, &RECEIPT_DATE),
+            expiration_date: pick(o, &["expirationDate", "expiryDate"]),
+            read_status: flag(&["readStatus", "isRead"]),
+            visible: flag(&["visible", "isVisible"]),
+            registered_mail: flag(&["registeredMail", "isRegisteredMail"]).unwrap_or(false),
+            message_type: named(o, "messageTypeId").or(named(o, "messageType")),
+            sender_organization: named(o, "senderOrganizationId")
                 .or(Named {
-                    id: s.enterprise_number.map(enterprise_number),
-                    name: s.name,
+                    id: pick::<Sent<String>>(s, &["enterpriseNumber"]).map(enterprise_number),
+                    // A name given with the enterprise number (seen in drafts; read where it comes).
+                    name: pick(s, &["name"]),
                 })
-                .or(Named::read(s.organization_id.as_ref()))
-                .or(Named::read(s.organization.as_ref()))
-                .or(Named::read(s.sender_organization_id.as_ref()))
-                .or(Named::read(sender_text)),
-            sender_application: Named::read(w.sender_application_id.as_ref())
-                .or(Named::read(s.application_id.as_ref()))
-                .or(Named::read(s.application.as_ref()))
-                .or(Named::read(s.sender_application_id.as_ref())),
-            sender_ebox_type: s.ebox_type.into_value(),
-            for_the_attention_of: w.for_the_attention_of.map(|v| for_the_attention_of(&v)),
-            body_main_content: w.body_main_content.or(w.is_body_main_content),
-            body_content: match w.body_content {
+                .or(named(s, "organizationId"))
+                .or(named(s, "organization"))
+                .or(named(s, "senderOrganizationId"))
+                .or(Named::read(sender.filter(|s| !s.is_object()))),
+            sender_application: named(o, "senderApplicationId")
+                .or(named(s, "applicationId"))
+                .or(named(s, "application"))
+                .or(named(s, "senderApplicationId")),
+            sender_ebox_type: pick::<Sent<String>>(s, &["eboxType"]).into_value(),
+            for_the_attention_of: pick::<Sent<Value>>(o, &["forTheAttentionOf"]).map(|v| for_the_attention_of(&v)),
+            body_main_content: flag(&["bodyMainContent", "isBodyMainContent"]),
+            body_content_raw: body_content.value().cloned(),
+            body_content: match body_content {
                 Sent::Value(v) => Translated::read(&v).map_or(Sent::Absent, Sent::Value),
                 other => other.map(|_| Translated::default()),
             },
-            body_content_raw,
-            attachments: read_attachments(&attachments),
+            attachments: read_attachments(attachments),
             attachments_whole,
-            payment_data: w.payment_data,
-            business_data_list: w.business_data_list.or(w.business_data),
-            reply_authorized: w.reply_authorized.or(w.is_reply_authorized).unwrap_or(false),
-            partition: partition(w.partition.as_ref())
-                .or(partition(w.partition_id.as_ref()))
-                .or(recipient_partition)
-                .or(partition(s.partition.as_ref())),
+            payment_data: pick(o, &["paymentData"]),
+            business_data_list: pick(o, &["businessDataList", "businessData"]),
+            reply_authorized: flag(&["replyAuthorized", "isReplyAuthorized"]).unwrap_or(false),
+            partition: partition(o.get("partition"))
+                .or(partition(o.get("partitionId")))
+                .or(o.get("recipient").and_then(|r| partition(r.get("partition"))))
+                .or(partition(s.get("partition"))),
             message_id,
-        }
+        })
     }
 
     pub fn attachments(&self) -> &[Attachment] {

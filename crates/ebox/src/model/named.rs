@@ -1,10 +1,10 @@
 //! A reference in a message: the sender's organisation or application, or the message
 //! type, by id and perhaps by name.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::sent::{Sent, Translated, as_text, text, translated};
+use super::sent::{Field, Sent, Translated, pick};
 
 /// The sender's organisation or application, or the message type: its id, and its name
 /// when the message itself carries one.
@@ -16,53 +16,27 @@ pub struct Named {
     pub name: Sent<Translated>,
 }
 
-/// A reference given as an object, under any of the names its kind uses.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NamedEntry {
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    organization_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    application_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    message_type_id: Sent<String>,
-    #[serde(default, deserialize_with = "translated")]
-    name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    short_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    organization_short_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    application_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    message_type_name: Sent<Translated>,
-}
-
 impl Named {
     /// An id as a scalar, or an object holding id and name; `null` is said, not absent.
     pub fn read(v: Option<&Value>) -> Self {
         match v {
             None => Self::default(),
-            Some(Value::Null) => Self {
-                id: Sent::Null,
-                name: Sent::Absent,
-            },
-            Some(v @ Value::Object(_)) => match NamedEntry::deserialize(v) {
-                Ok(e) => Self {
-                    id: e.id.or(e.organization_id).or(e.application_id).or(e.message_type_id),
-                    name: e
-                        .name
-                        .or(e.short_name)
-                        .or(e.organization_short_name)
-                        .or(e.application_name)
-                        .or(e.message_type_name),
-                },
-                Err(_) => Self::default(),
+            // An object, under any of the names its kind uses.
+            Some(Value::Object(o)) => Self {
+                id: pick(o, &["id", "organizationId", "applicationId", "messageTypeId"]),
+                name: pick(
+                    o,
+                    &[
+                        "name",
+                        "shortName",
+                        "organizationShortName",
+                        "applicationName",
+                        "messageTypeName",
+                    ],
+                ),
             },
             Some(v) => Self {
-                id: as_text(v).map_or(Sent::Absent, Sent::Value),
+                id: Field::read(v),
                 name: Sent::Absent,
             },
         }

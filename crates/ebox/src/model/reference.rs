@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sent::{Sent, Translated, text, translated};
+use super::sent::{Sent, Translated, wire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReferenceKind {
@@ -12,36 +12,23 @@ pub enum ReferenceKind {
     SenderApplication,
 }
 
-/// One reference item, under the names any kind uses.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Item {
-    #[serde(default, deserialize_with = "text")]
-    message_type_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    organization_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    sender_organization_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    enterprise_number: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    application_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    sender_application_id: Sent<String>,
-    #[serde(default, deserialize_with = "text")]
-    id: Sent<String>,
-    #[serde(default, deserialize_with = "translated")]
-    message_type_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    organization_short_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    organization_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    organization_long_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    application_name: Sent<Translated>,
-    #[serde(default, deserialize_with = "translated")]
-    name: Sent<Translated>,
+wire! {
+    /// One reference item, under the names any kind uses.
+    struct Item {
+        message_type_id: Sent<String>,
+        organization_id: Sent<String>,
+        sender_organization_id: Sent<String>,
+        enterprise_number: Sent<String>,
+        application_id: Sent<String>,
+        sender_application_id: Sent<String>,
+        id: Sent<String>,
+        message_type_name: Sent<Translated>,
+        organization_short_name: Sent<Translated>,
+        organization_name: Sent<Translated>,
+        organization_long_name: Sent<Translated>,
+        application_name: Sent<Translated>,
+        name: Sent<Translated>,
+    }
 }
 
 impl ReferenceKind {

@@ -1,10 +1,9 @@
-//! The tolerant readings every schema here is built from: a field is what e-Box sent
-//! (left out, `null`, or a value, kept apart), and a value of the wrong type counts as
-//! left out, so one odd field never costs the message. The raw JSON keeps the rest.
+//! The tolerant readings every schema here is built from: one odd field never costs the
+//! message, and the raw JSON keeps the rest.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A field as e-Box sent it. `message.json` copies it as it came: a field left out stays
 /// out, `null` stays `null`, `""` stays `""`.
@@ -22,10 +21,7 @@ impl<T> Sent<T> {
     }
 
     pub fn value(&self) -> Option<&T> {
-        match self {
-            Sent::Value(v) => Some(v),
-            _ => None,
-        }
+        self.as_ref().into_value()
     }
 
     pub fn into_value(self) -> Option<T> {
@@ -96,38 +92,122 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Sent<T> {
     }
 }
 
-/// Text: a string, or a number written as one.
-pub(crate) fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// A struct of wire fields under their camelCase names, each read as its type says
+/// ([`Read`]); a field left out is its `Default`.
+macro_rules! wire {
+    ($(#[$m:meta])* $v:vis struct $name:ident { $($(#[$fm:meta])* $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        $v struct $name {
+            $($(#[$fm])* #[serde(default, deserialize_with = "crate::model::sent::field")] $f: $t,)*
+        }
+    };
+}
+pub(crate) use wire;
+
+/// A value of one type; None when the JSON is of another, which counts as left out.
+pub(crate) trait Read: Sized {
+    fn read(v: &Value) -> Option<Self>;
+}
+
+/// A wire field: `Sent<T>` keeps `null` apart, `Option<T>` does not.
+pub(crate) trait Field: Default {
+    fn read(v: &Value) -> Self;
+    fn or(self, other: Self) -> Self;
+}
+
+impl<T: Read> Field for Sent<T> {
+    fn read(v: &Value) -> Self {
+        match v {
+            Value::Null => Sent::Null,
+            v => T::read(v).map_or(Sent::Absent, Sent::Value),
+        }
+    }
+
+    fn or(self, other: Self) -> Self {
+        Sent::or(self, other)
     }
 }
 
-/// `deserialize_with` for a text field kept as sent (see [`as_text`]).
-pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Sent<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Null => Sent::Null,
-        v => as_text(&v).map_or(Sent::Absent, Sent::Value),
-    })
+impl<T: Read> Field for Option<T> {
+    fn read(v: &Value) -> Self {
+        T::read(v)
+    }
+
+    fn or(self, other: Self) -> Self {
+        Option::or(self, other)
+    }
 }
 
-/// `deserialize_with` for a boolean: `true`/`false`, or those words as a string;
-/// anything else is unknown.
-pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => Some(b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    })
+/// `deserialize_with` for any [`Field`].
+pub(crate) fn field<'de, D: Deserializer<'de>, T: Field>(d: D) -> Result<T, D::Error> {
+    Value::deserialize(d).map(|v| T::read(&v))
 }
 
-/// `deserialize_with` for any value that may be of the wrong type: then it is unknown.
-pub(crate) fn lenient<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+/// A field under the first of its `names` that an object gives, as [`Field::or`] picks.
+/// Each name is read on its own rather than as an alias: an object carrying two of them
+/// must still be read.
+pub(crate) fn pick<T: Field>(o: &Map<String, Value>, names: &[&str]) -> T {
+    names
+        .iter()
+        .map(|n| o.get(*n).map_or_else(T::default, T::read))
+        .fold(T::default(), T::or)
 }
+
+/// Text: a string, or a number written as one.
+impl Read for String {
+    fn read(v: &Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Read for Translated {
+    fn read(v: &Value) -> Option<Self> {
+        Translated::read(v)
+    }
+}
+
+/// Any value but `null`.
+impl Read for Value {
+    fn read(v: &Value) -> Option<Self> {
+        Some(v.clone()).filter(|v| !v.is_null())
+    }
+}
+
+/// `true`/`false`, or those words as a string.
+impl Read for bool {
+    fn read(v: &Value) -> Option<Self> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A date-time that parses (see [`parse_instant`]).
+impl Read for DateTime<Utc> {
+    fn read(v: &Value) -> Option<Self> {
+        v.as_str().and_then(parse_instant)
+    }
+}
+
+macro_rules! read_by_serde {
+    ($($t:ty),*) => {$(
+        impl Read for $t {
+            fn read(v: &Value) -> Option<Self> {
+                serde_json::from_value(v.clone()).ok()
+            }
+        }
+    )*};
+}
+read_by_serde!(f64, u64, super::attachment::Digest);
 
 /// A date-time as e-Box writes it: RFC 3339, or without offset (taken as UTC), or a date.
 pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
@@ -144,22 +224,14 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// `deserialize_with` for a date-time where one that does not parse is unknown.
-pub(crate) fn instant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => parse_instant(&s),
-        _ => None,
-    })
-}
-
 /// Text in nl, fr and de, each as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Translated {
-    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "text")]
+    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "field")]
     pub nl: Sent<String>,
-    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "text")]
+    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "field")]
     pub fr: Sent<String>,
-    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "text")]
+    #[serde(default, skip_serializing_if = "Sent::is_absent", deserialize_with = "field")]
     pub de: Sent<String>,
 }
 
@@ -183,12 +255,4 @@ impl Translated {
             _ => None,
         }
     }
-}
-
-/// `deserialize_with` for a translated text kept as sent (see [`Translated::read`]).
-pub(crate) fn translated<'de, D: Deserializer<'de>>(d: D) -> Result<Sent<Translated>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Null => Sent::Null,
-        v => Translated::read(&v).map_or(Sent::Absent, Sent::Value),
-    })
 }
