@@ -93,9 +93,6 @@ impl Walker<'_> {
         tally.report
     }
 
-    /// One pipeline from the listing to the deliveries: pages are listed and checked
-    /// against the ledger while earlier messages are still being delivered, and the
-    /// deliveries never drain between pages.
     /// The `receivedAfter` of the walk from the cursor (or from the requested date).
     fn received_after(&self, before: Option<&Cursor>) -> Option<chrono::NaiveDate> {
         // e-Box filters on dates and "after" excludes the day itself: reach back so that
@@ -110,6 +107,9 @@ impl Walker<'_> {
         }
     }
 
+    /// One pipeline from the listing to the deliveries: pages are listed and checked
+    /// against the ledger while earlier messages are still being delivered, and the
+    /// deliveries never drain between pages.
     fn deliveries<'s>(
         &'s self,
         provider: &'s MessageProvider,
