@@ -8,14 +8,9 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration is incomplete: {}", problems.join("; "))]
 pub struct ConfigError {
     pub problems: Vec<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration is incomplete: {}", self.problems.join("; "))
-    }
 }
 
 /// Reads variables from a lookup function (the process environment in production,
@@ -53,19 +48,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).filter(|v| !v.trim().is_empty())
-    }
-
     /// A variable that must be set and not blank.
     pub fn required(&mut self, name: &str) -> String {
-        match self.get(name) {
-            Some(v) => v,
-            None => {
-                self.problems.push(format!("{name} is not set"));
-                String::new()
-            }
-        }
+        self.optional(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is not set"));
+            String::new()
+        })
     }
 
     /// A variable with a default; when set, it must parse.
@@ -74,7 +62,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         T: FromStr,
         T::Err: fmt::Display,
     {
-        match self.get(name) {
+        match self.optional(name) {
             None => default,
             Some(raw) => match raw.trim().parse() {
                 Ok(v) => v,
@@ -90,19 +78,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn required_url(&mut self, name: &str) -> String {
         let v = self.required(name);
         if !(v.is_empty() || v.starts_with("https://") || v.starts_with("http://")) {
-            self.problems
-                .push(format!("{name}={v:?} is malformed: not an http(s) URL"));
+            self.problem(format!("{name}={v:?} is malformed: not an http(s) URL"));
         }
         v
     }
 
-    /// A space-separated list that must have at least one item.
-    pub fn required_list(&mut self, name: &str) -> Vec<String> {
-        self.required(name).split_whitespace().map(str::to_owned).collect()
-    }
-
+    /// A variable that may be unset; blank is unset.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.get(name)
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
     /// A problem found in what the variables say together.
@@ -111,12 +94,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn finish(self) -> Result<(), ConfigError> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError {
-                problems: self.problems,
-            })
+        let problems = self.problems;
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(ConfigError { problems }),
         }
     }
 }
@@ -158,62 +139,6 @@ impl StorageNames {
             verdeelbak_bucket: env.required(vars::VERDEELBAK_BUCKET),
             event_bus: env.required(vars::EVENT_BUS_NAME),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Env::new(move |k: &str| map.get(k).cloned())
-    }
-
-    #[test]
-    fn names_every_missing_and_malformed_variable() {
-        let mut e = env(&[
-            ("STATE_TABLE", "state"),
-            ("VERDEELBAK_BUCKET", "  "),
-            ("FETCH_CONCURRENCY", "lots"),
-            ("EBOX_TOKEN_URL", "ftp://x"),
-        ]);
-        let names = StorageNames::read(&mut e);
-        let _: usize = e.parsed_or("FETCH_CONCURRENCY", 8);
-        let _ = e.required_url("EBOX_TOKEN_URL");
-        assert_eq!(names.state_table, "state");
-        let err = e.finish().unwrap_err();
-        assert_eq!(
-            err.problems,
-            vec![
-                "CONNECTIONS_TABLE is not set".to_string(),
-                "VERDEELBAK_BUCKET is not set".to_string(),
-                "EVENT_BUS_NAME is not set".to_string(),
-                "FETCH_CONCURRENCY=\"lots\" is malformed: invalid digit found in string".to_string(),
-                "EBOX_TOKEN_URL=\"ftp://x\" is malformed: not an http(s) URL".to_string(),
-            ]
-        );
-        assert!(
-            err.to_string()
-                .starts_with("configuration is incomplete: CONNECTIONS_TABLE")
-        );
-    }
-
-    #[test]
-    fn complete_configuration_passes() {
-        let mut e = env(&[
-            ("CONNECTIONS_TABLE", "c"),
-            ("STATE_TABLE", "s"),
-            ("VERDEELBAK_BUCKET", "b"),
-            ("EVENT_BUS_NAME", "e"),
-            ("EBOX_SCOPES", "a  b"),
-        ]);
-        let names = StorageNames::read(&mut e);
-        assert_eq!(e.required_list("EBOX_SCOPES"), vec!["a", "b"]);
-        assert_eq!(e.parsed_or("FETCH_CONCURRENCY", 8usize), 8);
-        e.finish().unwrap();
-        assert_eq!(names.verdeelbak_bucket, "b");
     }
 }
 
@@ -330,5 +255,60 @@ impl FanoutConfig {
         };
         env.finish()?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::new(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn names_every_missing_and_malformed_variable() {
+        let mut e = env(&[
+            ("STATE_TABLE", "state"),
+            ("VERDEELBAK_BUCKET", "  "),
+            ("FETCH_CONCURRENCY", "lots"),
+            ("EBOX_TOKEN_URL", "ftp://x"),
+        ]);
+        let names = StorageNames::read(&mut e);
+        let _: usize = e.parsed_or("FETCH_CONCURRENCY", 8);
+        let _ = e.required_url("EBOX_TOKEN_URL");
+        assert_eq!(names.state_table, "state");
+        let err = e.finish().unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "CONNECTIONS_TABLE is not set".to_string(),
+                "VERDEELBAK_BUCKET is not set".to_string(),
+                "EVENT_BUS_NAME is not set".to_string(),
+                "FETCH_CONCURRENCY=\"lots\" is malformed: invalid digit found in string".to_string(),
+                "EBOX_TOKEN_URL=\"ftp://x\" is malformed: not an http(s) URL".to_string(),
+            ]
+        );
+        assert!(
+            err.to_string()
+                .starts_with("configuration is incomplete: CONNECTIONS_TABLE")
+        );
+    }
+
+    #[test]
+    fn complete_configuration_passes() {
+        let mut e = env(&[
+            ("CONNECTIONS_TABLE", "c"),
+            ("STATE_TABLE", "s"),
+            ("VERDEELBAK_BUCKET", "b"),
+            ("EVENT_BUS_NAME", "e"),
+            ("EBOX_SCOPES", "a  b"),
+        ]);
+        let names = StorageNames::read(&mut e);
+        assert_eq!(e.parsed_or("FETCH_CONCURRENCY", 8usize), 8);
+        e.finish().unwrap();
+        assert_eq!(names.verdeelbak_bucket, "b");
     }
 }

@@ -28,7 +28,7 @@ impl EntityId {
     /// names the wrong entity must never slip through as a near miss.
     pub fn parse(input: &str) -> Result<Self, InvalidEntityId> {
         if input.len() != 10 || !input.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidEntityId::NotTenDigits(truncate(input)));
+            return Err(InvalidEntityId::NotTenDigits(input.chars().take(40).collect()));
         }
         if !matches!(input.as_bytes()[0], b'0' | b'1') {
             return Err(InvalidEntityId::BadFirstDigit(input.to_owned()));
@@ -58,10 +58,6 @@ impl EntityId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-fn truncate(input: &str) -> String {
-    input.chars().take(40).collect()
 }
 
 impl fmt::Display for EntityId {

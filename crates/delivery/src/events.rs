@@ -1,7 +1,6 @@
-//! Publishing delivered-message events from ledger rows: for a run's outbox (see
-//! `fetch::outbox`) and for an operator's replay. Either way the event is derived from
-//! the stored `message.json`, so a replayed event is the one published at delivery,
-//! with the same id.
+//! Publishing delivered-message events from ledger rows, for a run's outbox (`fetch::outbox`)
+//! and an operator's replay: the event is derived from the stored `message.json`, so a
+//! replayed event is the one published at delivery, with the same id.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -36,7 +35,6 @@ pub async fn event_of(objects: &dyn ObjectStore, row: &LedgerEntry) -> Result<De
     event::from_message_json(&row.message_key, &stored)
 }
 
-/// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReplayReport {
     pub entity_id: String,
@@ -47,9 +45,8 @@ pub struct ReplayReport {
     pub failed: Vec<String>,
 }
 
-/// Publishes again the events of the entity's messages delivered since `since` (all of
-/// them without), from the ledger, for a consumer that lost its own. A row whose event
-/// was still pending is marked published once the bus took it.
+/// Publishes again, for a consumer that lost its own, the events of the entity's messages
+/// delivered since `since` (all without); a pending row is marked published once taken.
 pub async fn replay(
     ledger: &dyn Ledger,
     objects: &dyn ObjectStore,

@@ -1,5 +1,6 @@
 //! The fanout use case: one asynchronous fetch per enabled connection. No e-Box work.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,17 +24,14 @@ pub enum Trigger {
 
 impl Trigger {
     pub fn from_event(event: &Value) -> Result<Self, String> {
+        let id = |v: &Value| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("entities holds a non-string: {v}"))
+        };
         match event.get("entities") {
             None | Some(Value::Null) => Ok(Trigger::All),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| format!("entities holds a non-string: {v}"))
-                })
-                .collect::<Result<_, _>>()
-                .map(Trigger::Subset),
+            Some(Value::Array(items)) => items.iter().map(id).collect::<Result<_, _>>().map(Trigger::Subset),
             Some(other) => Err(format!("entities must be a list of enterprise numbers, not {other}")),
         }
     }
@@ -95,29 +93,6 @@ pub struct FleetWatch {
     pub clock: Arc<dyn Clock>,
 }
 
-impl FleetWatch {
-    /// Adds a page of connections to the tick's counts, reading their last runs at once.
-    async fn count(
-        &self,
-        page: &[Connection],
-        into: &mut FleetReport,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
-        let enabled: Vec<EntityId> = page.iter().filter(|c| c.enabled).map(|c| c.entity_id.clone()).collect();
-        let last: std::collections::HashMap<EntityId, LastRun> = self
-            .reports
-            .get_last_many(&enabled)
-            .await?
-            .into_iter()
-            .map(|(id, report)| (id, LastRun::of_report(report)))
-            .collect();
-        for c in page {
-            self.rules.count(into, c, last.get(&c.entity_id), now);
-        }
-        Ok(())
-    }
-}
-
 /// The tick's counts as they are taken, page by page; the first failure ends them.
 struct FleetCount<'a> {
     watch: &'a FleetWatch,
@@ -126,20 +101,29 @@ struct FleetCount<'a> {
 }
 
 impl FleetCount<'_> {
+    /// Adds a page of connections to the counts, reading their last runs at once.
     async fn page(&self, page: &[Connection]) {
         if self.counted.lock().unwrap().is_err() {
             return;
         }
-        let mut report = FleetReport::default();
-        let result = self.watch.count(page, &mut report, self.now).await;
+        let enabled: Vec<EntityId> = page.iter().filter(|c| c.enabled).map(|c| c.entity_id.clone()).collect();
+        let result = self.watch.reports.get_last_many(&enabled).await;
         let mut counted = self.counted.lock().unwrap();
         match (result, &mut *counted) {
-            (Ok(()), Ok(total)) => total.add(&report),
+            (Ok(last), Ok(total)) => {
+                let last: HashMap<EntityId, LastRun> = last
+                    .into_iter()
+                    .map(|(id, run)| (id, LastRun::of_report(run)))
+                    .collect();
+                for c in page {
+                    self.watch.rules.count(total, c, last.get(&c.entity_id), self.now);
+                }
+            }
             (Err(e), _) => {
                 tracing::warn!(error = %e, "the fleet is not counted this tick");
                 *counted = Err(e.to_string());
             }
-            (Ok(()), Err(_)) => {}
+            (Ok(_), Err(_)) => {}
         }
     }
 }
@@ -181,22 +165,17 @@ impl Fanout {
             Trigger::Subset(ids) => {
                 let mut chosen = Vec::new();
                 for raw in ids {
-                    let id = match EntityId::parse_lenient(raw) {
-                        Ok(id) => id,
-                        Err(e) => {
-                            report.failed.push(DispatchFailure {
-                                entity_id: raw.clone(),
-                                reason: e.to_string(),
-                            });
-                            continue;
-                        }
+                    let found = match EntityId::parse_lenient(raw) {
+                        Ok(id) => self
+                            .connections
+                            .get(&id)
+                            .await?
+                            .ok_or_else(|| (id.to_string(), "no connection for this entity".to_owned())),
+                        Err(e) => Err((raw.clone(), e.to_string())),
                     };
-                    match self.connections.get(&id).await? {
-                        Some(c) => chosen.push(Ok(c)),
-                        None => report.failed.push(DispatchFailure {
-                            entity_id: id.to_string(),
-                            reason: "no connection for this entity".into(),
-                        }),
+                    match found {
+                        Ok(c) => chosen.push(Ok(c)),
+                        Err((entity_id, reason)) => report.failed.push(DispatchFailure { entity_id, reason }),
                     }
                 }
                 self.dispatch_all(futures::stream::iter(chosen), &mut report).await?;

@@ -1,7 +1,6 @@
-//! What the Lambda functions do with an event, so that their `main` only builds, parses
-//! and calls. Errors are returned to Lambda only when a retry of the invocation can help:
-//! asynchronous invocations retry every error, and a bad payload retried is a bad payload
-//! in the failure queue.
+//! What the Lambda functions do with an event, so their `main` only builds, parses and calls.
+//! Errors go to Lambda only when a retry can help: asynchronous invocations retry every
+//! error, and a bad payload retried is a bad payload in the failure queue.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -68,8 +67,7 @@ pub async fn fetch(fetcher: &Fetcher, event: LambdaEvent<Value>) -> Result<Value
     Ok(serde_json::to_value(&report).unwrap_or_default())
 }
 
-/// The report as one structured line, and the metrics as another (CloudWatch makes
-/// metrics of it for the alarms).
+/// The report as one structured line, and its metrics as another (for the alarms).
 fn log(report: &RunReport) {
     if !report.dry_run {
         println!("{}", RunMetrics::from_report(report, report.finished_at).emf_line());

@@ -20,8 +20,7 @@ pub enum HealthState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// e-Box does not accept the client: the account is gone, disabled, or holds
-    /// another certificate.
+    /// e-Box does not accept the client: the account is gone, disabled, or has another certificate.
     WebserviceAccount,
     /// The certificate registered with the account has expired or is not ours.
     CertificateUpload,
@@ -68,8 +67,7 @@ impl Action {
         }
     }
 
-    /// What refusing the token, or a registry refusing the token, means for the
-    /// connection; `None` when a later attempt may succeed by itself.
+    /// What a refused token (by e-Box or a registry) means; `None` when a later attempt may do.
     pub fn for_ebox(error: &EboxError, certificate_expired: bool) -> Option<Action> {
         match error {
             _ if certificate_expired => Some(Action::CertificateUpload),
@@ -92,7 +90,6 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub state: HealthState,
-    /// Since when it is in this state.
     pub since: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,

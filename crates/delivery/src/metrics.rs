@@ -31,8 +31,7 @@ pub struct RunMetrics {
     pub certificate_days_to_expiry: Option<u64>,
     /// Until the earliest expiration among the messages this run could not deliver.
     pub undelivered_seconds_to_expiry: Option<AsSeconds<u64>>,
-    /// What a reconcile found that the incremental walk had missed (always 0, or
-    /// something is wrong); only on runs that reconciled.
+    /// What a reconcile found that the incremental walk missed (0, or something is wrong).
     pub reconcile_found_missing: Option<AsCount<u64>>,
     /// Properties, searchable in the log line, not metrics.
     pub entity_id: String,
@@ -60,14 +59,10 @@ impl RunMetrics {
             undelivered_seconds_to_expiry: report.earliest_undelivered_expiry().map(|t| seconds_until(t).into()),
             reconcile_found_missing: report.reconcile_found_missing.map(Into::into),
             entity_id: report.entity_id.clone(),
-            outcome: serde_json::to_value(report.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            outcome: report.outcome.to_string(),
         }
     }
 
-    /// The EMF JSON line.
     pub fn emf_line(&self) -> String {
         emf_line(self)
     }
@@ -100,12 +95,12 @@ impl FleetMetrics {
         }
     }
 
-    /// The EMF JSON line.
     pub fn emf_line(&self) -> String {
         emf_line(self)
     }
 }
 
+/// The entry as one EMF JSON line; empty when it cannot be formatted.
 fn emf_line(entry: &impl Entry) -> String {
     let mut out = Vec::new();
     let mut format = Emf::all_validations(NAMESPACE.into(), vec![vec![]]);

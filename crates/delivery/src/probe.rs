@@ -16,9 +16,8 @@ pub struct Verdict {
     pub text: String,
 }
 
-/// What the people involved can do about a refusal: the step the connection's health
-/// names for it (one table: [`Action::for_ebox`]), else whether to wait or to check the
-/// configuration.
+/// What the people involved can do about a refusal: the step the health names for it
+/// ([`Action::for_ebox`]), else whether to wait or to check the configuration.
 pub fn next_step(e: &EboxError, certificate_expired: bool) -> String {
     match Action::for_ebox(e, certificate_expired) {
         Some(action) => format!("{} ({} acts)", action.instruction(), action.by()),
@@ -103,11 +102,7 @@ fn works(
 ) -> String {
     let ids: Vec<&str> = active.iter().map(|p| p.message_provider_id.as_str()).collect();
     format!(
-        "the connection of {id} works: token obtained with the {} certificate, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
-        match pair {
-            credentials::Pair::Current => "current",
-            credentials::Pair::Next => "next",
-        },
+        "the connection of {id} works: token obtained with the {pair} certificate, {} active provider(s) ({}), {} message(s) in {}; certificate valid for {} more days",
         active.len(),
         ids.join(", "),
         summary["numberOfMessages"],

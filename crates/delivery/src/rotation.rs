@@ -1,7 +1,6 @@
-//! DigiPost's certificate renewed across every entity, as a campaign: the next pair staged
-//! in a secret, each connection moving to it as its entity uploads the new certificate
-//! (fetch tries the next pair first), and the next pair promoted once all have moved. The
-//! rules are here; the CLI and the connections API only ask and print.
+//! DigiPost's certificate renewed across every entity: the next pair staged in a secret,
+//! each connection moving to it as its entity uploads it (fetch tries the next pair first),
+//! then promoted once all have. The CLI and the connections API only ask and print.
 
 use std::collections::HashMap;
 
@@ -14,11 +13,10 @@ use crate::ports::{Connection, ConnectionAdmin, RunReportStore, SecretStore, Sto
 use crate::secret::ConnectionSecret;
 
 /// Where one connection stands in a rotation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RotationRow {
     pub entity_id: String,
     pub name: String,
-    /// The secret holding its key material.
     pub secret_id: Option<String>,
     /// Whether that secret holds a next pair.
     pub rotating: bool,
@@ -64,11 +62,7 @@ async fn row(secrets: &dyn SecretStore, c: &Connection, used: Option<&str>, now:
     let mut row = RotationRow {
         entity_id: c.entity_id.to_string(),
         name: c.name.clone(),
-        secret_id: None,
-        rotating: false,
-        on: None,
-        current_days_left: None,
-        error: None,
+        ..RotationRow::default()
     };
     match credentials::resolve_pairs(secrets, c).await {
         Ok(pairs) => {
@@ -86,9 +80,8 @@ async fn row(secrets: &dyn SecretStore, c: &Connection, used: Option<&str>, now:
     row
 }
 
-/// Marks every connection whose key material `secret_id` holds as changed now, so that
-/// the next run of each reads the secret again (a warm process keeps what it read for a
-/// while): a staged or promoted pair is used by the next run. Returns how many.
+/// Marks every connection whose key material `secret_id` holds as changed now, so its next
+/// run reads the secret again (warm processes keep it a while) and uses the new pair; how many.
 pub async fn touch_connections(
     connections: &dyn ConnectionAdmin,
     rows: &[RotationRow],
@@ -105,8 +98,7 @@ pub async fn touch_connections(
     Ok(touched)
 }
 
-/// Why a promotion is refused: the connections of the secret still on the current pair,
-/// whose mail would stop.
+/// Why a promotion is refused: the secret's connections still on the current pair.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{} connection(s) using {secret} were not last seen on the next certificate: {}; they must upload it to their \
@@ -129,8 +121,7 @@ pub enum PromoteError {
     Refused(#[from] PromotionRefused),
 }
 
-/// The secret with its next pair promoted, unless a connection using it lags (`force`
-/// promotes all the same).
+/// The secret with its next pair promoted, unless a connection using it lags and not `force`.
 pub fn promote(
     secret_id: &str,
     mut secret: ConnectionSecret,

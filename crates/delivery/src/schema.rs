@@ -1,7 +1,5 @@
-//! The DynamoDB key schemas, defined once.
-//!
-//! The local bootstrap creates tables from these constants, the adapters build keys with
-//! them, and a test checks that `infra/` declares the same names.
+//! The DynamoDB key schemas, defined once: the local bootstrap creates tables from them, the
+//! adapters build keys with them, and a test checks that `infra/` declares the same names.
 
 use crate::EntityId;
 

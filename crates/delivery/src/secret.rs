@@ -5,9 +5,8 @@
 //! - or, to share DigiPost's certificate: `{"client_id": "...", "certificate_secret_id": "<secret>"}`
 //! - a shared certificate secret: `{"private_key_pem": "...", "certificate_pem": "..."}`
 //!
-//! A secret holding key material may also hold the next pair, during a certificate
-//! rotation: `next_private_key_pem` and `next_certificate_pem`. Fields this version does
-//! not know are kept as they are.
+//! During a certificate rotation a secret with key material may also hold the next pair
+//! (`next_private_key_pem`, `next_certificate_pem`). Unknown fields are kept as they are.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,7 +50,6 @@ pub enum SecretFormatError {
 }
 
 impl ConnectionSecret {
-    /// A connection's own secret with its key material.
     pub fn with_key_material(client_id: &str, private_key_pem: &str, certificate_pem: &str) -> Self {
         Self {
             client_id: Some(client_id.to_owned()),
@@ -69,7 +67,6 @@ impl ConnectionSecret {
         })
     }
 
-    /// The JSON to store.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a connection secret serialises")
     }

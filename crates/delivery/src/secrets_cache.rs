@@ -54,8 +54,7 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
         Ok(value)
     }
 
-    /// After e-Box refused the key it held: the next read goes to the store and sees a
-    /// renewal at once.
+    /// After e-Box refused the key it held: the next read sees a renewal at once.
     async fn forget(&self, secret_id: &str) {
         self.entries.lock().await.remove(secret_id);
     }

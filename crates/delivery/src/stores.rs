@@ -31,7 +31,6 @@ impl Stores {
         }
     }
 
-    /// The state table on DynamoDB.
     pub fn aws(clients: &AwsClients, names: &StorageNames) -> Self {
         Self::of(Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table)))
     }

@@ -28,17 +28,15 @@ pub async fn load_from_env() -> SdkConfig {
     loader().load().await
 }
 
-/// Attempts of one call, the first included. A burst of throttling or 5xx answers a
-/// few seconds long is ridden out inside the call: backoff doubles from 100 ms up to
-/// 2 s, with jitter, so eight attempts span about 6 s at most; the short calls' 30 s
-/// operation timeout (see [`AwsClients`]) bounds the whole.
+/// Attempts of one call, the first included: backoff doubles from 100 ms to 2 s, with
+/// jitter, so a few seconds of throttling or 5xx are ridden out inside the call (about 6 s
+/// at most), within the short calls' 30 s operation timeout (see [`AwsClients`]).
 pub const MAX_ATTEMPTS: u32 = 8;
 
 fn retry_config() -> RetryConfig {
-    // Standard, not adaptive: adaptive mode's client-side rate limiter assumes a client
-    // works against one resource, while each of ours serves several (two tables; the
-    // lease beside the ledger). Throttling on one would slow the others, lease renewals
-    // among them, which a run needs most when the store is slow.
+    // Standard, not adaptive: adaptive mode's rate limiter assumes one resource per client,
+    // while ours serve several (two tables), so throttling on one would slow the others,
+    // lease renewals among them, which a run needs most when the store is slow.
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(Duration::from_millis(100))
@@ -96,10 +94,9 @@ fn endpoint_overridden(sdk: &SdkConfig, service: &str) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
 }
 
-/// Error codes that say "try again" beyond the SDK's own throttling and transient lists:
-/// the services' internal faults, as each names them, and a DynamoDB transaction meeting
-/// another write of one of its items at the same moment (a lease renewal beside a fenced
-/// write). With the SDK's lists, the one list every adapter judges by.
+/// Error codes that say "try again" beyond the SDK's own lists, which every adapter judges
+/// by too: the services' internal faults, as each names them, and a DynamoDB transaction
+/// meeting another write of one of its items (a lease renewal beside a fenced write).
 const MORE_TRANSIENT_CODES: &[&str] = &[
     "ThrottlingError",
     "ProvisionedThroughputExceeded",
@@ -123,9 +120,8 @@ pub fn transient_code(code: &str) -> bool {
         .any(|list| list.contains(&code))
 }
 
-/// Whether an answer of the service is worth another try later: a transient code, or a
-/// 429 or 5xx status whatever the code says. It classifies what the SDK's own retries
-/// (which use the same kinds of fault) left over, for every adapter.
+/// Whether an answer of the service is worth another try later, after the SDK's own
+/// retries: a transient code, or a 429 or 5xx status whatever the code says.
 pub fn retryable_answer(code: Option<&str>, status: Option<u16>) -> bool {
     code.is_some_and(transient_code) || status.is_some_and(|s| s == 429 || (500..600).contains(&s))
 }
@@ -145,10 +141,8 @@ where
     }
 }
 
-/// Turns an SDK error into a [`StoreError`], saying whether retrying later can help.
-/// The SDK has already retried transient faults by then (up to [`MAX_ATTEMPTS`]); what
-/// is still transient (throttling, timeouts, resets, stalled streams, 5xx) is worth
-/// another try later, the rest is not.
+/// Turns an SDK error into a [`StoreError`]. The SDK has retried transient faults already
+/// (up to [`MAX_ATTEMPTS`]); what is still transient is worth another try later.
 pub(crate) fn store_error<E, R>(
     operation: &'static str,
     target: impl Into<String>,

@@ -40,15 +40,13 @@ impl ObjectStore for S3Objects {
     async fn put(&self, object: PutObject) -> Result<Insert, StoreError> {
         // S3 checks the checksum header itself; the body is also checked on this side, so
         // that a store which does not (an emulator) cannot hold a wrong object either.
+        const OP: &str = "put object";
         let mut fault = None;
         let (body, length) = match object.body {
             ObjectBody::Bytes(b) => {
                 if sha256_of(&b) != object.sha256 {
-                    return Err(StoreError::new(
-                        "put object",
-                        &object.key,
-                        "content does not match its SHA-256 checksum",
-                    ));
+                    let message = "content does not match its SHA-256 checksum";
+                    return Err(StoreError::new(OP, &object.key, message));
                 }
                 let len = b.len() as u64;
                 (ByteStream::from(b), len)
@@ -85,8 +83,8 @@ impl ObjectStore for S3Objects {
                 Ok(Insert::AlreadyExists)
             }
             Err(e) => match fault.as_ref().and_then(|f| f.get()) {
-                Some(body_fault) => Err(StoreError::new("put object", &object.key, body_fault.clone())),
-                None => Err(store_error("put object", &object.key, e)),
+                Some(body_fault) => Err(StoreError::new(OP, &object.key, body_fault.clone())),
+                None => Err(store_error(OP, &object.key, e)),
             },
         }
     }

@@ -1,7 +1,6 @@
-//! What fanout sees of the whole fleet on each scheduled tick, as counts without a
-//! dimension per entity: connections enabled, by health, stale, and with undelivered
-//! mail close to its expiration. An entity that is not being run at all emits no metric
-//! of its own, so these counts are how the alarms see silence.
+//! What fanout sees of the whole fleet on each tick, as counts without a dimension per
+//! entity (enabled, by health, stale, with mail close to expiring): an entity that is not
+//! run emits no metric of its own, so these counts are how the alarms see silence.
 //!
 //! "Stale" counts scheduled runs missed, not hours: a weekend without ticks on the
 //! weekday schedule is not missed runs, three ticks in a row without a success are.
@@ -24,8 +23,7 @@ pub struct LastRun {
 }
 
 impl LastRun {
-    /// From the stored report, read as fetch reads it: one of an older schema still
-    /// gives its last success.
+    /// From the stored report; one of an older schema still gives its last success.
     pub fn of_report(stored: crate::run::StoredRun) -> Self {
         Self {
             last_success_at: stored.last_success_at(),
@@ -63,11 +61,9 @@ pub struct FleetRules {
     pub schedule: Schedule,
     /// Scheduled runs in a row without a success that make a connection stale.
     pub missed_runs: u32,
-    /// How long after its tick a run may still be under way: a tick counts as missed
-    /// only once this has passed.
+    /// How long after its tick a run may still be under way, before the tick counts as missed.
     pub settle: Duration,
-    /// How long fetch leaves an unchanged status unwritten (its `status_interval`): the
-    /// stored success may be this much older than the last one.
+    /// How long fetch leaves an unchanged status unwritten: the stored success may lag by this.
     pub quiet_after_success: Duration,
     /// Undelivered mail expiring within this is counted.
     pub expiry_horizon: Duration,
@@ -84,8 +80,7 @@ impl FleetRules {
         }
     }
 
-    /// Scheduled runs missed since the connection's last success (or since it was made,
-    /// when it never had one), counting no further than `missed_runs`.
+    /// Scheduled runs missed since the last success (or creation), up to `missed_runs`.
     pub fn missed(&self, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) -> u32 {
         let since = match last.and_then(|l| l.last_success_at) {
             Some(success) => success + self.quiet_after_success,
@@ -94,7 +89,6 @@ impl FleetRules {
         self.schedule.ticks_between(since, now - self.settle, self.missed_runs)
     }
 
-    /// Adds one connection to the tick's counts.
     pub fn count(&self, report: &mut FleetReport, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) {
         if !connection.enabled {
             return;

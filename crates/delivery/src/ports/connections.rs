@@ -13,11 +13,11 @@ use super::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CredentialsRef {
-    /// The connection's own secret: JSON with `client_id` and either the key material
-    /// or `certificate_secret_id`, a reference to a shared certificate secret.
+    /// The connection's own secret: JSON with `client_id` and either the key material or
+    /// `certificate_secret_id`, naming a shared certificate secret.
     Secret { secret_id: String },
-    /// No secret of its own: the ClientID is kept in the record, the key material in a
-    /// certificate secret shared by many connections (one secret to renew, one to pay for).
+    /// The ClientID kept in the record, the key material in a certificate secret many
+    /// connections share (one secret to renew, one to pay for).
     SharedCertificate {
         client_id: String,
         certificate_secret_id: String,
@@ -38,8 +38,7 @@ pub struct Connection {
     pub scopes: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// What its runs show, as last changed (see [`crate::health`]); none before its
-    /// first run.
+    /// What its runs show, as last changed (see [`crate::health`]); none before a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
 }
@@ -84,8 +83,8 @@ pub trait ConnectionReader: Send + Sync {
     async fn get(&self, entity: &EntityId) -> Result<Option<Connection>, StoreError>;
     /// A page of at most `limit` connections, in no promised order, starting after `from`.
     async fn page(&self, from: Option<String>, limit: usize) -> Result<Page<Connection>, StoreError>;
-    /// Records the connection's health, and nothing else of it; returns false when there
-    /// is no such connection (it was removed meanwhile: nothing is written).
+    /// Records the connection's health only; false when there is no such connection
+    /// (removed meanwhile: nothing is written).
     async fn set_health(&self, entity: &EntityId, health: &Health) -> Result<bool, StoreError>;
 }
 
@@ -99,8 +98,7 @@ pub trait ConnectionAdmin: ConnectionReader {
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns false when there was no such connection.
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
-    /// Marks the connection changed at `now` (its key material was staged or promoted):
-    /// fetch then reads its secrets again instead of keeping what it read before. Returns
-    /// false when there is no such connection.
+    /// Marks the connection changed at `now` (key material staged or promoted), so fetch
+    /// reads its secrets again; false when there is no such connection.
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }

@@ -1,7 +1,6 @@
-//! e-Box as fetch sees it: one entity's mailbox, opened with its credentials.
-//!
-//! Production opens [`ebox::Session`]s over HTTP; engine tests may open a twin that reads
-//! the simulator's state in process (`testkit::twin`), and the same tests run over HTTP.
+//! e-Box as fetch sees it: one entity's mailbox, opened with its credentials. Production
+//! opens [`ebox::Session`]s over HTTP; engine tests may open a twin that reads the
+//! simulator's state in process (`testkit::twin`), and the same tests run over HTTP.
 
 use std::sync::Arc;
 
@@ -11,10 +10,8 @@ use ebox::model::{Attachment, Discovery, Listed, MessageProvider, ReferenceKind,
 use ebox::{AttachmentDownload, Body, ClientCredentials, EboxError, Visibility};
 use futures::stream::BoxStream;
 
-/// Opens an entity's mailbox.
 pub trait EboxService: Send + Sync {
-    /// The mailbox of the client `credentials` name. `scopes` replaces the configured
-    /// scopes when given.
+    /// The mailbox of the client `credentials` name; `scopes`, when given, replace the configured.
     fn open(&self, credentials: ClientCredentials, scopes: Option<Vec<String>>) -> Arc<dyn Mailbox>;
 }
 
@@ -43,8 +40,7 @@ pub trait Mailbox: Send + Sync {
         message_id: &str,
         attachment: &Attachment,
     ) -> Result<AttachmentDownload, EboxError>;
-    /// The body, or None when the message has none. Reading a body that is the main
-    /// content marks the message read.
+    /// The body, if any. Reading a body that is the main content marks the message read.
     async fn body(&self, provider: &MessageProvider, message_id: &str) -> Result<Option<Body>, EboxError>;
     /// The name behind a reference id, when reference data has one; never an error.
     async fn reference_name(&self, provider: &MessageProvider, kind: ReferenceKind, id: &str) -> Option<Translated>;

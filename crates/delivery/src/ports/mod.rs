@@ -1,9 +1,7 @@
-//! The engine's view of the world: one narrow trait per capability.
-//!
-//! Each storage trait has an AWS implementation in [`crate::aws`] and an in-memory twin
-//! in `testkit::memory`; `tests/adapters.rs` runs one conformance suite against both.
-//! e-Box's port is implemented by the HTTP client; its twin reads the simulator in
-//! process (`testkit::twin`), and the engine tests run on both.
+//! The engine's view of the world: one narrow trait per capability. Each storage trait has
+//! an AWS implementation ([`crate::aws`]) and an in-memory twin (`testkit::memory`), one
+//! conformance suite (`tests/adapters.rs`) runs against both; e-Box's twin reads the
+//! simulator in process (`testkit::twin`), and the engine tests run on both.
 
 mod connections;
 mod dispatch;
@@ -35,8 +33,7 @@ pub struct StoreError {
     pub target: String,
     pub message: String,
     pub retryable: bool,
-    /// The write was refused because the run no longer holds the entity's lease: another
-    /// run has taken it, and this one must stop writing.
+    /// Refused because another run has taken the entity's lease: this one must stop writing.
     pub lease_lost: bool,
     #[source]
     pub source: Option<BoxError>,

@@ -126,10 +126,9 @@ impl Verifier {
     }
 }
 
-/// Checks a body against its announced length and SHA-256 while it flows, holding back
-/// the last chunk until both are confirmed: a receiver that has not seen the whole body
-/// cannot complete the object, so a mismatch never becomes a stored object, whatever the
-/// store does with checksums. Memory: the one chunk held back.
+/// Checks a body against its length and SHA-256 as it flows, holding back the last chunk
+/// until both are confirmed: a receiver that has not seen the whole body cannot complete
+/// the object, so a mismatch is never stored, whatever the store does with checksums.
 pub fn verified_body(
     chunks: BoxStream<'static, Result<Bytes, io::Error>>,
     length: u64,

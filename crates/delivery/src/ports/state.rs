@@ -22,9 +22,8 @@ pub enum LeaseOutcome {
     },
 }
 
-/// The lease a write is made under: its holder's token. A store makes the write only
-/// while that holder still holds the entity's lease, in the same conditional write, so a
-/// run whose lease was taken over cannot write over the run that took it.
+/// The lease a write is made under, by its holder's token: the store writes only while that
+/// holder holds the lease (in the same conditional write), so a run taken over writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fence<'a>(pub &'a str);
 
@@ -32,9 +31,8 @@ pub struct Fence<'a>(pub &'a str);
 /// in every store.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// Takes the entity's lease for `holder` until `until`, unless another holder has it
-    /// and it has not expired at `now`. The expiry check is part of the conditional write;
-    /// taking it again as its holder succeeds (a retried write whose answer was lost).
+    /// Takes the lease for `holder` until `until`, unless another holder has it unexpired at
+    /// `now` (checked in the conditional write). Its holder takes it again (a lost answer).
     async fn acquire(
         &self,
         entity: &EntityId,
@@ -42,8 +40,7 @@ pub trait LeaseStore: Send + Sync {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<LeaseOutcome, StoreError>;
-    /// Extends the lease to `until` if `holder` still has it (expired or not, as long as
-    /// nobody took it over); returns whether it did.
+    /// Extends the lease to `until` if `holder` still has it, expired or not; returns whether it did.
     async fn renew(&self, entity: &EntityId, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Releases the lease if `holder` still has it; returns whether it did.
     async fn release(&self, entity: &EntityId, holder: &str) -> Result<bool, StoreError>;
@@ -62,23 +59,20 @@ pub enum CursorOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor {
     pub position: DateTime<Utc>,
-    /// Messages received shortly before `position` that are delivered, with their receipt
-    /// times. The next walk lists them again (it overlaps the previous one) and finds them
-    /// here instead of asking the ledger, so a run with nothing new reads no ledger row.
-    /// Only ids the ledger holds are ever put here.
+    /// Delivered messages received shortly before `position`, with their receipt times (only
+    /// ids the ledger holds): the next, overlapping walk finds them here, not in the ledger.
     pub recent: BTreeMap<String, DateTime<Utc>>,
-    /// List items that were not readable messages, by the SHA-256 of their JSON, with
-    /// when they were first seen: the cursor holds back for each for a while.
+    /// Unreadable list items by the SHA-256 of their JSON, with when first seen: the cursor
+    /// holds back for each for a while.
     pub unreadable: BTreeMap<String, DateTime<Utc>>,
     /// The URL of the registry the last walk read ("" before it was kept).
     pub registry_url: String,
-    /// Other ids discovery gave this same registry (a rename, a change of discovery
-    /// endpoint, a move from v2 to v3): its messages stay under this cursor's id.
+    /// Other ids discovery gave this registry (a rename, a move to v3): its messages stay
+    /// under this cursor's id.
     pub also_known_as: std::collections::BTreeSet<String>,
 }
 
-/// How far back a walk of one provider has to look. The ledger, not the cursor, says
-/// what was delivered; the cursor only bounds the walk.
+/// How far back a walk of one provider looks; the ledger, not the cursor, says what was delivered.
 #[async_trait]
 pub trait CursorStore: Send + Sync {
     /// Stores `cursor` unless the stored position is later: a cursor never moves back.
@@ -92,7 +86,6 @@ pub trait CursorStore: Send + Sync {
     ) -> Result<CursorOutcome, StoreError>;
 }
 
-/// Who holds an entity's lease, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub holder: String,
@@ -110,8 +103,8 @@ pub struct EntityState {
 
 #[async_trait]
 pub trait StateSnapshots: Send + Sync {
-    /// The entity's lease, cursors and last run, read together (one DynamoDB query), so a
-    /// run with nothing to do costs one read besides its connection.
+    /// The entity's lease, cursors and last run in one read: all an idle run reads besides
+    /// its connection.
     async fn snapshot(&self, entity: &EntityId) -> Result<EntityState, StoreError>;
 }
 
@@ -125,18 +118,16 @@ pub struct LedgerEntry {
     pub message_key: String,
     /// Hex SHA-256 of `message.json`.
     pub message_sha256: String,
-    /// When e-Box drops the message; after that it cannot come back, so the ledger row
-    /// may go too.
+    /// When e-Box drops the message; then its ledger row may go too.
     pub expires_at: Option<DateTime<Utc>>,
-    /// Its event is still to be published (the transactional outbox): set when the row
-    /// is recorded, cleared once the bus took the event.
+    /// Its event is still to be published (the outbox): cleared once the bus took it.
     #[serde(default)]
     pub event_pending: bool,
 }
 
 impl LedgerEntry {
-    /// Whether `other` records the same delivery: the same `message.json`, by key and
-    /// digest. Times are left out, as a store may keep them less precisely.
+    /// Whether `other` records the same `message.json` (key and digest); times are left out,
+    /// as a store may keep them less precisely.
     pub fn same_delivery(&self, other: &LedgerEntry) -> bool {
         self.message_key == other.message_key && self.message_sha256 == other.message_sha256
     }
@@ -144,13 +135,12 @@ impl LedgerEntry {
 
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Records a delivery once; a second record of the same message is `AlreadyExists`,
-    /// unless it is this very entry (a retried write whose answer was lost): `Inserted`.
+    /// Records a delivery once: again is `AlreadyExists`, unless it is this very entry (a
+    /// retried write whose answer was lost): `Inserted`.
     ///
-    /// Not fenced in the store, unlike the cursor and the status: a row is created once,
-    /// only after its message's `message.json` is complete, so one written by a run that
-    /// lost its lease says nothing untrue; fencing it would cost a transaction per message.
-    /// The run checks its lease before it writes one.
+    /// Not fenced, unlike the cursor and the status: a row is written once, after its
+    /// `message.json` is complete, so a run that lost its lease writes nothing untrue, and a
+    /// fence would cost a transaction per message. The run checks its lease first.
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
     /// Which of these messages of one provider are delivered (one round trip per 100).
     async fn delivered_among(
@@ -169,10 +159,9 @@ pub trait Ledger: Send + Sync {
         entity: &EntityId,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
-    /// Keeps the facts of a message's retrieval just before its main content is fetched,
-    /// which marks it read in e-Box, unless facts are kept already: those stay and are
-    /// returned. A run that dies between that download and its `message.json` leaves them
-    /// to the next attempt. Kept until `keep_until`.
+    /// Keeps the facts of a message's retrieval, until `keep_until`, just before fetching its
+    /// main content marks it read in e-Box; facts kept already stay and are returned, so a
+    /// run that dies before its `message.json` leaves them to the next attempt.
     async fn note_retrieval(
         &self,
         entity: &EntityId,
@@ -188,15 +177,13 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Option<Retrieval>, StoreError>;
 }
 
-/// One message of one provider.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageRef<'a> {
     pub provider_id: &'a str,
     pub message_id: &'a str,
 }
 
-/// Reads of single state items, for operators and tests; the engine reads its state in
-/// one snapshot.
+/// Reads of single state items, for operators and tests (the engine reads snapshots).
 #[async_trait]
 pub trait StateInspection: Send + Sync {
     async fn cursor(&self, entity: &EntityId, provider_id: &str) -> Result<Option<Cursor>, StoreError>;
@@ -214,8 +201,7 @@ pub trait RunReportStore: Send + Sync {
     async fn put_last(&self, entity: &EntityId, report: &RunReport, fence: Option<Fence<'_>>)
     -> Result<(), StoreError>;
     async fn get_last(&self, entity: &EntityId) -> Result<Option<StoredRun>, StoreError>;
-    /// The stored last runs of many entities at once, for fanout's count of the fleet;
-    /// entities without one are left out.
+    /// The stored last runs of many entities (those without one left out), for the fleet.
     async fn get_last_many(&self, entities: &[EntityId]) -> Result<Vec<(EntityId, StoredRun)>, StoreError> {
         let mut found = Vec::with_capacity(entities.len());
         for entity in entities {

@@ -1,7 +1,6 @@
 //! A run of one entity as data: what it is asked ([`FetchRequest`]), what it says
-//! ([`RunReport`], the fetch function's answer, one log line, and the entity's stored
-//! last run), and what a stored one still gives. Below the use cases: fetch writes it;
-//! fanout's fleet count, `status` and `certificate status` read it.
+//! ([`RunReport`]: the fetch function's answer, a log line, the stored last run), and what a
+//! stored one still gives. Fetch writes it; the fleet count and the CLI's status read it.
 
 mod health;
 mod report;

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 pub const REPORT_SCHEMA: &str = "digipost-ebox.run-report.v1";
 
 /// Which of a secret's key pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Pair {
     Current,
     Next,
@@ -26,10 +27,11 @@ pub enum Recognised {
     Messages,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    #[default]
     Ok,
     /// Time ran out or some messages failed: the next run continues.
     Partial,
@@ -59,8 +61,8 @@ pub enum Step {
     Report,
 }
 
-/// An entity-level failure: the run could not do its work (kept in its report; message
-/// failures are [`MessageFailure`]s, and the run goes on past them).
+/// An entity-level failure: the run could not do its work (message failures are
+/// [`MessageFailure`]s, and the run goes on past them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{step}: {message}")]
 pub struct RunError {
@@ -118,8 +120,7 @@ pub struct ProviderReport {
     /// The listing was refused in a way only a person can mend (a scope missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_action: Option<crate::health::Action>,
-    /// A reconcile walk: listed messages the incremental walk could no longer see and the
-    /// ledger did not hold.
+    /// A reconcile walk: listed messages the ledger lacked and the incremental walk missed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub found_missing: u64,
     /// Dry runs: the keys a real run would write.
@@ -146,7 +147,7 @@ pub struct UnreadableReport {
     pub held_until: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
     pub schema: String,
     pub run_id: String,
@@ -163,9 +164,8 @@ pub struct RunReport {
     pub error: Option<RunError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
-    /// The last run that ended `ok` (this one, or an earlier one). Idle runs store their
-    /// status at most once per status interval, so an earlier one can be up to that much
-    /// older than the last success really was.
+    /// The last run that ended `ok`, this one or earlier (idle runs store their status once
+    /// per status interval, so an earlier one may lag the real last success by that much).
     #[serde(default)]
     pub last_success_at: Option<DateTime<Utc>>,
     /// When the certificate in use expires, when the run got that far.
@@ -185,12 +185,10 @@ pub struct RunReport {
     /// has to redo this step before mail flows again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_action: Option<crate::health::Action>,
-    /// When the last reconcile (a walk of everything e-Box holds) ended, this run's or an
-    /// earlier one's.
+    /// When the last reconcile (a walk of everything e-Box holds) ended, this run's or earlier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_at: Option<DateTime<Utc>>,
-    /// What this run's reconcile found that the ledger did not have; absent when the run
-    /// did not reconcile.
+    /// What this run's reconcile found that the ledger lacked; absent without a reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_found_missing: Option<u64>,
 }
@@ -212,25 +210,10 @@ impl RunReport {
             schema: REPORT_SCHEMA.into(),
             run_id,
             entity_id,
-            outcome: Outcome::Ok,
             dry_run,
             started_at,
             finished_at: started_at,
-            duration_ms: 0,
-            delivered: 0,
-            failed: 0,
-            bytes: 0,
-            error: None,
-            held_by: None,
-            last_success_at: None,
-            certificate_expires_at: None,
-            certificate_pair: None,
-            certificate_thumbprint: None,
-            providers: Vec::new(),
-            events: EventsReport::default(),
-            needs_action: None,
-            last_reconcile_at: None,
-            reconcile_found_missing: None,
+            ..Self::default()
         }
     }
 
@@ -278,9 +261,8 @@ impl RunReport {
             .min()
     }
 
-    /// Whether `other` tells an operator the same as this report: the same outcome and
-    /// errors, and each provider in the same state at the same cursor. Counts and times
-    /// aside.
+    /// Whether `other` tells an operator the same: outcome, errors, and each provider's state
+    /// and cursor; counts and times aside.
     pub fn same_status(&self, other: &RunReport) -> bool {
         let providers = |r: &RunReport| {
             r.providers

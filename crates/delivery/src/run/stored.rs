@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::RunReport;
 
-/// How long an unchanged status may stand: a run that changed nothing stores its status
-/// only when the stored one is older (or says something else), so an idle entity costs
-/// no write on most ticks, and a stored success may lag by this much.
+/// How long an unchanged status may stand: a run that changed nothing stores it only when the
+/// stored one is older or differs, so idle entities rarely write and a success may lag this.
 pub const STATUS_INTERVAL: chrono::Duration = chrono::Duration::hours(1);
 
 /// The entity's last run as the state table holds it: a report this version reads, or one
@@ -37,9 +36,13 @@ impl StoredRun {
             Ok(report) => StoredRun::Report(Box::new(report)),
             Err(e) => {
                 let value: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
+                let kind = match e.classify() {
+                    serde_json::error::Category::Data => "not a run report of this version",
+                    _ => "not JSON",
+                };
                 StoredRun::Unreadable {
                     last_success_at: value["last_success_at"].as_str().and_then(|s| s.parse().ok()),
-                    error: format!("line {} column {}: {}", e.line(), e.column(), classify(&e)),
+                    error: format!("line {} column {}: {kind}", e.line(), e.column()),
                 }
             }
         }
@@ -74,15 +77,7 @@ impl StoredRun {
     }
 }
 
-fn classify(e: &serde_json::Error) -> &'static str {
-    match e.classify() {
-        serde_json::error::Category::Data => "not a run report of this version",
-        _ => "not JSON",
-    }
-}
-
-/// The stored last run, and its last success. One that no longer reads still gives its
-/// last success.
+/// The stored last run and its last success, which one that no longer reads still gives.
 pub fn previous_run(stored: Option<StoredRun>) -> (Option<RunReport>, Option<DateTime<Utc>>) {
     match stored {
         None => (None, None),

@@ -1,8 +1,7 @@
 //! The event that tells downstream a message was delivered: everything a router needs
-//! without reading S3, and nothing it must not see (no body text, no e-Box JSON, no
-//! payment data, never a secret). It is derived from the stored `message.json` alone, so
-//! the event published live, the one published later from the outbox and a replayed one
-//! are the same, with the same id.
+//! without reading S3, nothing it must not see (no body text, e-Box JSON, payment data or
+//! secret). Derived from the stored `message.json` alone, it is the same, with the same
+//! id, whether published live, later from the outbox, or replayed.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -38,8 +37,7 @@ pub fn event_id(entity_id: &str, provider_id: &str, message_id: &str) -> String 
     uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
 }
 
-/// The event of the message whose `message.json` is `message_json`, stored under
-/// `message_key`.
+/// The event of a message from its `message.json`, stored under `message_key`.
 pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<DeliveredEvent, String> {
     let m: Value = serde_json::from_slice(message_json).map_err(|e| format!("message.json does not parse: {e}"))?;
     let text = |name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -58,9 +56,10 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         .sum();
     let folder = message_key.rsplit_once('/').map_or("", |(folder, _)| folder);
     let field = |name: &str| m.get(name).cloned().unwrap_or(Value::Null);
+    let id = event_id(&entity, &provider, &message);
     let detail = json!({
         "schema": EVENT_SCHEMA,
-        "event_id": event_id(&entity, &provider, &message),
+        "event_id": id,
         "entity_id": entity,
         "provider_id": provider,
         "message_id": message,
@@ -77,10 +76,7 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         "partition": field("partition"),
         "attachments": {"count": attachments.len(), "total_bytes": total_bytes},
     });
-    Ok(DeliveredEvent {
-        id: event_id(&entity, &provider, &message),
-        detail,
-    })
+    Ok(DeliveredEvent { id, detail })
 }
 
 #[cfg(test)]

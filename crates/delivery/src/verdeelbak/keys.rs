@@ -43,17 +43,13 @@ fn shorten(segment: String, max: usize, original: &str) -> String {
         return segment;
     }
     let hash = hex::encode(&sha2::Sha256::digest(original.as_bytes())[..8]);
-    let mut cut = max - hash.len() - 1;
-    while !segment.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = segment.floor_char_boundary(max - hash.len() - 1);
     format!("{}~{hash}", &segment[..cut])
 }
 
-/// Characters that make a name read differently from what it is, or not at all: control
-/// and format characters (Unicode Cc and Cf: line breaks, bidi overrides and isolates,
-/// zero-width characters), line and paragraph separators, private-use, surrogate and
-/// unassigned code points. None of them may stand in a key.
+/// Characters that make a name read differently from what it is, or not at all, and may
+/// not stand in a key: control and format characters (Cc, Cf: line breaks, bidi overrides,
+/// zero-width), line and paragraph separators, private-use, surrogate and unassigned.
 pub fn is_control_or_format(c: char) -> bool {
     use unicode_general_category::{GeneralCategory, get_general_category};
     matches!(
@@ -93,19 +89,15 @@ pub fn safe_file_name(name: &str) -> String {
         .rsplit_once('.')
         .map(|(_, e)| e)
         .filter(|e| e.len() <= 10 && !e.is_empty());
-    let mut cut = MAX_FILE_NAME - ext.map_or(0, |e| e.len() + 1);
-    while !out.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = out.floor_char_boundary(MAX_FILE_NAME - ext.map_or(0, |e| e.len() + 1));
     match ext {
         Some(e) => format!("{}.{e}", &out[..cut]),
         None => out[..cut].to_owned(),
     }
 }
 
-/// Whether a verdeelbak prefix is one every key can start with safely: segments ending
-/// in `/`, none empty, `.` or `..`, no leading `/`, no control or format characters. Every
-/// run checks it before it writes.
+/// Whether every key can safely start with a verdeelbak prefix (checked before each run
+/// writes): segments ending in `/`, none empty, `.` or `..`, no control or format characters.
 pub fn check_prefix_shape(prefix: &str) -> Result<(), String> {
     let Some(inner) = prefix.strip_suffix('/') else {
         return Err(format!("verdeelbak prefix {prefix:?} must end with /"));
@@ -119,9 +111,8 @@ pub fn check_prefix_shape(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a new connection's prefix is sound and ends with its entity's number, so that
-/// no two entities' prefixes can be the same. Checked when a connection is added; runs of
-/// connections added before the rule check only the shape.
+/// Whether a new connection's prefix is sound and ends with its entity's number, so no two
+/// entities share one (runs of connections added before the rule check only the shape).
 pub fn check_prefix(prefix: &str, entity: &crate::EntityId) -> Result<(), String> {
     check_prefix_shape(prefix)?;
     if !prefix.ends_with(&format!("/{entity}/")) && prefix != format!("{entity}/") {
@@ -153,8 +144,7 @@ pub fn message_json_key(folder: &str) -> String {
     format!("{folder}message.json")
 }
 
-/// Where a list item that is not a readable message is kept, named by the SHA-256 of its
-/// JSON: written once, whatever the run.
+/// Where an unreadable list item is kept, named by the SHA-256 of its JSON: written once.
 pub fn unreadable_key(prefix: &str, provider_id: &str, sha256_hex: &str) -> String {
     format!("{prefix}_unreadable/{}/{sha256_hex}.json", id_segment(provider_id))
 }

@@ -12,7 +12,6 @@ use crate::EntityId;
 /// source (inline or its own call); `for_the_attention_of` in one shape for v2 and v3.
 pub const MESSAGE_SCHEMA: &str = "digipost-ebox.message.v3";
 
-/// One attachment as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredAttachment {
     pub attachment_id: String,
@@ -43,7 +42,6 @@ pub enum BodySource {
     BodyCall,
 }
 
-/// The body as stored.
 pub struct StoredBody<'a> {
     pub text: &'a Translated,
     pub key: &'a str,
@@ -153,13 +151,10 @@ pub fn build(
     } = stored;
     let m = &listed.message;
     // A body is the main content when e-Box says so, or when it is all there is.
-    let body_role = body.as_ref().map(|_| {
-        if m.body_main_content.unwrap_or(m.attachments.is_empty()) {
-            "main_content"
-        } else {
-            "annex"
-        }
-    });
+    let main_content = m.body_main_content.unwrap_or(m.attachments.is_empty());
+    let body_role = body
+        .as_ref()
+        .map(|_| if main_content { "main_content" } else { "annex" });
     let json = MessageJson {
         schema: MESSAGE_SCHEMA,
         entity_id: entity.as_str(),

@@ -1,8 +1,6 @@
 //! How items are encoded: serde_dynamo, the two forms of a time, and reading an item so
-//! that a malformed one names the attribute at fault and never panics.
-//!
-//! Where the first, hand-written reader skipped a malformed optional value rather than
-//! failing the item, [`Lenient`] does the same.
+//! that a malformed one names the attribute at fault and never panics. [`Lenient`] skips
+//! a malformed optional value where the first, hand-written reader did.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,8 +12,8 @@ use serde_dynamo::aws_sdk_dynamodb_1 as dynamo;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-/// Encodes an item of ours. They hold strings, numbers, booleans, lists and maps keyed by
-/// strings, which serde_dynamo always encodes.
+/// Encodes an item of ours: strings, numbers, booleans, lists and string-keyed maps, which
+/// serde_dynamo always encodes.
 pub(super) fn to_item(row: impl Serialize) -> Item {
     dynamo::to_item(row).expect("serde_dynamo encodes every item of ours")
 }

@@ -1,7 +1,7 @@
 //! The connections table: one item per entity, keyed by its enterprise number.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::codec::*;
@@ -59,18 +59,9 @@ impl ConnectionReader for DynamoConnections {
     }
 
     async fn set_health(&self, entity: &EntityId, health: &crate::health::Health) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ConnectionKey::item(entity.as_str())))
-            .update_expression("SET health = :health")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
-            .expression_attribute_values(":health", value(health))
-            .send()
-            .await;
-        made(result, "record connection health", entity.as_str())
+        let values = [(":health", value(health))];
+        self.update(entity, "SET health = :health", values, "record connection health")
+            .await
     }
 }
 
@@ -104,34 +95,16 @@ impl ConnectionAdmin for DynamoConnections {
     }
 
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ConnectionKey::item(entity.as_str())))
-            .update_expression("SET enabled = :enabled, updated_at = :now")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
-            .expression_attribute_values(":enabled", value(enabled))
-            .expression_attribute_values(":now", value(Iso(now)))
-            .send()
-            .await;
-        made(result, "enable/disable connection", entity.as_str())
+        let values = [(":enabled", value(enabled)), (":now", value(Iso(now)))];
+        let expression = "SET enabled = :enabled, updated_at = :now";
+        self.update(entity, expression, values, "enable/disable connection")
+            .await
     }
 
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ConnectionKey::item(entity.as_str())))
-            .update_expression("SET updated_at = :now")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
-            .expression_attribute_values(":now", value(Iso(now)))
-            .send()
-            .await;
-        made(result, "touch connection", entity.as_str())
+        let values = [(":now", value(Iso(now)))];
+        self.update(entity, "SET updated_at = :now", values, "touch connection")
+            .await
     }
 
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
@@ -145,5 +118,29 @@ impl ConnectionAdmin for DynamoConnections {
             .await
             .map_err(|e| store_error("remove connection", entity.as_str(), e))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+impl DynamoConnections {
+    /// Updates the entity's connection: `false` when there is none (nothing is written).
+    async fn update<const N: usize>(
+        &self,
+        entity: &EntityId,
+        expression: &str,
+        values: [(&str, AttributeValue); N],
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .set_expression_attribute_values(Some(values.map(|(k, v)| (k.to_owned(), v)).into()))
+            .send()
+            .await;
+        made(result, operation, entity.as_str())
     }
 }

@@ -15,11 +15,10 @@ use crate::schema::LEASE_SORT_KEY;
 const CANCELLED: &str = "transaction cancelled";
 
 impl DynamoState {
-    /// Makes `write` if `fence` still holds the entity's lease: whether it was made, as
-    /// [`super::made`] says of a plain conditional write (`false`: the write's own
-    /// condition failed); [`StoreError::lease_lost`] when the lease's did. A
-    /// transaction cancelled for a transient reason (a conflict with the lease's renewal
-    /// at the same moment) is sent again, twice at most.
+    /// Makes `write` if `fence` still holds the lease: whether it was made, as [`super::made`]
+    /// says (`false`: the write's own condition failed); [`StoreError::lease_lost`] when the
+    /// lease's did. One cancelled for a transient reason (a conflict with the lease's renewal)
+    /// is sent again, twice at most.
     pub(super) async fn fenced(
         &self,
         entity: &EntityId,

@@ -26,9 +26,8 @@ pub(super) struct ConnectionKey {
 
 impl ConnectionKey {
     pub fn item(entity_id: &str) -> Item {
-        to_item(Self {
-            entity_id: entity_id.to_owned(),
-        })
+        let entity_id = entity_id.to_owned();
+        to_item(Self { entity_id })
     }
 }
 
@@ -52,8 +51,7 @@ impl StateKey {
     }
 }
 
-/// A state row as written: key, attributes, and the epoch second after which DynamoDB
-/// may delete it (`STATE_TTL_ATTRIBUTE`).
+/// A state row as written: key, attributes, and when DynamoDB may delete it (epoch seconds).
 #[derive(Serialize)]
 struct StateRow<T> {
     #[serde(flatten)]
@@ -171,11 +169,8 @@ impl LeaseItem {
             lease_until_ms: Millis(until),
             lease_until: Iso(until),
         };
-        state_row(
-            StateKey::new(entity, LEASE_SORT_KEY),
-            lease,
-            Some(until + LEASE_RETENTION),
-        )
+        let key = StateKey::new(entity, LEASE_SORT_KEY);
+        state_row(key, lease, Some(until + LEASE_RETENTION))
     }
 }
 
@@ -295,16 +290,13 @@ pub(super) struct RetrievalItem {
 }
 
 impl RetrievalItem {
-    pub fn key(entity: &EntityId, message: &MessageRef<'_>) -> StateKey {
-        StateKey::new(entity, retrieval_sort_key(message.provider_id, message.message_id))
-    }
-
     pub fn row(entity: &EntityId, message: &MessageRef<'_>, r: Retrieval, keep_until: DateTime<Utc>) -> Item {
         let row = Self {
             retrieved_at: Iso(r.at),
             read_before_retrieval: r.read_before,
         };
-        state_row(Self::key(entity, message), row, Some(keep_until))
+        let key = StateKey::new(entity, retrieval_sort_key(message.provider_id, message.message_id));
+        state_row(key, row, Some(keep_until))
     }
 }
 
@@ -331,9 +323,7 @@ pub(super) struct LastRunItem {
 
 impl LastRunItem {
     pub fn row(entity: &EntityId, report: &str) -> Item {
-        let report = Self {
-            report: report.to_owned(),
-        };
-        state_row(StateKey::new(entity, LAST_RUN_SORT_KEY), report, None)
+        let report = report.to_owned();
+        state_row(StateKey::new(entity, LAST_RUN_SORT_KEY), Self { report }, None)
     }
 }

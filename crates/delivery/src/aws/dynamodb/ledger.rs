@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::codec::*;
 use super::items::*;
-use super::{DynamoState, made, read, s, store_error};
+use super::{DynamoState, made, read, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
@@ -16,16 +16,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 #[async_trait]
 impl Ledger for DynamoState {
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(LedgerItem::row(entity, entry)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
-            .send()
-            .await;
-        if made(result, "record delivery", entity.as_str())? {
+        let row = LedgerItem::row(entity, entry);
+        if self.put_new(entity, row, "record delivery").await? {
             return Ok(Insert::Inserted);
         }
         // A row is there: this very entry, when the answer to an earlier attempt of this
@@ -56,9 +48,7 @@ impl Ledger for DynamoState {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .consistent_read(true)
-                .projection_expression("message_id")
-                .build()
-                .map_err(|e| StoreError::new("read ledger", entity.as_str(), e.to_string()))?;
+                .projection_expression("message_id");
             for row in self.batch_get(request, "read ledger", entity.as_str()).await? {
                 if let Ok(row) = decode::<LedgerId>(&row) {
                     found.insert(row.message_id);
@@ -108,16 +98,8 @@ impl Ledger for DynamoState {
         retrieval: Retrieval,
         keep_until: chrono::DateTime<chrono::Utc>,
     ) -> Result<Retrieval, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(RetrievalItem::row(entity, message, retrieval, keep_until)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
-            .send()
-            .await;
-        if made(result, "note retrieval", entity.as_str())? {
+        let row = RetrievalItem::row(entity, message, retrieval, keep_until);
+        if self.put_new(entity, row, "note retrieval").await? {
             return Ok(retrieval);
         }
         // Kept already, by an earlier attempt (or by this one, whose answer was lost).
@@ -138,6 +120,20 @@ impl Ledger for DynamoState {
 }
 
 impl DynamoState {
+    /// Puts a row unless one with its key exists: whether it was put.
+    async fn put_new(&self, entity: &EntityId, row: Item, operation: &'static str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(row))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+            .send()
+            .await;
+        made(result, operation, entity.as_str())
+    }
+
     /// The entity's ledger rows in key order, those passing `filter` (on `:yes` = true),
     /// until at least `limit` are found.
     async fn ledger_rows(
@@ -150,17 +146,7 @@ impl DynamoState {
         let mut rows = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :ledger)")
-                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
-                .expression_attribute_names("#sk", STATE_SORT_KEY)
-                .expression_attribute_values(":pk", s(entity_partition(entity)))
-                .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
+            let mut query = self.query(entity, "begins_with(#sk, :ledger)", start.take());
             if let Some(filter) = filter {
                 query = query
                     .filter_expression(filter)

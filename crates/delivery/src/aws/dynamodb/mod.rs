@@ -8,10 +8,6 @@ mod fence;
 mod items;
 mod ledger;
 mod state;
-// Unit tests of the item layouts, kept with the crate's other tests.
-#[cfg(test)]
-#[path = "../../../tests/unit/dynamodb_items.rs"]
-mod tests;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -86,18 +82,20 @@ impl DynamoState {
     /// times; then the read fails, retryable.
     async fn batch_get(
         &self,
-        request: aws_sdk_dynamodb::types::KeysAndAttributes,
+        request: aws_sdk_dynamodb::types::builders::KeysAndAttributesBuilder,
         operation: &'static str,
         target: &str,
     ) -> Result<Vec<Item>, StoreError> {
         use backon::BackoffBuilder;
+        let mut request = request
+            .build()
+            .map_err(|e| StoreError::new(operation, target, e.to_string()))?;
         let mut pauses = backon::ExponentialBuilder::default()
             .with_min_delay(std::time::Duration::from_millis(20))
             .with_max_times(8)
             .with_jitter()
             .build();
         let mut items = Vec::new();
-        let mut request = request;
         loop {
             let out = self
                 .client
@@ -145,3 +143,8 @@ impl DynamoState {
         Ok(out.item)
     }
 }
+
+// Unit tests of the item layouts, kept with the crate's other tests.
+#[cfg(test)]
+#[path = "../../../tests/unit/dynamodb_items.rs"]
+mod tests;

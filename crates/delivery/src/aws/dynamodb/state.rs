@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -28,9 +29,8 @@ impl LeaseStore for DynamoState {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(LeaseItem::row(entity, holder, until)))
-            // The expiry is checked here, in the write, so a run killed at its timeout
-            // never blocks the entity for longer than its lease.
-            // Expired at `until` itself (`<=`), as in every store.
+            // The expiry is checked in the write, so a run killed at its timeout blocks the
+            // entity no longer than its lease; expired at `until` itself, as in every store.
             .condition_expression("attribute_not_exists(#pk) OR lease_until_ms <= :now OR holder = :holder")
             .expression_attribute_names("#pk", STATE_PARTITION_KEY)
             .expression_attribute_values(":now", value(Millis(now)))
@@ -97,29 +97,24 @@ impl CursorStore for DynamoState {
     ) -> Result<CursorOutcome, StoreError> {
         const OP: &str = "advance cursor";
         let to = cursor.position;
-        let mut attributes = CursorItem::attributes(provider_id, cursor);
-        let values = [
-            (":ms", "position_ms"),
-            (":at", "position"),
-            (":provider", "provider_id"),
-            (":recent", "recent"),
-            (":unreadable", "unreadable"),
-            (":url", "registry_url"),
-            (":aka", "also_known_as"),
-        ]
-        .into_iter()
-        .filter_map(|(placeholder, name)| Some((placeholder.to_owned(), attributes.remove(name)?)))
-        .collect();
+        // Every attribute set by name (`position` is a reserved word) and value placeholders.
+        let attributes = CursorItem::attributes(provider_id, cursor);
+        let set: Vec<String> = attributes.keys().map(|name| format!("#{name} = :{name}")).collect();
+        let names = attributes
+            .keys()
+            .map(|name| (format!("#{name}"), name.clone()))
+            .collect();
+        let values = attributes
+            .into_iter()
+            .map(|(name, v)| (format!(":{name}"), v))
+            .collect();
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(StateKey::item(entity, cursor_sort_key(provider_id))))
-            .update_expression(
-                "SET position_ms = :ms, #position = :at, provider_id = :provider, recent = :recent, \
-                 unreadable = :unreadable, registry_url = :url, also_known_as = :aka",
-            )
+            .update_expression(format!("SET {}", set.join(", ")))
             // `<=`: the same cursor again (a retry after a lost answer) passes.
-            .condition_expression("attribute_not_exists(position_ms) OR position_ms <= :ms")
-            .expression_attribute_names("#position", "position")
+            .condition_expression("attribute_not_exists(#position_ms) OR #position_ms <= :position_ms")
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::new(OP, entity.as_str(), e.to_string()))?;
@@ -179,16 +174,7 @@ impl StateSnapshots for DynamoState {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk < :ledger")
-                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
-                .expression_attribute_names("#sk", STATE_SORT_KEY)
-                .expression_attribute_values(":pk", s(entity_partition(entity)))
-                .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .query(entity, "#sk < :ledger", start.take())
                 .send()
                 .await
                 .map_err(|e| store_error(OP, entity.as_str(), e))?;
@@ -256,10 +242,7 @@ impl RunReportStore for DynamoState {
         for chunk in entities.chunks(100) {
             let by_partition: HashMap<String, &EntityId> = chunk.iter().map(|e| (entity_partition(e), e)).collect();
             let keys = chunk.iter().map(|e| StateKey::item(e, LAST_RUN_SORT_KEY)).collect();
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .map_err(|e| StoreError::new(OP, "fleet", e.to_string()))?;
+            let request = KeysAndAttributes::builder().set_keys(Some(keys));
             for item in self.batch_get(request, OP, "fleet").await? {
                 let pk = item.get(STATE_PARTITION_KEY).and_then(|v| v.as_s().ok());
                 let Some(entity) = pk.and_then(|pk| by_partition.get(pk)) else {
@@ -269,5 +252,22 @@ impl RunReportStore for DynamoState {
             }
         }
         Ok(found)
+    }
+}
+
+impl DynamoState {
+    /// A consistent query of the entity's partition, from `start`, for the rows whose sort
+    /// key `#sk` meets `condition` beside `:ledger` (the ledger's prefix).
+    pub(super) fn query(&self, entity: &EntityId, condition: &str, start: Option<Item>) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("#pk = :pk AND {condition}"))
+            .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+            .expression_attribute_names("#sk", STATE_SORT_KEY)
+            .expression_attribute_values(":pk", s(entity_partition(entity)))
+            .expression_attribute_values(":ledger", s(LEDGER_PREFIX))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
     }
 }
