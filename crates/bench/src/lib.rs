@@ -35,22 +35,11 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// An RSA key and self-signed certificate, made on the spot.
-pub struct Key {
-    pub private_key_pem: String,
-    pub certificate_pem: String,
-}
+/// The benchmark client's key and self-signed certificate.
+pub use testkit::KeyMaterial as Key;
 
 pub fn key(name: &str) -> Key {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
-    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
-        .expect("params")
-        .self_signed(&pair)
-        .expect("certificate");
-    Key {
-        private_key_pem: pair.serialize_pem(),
-        certificate_pem: cert.pem(),
-    }
+    Key::generate(name)
 }
 
 pub fn scopes() -> Vec<String> {
@@ -61,25 +50,38 @@ pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// A simulator in this process with one registered client, and an e-Box session for it.
-pub async fn simulator_with_session(enterprise: &str) -> (ebox_sim::Simulator, ebox::Session) {
+/// Adds a message `id` for `enterprise` with one attachment of `size` bytes, its main
+/// content, at the simulator's provider `ebox-enterprise`.
+pub fn add_message_with_attachment(sim: &ebox_sim::Simulator, enterprise: &str, id: &str, size: u64) {
+    let spec = serde_json::json!({"message_id": id, "attachments": [{"file_name": format!("{id}.pdf"), "size": size, "main_content": true}]});
+    let message = serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
+        .unwrap()
+        .into_message(sim.now())
+        .unwrap();
+    sim.add_message("ebox-enterprise", enterprise, message);
+}
+
+/// A simulator in this process with the client `bench` registered for `enterprise`, and
+/// that client's key.
+pub async fn simulator_with_client(enterprise: &str) -> (ebox_sim::Simulator, Key) {
     let sim = ebox_sim::Simulator::start(ebox_sim::SimConfig::default())
         .await
         .expect("simulator starts");
     let key = key("bench");
     sim.register("bench", enterprise, &key.certificate_pem)
         .expect("a valid certificate");
+    (sim, key)
+}
+
+/// A simulator in this process with one registered client, and an e-Box session for it.
+pub async fn simulator_with_session(enterprise: &str) -> (ebox_sim::Simulator, ebox::Session) {
+    let (sim, key) = simulator_with_client(enterprise).await;
     let config = ebox::EboxConfig {
         scopes: scopes(),
         ..testkit::sim_ebox_config(sim.shared())
     };
     let session = ebox::Ebox::new(config)
         .expect("client")
-        .session(ebox::ClientCredentials {
-            client_id: "bench".into(),
-            key: std::sync::Arc::new(
-                ebox::KeyMaterial::from_pem(&key.private_key_pem, &key.certificate_pem).expect("key"),
-            ),
-        });
+        .session(key.credentials("bench"));
     (sim, session)
 }

@@ -186,7 +186,7 @@ impl World {
                 bus.set_down(true);
                 self.b.events.clone()
             }
-            testkit::events::EventTap::Queue { .. } => {
+            testkit::events::EventTap::Queue { .. } | testkit::events::EventTap::Off => {
                 let clients = self.b.moto.as_ref().expect("moto").clients().await;
                 Arc::new(delivery::aws::EventBridgeBus::new(clients.events, "no-such-bus"))
             }

@@ -292,11 +292,7 @@ async fn a_token_expiring_mid_walk_is_renewed_transparently() {
     // Force a new token that dies after two calls.
     let fresh = f.ebox.clone();
     let session = {
-        let key = KeyMaterial::from_pem(&f.key.private_key_pem, &f.key.certificate_pem).unwrap();
-        let s = fresh.session(ebox::ClientCredentials {
-            client_id: "other-id-same-key".into(),
-            key: std::sync::Arc::new(key),
-        });
+        let s = fresh.session(f.key.credentials("other-id-same-key"));
         f.sim
             .register("other-id-same-key", ENTERPRISE, &f.key.certificate_pem)
             .unwrap();
@@ -363,11 +359,7 @@ async fn planned_maintenance_and_a_static_provider_list() {
     let mut config = config(&f.sim);
     config.provider_registry_url = "http://127.0.0.1:9/unreachable".into();
     config.static_providers = Some(vec![providers.providers[0].clone()]);
-    let key = KeyMaterial::from_pem(&f.key.private_key_pem, &f.key.certificate_pem).unwrap();
-    let session = ebox::Ebox::new(config).unwrap().session(ebox::ClientCredentials {
-        client_id: CLIENT_ID.into(),
-        key: std::sync::Arc::new(key),
-    });
+    let session = ebox::Ebox::new(config).unwrap().session(f.key.credentials(CLIENT_ID));
     let listed = session.providers().await.unwrap();
     assert_eq!(listed.providers.len(), 1);
     assert_eq!(listed.providers[0].message_provider_id, "ebox-enterprise");
@@ -453,11 +445,7 @@ async fn a_cached_token_belongs_to_the_key_that_got_it() {
     let f = Fixture::start().await;
     f.session().access_token().await.unwrap();
     let next = testkit::KeyMaterial::generate("next");
-    let other = KeyMaterial::from_pem(&next.private_key_pem, &next.certificate_pem).unwrap();
-    let with_other = f.ebox.session(ebox::ClientCredentials {
-        client_id: CLIENT_ID.into(),
-        key: std::sync::Arc::new(other),
-    });
+    let with_other = f.ebox.session(next.credentials(CLIENT_ID));
     let refused = with_other.access_token().await.unwrap_err();
     assert!(matches!(refused, EboxError::TokenRefused { .. }), "{refused:?}");
     assert_eq!(f.requests("token"), 2, "asked e-Box, not the cache");

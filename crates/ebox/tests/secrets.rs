@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use ebox::{ClientCredentials, EboxError, KeyMaterial};
+use ebox::EboxError;
 use futures::TryStreamExt;
 use serde_json::json;
 
@@ -49,11 +49,7 @@ async fn failing_token_requests_leak_nothing() {
     // Then failures: a token endpoint that errors, then a key e-Box does not know.
     f.fault(json!({"route": "token", "kind": {"type": "status", "status": 500}, "times": 2}));
     let other = testkit::KeyMaterial::generate("not-registered");
-    let wrong = KeyMaterial::from_pem(&other.private_key_pem, &other.certificate_pem).unwrap();
-    let credentials = ClientCredentials {
-        client_id: CLIENT_ID.into(),
-        key: Arc::new(wrong),
-    };
+    let credentials = other.credentials(CLIENT_ID);
     // A fresh process: nothing cached.
     let failing = ebox::Ebox::new(config(&f.sim)).unwrap().session(credentials.clone());
     let err = failing.access_token().await.unwrap_err();

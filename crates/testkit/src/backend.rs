@@ -106,11 +106,28 @@ impl Backend {
         Self::on_moto(moto, clients, Some(proxy)).await
     }
 
+    /// The adapters on `moto` through `clients` as they are given (an interceptor added,
+    /// say), which also make the tables and bucket; nothing is subscribed to the bus
+    /// ([`EventTap::Off`]).
+    pub async fn with_clients(moto: MotoServer, clients: AwsClients) -> Self {
+        Self::on_moto_tapped(moto, clients, None, false).await
+    }
+
     async fn on_moto(moto: MotoServer, clients: AwsClients, proxy: Option<FaultProxy>) -> Self {
-        let direct = moto.clients().await;
-        let names = moto.fresh_storage(&direct).await;
+        Self::on_moto_tapped(moto, clients, proxy, true).await
+    }
+
+    async fn on_moto_tapped(moto: MotoServer, clients: AwsClients, proxy: Option<FaultProxy>, tapped: bool) -> Self {
+        // Past a proxy, the tables and bucket are made directly, before any fault.
+        let names = match proxy {
+            Some(_) => moto.fresh_storage(&moto.clients().await).await,
+            None => moto.fresh_storage(&clients).await,
+        };
         let state = Arc::new(DynamoState::new(clients.dynamodb.clone(), &names.state_table));
-        let tap = EventTap::on_moto(&moto, &names.event_bus).await;
+        let tap = match tapped {
+            true => EventTap::on_moto(&moto, &names.event_bus).await,
+            false => EventTap::Off,
+        };
         Self {
             events: Arc::new(EventBridgeBus::new(clients.events.clone(), &names.event_bus)),
             tap,

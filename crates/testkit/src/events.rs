@@ -17,6 +17,8 @@ pub enum EventTap {
         /// Every event envelope read so far.
         seen: std::sync::Mutex<Vec<Value>>,
     },
+    /// No subscriber: the bus's events go nowhere but to the bus.
+    Off,
 }
 
 impl EventTap {
@@ -87,6 +89,7 @@ impl EventTap {
                 .into_iter()
                 .map(|e| serde_json::json!({"source": EVENT_SOURCE, "detail-type": delivery::verdeelbak::event::EVENT_DETAIL_TYPE, "detail": e.detail}))
                 .collect(),
+            EventTap::Off => panic!("no tap on this event bus"),
             EventTap::Queue { sqs, queue_url, seen } => {
                 let started = Instant::now();
                 loop {

@@ -238,6 +238,15 @@ impl KeyMaterial {
             certificate_pem: cert.pem(),
         }
     }
+
+    /// The e-Box client's credentials for `client_id` with this key.
+    pub fn credentials(&self, client_id: &str) -> ebox::ClientCredentials {
+        let key = ebox::KeyMaterial::from_pem(&self.private_key_pem, &self.certificate_pem).expect("a valid key");
+        ebox::ClientCredentials {
+            client_id: client_id.into(),
+            key: std::sync::Arc::new(key),
+        }
+    }
 }
 
 /// `cargo lambda watch`: the functions run the way Lambda runs them, built from this

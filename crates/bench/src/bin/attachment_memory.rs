@@ -11,12 +11,7 @@ const ENTERPRISE: &str = "0403170701";
 async fn main() {
     let (sim, session) = simulator_with_session(ENTERPRISE).await;
     for (id, size) in [("small", 20_000_000u64), ("large", 200_000_000u64)] {
-        let spec = serde_json::json!({"message_id": id, "attachments": [{"file_name": "a.pdf", "size": size, "main_content": true}]});
-        let message = serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
-            .unwrap()
-            .into_message(sim.now())
-            .unwrap();
-        sim.add_message("ebox-enterprise", ENTERPRISE, message);
+        add_message_with_attachment(&sim, ENTERPRISE, id, size);
     }
     let now = sim.now();
     let provider = session

@@ -1,9 +1,8 @@
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ebox::{ClientCredentials, Ebox, EboxConfig, KeyMaterial, Session};
+use ebox::{Ebox, EboxConfig, Session};
 use ebox_sim::data::Scenario;
 use ebox_sim::faults::Fault;
 use ebox_sim::{SimConfig, Simulator};
@@ -40,11 +39,7 @@ impl Fixture {
 
     /// A session of another client that uses the same key.
     pub fn session_of(&self, ebox: &Ebox, client_id: &str) -> Session {
-        let key = KeyMaterial::from_pem(&self.key.private_key_pem, &self.key.certificate_pem).unwrap();
-        ebox.session(ClientCredentials {
-            client_id: client_id.into(),
-            key: Arc::new(key),
-        })
+        ebox.session(self.key.credentials(client_id))
     }
 
     pub fn generate(&self, messages: usize, attachments: usize, size: u64) {

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bench::{Row, rss};
-use delivery::EntityId;
 use delivery::aws::AwsClients;
 use delivery::ports::*;
-use testkit::memory::MemoryConnections;
 
 pub const TITLE: &str =
     "fanout (Invoke endpoint answering in 20 ms, 64 in flight, connections and last runs in memory, the fleet counted)";
@@ -44,24 +42,24 @@ async fn fanout(connections: u64) -> (f64, f64) {
     let url = invoke_endpoint().await;
     let sdk = testkit::sdk_for(&url).await;
     let clients = AwsClients::new(&sdk);
-    let store = Arc::new(MemoryConnections::default());
-    let reports = Arc::new(testkit::memory::MemoryState::default());
+    let backend = testkit::backend::Backend::memory().await;
+    let reports = backend.stores.reports.clone();
     for n in 0..connections {
-        let base = 10_000_000 + n;
-        let id = EntityId::parse(&format!("{base:08}{:02}", 97 - base % 97)).unwrap();
+        let id = testkit::backend::entity(10, n as u32);
         let secret = CredentialsRef::Secret {
             secret_id: String::new(),
         };
         let mut last_run = delivery::fetch::RunReport::new("r".into(), id.to_string(), false, chrono::Utc::now());
         last_run.last_success_at = Some(last_run.finished_at);
         reports.put_last(&id, &last_run, None).await.unwrap();
-        store
+        backend
+            .connections
             .put(&Connection::new(id, "", secret, chrono::Utc::now()))
             .await
             .unwrap();
     }
     let fanout = delivery::fanout::Fanout {
-        connections: store,
+        connections: backend.connections.clone(),
         dispatcher: Arc::new(delivery::aws::LambdaDispatcher::new(clients.lambda.clone(), "fetch")),
         settings: delivery::fanout::FanoutSettings::default(),
         // The fleet counted as on every scheduled tick, each connection with a last run.

@@ -66,7 +66,7 @@ async fn measure(w: &World) -> Idle {
     let mut figures: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     let mut operations: BTreeMap<String, u64> = BTreeMap::new();
     let moto_port: u16 = w
-        .stores
+        .backend
         .moto
         .as_ref()
         .unwrap()
@@ -80,10 +80,10 @@ async fn measure(w: &World) -> Idle {
     let cpu = cpu_ms();
     for _ in 0..RUNS {
         w.sim.reset_counters();
-        w.stores.requests.take();
+        w.requests.take();
         let report = w.fetcher.run(&request(), None).await;
         assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 0));
-        let aws = w.stores.requests.take();
+        let aws = w.requests.take();
         let count = |s: &str| aws.get(s).copied().unwrap_or(0);
         let writes: u64 = aws
             .iter()

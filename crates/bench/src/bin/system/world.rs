@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::SharedInterceptor;
-use bench::{Key, key, scopes};
+use bench::{Key, scopes};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
 use delivery::fetch::{FetchRequest, FetchSettings, Fetcher, SystemClock};
 use delivery::ports::*;
-use ebox_sim::{SimConfig, Simulator};
+use delivery::secrets_cache::CachedSecrets;
+use ebox_sim::Simulator;
 use serde_json::json;
-use testkit::memory::{MemoryConnections, MemoryObjects, MemorySecrets};
+use testkit::backend::{Backend, Secrets};
 
 use crate::requests::Requests;
 
@@ -20,25 +21,16 @@ use crate::requests::Requests;
 pub const ENTITY: &str = "0403170701";
 /// Messages a fetch delivers at once.
 pub const CONCURRENCY: usize = 8;
-/// Where the benchmark client's key material is kept.
-const SECRET_ID: &str = "bench-secret";
-
-pub struct Backend {
-    pub connections: Arc<dyn ConnectionAdmin>,
-    pub state: delivery::stores::Stores,
-    pub objects: Arc<dyn ObjectStore>,
-    pub secrets: Arc<dyn SecretStore>,
-    pub events: Arc<dyn EventBus>,
-    /// The AWS requests made through these stores (on moto; none in memory).
-    pub requests: Requests,
-    /// The moto server the stores are on, if they are.
-    pub moto: Option<testkit::MotoServer>,
-}
+/// How long the fetcher on moto keeps key material, as the fetch function does.
+const SECRETS_CACHE_TTL: Duration = Duration::from_secs(300);
 
 pub struct World {
     pub sim: Simulator,
     pub fetcher: Fetcher,
-    pub stores: Backend,
+    pub backend: Backend,
+    /// The AWS requests the fetcher made (on moto; none in memory). The setup's are not
+    /// among them.
+    pub requests: Requests,
 }
 
 /// A simulator answering every request `latency_ms` late, stores that hold the benchmark
@@ -50,23 +42,29 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
             serde_json::from_value(json!({"route": "any", "kind": {"type": "latency", "ms": latency_ms}})).unwrap(),
         );
     }
-    let stores = if on_moto {
-        moto_stores(&secret(&key)).await
+    let requests = Requests::default();
+    let backend = if on_moto {
+        moto_backend(&requests).await
     } else {
-        memory_stores(&secret(&key))
+        Backend::memory().await
     };
-    let id = EntityId::parse(ENTITY).unwrap();
-    stores.connections.put(&bench_connection(id)).await.unwrap();
+    let secret_id = backend.secret_name("bench");
+    put_entity(&backend.secrets, &*backend.connections, &secret_id, &key).await;
+    let secrets = match backend.moto {
+        // As the fetch function keeps them.
+        Some(_) => Arc::new(CachedSecrets::new(backend.secrets.store(), SECRETS_CACHE_TTL)),
+        None => backend.secrets.store(),
+    };
     let config = ebox::EboxConfig {
         scopes: scopes(),
         ..testkit::sim_ebox_config(sim.shared())
     };
     let fetcher = Fetcher {
-        connections: stores.connections.clone(),
-        stores: stores.state.clone(),
-        objects: stores.objects.clone(),
-        secrets: stores.secrets.clone(),
-        events: stores.events.clone(),
+        connections: backend.connections.clone(),
+        stores: backend.stores.clone(),
+        objects: backend.objects.clone(),
+        secrets,
+        events: backend.events.clone(),
         ebox: Arc::new(ebox::Ebox::new(config).unwrap()),
         clock: Arc::new(SystemClock),
         settings: FetchSettings {
@@ -76,87 +74,32 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
             ..FetchSettings::default()
         },
     };
-    World { sim, fetcher, stores }
-}
-
-fn memory_stores(secret: &str) -> Backend {
-    // The memory twin of the secret store is only reachable through its concrete type.
-    let secrets = MemorySecrets::default();
-    secrets.set(SECRET_ID, secret);
-    Backend {
-        connections: Arc::new(MemoryConnections::default()),
-        state: testkit::memory::memory_stores(),
-        objects: Arc::new(MemoryObjects::default()),
-        secrets: Arc::new(secrets),
-        events: Arc::new(testkit::memory::MemoryBus::default()),
-        requests: Requests::default(),
-        moto: None,
-    }
-}
-
-/// Stores on a moto server of their own, through clients that count their requests.
-async fn moto_stores(secret: &str) -> Backend {
-    let requests = Requests::default();
-    let moto = testkit::MotoServer::start();
-    let sdk = testkit::sdk_for(&moto.url).await;
-    let clients = testkit::with_interceptor(&AwsClients::new(&sdk), SharedInterceptor::new(requests.clone()));
-    let names = moto.fresh_storage(&clients).await;
-    let config = delivery::config::FetchConfig {
-        storage: names,
-        ebox: ebox::EboxConfig::new("http://unused", "unused", vec![], "http://unused"),
-        settings: FetchSettings::default(),
-        secrets_cache_ttl: Duration::from_secs(300),
-    };
-    let f = delivery::wiring::fetcher(&clients, &config).unwrap();
-    // Through clients of its own, so that it is not counted.
-    put_secret(&moto.clients().await, secret).await;
-    Backend {
-        connections: Arc::new(delivery::aws::DynamoConnections::new(
-            clients.dynamodb.clone(),
-            &config.storage.connections_table,
-        )),
-        state: f.stores,
-        objects: f.objects,
-        secrets: f.secrets,
-        events: f.events,
+    // What the setup asked of AWS is not the fetcher's.
+    requests.take();
+    World {
+        sim,
+        fetcher,
+        backend,
         requests,
-        moto: Some(moto),
     }
+}
+
+/// The stores on a moto server of their own, through clients that count their requests.
+async fn moto_backend(requests: &Requests) -> Backend {
+    let moto = testkit::MotoServer::start();
+    let clients = AwsClients::new(&testkit::sdk_for(&moto.url).await);
+    let counted = testkit::with_interceptor(&clients, SharedInterceptor::new(requests.clone()));
+    Backend::with_clients(moto, counted).await
 }
 
 /// The simulator in this process, with the benchmark client registered for the entity.
 pub async fn simulator() -> (Simulator, Key) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let key = key("bench");
-    sim.register("bench", ENTITY, &key.certificate_pem).unwrap();
-    (sim, key)
+    bench::simulator_with_client(ENTITY).await
 }
 
 /// One message for the entity with one attachment of 200 MB.
 pub fn add_big_message(sim: &Simulator) {
-    let spec = json!({"message_id": "big", "attachments": [{"file_name": "big.pdf", "size": 200_000_000u64, "main_content": true}]});
-    let message = serde_json::from_value::<ebox_sim::control::MessageSpec>(spec)
-        .unwrap()
-        .into_message(sim.now())
-        .unwrap();
-    sim.add_message("ebox-enterprise", ENTITY, message);
-}
-
-/// The benchmark client's key material, as its secret holds it.
-fn secret(key: &Key) -> String {
-    json!({"client_id": "bench", "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem})
-        .to_string()
-}
-
-async fn put_secret(clients: &AwsClients, secret: &str) {
-    clients
-        .secrets
-        .create_secret()
-        .name(SECRET_ID)
-        .secret_string(secret)
-        .send()
-        .await
-        .unwrap();
+    bench::add_message_with_attachment(sim, ENTITY, "big", 200_000_000);
 }
 
 /// Moto's stores for a fetch process outside this one: the entity's connection and its
@@ -164,21 +107,25 @@ async fn put_secret(clients: &AwsClients, secret: &str) {
 pub async fn put_on_moto(moto: &testkit::MotoServer, key: &Key) -> delivery::config::StorageNames {
     let clients = moto.clients().await;
     let names = moto.fresh_storage(&clients).await;
-    put_secret(&clients, &secret(key)).await;
-    let id = EntityId::parse(ENTITY).unwrap();
-    delivery::aws::DynamoConnections::new(clients.dynamodb.clone(), &names.connections_table)
-        .put(&bench_connection(id))
-        .await
-        .unwrap();
+    let connections = delivery::aws::DynamoConnections::new(clients.dynamodb.clone(), &names.connections_table);
+    let secret_id = testkit::unique_name("bench");
+    put_entity(&Secrets::Moto(clients), &connections, &secret_id, key).await;
     names
 }
 
-/// The benchmark entity's connection, with its key material in `bench-secret`.
-fn bench_connection(id: EntityId) -> Connection {
-    let secret = CredentialsRef::Secret {
-        secret_id: SECRET_ID.into(),
+/// The benchmark entity's connection, its key material in the secret `secret_id`.
+async fn put_entity(secrets: &Secrets, connections: &dyn ConnectionAdmin, secret_id: &str, key: &Key) {
+    let secret =
+        json!({"client_id": "bench", "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem});
+    secrets.set(secret_id, &secret.to_string()).await;
+    let credentials = CredentialsRef::Secret {
+        secret_id: secret_id.into(),
     };
-    Connection::new(id, "bench", secret, chrono::Utc::now())
+    let id = EntityId::parse(ENTITY).unwrap();
+    connections
+        .put(&Connection::new(id, "bench", credentials, chrono::Utc::now()))
+        .await
+        .unwrap();
 }
 
 /// A fetch of the benchmark entity.
