@@ -3,7 +3,9 @@
 //! each in a process of its own.
 
 mod backlog;
+mod cost;
 mod fanout;
+mod first;
 mod idle;
 mod memory;
 mod process;
@@ -29,7 +31,7 @@ struct Scenario {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [Scenario; 7] = [
+const SCENARIOS: [Scenario; 8] = [
     Scenario {
         name: "throughput",
         title: throughput::TITLE,
@@ -49,6 +51,11 @@ const SCENARIOS: [Scenario; 7] = [
         name: "process",
         title: process::TITLE,
         rows: || Box::pin(process::rows()),
+    },
+    Scenario {
+        name: "first",
+        title: first::TITLE,
+        rows: || Box::pin(first::rows()),
     },
     Scenario {
         name: "backlog",

@@ -12,13 +12,15 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A runtime API on a port of its own, for as long as this lives. It hands out the events
 /// it was given, one to each request for the next; after them a request for the next waits
-/// for ever. It tells when the first request for an event came, and every answer.
+/// for one [`FakeRuntime::push`]es. It tells when the first request for an event came, and
+/// every answer.
 pub struct FakeRuntime {
     /// Host and port, as `AWS_LAMBDA_RUNTIME_API` takes them.
     pub addr: String,
     first_next: Option<oneshot::Receiver<Instant>>,
     answers: mpsc::UnboundedReceiver<String>,
     server: tokio::task::JoinHandle<()>,
+    shared: Arc<Shared>,
 }
 
 struct Shared {
@@ -26,6 +28,7 @@ struct Shared {
     events: Mutex<Vec<String>>,
     first_next: Mutex<Option<oneshot::Sender<Instant>>>,
     answered: mpsc::UnboundedSender<String>,
+    pushed: tokio::sync::Notify,
 }
 
 impl FakeRuntime {
@@ -38,11 +41,12 @@ impl FakeRuntime {
             events: Mutex::new(events),
             first_next: Mutex::new(Some(first_next)),
             answered,
+            pushed: tokio::sync::Notify::new(),
         });
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
-            .with_state(shared);
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -51,7 +55,14 @@ impl FakeRuntime {
             first_next: Some(first_next_rx),
             answers,
             server,
+            shared,
         }
+    }
+
+    /// One more event, handed out next.
+    pub fn push(&self, event: String) {
+        self.shared.events.lock().unwrap().insert(0, event);
+        self.shared.pushed.notify_one();
     }
 
     /// When the function first asked for an event; it must within `limit`.
@@ -80,10 +91,13 @@ async fn next(State(shared): State<Arc<Shared>>) -> ([(&'static str, String); 4]
     if let Some(first) = shared.first_next.lock().unwrap().take() {
         let _ = first.send(Instant::now());
     }
-    let next = shared.events.lock().unwrap().pop();
-    let Some(event) = next else {
-        // No more events: the function waits for one that does not come.
-        return std::future::pending().await;
+    // No event yet: the function waits for one to be pushed.
+    let event = loop {
+        let pushed = shared.pushed.notified();
+        if let Some(event) = shared.events.lock().unwrap().pop() {
+            break event;
+        }
+        pushed.await;
     };
     let deadline = chrono::Utc::now().timestamp_millis() + 900_000;
     let headers = [

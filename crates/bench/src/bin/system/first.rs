@@ -1,0 +1,185 @@
+//! A first run as production starts one, by the fetch process as it ships: 300 messages of
+//! two 100 kB attachments, e-Box answering in 20 ms, moto's stores behind a proxy that
+//! counts every AWS request; then two idle runs in the same (warm) process. From what
+//! each kind of run costs, a Lambda-sized rate and the monthly bill of a fleet.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bench::Row;
+use ebox_sim::data::Scenario;
+use serde_json::json;
+use testkit::fault_proxy::FaultProxy;
+use tokio::io::AsyncReadExt;
+
+use crate::cost::{self, RunCost};
+use crate::process::fetch_command;
+use crate::procfs::{process_cpu_ms, status_mb};
+use crate::runtime::FakeRuntime;
+use crate::world::{ENTITY, put_on_moto, simulator};
+
+pub const TITLE: &str = "a first run of 300 messages (2 x 100 kB), e-Box 20 ms, then idle runs (fetch process, release build; moto behind a counting proxy)";
+
+const MESSAGES: usize = 300;
+/// Idle runs after the first, measured together.
+const IDLE_RUNS: usize = 10;
+/// CPU a 256 MB function gets: Lambda gives a whole vCPU at 1,769 MB, and shares in
+/// proportion to memory below it.
+pub const LAMBDA_VCPU_256: f64 = 256.0 / 1769.0;
+
+/// What one run of the process took.
+struct Measured {
+    answer: serde_json::Value,
+    cpu_ms: f64,
+    wall_ms: f64,
+    peak_mb: f64,
+    ebox_requests: u64,
+    aws: Vec<String>,
+    log_bytes: u64,
+}
+
+pub async fn rows() -> Vec<Row> {
+    let moto = testkit::MotoServer::start();
+    let (sim, key) = simulator().await;
+    sim.generate(&Scenario::of(17, ENTITY, MESSAGES, 2, 100_000));
+    let latency = json!({"route": "any", "kind": {"type": "latency", "ms": 20}});
+    sim.add_fault(serde_json::from_value(latency).unwrap());
+    let names = put_on_moto(&moto, &key).await;
+    let proxy = FaultProxy::start(&moto.url);
+    let event = json!({"entity_id": ENTITY}).to_string();
+    // One event at a time, so that each run's figures are its own.
+    let mut runtime = FakeRuntime::start(Vec::new()).await;
+    let mut command = fetch_command(&runtime, &proxy.url(), &names, &sim);
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id().unwrap();
+    let log_bytes = count_bytes(child.stdout.take().unwrap());
+    let mut runs = Vec::new();
+    let (mut cpu, mut requests, mut logged, mut seen) = (0.0, 0, 0, 0);
+    // The first run, then the idle runs as one measure (CPU time is read in 10 ms ticks).
+    for batch in [1, IDLE_RUNS] {
+        let at = Instant::now();
+        let mut answer = String::new();
+        for _ in 0..batch {
+            runtime.push(event.clone());
+            answer = runtime.answer(Duration::from_secs(900)).await;
+        }
+        // The process's log lines reach the pipe a moment after its answer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let log: Vec<String> = proxy.log().into_iter().map(|e| e.operation).collect();
+        let (now_cpu, now_requests) = (process_cpu_ms(pid), sim.shared().requests_of(ENTITY));
+        let now_logged = log_bytes.load(Ordering::Relaxed);
+        let body = answer.strip_prefix("response: ").unwrap_or_default();
+        runs.push(Measured {
+            answer: serde_json::from_str(body).unwrap_or_default(),
+            cpu_ms: now_cpu - cpu,
+            wall_ms: at.elapsed().as_secs_f64() * 1000.0 - 200.0,
+            peak_mb: status_mb(pid, "VmHWM:"),
+            ebox_requests: now_requests - requests,
+            aws: log[seen..].to_vec(),
+            log_bytes: now_logged - logged,
+        });
+        (cpu, requests, logged, seen) = (now_cpu, now_requests, now_logged, log.len());
+    }
+    let warm_rss = status_mb(pid, "VmRSS:");
+    let _ = child.kill().await;
+    report(&runs, warm_rss)
+}
+
+/// Counts what the process writes to its standard output (its logs, as CloudWatch takes them).
+fn count_bytes(mut out: tokio::process::ChildStdout) -> Arc<AtomicU64> {
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            counted.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    });
+    count
+}
+
+fn report(runs: &[Measured], warm_rss: f64) -> Vec<Row> {
+    let first = &runs[0];
+    let delivered = first.answer["delivered"].as_u64().unwrap_or(0);
+    let complete = delivered == MESSAGES as u64 && first.answer["outcome"] == "ok";
+    let per_message = first.cpu_ms / delivered.max(1) as f64;
+    let lambda_rate = LAMBDA_VCPU_256 / (per_message / 1000.0);
+    let idle = &runs[1];
+    let n = IDLE_RUNS as f64;
+    let mut rows = vec![
+        Row::figure(
+            format!("first run: delivered, outcome {}", first.answer["outcome"]),
+            format!("{delivered}"),
+        )
+        .goal(format!("{MESSAGES}, ok"))
+        .at_least(delivered, MESSAGES as u64),
+        Row::figure(
+            "first run: CPU of the process per message (incl. its start)",
+            format!("{per_message:.2} ms"),
+        )
+        .goal("<= 1.75 ms")
+        .at_most(per_message, 1.75)
+        .provided(complete),
+        Row::figure("first run: peak RSS", format!("{:.1} MB", first.peak_mb))
+            .goal("<= 16 MB")
+            .at_most(first.peak_mb, 16.0)
+            .provided(complete),
+        Row::figure(
+            "first run: e-Box / AWS requests per message",
+            format!(
+                "{:.2} / {:.2}",
+                first.ebox_requests as f64 / delivered.max(1) as f64,
+                first.aws.len() as f64 / delivered.max(1) as f64
+            ),
+        ),
+        Row::figure(
+            "  AWS requests of the first run, by operation",
+            cost::by_operation(&first.aws),
+        ),
+        Row::figure(
+            "a 256 MB function (derived: this CPU per message at 256/1769 of a vCPU)",
+            format!("{lambda_rate:.0} msg/s"),
+        )
+        .goal("messages per second one entity gets in production, CPU-bound"),
+        Row::figure(
+            format!("RSS after {IDLE_RUNS} idle runs (warm)"),
+            format!("{warm_rss:.1} MB"),
+        )
+        .goal("<= 16 MB")
+        .at_most(warm_rss, 16.0),
+        Row::figure(
+            "idle run (warm): CPU / e-Box / AWS requests / log bytes",
+            format!(
+                "{:.1} ms / {:.1} / {:.1} / {:.0}",
+                idle.cpu_ms / n,
+                idle.ebox_requests as f64 / n,
+                idle.aws.len() as f64 / n,
+                idle.log_bytes as f64 / n
+            ),
+        ),
+    ];
+    let message = RunCost::per_message(first, delivered);
+    let idle_run = RunCost::of(idle).scaled(1.0 / n);
+    rows.extend(cost::table(&message, &idle_run));
+    rows
+}
+
+impl RunCost {
+    fn of(run: &Measured) -> Self {
+        RunCost::from_operations(&run.aws, run.wall_ms, run.log_bytes as f64)
+    }
+
+    /// A first run's costs, per message delivered: as long as one message alone keeps a
+    /// function busy (its share of the batch, times the messages delivered at once), and a
+    /// month's storage of its 200 kB.
+    fn per_message(run: &Measured, delivered: u64) -> Self {
+        let mut c = RunCost::of(run).scaled(1.0 / delivered.max(1) as f64);
+        c.function_ms *= crate::world::CONCURRENCY as f64;
+        c.stored_bytes = 200_000.0;
+        c
+    }
+}
