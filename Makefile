@@ -9,7 +9,7 @@ LAMBDAS   := -p fetch -p fanout
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
-.PHONY: help tools fmt fmt-check deny lint checkov test test-rust functions build deploy deploy-code demo bench sim bootstrap clean
+.PHONY: help tools fmt fmt-check deny lint checkov test test-rust functions build deploy deploy-code demo bench profile sim bootstrap clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,7 +86,14 @@ bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BE
 	  for f in fetch fanout; do z=target/lambda/$$f/bootstrap.zip; \
 	    if [ -f $$z ]; then echo "  $$f: $$(stat -c %s $$z) bytes (goal <= 6 MB)"; else echo "  $$f: not built; run make build first"; fi; done; \
 	  echo '```'; \
+	  echo; cat crates/bench/PROFILE.md; \
 	} 2>&1 | tee BENCHMARKS.md
+
+profile: $(TOOLS) ## perf profile of the fetch process's first run over 300 messages (release build with symbols)
+	cargo build --locked --profile measure -p bench --bins
+	CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --locked --release -p fetch
+	BENCH_PERF_DATA=target/perf.data ./target/measure/system first
+	perf report -i target/perf.data --no-children --stdio --sort dso,symbol -g none --percent-limit 1 | grep -v '^#' | grep -v '^$$' | cut -c1-160 | head -40
 
 sim: ## Run the e-Box simulator by hand on 127.0.0.1:8700 with generated mail
 	cargo run -p ebox-sim -- --listen 127.0.0.1:8700 --enterprises 0403170701,0123456749

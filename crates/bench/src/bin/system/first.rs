@@ -54,6 +54,7 @@ pub async fn rows() -> Vec<Row> {
     let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id().unwrap();
     let log_bytes = count_bytes(child.stdout.take().unwrap());
+    let mut profiler = profile(pid);
     let mut runs = Vec::new();
     let (mut cpu, mut requests, mut logged, mut seen) = (0.0, 0, 0, 0);
     // The first run, then the idle runs as one measure (CPU time is read in 10 ms ticks).
@@ -80,10 +81,39 @@ pub async fn rows() -> Vec<Row> {
             log_bytes: now_logged - logged,
         });
         (cpu, requests, logged, seen) = (now_cpu, now_requests, now_logged, log.len());
+        if let Some(mut perf) = profiler.take() {
+            // The first run only: perf writes its data when interrupted.
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
     }
     let warm_rss = status_mb(pid, "VmRSS:");
     let _ = child.kill().await;
     report(&runs, warm_rss)
+}
+
+/// `make profile`: perf samples the process (call graphs from DWARF) into the file
+/// `BENCH_PERF_DATA` names, when it names one.
+fn profile(pid: u32) -> Option<std::process::Child> {
+    let data = std::env::var("BENCH_PERF_DATA").ok()?;
+    let args = [
+        "record",
+        "-F",
+        "999",
+        "--call-graph",
+        "dwarf,8192",
+        "-o",
+        &data,
+        "-p",
+        &pid.to_string(),
+    ];
+    std::process::Command::new("perf")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// Counts what the process writes to its standard output (its logs, as CloudWatch takes them).
