@@ -121,15 +121,7 @@ pub mod vars {
 pub const DEFAULT_SCHEDULE: &str = "cron(0 6-20 ? * MON-FRI *)";
 pub const DEFAULT_TIMEZONE: &str = "Europe/Brussels";
 
-/// Where the state lives: the names every binary needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageNames {
-    pub connections_table: String,
-    pub state_table: String,
-    pub verdeelbak_bucket: String,
-    /// The EventBridge bus delivered messages are announced on.
-    pub event_bus: String,
-}
+pub use crate::schema::StorageNames;
 
 impl StorageNames {
     pub fn read<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {

@@ -49,6 +49,16 @@ pub fn unescape(id: &str) -> String {
     id.replace("%23", "#").replace("%25", "%")
 }
 
+/// Where the state lives: the names every binary needs (read by [`crate::config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageNames {
+    pub connections_table: String,
+    pub state_table: String,
+    pub verdeelbak_bucket: String,
+    /// The EventBridge bus delivered messages are announced on.
+    pub event_bus: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

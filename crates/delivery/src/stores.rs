@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::aws::{AwsClients, DynamoState};
-use crate::config::StorageNames;
 use crate::ports::{CursorStore, LeaseStore, Ledger, RunReportStore, StateSnapshots};
+use crate::schema::StorageNames;
 
 #[derive(Clone)]
 pub struct Stores {

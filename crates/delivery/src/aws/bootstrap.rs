@@ -9,8 +9,8 @@ use aws_sdk_s3::types::{
 };
 
 use super::{AwsClients, store_error};
-use crate::config::StorageNames;
 use crate::ports::StoreError;
+use crate::schema::StorageNames;
 use crate::schema::*;
 
 /// What the bootstrap did, resource by resource.
