@@ -102,11 +102,14 @@ impl World {
         }
     }
 
-    /// New mail, a burst of `fault` on the calls `rule` picks, a run that rides it out,
-    /// and a next run that is not locked out.
-    async fn ride_out(&self, case: &str, rule: Rule) {
+    /// New mail (`opened`: already read in e-Box's web UI), a burst of `fault` on the
+    /// calls `rule` picks, a run that rides it out, and a next run that is not locked out.
+    async fn ride_out(&self, case: &str, rule: Rule, opened: bool) {
         for provider in PROVIDERS {
-            self.sim.arrive(provider, A);
+            let id = self.sim.arrive(provider, A);
+            if opened {
+                assert!(self.sim.update_message(provider, A, &id, |m, _| m.read = true));
+            }
         }
         let injected = self.proxy().injected();
         self.proxy().inject(rule);
@@ -132,13 +135,18 @@ impl World {
 
 /// Each fault kind, in turn, on the calls of one operation that contain `containing`.
 async fn each_fault_on(operation: &str, containing: &str) {
+    each_fault_on_mail(operation, containing, false).await
+}
+
+/// The same, on mail that `opened` says was read in the web UI before the run.
+async fn each_fault_on_mail(operation: &str, containing: &str, opened: bool) {
     let w = world().await;
     let first = w.run().await;
     assert_eq!(first.outcome, Outcome::Ok, "{first:#?}");
     for fault in FAULTS {
         let case = format!("{} on {operation} {containing}", fault.name());
         let rule = Rule::on(operation).containing(containing).times(2).fault(fault);
-        w.ride_out(&case, rule).await;
+        w.ride_out(&case, rule, opened).await;
     }
 }
 
@@ -155,7 +163,14 @@ calls! {
     state_snapshot: "dynamodb:Query", "";
     secret_read: "secretsmanager:GetSecretValue", "";
     ledger_read: "dynamodb:BatchGetItem", "";
-    message_json_check: "s3:GetObject", "message.json";
+}
+
+/// A message's first attempt needs no look for its `message.json` (no earlier attempt can
+/// have left one); a message read before the run, whose retrieval is not noted, is looked
+/// for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_json_check() {
+    each_fault_on_mail("s3:GetObject", "message.json", true).await
 }
 
 // Writes.
@@ -189,7 +204,7 @@ async fn lease_renewal() {
             .after(1)
             .times(2)
             .fault(fault);
-        w.ride_out(&case, rule).await;
+        w.ride_out(&case, rule, false).await;
     }
 }
 
@@ -291,4 +306,31 @@ async fn keeping_an_unreadable_item() {
             "{case}: the next run is locked out"
         );
     }
+}
+
+/// New unread mail is delivered without a look for its `message.json`: each message's
+/// first attempt notes its retrieval first, so none can have been left before it. Mail
+/// read before the run is looked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_attempt_does_not_look_for_its_message_json() {
+    let w = world().await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    let looks = |w: &World| {
+        let log = w.proxy().log();
+        log.iter()
+            .filter(|e| e.operation == "s3:GetObject" && e.target.ends_with("message.json"))
+            .count()
+    };
+    let before = looks(&w);
+    for provider in PROVIDERS {
+        w.sim.arrive(provider, A);
+    }
+    assert_eq!(w.run().await.delivered, 2);
+    assert_eq!(looks(&w) - before, 0, "unread mail: no look");
+    for provider in PROVIDERS {
+        let id = w.sim.arrive(provider, A);
+        assert!(w.sim.update_message(provider, A, &id, |m, _| m.read = true));
+    }
+    assert_eq!(w.run().await.delivered, 2);
+    assert_eq!(looks(&w) - before, 2, "mail read before the run: one look each");
 }

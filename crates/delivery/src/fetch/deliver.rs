@@ -89,7 +89,16 @@ impl Deliverer<'_> {
     pub(super) async fn deliver(&self, provider: &MessageProvider, listed: &ListedMessage) -> Delivery {
         let folder = self.folder(provider, &listed.message.message_id);
         let message_key = keys::message_json_key(&folder);
-        match self.stored_message_json(provider, listed, &message_key).await {
+        let (retrieval, first_attempt) = match self.retrieval(provider, listed, &folder).await {
+            Ok(facts) => facts,
+            Err(failure) => return Delivery::Failed(failure),
+        };
+        // The message's first attempt needs no look for its message.json: no earlier one
+        // can have left one (each notes its retrieval before it writes anything).
+        match self
+            .stored_message_json(provider, listed, &message_key, first_attempt)
+            .await
+        {
             Ok(Some(stored)) => {
                 return self
                     .record(provider, listed, message_key, &stored, Delivery::Completed)
@@ -98,7 +107,7 @@ impl Deliverer<'_> {
             Ok(None) => {}
             Err(failure) => return Delivery::Failed(failure),
         }
-        let parts = match self.store_parts(provider, listed, &folder).await {
+        let parts = match self.store_parts(provider, listed, &folder, retrieval).await {
             Ok(parts) => parts,
             Err(failure) => return Delivery::Failed(failure),
         };
@@ -112,7 +121,11 @@ impl Deliverer<'_> {
         provider: &MessageProvider,
         listed: &ListedMessage,
         key: &str,
+        first_attempt: bool,
     ) -> Result<Option<bytes::Bytes>, Failure> {
+        if first_attempt {
+            return Ok(None);
+        }
         let Some(stored) = self.objects.get(key).await.map_err(Failure::store)? else {
             return Ok(None);
         };
@@ -130,13 +143,14 @@ impl Deliverer<'_> {
         Ok(Some(stored))
     }
 
-    /// When the main content was first retrieved (see [`retrieval::facts`]).
+    /// When the main content was first retrieved, and whether this is the message's first
+    /// attempt (see [`retrieval::facts`]).
     async fn retrieval(
         &self,
         provider: &MessageProvider,
         listed: &ListedMessage,
         folder: &str,
-    ) -> Result<Retrieval, Failure> {
+    ) -> Result<(Retrieval, bool), Failure> {
         let message = MessageRef {
             provider_id: &provider.message_provider_id,
             message_id: &listed.message.message_id,
@@ -152,10 +166,11 @@ impl Deliverer<'_> {
         provider: &MessageProvider,
         listed: &ListedMessage,
         folder: &str,
+        retrieval: Retrieval,
     ) -> Result<Parts, Failure> {
         let m = &listed.message;
         let mut parts = Parts {
-            retrieval: self.retrieval(provider, listed, folder).await?,
+            retrieval,
             bytes: 0,
             attachments: Vec::new(),
             body: None,
@@ -222,7 +237,7 @@ impl Deliverer<'_> {
         // lost, or by another run; either way that one is the message's.
         let json = match self.objects.put(put_json(&key, json.to_vec(), true)).await {
             Ok(Insert::Inserted) => json,
-            Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key).await {
+            Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key, false).await {
                 Ok(Some(stored)) => stored,
                 Ok(None) => return Delivery::Failed(Failure::store(StoreError::new("put object", &key, "vanished"))),
                 Err(failure) => return Delivery::Failed(failure),

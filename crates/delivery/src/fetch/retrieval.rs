@@ -54,6 +54,9 @@ fn main_content_key(folder: &str, listed: &ListedMessage) -> String {
 /// the next (the first facts kept are the ones that stay). Listed as read: by a person, or
 /// by an earlier attempt of ours, whose facts are then in the state table or, from before
 /// they were kept there, with the content it stored.
+///
+/// With the facts, whether this attempt is the message's first: its note was new (an
+/// earlier attempt noted its own moment first, before anything it wrote).
 pub(super) async fn facts(
     (ledger, objects): (&dyn Ledger, &dyn ObjectStore),
     entity: &EntityId,
@@ -61,7 +64,7 @@ pub(super) async fn facts(
     message: MessageRef<'_>,
     listed: &ListedMessage,
     folder: &str,
-) -> Result<Retrieval, Failure> {
+) -> Result<(Retrieval, bool), Failure> {
     if listed.message.read_status != Some(true) {
         let fresh = Retrieval {
             at: now,
@@ -70,10 +73,11 @@ pub(super) async fn facts(
         // Kept while e-Box keeps the message, at least a day.
         let expires = listed.message.expiration_date.unwrap_or(now + Duration::days(90));
         let keep_until = expires.max(now + Duration::days(1));
-        return (ledger.note_retrieval(entity, &message, fresh, keep_until).await).map_err(Failure::store);
+        let kept = (ledger.note_retrieval(entity, &message, fresh, keep_until).await).map_err(Failure::store)?;
+        return Ok((kept, kept == fresh));
     }
     if let Some(noted) = ledger.noted_retrieval(entity, &message).await.map_err(Failure::store)? {
-        return Ok(noted);
+        return Ok((noted, false));
     }
     let key = main_content_key(folder, listed);
     let stored = objects.head(&key).await.map_err(Failure::store)?;
@@ -81,9 +85,8 @@ pub(super) async fn facts(
         at: now,
         read_before: true,
     };
-    Ok(stored
-        .and_then(|meta| from_metadata(&meta.metadata))
-        .unwrap_or(read_before))
+    let facts = stored.and_then(|meta| from_metadata(&meta.metadata));
+    Ok((facts.unwrap_or(read_before), false))
 }
 
 #[cfg(test)]
