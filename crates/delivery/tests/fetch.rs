@@ -10,7 +10,7 @@ mod watched;
 use health::*;
 use round_three::*;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -435,6 +435,19 @@ async fn a_run_killed_at_any_step_is_completed_exactly_once(mut w: World) {
     assert_eq!(final_run.delivered, 2);
     w.assert_all_delivered(A).await;
     w.state.assert_nothing_after_message_json();
+    // Every message is announced by its own id, also the one whose run died between its
+    // event and its row (announced again by the run that recorded it).
+    let expected: BTreeSet<String> = [P1, P2]
+        .iter()
+        .flat_map(|p| w.sim.messages(p, A).into_iter().map(move |m| (p, m.id)))
+        .map(|(p, id)| delivery::verdeelbak::event::event_id(A, p, &id))
+        .collect();
+    let events = w.events(expected.len()).await;
+    let announced: BTreeSet<String> = events
+        .iter()
+        .map(|e| e["detail"]["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(announced, expected);
 }
 
 async fn one_run_per_entity_at_a_time(mut w: World) {
@@ -1087,9 +1100,14 @@ async fn every_delivered_message_is_announced_with_its_own_id_and_no_body(mut w:
     w.connect(A).await;
     w.connect(B).await;
     w.generate(A, 8, 1, 2_000);
+    w.state.take();
     let report = w.run(A).await;
     assert_eq!(report.delivered, 8, "{report:#?}");
     assert_eq!(report.events.published, 8, "{:?}", report.events);
+    // Each event went out before its row, which was recorded published in its one write.
+    let calls = w.state.take();
+    assert_eq!(calls.get("ledger record"), Some(&8), "{calls:?}");
+    assert_eq!(calls.get("ledger event published"), None, "{calls:?}");
     assert_eq!(report.events.pending, 0);
     let registered: u64 = [P1, P2]
         .iter()

@@ -1,5 +1,5 @@
 //! One message into the verdeelbak: attachments and body first, `message.json` last
-//! (created once: its presence means complete), then the ledger row.
+//! (created once: its presence means complete), then its event, then the ledger row.
 //!
 //! A message the ledger does not know may still be complete in the verdeelbak: a run
 //! died between its `message.json` and its ledger row. Its `message.json` is looked for
@@ -247,8 +247,9 @@ impl Deliverer<'_> {
         self.record(provider, listed, key, &json, Delivery::New { bytes }).await
     }
 
-    /// The ledger row of a message whose `message.json` is stored, its event pending,
-    /// then the event; `delivered` is what the delivery is when the row is new.
+    /// The event of a message whose `message.json` is stored, then its ledger row:
+    /// published when the bus took the event, pending when not (see [`super::outbox`]).
+    /// `delivered` is what the delivery is when the row is new.
     async fn record(
         &self,
         provider: &MessageProvider,
@@ -257,18 +258,29 @@ impl Deliverer<'_> {
         message_json: &[u8],
         delivered: Delivery,
     ) -> Delivery {
+        if let Err(failure) = self.may_write() {
+            return Delivery::Failed(failure);
+        }
+        let message_id = &listed.message.message_id;
+        let row = Outgoing {
+            provider_id: &provider.message_provider_id,
+            message_id,
+            message_key: &message_key,
+            message_json,
+        };
+        let published = self.publisher.publish_new(&row).await;
         let entry = LedgerEntry {
             provider_id: provider.message_provider_id.clone(),
-            message_id: listed.message.message_id.clone(),
+            message_id: message_id.clone(),
             // To the millisecond, as the ledger keeps it: a retried write finds its own row.
             delivered_at: chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3),
-            message_key,
             message_sha256: hex(sha256_of(message_json)),
+            message_key,
             expires_at: listed.message.expiration_date,
-            event_pending: true,
+            event_pending: !published,
         };
         // The row is not fenced in the store (see [`Ledger::record`]): the lease is
-        // checked here.
+        // checked here, again after the publish.
         if let Err(failure) = self.may_write() {
             return Delivery::Failed(failure);
         }
@@ -277,13 +289,6 @@ impl Deliverer<'_> {
                 if listed.message.registered_mail {
                     self.publisher.registered();
                 }
-                let row = Outgoing {
-                    provider_id: &entry.provider_id,
-                    message_id: &entry.message_id,
-                    message_key: &entry.message_key,
-                    message_json,
-                };
-                self.publisher.publish_rows(&[row]).await;
                 delivered
             }
             Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,

@@ -1,7 +1,10 @@
-//! The transactional outbox: each ledger row is recorded with its event pending, the
-//! event is published right after, and the row is marked published once the bus took it.
-//! A publish that fails does not fail the delivery; the row stays pending and a later run
-//! publishes it (bounded per run). Delivery is at least once, with a deterministic id.
+//! The transactional outbox. A delivered message's event is published once its
+//! `message.json` is stored and before its ledger row is recorded: the row is recorded
+//! published when the bus took the event, pending when it did not. A run that dies between
+//! the two leaves a complete message without a row, which the next run records and
+//! announces again. A publish that fails does not fail the delivery; the row stays pending
+//! and a later run publishes it (bounded per run), then marks it. Delivery is at least
+//! once, with a deterministic id.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -74,14 +77,21 @@ impl<'a> Publisher<'a> {
         self.tally.registered.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Publishes the events of `rows` (their rows recorded as pending), ten per call, and
-    /// marks each one the bus took as published. Never an error: what fails stays pending.
-    pub(super) async fn publish_rows(&self, rows: &[Outgoing<'_>]) {
-        let (entity, tally, lease) = (self.entity, &self.tally, self.lease);
-        let mut events: Vec<(&Outgoing, DeliveredEvent)> = Vec::new();
-        for row in rows {
+    /// Publishes the event of a new row before the row is recorded: true when the bus took
+    /// it, so the row is recorded published; false leaves it to be recorded pending.
+    pub(super) async fn publish_new(&self, row: &Outgoing<'_>) -> bool {
+        self.publish(std::slice::from_ref(row)).await[0]
+    }
+
+    /// Publishes the events of `rows`, ten per call, counting each as published or
+    /// pending; whether the bus took each, in order. Never an error.
+    async fn publish(&self, rows: &[Outgoing<'_>]) -> Vec<bool> {
+        let (entity, tally) = (self.entity, &self.tally);
+        let mut taken = vec![false; rows.len()];
+        let mut events: Vec<(usize, DeliveredEvent)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
             match event::from_message_json(row.message_key, row.message_json) {
-                Ok(e) => events.push((row, e)),
+                Ok(e) => events.push((i, e)),
                 Err(e) => {
                     tracing::error!(entity = %entity, key = row.message_key, error = %e, "no event for this message.json; its row stays pending");
                     tally.pending.fetch_add(1, Ordering::Relaxed);
@@ -90,25 +100,38 @@ impl<'a> Publisher<'a> {
         }
         let only: Vec<DeliveredEvent> = events.iter().map(|(_, e)| e.clone()).collect();
         let outcomes = crate::events::publish(self.bus, &only).await;
-        for ((row, e), outcome) in events.iter().zip(outcomes) {
-            if let Err(reason) = outcome {
-                tracing::warn!(entity = %entity, event_id = %e.id, reason, "event not taken by the bus; it stays pending");
-                tally.pending.fetch_add(1, Ordering::Relaxed);
-                continue;
+        for ((i, e), outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {
+                    tally.published.fetch_add(1, Ordering::Relaxed);
+                    taken[*i] = true;
+                }
+                Err(reason) => {
+                    tracing::warn!(entity = %entity, event_id = %e.id, reason, "event not taken by the bus; it stays pending");
+                    tally.pending.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            tally.published.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Publishes the events of rows recorded as pending, and marks each one the bus took
+    /// as published. Never an error: what fails stays pending.
+    async fn publish_pending_rows(&self, rows: &[Outgoing<'_>]) {
+        let taken = self.publish(rows).await;
+        for (row, _) in rows.iter().zip(taken).filter(|(_, taken)| *taken) {
             // Not marked after the lease is gone: the row stays pending, and is published
             // again by a later run (at least once).
-            if !lease.holds() {
+            if !self.lease.holds() {
                 continue;
             }
             if let Err(e) = self
                 .ledger
-                .event_published(entity, row.provider_id, row.message_id)
+                .event_published(self.entity, row.provider_id, row.message_id)
                 .await
             {
                 // Published but still pending: a later run publishes it again.
-                tracing::warn!(entity = %entity, error = %e, "event published, its row not marked; it is published again later");
+                tracing::warn!(entity = %self.entity, error = %e, "event published, its row not marked; it is published again later");
             }
         }
     }
@@ -152,7 +175,7 @@ impl<'a> Publisher<'a> {
                 message_json: bytes,
             })
             .collect();
-        self.publish_rows(&outgoing).await;
+        self.publish_pending_rows(&outgoing).await;
         if rows.len() == PENDING_PER_RUN && tally.pending.load(Ordering::Relaxed) == 0 {
             // More may be left: the next run looks again.
             tally.pending.fetch_add(1, Ordering::Relaxed);
