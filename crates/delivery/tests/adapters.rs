@@ -547,6 +547,7 @@ async fn object_streamed_in_chunks_reads_back_identical(b: Backend) {
         body: ObjectBody::Stream {
             length: bytes.len() as u64,
             chunks: futures::stream::iter(chunks).boxed(),
+            checked: false,
         },
         sha256: sha256_of(&bytes),
         content_type: "application/zip".into(),
@@ -650,6 +651,7 @@ async fn streamed_object_that_fails_its_checks_is_not_stored(b: Backend) {
             body: ObjectBody::Stream {
                 length,
                 chunks: stream(body),
+                checked: false,
             },
             sha256,
             content_type: "application/pdf".into(),

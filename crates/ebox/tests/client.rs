@@ -8,7 +8,7 @@ use base64::Engine;
 use common::*;
 use ebox::model::{Listed, MessageProvider, ProviderState, ReferenceKind};
 use ebox::{EboxError, KeyError, KeyMaterial};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::Digest;
 
@@ -246,6 +246,28 @@ async fn cut_short_and_wrong_attachments_are_errors() {
         "{err}"
     );
     assert!(!err.retryable());
+
+    // Whoever writes the chunks somewhere never gets the whole body of a wrong one: the
+    // last chunk is held back, and the error comes in its place.
+    for fault in ["wrong_digest", "truncate"] {
+        let kind = match fault {
+            "truncate" => json!({"type": "truncate", "after_bytes": 1_999_999}),
+            _ => json!({"type": fault}),
+        };
+        f.fault(json!({"route": "content", "kind": kind, "times": 1}));
+        let mut chunks = session.attachment(&provider, &m.message_id, &a).await.unwrap().chunks;
+        let mut passed = 0;
+        let err = loop {
+            match chunks.next().await {
+                Some(Ok(chunk)) => passed += chunk.len(),
+                Some(Err(e)) => break e,
+                None => panic!("{fault}: the stream ended cleanly after {passed} bytes"),
+            }
+        };
+        assert!(matches!(err, EboxError::DigestMismatch { .. }), "{fault}: {err}");
+        assert!(passed < 1_999_999, "{fault}: {passed} bytes passed on before the error");
+        assert!(chunks.next().await.is_none(), "{fault}: nothing after the error");
+    }
 
     // Without a digest, the Content-Length decides; the declared size (kB) never fails a
     // download, even when it is far off.

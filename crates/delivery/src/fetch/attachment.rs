@@ -31,10 +31,15 @@ impl Target {
         length: u64,
         sha256: Sha256,
         chunks: futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>,
+        checked: bool,
     ) -> PutObject {
         PutObject {
             key: self.key.clone(),
-            body: ObjectBody::Stream { length, chunks },
+            body: ObjectBody::Stream {
+                length,
+                chunks,
+                checked,
+            },
             sha256,
             content_type: self.content_type.clone(),
             if_absent: false,
@@ -136,7 +141,9 @@ impl Deliverer<'_> {
                 std::io::Error::other(message)
             })
             .boxed();
-        match self.objects.put(target.put(length, sha, chunks)).await {
+        // e-Box's download checks its own chunks against `length` and `sha` (see
+        // [`ebox::AttachmentDownload::from_chunks`]).
+        match self.objects.put(target.put(length, sha, chunks, true)).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match problem.lock().unwrap().take() {
                 Some(ebox_error) => Failure::ebox(Step::Attachment, ebox_error),
@@ -156,7 +163,7 @@ impl Deliverer<'_> {
             })?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).boxed();
         self.objects
-            .put(target.put(length, sha, chunks))
+            .put(target.put(length, sha, chunks, false))
             .await
             .map_err(Failure::store)?;
         Ok((length, sha))

@@ -17,6 +17,10 @@ pub enum ObjectBody {
     Stream {
         length: u64,
         chunks: BoxStream<'static, Result<Bytes, io::Error>>,
+        /// The producer checks the chunks against `length` and the SHA-256 as they flow,
+        /// holding back the last one until both are confirmed and ending in an error
+        /// instead (e-Box's downloads do): the store need not hash them again.
+        checked: bool,
     },
 }
 

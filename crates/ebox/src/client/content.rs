@@ -130,59 +130,90 @@ impl AttachmentDownload {
     }
 
     /// A download of `attachment` from its chunks as they arrive: hashed as they flow,
-    /// checked against the digest e-Box gave and against `content_length` when known. A
-    /// mismatch or a short body ends the stream with an error instead of its last chunk.
+    /// checked against the digest e-Box gave and against `content_length` when known. The
+    /// last chunk is held back until both are confirmed, and a mismatch or a short body
+    /// ends the stream with an error instead: whoever writes these chunks somewhere never
+    /// sees the whole body unless it is the one e-Box announced.
     pub fn from_chunks(
         content_length: Option<u64>,
         attachment: &Attachment,
         body: BoxStream<'static, Result<Bytes, EboxError>>,
     ) -> Self {
         let expected = attachment.expected_sha256();
-        let name = attachment.attachment_id.clone();
         let sha256 = Arc::new(OnceLock::new());
-        let done = sha256.clone();
+        let check = Check {
+            body,
+            held: None,
+            hasher: sha2::Sha256::new(),
+            count: 0,
+            content_length,
+            expected,
+            name: attachment.attachment_id.clone(),
+            done: sha256.clone(),
+        };
         // The state is None once the stream has ended, with an error or cleanly.
-        let chunks = stream::unfold(Some((body, sha2::Sha256::new(), 0u64)), move |state| {
-            let (name, done) = (name.clone(), done.clone());
-            async move {
-                let (mut body, mut hasher, mut count) = state?;
-                let error = match body.next().await {
-                    Some(Ok(chunk)) => {
-                        hasher.update(&chunk);
-                        count += chunk.len() as u64;
-                        return Some((Ok(chunk), Some((body, hasher, count))));
-                    }
-                    Some(Err(e)) => e,
-                    None => {
-                        let actual: [u8; 32] = hasher.finalize().into();
-                        match (content_length, expected.filter(|e| *e != actual)) {
-                            (Some(expected), _) if count != expected => EboxError::ShortBody {
-                                attachment: name,
-                                expected,
-                                actual: count,
-                            },
-                            (_, Some(expected_sha)) => EboxError::DigestMismatch {
-                                attachment: name,
-                                expected: hex::encode(expected_sha),
-                                actual: hex::encode(actual),
-                            },
-                            _ => {
-                                let _ = done.set(actual);
-                                return None;
-                            }
-                        }
-                    }
-                };
-                Some((Err(error), None))
-            }
-        })
-        .boxed();
+        let chunks = stream::unfold(Some(check), |state| async move { state?.next().await }).boxed();
         Self {
             content_length,
             expected_sha256: expected,
             chunks,
             sha256,
         }
+    }
+}
+
+/// An attachment's chunks, checked as they flow (see [`AttachmentDownload::from_chunks`]).
+struct Check {
+    body: BoxStream<'static, Result<Bytes, EboxError>>,
+    /// The last chunk read, passed on once the next one arrives or the body checks out.
+    held: Option<Bytes>,
+    hasher: sha2::Sha256,
+    count: u64,
+    content_length: Option<u64>,
+    expected: Option<[u8; 32]>,
+    name: String,
+    done: Arc<OnceLock<[u8; 32]>>,
+}
+
+type Next = Option<(Result<Bytes, EboxError>, Option<Check>)>;
+
+impl Check {
+    async fn next(mut self) -> Next {
+        loop {
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    self.hasher.update(&chunk);
+                    self.count += chunk.len() as u64;
+                    if let Some(previous) = self.held.replace(chunk) {
+                        return Some((Ok(previous), Some(self)));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => return self.finish(),
+            }
+        }
+    }
+
+    /// The body ended: its last chunk when length and digest check out, else the error.
+    fn finish(self) -> Next {
+        let actual: [u8; 32] = self.hasher.finalize().into();
+        let error = match (self.content_length, self.expected.filter(|e| *e != actual)) {
+            (Some(expected), _) if self.count != expected => EboxError::ShortBody {
+                attachment: self.name,
+                expected,
+                actual: self.count,
+            },
+            (_, Some(expected_sha)) => EboxError::DigestMismatch {
+                attachment: self.name,
+                expected: hex::encode(expected_sha),
+                actual: hex::encode(actual),
+            },
+            _ => {
+                let _ = self.done.set(actual);
+                return self.held.map(|last| (Ok(last), None));
+            }
+        };
+        Some((Err(error), None))
     }
 }
 

@@ -141,7 +141,7 @@ impl ObjectStore for MemoryObjects {
         }
         let bytes = match object.body {
             ObjectBody::Bytes(b) => b,
-            ObjectBody::Stream { length, chunks } => {
+            ObjectBody::Stream { length, chunks, .. } => {
                 let (mut chunks, _) = verified_body(chunks, length, object.sha256);
                 let mut buf = BytesMut::new();
                 while let Some(chunk) = chunks.next().await {
