@@ -81,6 +81,7 @@ bench: $(TOOLS) ## Benchmarks that print figures against their limits; writes BE
 	  echo '```'; \
 	  ./target/measure/system all; \
 	  ./target/measure/sim_capacity; \
+	  ./target/measure/request_floor; \
 	  ./target/measure/attachment_memory; \
 	  echo; echo "arm64 release zips (make build):"; \
 	  for f in fetch fanout; do z=target/lambda/$$f/bootstrap.zip; \
