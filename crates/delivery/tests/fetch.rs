@@ -3,6 +3,7 @@
 //! engine tests that need no transport (no injected fault, no request count) also run on
 //! e-Box's in-process twin (`testkit::twin`), the simulator's state read without HTTP.
 
+mod gated;
 mod health;
 mod round_three;
 mod watched;
@@ -272,6 +273,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     shared_certificate_connections_work,
     a_run_emits_its_metrics,
     every_body_is_delivered_and_none_where_there_is_none,
+    the_body_is_read_beside_the_attachments,
     a_registry_paging_in_fifties_loses_nothing,
     v2_and_v3_providers_give_the_same_message_json,
     an_unreadable_item_is_kept_raw_and_the_cursor_waits_for_it,
@@ -754,6 +756,27 @@ impl World {
         let key = json_key_of(&prefix, provider, id);
         serde_json::from_slice(&self.b.objects.get(&key).await.unwrap().expect(&key)).unwrap()
     }
+}
+
+async fn the_body_is_read_beside_the_attachments(mut w: World) {
+    w.connect(A).await;
+    w.add(
+        P1,
+        A,
+        json!({"message_id": "both", "body": {"nl": "Zie bijlage"}, "body_main_content": false,
+        "body_inline": false, "attachments": [{"file_name": "brief.pdf", "main_content": true, "size": 3000}]}),
+    );
+    // The attachment's download waits for the body to be read: read after the
+    // attachments, it never would be.
+    w.fetcher.ebox = Arc::new(gated::BodyFirst {
+        inner: w.fetcher.ebox.clone(),
+        body_read: Arc::new(tokio::sync::Notify::new()),
+    });
+    let report = tokio::time::timeout(std::time::Duration::from_secs(20), w.run(A))
+        .await
+        .expect("the attachment waited for a body that was not read beside it");
+    assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 1), "{report:#?}");
+    assert_eq!(w.message_json(A, P1, "both").await["body"]["nl"], "Zie bijlage");
 }
 
 async fn every_body_is_delivered_and_none_where_there_is_none(mut w: World) {

@@ -159,8 +159,9 @@ impl Deliverer<'_> {
         retrieval::facts(ports, self.entity, self.clock.now(), message, listed, folder).await
     }
 
-    /// Attachments, then the body: every body, main content or annex, since only the body
-    /// call says whether there is one.
+    /// The attachments, one after the other, and beside them the body is read: every body,
+    /// main content or annex, since only the body call says whether there is one. The body
+    /// is stored once the attachments are, so a message that fails leaves nothing.
     async fn store_parts(
         &self,
         provider: &MessageProvider,
@@ -169,36 +170,41 @@ impl Deliverer<'_> {
         retrieval: Retrieval,
     ) -> Result<Parts, Failure> {
         let m = &listed.message;
-        let mut parts = Parts {
+        let attachments = async {
+            // A listing that held only part of the attachments: the whole list, on its own.
+            let asked;
+            let attachments = if m.attachments_whole {
+                m.attachments()
+            } else {
+                asked = self
+                    .mailbox
+                    .attachments(provider, &m.message_id)
+                    .await
+                    .map_err(|e| Failure::ebox(Step::Attachment, e))?;
+                &asked[..]
+            };
+            let mut stored = Vec::with_capacity(attachments.len());
+            for attachment in attachments {
+                stored.push(
+                    self.store_attachment(provider, &m.message_id, attachment, folder, &retrieval)
+                        .await?,
+                );
+            }
+            Ok(stored)
+        };
+        let (attachments, body) = futures::try_join!(attachments, self.read_body(provider, m))?;
+        let body = self.store_body(body, m, folder, &retrieval).await?;
+        let mut bytes: u64 = attachments.iter().map(|a| a.size_bytes).sum();
+        let body = body.map(|(text, source, size)| {
+            bytes += size;
+            (text, source)
+        });
+        Ok(Parts {
             retrieval,
-            bytes: 0,
-            attachments: Vec::new(),
-            body: None,
-        };
-        // A listing that held only part of the attachments: the whole list, on its own.
-        let asked;
-        let attachments = if m.attachments_whole {
-            m.attachments()
-        } else {
-            asked = self
-                .mailbox
-                .attachments(provider, &m.message_id)
-                .await
-                .map_err(|e| Failure::ebox(Step::Attachment, e))?;
-            &asked[..]
-        };
-        for attachment in attachments {
-            let stored = self
-                .store_attachment(provider, &m.message_id, attachment, folder, &parts.retrieval)
-                .await?;
-            parts.bytes += stored.size_bytes;
-            parts.attachments.push(stored);
-        }
-        if let Some((text, source, bytes)) = self.store_body(provider, m, folder, &parts.retrieval).await? {
-            parts.bytes += bytes;
-            parts.body = Some((text, source));
-        }
-        Ok(parts)
+            bytes,
+            attachments,
+            body,
+        })
     }
 
     /// `message.json`, then the ledger row.
