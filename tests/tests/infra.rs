@@ -154,6 +154,8 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("put_secret_value", "secretsmanager:PutSecretValue", &[]),
     ("delete_secret", "secretsmanager:DeleteSecret", &[]),
     ("create_event_bus", "events:CreateEventBus", &[]),
+    // The CLI finding a stack's bucket by its name.
+    ("list_buckets", "s3:ListAllMyBuckets", &[]),
 ];
 
 /// Actions a role needs for what a call answers rather than for the call itself.
@@ -516,4 +518,51 @@ fn the_schedule_fanout_counts_with_is_the_schedule_it_runs_on() {
         delivery::fleet::Schedule::parse(delivery::config::DEFAULT_SCHEDULE, delivery::config::DEFAULT_TIMEZONE)
             .is_ok()
     );
+}
+
+/// A name attribute's template, with `name_prefix` and the account id put in.
+fn name_in_stack(block: &Block, key: &str, prefix: &str, account: &str) -> String {
+    let Expression::TemplateExpr(template) = attribute(block, key) else {
+        panic!("{} {:?}: {key} is not a template", block.identifier(), block.labels())
+    };
+    let source = match template.as_ref() {
+        hcl::TemplateExpr::QuotedString(s) => s.clone(),
+        other => panic!("unexpected template {other:?}"),
+    };
+    source
+        .replace("${var.name_prefix}", prefix)
+        .replace("${data.aws_caller_identity.current.account_id}", account)
+}
+
+#[test]
+fn the_cli_finds_a_stack_by_the_names_terraform_gives() {
+    use delivery::config::vars;
+    use delivery::stack::Stack;
+    let blocks = terraform();
+    let (prefix, account) = ("acc-ebox", "123456789012");
+    let name = |kind: &str, label: &str, key: &str| {
+        name_in_stack(find(&blocks, "resource", &[kind, label]), key, prefix, account)
+    };
+    let mut stack = Stack::new(prefix);
+    let declared = [
+        (
+            vars::CONNECTIONS_TABLE,
+            name("aws_dynamodb_table", "connections", "name"),
+        ),
+        (vars::STATE_TABLE, name("aws_dynamodb_table", "state", "name")),
+        (
+            vars::EVENT_BUS_NAME,
+            name("aws_cloudwatch_event_bus", "delivered", "name"),
+        ),
+        (
+            vars::FETCH_FUNCTION_NAME,
+            name("aws_lambda_function", "fetch", "function_name"),
+        ),
+    ];
+    for (variable, terraform_name) in &declared {
+        assert_eq!(stack.variable(variable).as_ref(), Some(terraform_name), "{variable}");
+    }
+    let bucket = name("aws_s3_bucket", "verdeelbak", "bucket");
+    stack.bucket = stack.bucket_among(["acc-ebox-verdeelbak-logs", bucket.as_str()]);
+    assert_eq!(stack.variable(vars::VERDEELBAK_BUCKET), Some(bucket));
 }

@@ -36,21 +36,26 @@ pub enum Command {
         /// The secret holding the key material (a connection's own or the shared one).
         #[arg(long)]
         secret: String,
+        /// The new private key (PEM), as `certificate new` wrote it.
         #[arg(long)]
         key: PathBuf,
+        /// The certificate signed for that key (PEM).
         #[arg(long)]
         cert: PathBuf,
     },
     /// Per connection, which pair its last run used; those not yet on the next pair first.
     Status {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Make a secret's next pair its current one. Refused while a connection using the
     /// secret was last seen on the current pair, unless --force.
     Promote {
+        /// The secret whose next pair becomes its current one.
         #[arg(long)]
         secret: String,
+        /// Promote even while a connection was last seen on the current pair.
         #[arg(long)]
         force: bool,
     },

@@ -22,31 +22,40 @@ pub enum Command {
     Add(Box<Add>),
     /// Every connection.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// One connection, with its last run.
     Show {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Deliver the entity's mail again from the next run on.
     Enable {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
     },
+    /// Stop delivering the entity's mail (nothing is removed); `enable` resumes.
     Disable {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
     },
     /// Remove the connection; its own secret is scheduled for deletion (7 days to recover).
     Remove {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
     },
     /// Get a token and read the e-Box summary: does the connection work?
     Test {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
     },
@@ -58,6 +67,7 @@ pub struct Add {
     /// The entity's enterprise number (KBO), e.g. 0403.170.701.
     #[arg(long)]
     entity: String,
+    /// The entity's name, as the verdeelbak and the reports show it.
     #[arg(long)]
     name: String,
     /// The ClientID of the entity's "DocConsumer e-Box Enterprise" REST account.

@@ -15,11 +15,13 @@ pub enum Command {
     /// Publish again the events of an entity's delivered messages (from the ledger, with
     /// their own ids), for a consumer that lost its own.
     Replay {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
         /// Only messages delivered on or after this day (YYYY-MM-DD, UTC).
         #[arg(long)]
         since: Option<NaiveDate>,
+        /// Print JSON instead of a summary.
         #[arg(long)]
         json: bool,
     },

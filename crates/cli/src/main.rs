@@ -20,6 +20,11 @@ use clap::{Parser, Subcommand};
     version
 )]
 struct Cli {
+    /// The deployed stack: the name prefix Terraform gave its resources. Its tables, bus,
+    /// fetch function and bucket are found by it; CONNECTIONS_TABLE, STATE_TABLE,
+    /// VERDEELBAK_BUCKET, EVENT_BUS_NAME and FETCH_FUNCTION_NAME, when set, win.
+    #[arg(long, global = true, env = delivery::stack::STACK_VARIABLE, default_value = delivery::stack::DEFAULT_PREFIX)]
+    stack: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +45,7 @@ enum Command {
     Events(events::Command),
     /// Fetch one entity now: in this process, or with --remote through the deployed function.
     Run {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
         /// Re-deliver what is not yet delivered from this date on (YYYY-MM-DD).
@@ -54,12 +60,14 @@ enum Command {
         /// Invoke the deployed fetch function (FETCH_FUNCTION_NAME) instead.
         #[arg(long)]
         remote: bool,
+        /// Print JSON instead of a summary.
         #[arg(long)]
         json: bool,
     },
     /// One row per connection, those that need action first: health, last run, delivered,
     /// cursor, last error, certificate expiry.
     Status {
+        /// Print JSON instead of a summary.
         #[arg(long)]
         json: bool,
         /// Only the connections that need a person to act, with the step to redo.
@@ -71,6 +79,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    context::use_stack(cli.stack);
     let result = match cli.command {
         Command::Bootstrap => context::bootstrap().await,
         Command::Certificate(command) => certificate::run(command).await,
@@ -100,4 +109,33 @@ fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING).set_header(header);
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag, however deep, with the line `--help` shows for it.
+    fn undocumented(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() {
+                missing.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(path.clone());
+            }
+            undocumented(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_subcommand_has_a_help_line() {
+        let mut missing = Vec::new();
+        undocumented(&super::Cli::command(), "digipost-ebox", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:#?}");
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use delivery::EntityId;
-use delivery::config::{Env, FetchConfig};
+use delivery::config::FetchConfig;
 use delivery::connection_status::{ConnectionStatus, connection_statuses};
 use delivery::fetch::{FetchRequest, Outcome, RunReport};
 
@@ -32,15 +32,15 @@ pub async fn run_now(
     };
     let ctx = Context::from_env().await?;
     let report: RunReport = if remote {
-        let mut env = Env::process();
+        let mut env = ctx.env();
         let function = env.required(delivery::config::vars::FETCH_FUNCTION_NAME);
-        env.finish()?;
+        ctx.finish(env)?;
         delivery::aws::run_fetch(&ctx.clients.lambda, &function, &request)
             .await
             .map_err(anyhow::Error::msg)?
     } else {
         // The same engine the function runs, built the same way.
-        let fetcher = delivery::wiring::fetcher(&ctx.clients, &FetchConfig::from_env()?)?;
+        let fetcher = delivery::wiring::fetcher(&ctx.clients, &FetchConfig::read(ctx.env())?)?;
         let progress = indicatif::ProgressBar::new_spinner();
         progress.set_message(format!("fetching {id}{}", if dry_run { " (dry run)" } else { "" }));
         progress.enable_steady_tick(Duration::from_millis(120));

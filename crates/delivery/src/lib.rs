@@ -23,6 +23,7 @@ pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod secrets_cache;
+pub mod stack;
 pub mod stores;
 pub mod verdeelbak;
 pub mod wiring;

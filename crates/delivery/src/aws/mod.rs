@@ -16,7 +16,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use dynamodb::{DynamoConnections, DynamoState};
 pub use eventbridge::EventBridgeBus;
 pub use lambda::{LambdaDispatcher, run_fetch};
-pub use s3::S3Objects;
+pub use s3::{S3Objects, bucket_names};
 pub use secrets::SecretsManager;
 
 use crate::ports::{BoxError, StoreError};

@@ -31,6 +31,17 @@ impl S3Objects {
     }
 }
 
+/// The names of the account's buckets (to find a stack's verdeelbak by its name).
+pub async fn bucket_names(clients: &super::AwsClients) -> Result<Vec<String>, StoreError> {
+    let mut pages = clients.s3.list_buckets().into_paginator().send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| store_error("list buckets", "", e))?;
+        names.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+    }
+    Ok(names)
+}
+
 fn decode_sha256(b64: &str) -> Option<Sha256> {
     STANDARD.decode(b64).ok()?.try_into().ok()
 }
