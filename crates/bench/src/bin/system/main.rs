@@ -10,6 +10,7 @@ mod idle;
 mod memory;
 mod process;
 mod procfs;
+mod quota;
 mod requests;
 mod runtime;
 mod start;
