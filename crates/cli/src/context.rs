@@ -11,7 +11,7 @@ use delivery::stack::{DEFAULT_PREFIX, Stack};
 /// The stack `--stack` names, set once by `main`.
 static STACK: OnceLock<String> = OnceLock::new();
 
-/// Names the deployed stack every command works on (see [`Context::variable`]).
+/// Names the deployed stack every command works on (see [`Context::env`]).
 pub fn use_stack(prefix: String) {
     let _ = STACK.set(prefix);
 }
