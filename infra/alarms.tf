@@ -57,6 +57,21 @@ resource "aws_cloudwatch_metric_alarm" "connections_stale" {
   ok_actions          = [var.alarm_topic_arn]
 }
 
+resource "aws_cloudwatch_metric_alarm" "onboardings_stuck" {
+  alarm_name          = "${var.name_prefix}-onboardings-stuck"
+  alarm_description   = "An entity's onboarding has been on one step for more than ${var.onboarding_stuck_after_days} days: `digipost-ebox status` names the entity, the step and who acts next"
+  namespace           = local.metrics_namespace
+  metric_name         = "OnboardingsStuck"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "connections_needing_action" {
   alarm_name          = "${var.name_prefix}-connections-needing-action"
   alarm_description   = "e-Box refuses a connection's credentials: `digipost-ebox status --needs-action` names the entity and the step it must redo; until then its mail must be read in the e-Box web UI"

@@ -23,9 +23,10 @@ locals {
     FETCH_FUNCTION_NAME = aws_lambda_function.fetch.function_name
     FANOUT_CONCURRENCY  = tostring(var.fanout_concurrency)
     # The schedule fanout runs on: "stale" counts scheduled runs missed, not hours.
-    SCHEDULE_EXPRESSION     = var.schedule_expression
-    SCHEDULE_TIMEZONE       = var.schedule_timezone
-    STALE_AFTER_MISSED_RUNS = tostring(var.stale_after_missed_runs)
+    SCHEDULE_EXPRESSION         = var.schedule_expression
+    SCHEDULE_TIMEZONE           = var.schedule_timezone
+    STALE_AFTER_MISSED_RUNS     = tostring(var.stale_after_missed_runs)
+    ONBOARDING_STUCK_AFTER_DAYS = tostring(var.onboarding_stuck_after_days)
   }
 }
 

@@ -136,6 +136,16 @@ variable "stale_after_missed_runs" {
   }
 }
 
+variable "onboarding_stuck_after_days" {
+  description = "An onboarding on one step (requested, certificate handed over, waiting for the ClientID, ClientID refused) for longer than this many days is stuck, and alarmed"
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.onboarding_stuck_after_days >= 1
+    error_message = "At least one day."
+  }
+}
+
 variable "lambda_zip_dir" {
   description = "Where cargo lambda build --release --arm64 --output-format zip put the zips"
   type        = string

@@ -43,6 +43,17 @@ async fn a_mixed_fleet_is_counted_and_refused_credentials_need_action() {
     let mut old = connections.get(&id).await.unwrap().unwrap();
     old.created_at = Utc::now() - Duration::days(30);
     connections.put(&old).await.unwrap();
+    // An onboarding requested a month ago, still waiting for its ClientID: stuck, not run.
+    let onboarding = testkit::backend::entity(7, 2);
+    let month_ago = Utc::now() - Duration::days(30);
+    let mut waiting = delivery::ports::Connection::new(
+        onboarding,
+        "onboarding",
+        delivery::ports::CredentialsRef::AwaitingClientId,
+        month_ago,
+    );
+    waiting.onboarding = Some(delivery::onboarding::Onboarding::requested(None, month_ago));
+    connections.put(&waiting).await.unwrap();
     system.sim.add_fault(fault(
         json!({"route": "list", "enterprise": stale, "kind": {"type": "status", "status": 400}}),
     ));
@@ -66,10 +77,15 @@ async fn a_mixed_fleet_is_counted_and_refused_credentials_need_action() {
     let tick = system
         .invoke("fanout", &fixture("functions/fanout/fixtures/scheduled-event.json"))
         .await;
-    assert_eq!(tick["dispatched"], 4, "{tick}");
+    assert_eq!(
+        (tick["dispatched"].as_u64(), tick["skipped_onboarding"].as_u64()),
+        (Some(4), Some(1)),
+        "{tick}"
+    );
     assert_eq!(
         tick["fleet"],
-        json!({"enabled": 4, "ok": 0, "degraded": 0, "needs_action": 0, "stale": 1, "mail_expiring": 0}),
+        json!({"enabled": 4, "ok": 0, "degraded": 0, "needs_action": 0, "stale": 1, "mail_expiring": 0,
+               "onboarding": 1, "onboarding_stuck": 1}),
         "{tick}"
     );
     let first = system.wait_for_runs(&runs, mark).await;
@@ -87,7 +103,8 @@ async fn a_mixed_fleet_is_counted_and_refused_credentials_need_action() {
         .await;
     assert_eq!(
         tick["fleet"],
-        json!({"enabled": 4, "ok": 1, "degraded": 2, "needs_action": 1, "stale": 1, "mail_expiring": 1}),
+        json!({"enabled": 4, "ok": 1, "degraded": 2, "needs_action": 1, "stale": 1, "mail_expiring": 1,
+               "onboarding": 1, "onboarding_stuck": 1}),
         "{tick}"
     );
     system.wait_for_runs(&runs, mark).await;
@@ -100,6 +117,8 @@ async fn a_mixed_fleet_is_counted_and_refused_credentials_need_action() {
         ("ConnectionsNeedingAction", 1),
         ("ConnectionsStale", 1),
         ("ConnectionsWithMailExpiring", 1),
+        ("ConnectionsOnboarding", 1),
+        ("OnboardingsStuck", 1),
     ] {
         assert_eq!(metrics[name].as_f64(), Some(f64::from(value)), "{name}: {metrics}");
     }

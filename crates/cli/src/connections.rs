@@ -8,6 +8,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use delivery::EntityId;
 use delivery::fetch::credentials;
+use delivery::onboarding::{Onboarding, Step};
 use delivery::ports::*;
 use delivery::probe::Verdict;
 use delivery::secret::ConnectionSecret;
@@ -53,11 +54,36 @@ pub enum Command {
         #[arg(long)]
         entity: String,
     },
-    /// Get a token and read the e-Box summary: does the connection work?
+    /// Get a token and read the e-Box summary: does the connection work? While it is
+    /// onboarding, a test that gets through connects it.
     Test {
         /// The entity's enterprise number (KBO), e.g. 0403.170.701.
         #[arg(long)]
         entity: String,
+    },
+    /// Start an onboarding: the entity asked for a connection; `add` completes it with the ClientID.
+    Request {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
+        #[arg(long)]
+        entity: String,
+        /// The entity's name, as the verdeelbak and the reports show it.
+        #[arg(long)]
+        name: String,
+        /// The reference of the entity's Facilipunt request.
+        #[arg(long)]
+        facilipunt: Option<String>,
+    },
+    /// Record an onboarding step: certificate_handed_over or waiting_for_client_id.
+    Step {
+        /// The entity's enterprise number (KBO), e.g. 0403.170.701.
+        #[arg(long)]
+        entity: String,
+        /// The step reached: certificate_handed_over or waiting_for_client_id.
+        #[arg(long)]
+        step: delivery::onboarding::Step,
+        /// Which certificate was handed over (its SHA-256 thumbprint or its secret).
+        #[arg(long)]
+        certificate: Option<String>,
     },
 }
 
@@ -112,10 +138,43 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Remove { entity: raw } => remove(&ctx, &raw).await,
         Command::Test { entity: raw } => {
             let id = entity(&raw)?;
-            let connection = existing(&ctx, &id).await?;
-            Ok(report_test(&id, test(&ctx, &connection).await))
+            let mut connection = existing(&ctx, &id).await?;
+            test_and_record(&ctx, &mut connection).await
+        }
+        Command::Request {
+            entity: raw,
+            name,
+            facilipunt,
+        } => {
+            let id = entity(&raw)?;
+            delivery::onboard::request(ctx.connections.as_ref(), id.clone(), &name, facilipunt, Utc::now()).await?;
+            println!(
+                "entity {id}: onboarding requested; next: {}",
+                Onboarding::default().next()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Step {
+            entity: raw,
+            step,
+            certificate,
+        } => {
+            let id = entity(&raw)?;
+            let c = delivery::onboard::reach(ctx.connections.as_ref(), &id, step, certificate, Utc::now()).await?;
+            let onboarding = c.onboarding.unwrap_or_default();
+            println!("entity {id}: onboarding at step {step}; next: {}", onboarding.next());
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Tests the connection and records the test in its onboarding.
+async fn test_and_record(ctx: &Context, connection: &mut Connection) -> anyhow::Result<ExitCode> {
+    let verdict = test(ctx, connection).await;
+    delivery::onboard::record_test(ctx.connections.as_ref(), connection, &verdict, Utc::now())
+        .await
+        .with_context(|| format!("entity {}: step onboarding: recording the test", connection.entity_id))?;
+    Ok(report_test(&connection.entity_id, verdict))
 }
 
 async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
@@ -123,12 +182,13 @@ async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
-        let mut table = crate::table(["entity", "enabled", "name", "credentials"]);
+        let mut table = crate::table(["entity", "enabled", "name", "onboarding", "credentials"]);
         for c in &all {
             table.add_row([
                 c.entity_id.to_string(),
                 c.enabled.to_string(),
                 c.name.clone(),
+                c.onboarding_step().to_string(),
                 describe(&c.credentials),
             ]);
         }
@@ -152,6 +212,10 @@ async fn show(ctx: &Context, raw: &str, json: bool) -> anyhow::Result<ExitCode> 
         println!("enabled      {}", connection.enabled);
         println!("credentials  {}", describe(&connection.credentials));
         println!("verdeelbak   {}", connection.verdeelbak_prefix);
+        println!("onboarding   {}", connection.onboarding_step());
+        if let Some(o) = connection.onboarding.as_ref().filter(|_| !connection.is_connected()) {
+            println!("next         {}", o.next());
+        }
         match last {
             Some(r) => println!("last run     {}", r.summary()),
             None => println!("last run     never"),
@@ -182,6 +246,7 @@ fn describe(credentials: &CredentialsRef) -> String {
             client_id,
             certificate_secret_id,
         } => format!("client {client_id}, shared certificate {certificate_secret_id}"),
+        CredentialsRef::AwaitingClientId => "none yet (waiting for the ClientID)".into(),
     }
 }
 
@@ -228,9 +293,15 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         delivery::verdeelbak::keys::check_prefix(prefix, &id)
             .map_err(|e| anyhow::anyhow!("entity {id}: step input: {e}"))?;
     }
-    if ctx.connections.get(&id).await?.is_some() {
-        bail!("entity {id} already has a connection: `connections show --entity {id}`; remove it first to replace it");
-    }
+    // An onboarding waiting for its ClientID is completed; any other connection stays.
+    let awaiting = match ctx.connections.get(&id).await? {
+        Some(c) if c.credentials == CredentialsRef::AwaitingClientId => Some(c),
+        Some(_) => bail!(
+            "entity {id} already has a connection: `connections show --entity {id}`; remove it first to replace it"
+        ),
+        None => None,
+    };
+    let completes = awaiting.is_some();
     let credentials = match &add.shared_certificate {
         Some(shared) => shared_credentials(ctx, &id, &add, shared).await?,
         None => own_secret(ctx, &id, &add).await?,
@@ -243,7 +314,16 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         .scopes
         .as_deref()
         .map(|s| s.split_whitespace().map(str::to_owned).collect());
-    if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
+    let now = Utc::now();
+    if let Some(awaiting) = &awaiting {
+        connection.created_at = awaiting.created_at;
+    }
+    let mut onboarding = awaiting.and_then(|c| c.onboarding).unwrap_or_default();
+    onboarding.reach(Step::ClientIdReceived, now)?;
+    connection.onboarding = Some(onboarding);
+    if completes {
+        ctx.connections.put(&connection).await?;
+    } else if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
         // Nothing half-stored: the secret made for it goes again.
         if let CredentialsRef::Secret { secret_id } = &connection.credentials {
             ctx.secrets.delete(secret_id).await.ok();
@@ -254,7 +334,7 @@ async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
         "added the connection of {id} ({}), delivering into {}",
         add.name, connection.verdeelbak_prefix
     );
-    Ok(report_test(&id, test(ctx, &connection).await))
+    test_and_record(ctx, &mut connection).await
 }
 
 /// A connection on DigiPost's shared certificate secret, which must hold usable key
@@ -274,6 +354,7 @@ async fn shared_credentials(ctx: &Context, id: &EntityId, add: &Add, shared: &st
         created_at: Utc::now(),
         updated_at: Utc::now(),
         health: None,
+        onboarding: None,
     };
     let shared_key = credentials::resolve(&ctx.secrets, &probe)
         .await

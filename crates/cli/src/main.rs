@@ -65,12 +65,14 @@ enum Command {
         json: bool,
     },
     /// One row per connection, those that need action first: health, last run, delivered,
-    /// cursor, last error, certificate expiry.
+    /// cursor, last error, certificate expiry, and the onboarding step (stuck ones after
+    /// ONBOARDING_STUCK_AFTER_DAYS, 14 by default, on one step).
     Status {
         /// Print JSON instead of a summary.
         #[arg(long)]
         json: bool,
-        /// Only the connections that need a person to act, with the step to redo.
+        /// Only the connections that need a person to act, with the step to redo (stuck
+        /// onboardings among them).
         #[arg(long)]
         needs_action: bool,
     },

@@ -101,7 +101,21 @@ fn print_report(r: &RunReport) {
 pub async fn status(json: bool, needs_action_only: bool) -> anyhow::Result<ExitCode> {
     let ctx = Context::from_env().await?;
     let connections = all_connections(&ctx).await?;
-    let rows = connection_statuses(connections, ctx.state.as_ref(), needs_action_only, Utc::now()).await?;
+    let mut env = ctx.env();
+    let stuck_days = env.parsed_or(
+        "ONBOARDING_STUCK_AFTER_DAYS",
+        delivery::fleet::DEFAULT_ONBOARDING_STUCK_DAYS,
+    );
+    ctx.finish(env)?;
+    let stuck_after = chrono::Duration::days(stuck_days.max(1));
+    let rows = connection_statuses(
+        connections,
+        ctx.state.as_ref(),
+        needs_action_only,
+        stuck_after,
+        Utc::now(),
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -122,6 +136,7 @@ fn print_statuses(rows: &[ConnectionStatus]) {
         "cursor",
         "cert days",
         "undelivered exp.",
+        "onboarding",
         "last error",
     ]);
     let when = |t: Option<DateTime<Utc>>| {
@@ -142,6 +157,10 @@ fn print_statuses(rows: &[ConnectionStatus]) {
             when(r.cursor),
             or_dash(r.certificate_days_to_expiry.map(|d| d.to_string())),
             when(r.undelivered_expires_at),
+            match r.stuck_days {
+                Some(days) => format!("{} (stuck {days} days)", r.onboarding),
+                None => r.onboarding.to_string(),
+            },
             r.last_error.clone().unwrap_or_default(),
         ]);
     }

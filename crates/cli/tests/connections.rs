@@ -619,3 +619,99 @@ async fn bad_key_material_and_a_second_connection_are_refused_with_nothing_store
     assert_eq!(out.status.code(), Some(2), "{}", all(&out));
     assert!(all(&out).contains("already has a connection"), "{}", all(&out));
 }
+
+/// An onboarding walked with the CLI: requested, the certificate handed over, waiting for
+/// the ClientID; the ClientID for an account e-Box does not know yet is refused with the
+/// step to redo, and nothing runs; once the account is there, a test connects it and the
+/// first run completes the onboarding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onboarding_step_by_step() {
+    let s = Setup::start().await;
+    let key = KeyMaterial::generate("digipost");
+    let step = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let s = &s;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = s.cli(&args).await;
+            assert!(out.status.success(), "{args:?}: {}", all(&out));
+            stdout(&out)
+        }
+    };
+    let show = || async {
+        let out = s.cli(&["connections", "show", "--entity", A, "--json"]).await;
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["connection"].clone()
+    };
+    let text = step(&[
+        "connections",
+        "request",
+        "--entity",
+        A,
+        "--name",
+        "IV",
+        "--facilipunt",
+        "FP-42",
+    ])
+    .await;
+    assert!(text.contains("DigiPost hands the entity its certificate"), "{text}");
+    let c = show().await;
+    assert_eq!(c["credentials"]["kind"], "awaiting_client_id");
+    assert_eq!(c["onboarding"]["facilipunt_reference"], "FP-42");
+    step(&[
+        "connections",
+        "step",
+        "--entity",
+        A,
+        "--step",
+        "certificate_handed_over",
+        "--certificate",
+        "digipost-2026",
+    ])
+    .await;
+    let text = step(&["connections", "step", "--entity", A, "--step", "waiting_for_client_id"]).await;
+    assert!(text.contains("ChaMan"), "{text}");
+    let c = show().await;
+    assert!(c["onboarding"]["requested_at"].is_string() && c["onboarding"]["waiting_for_client_id_at"].is_string());
+    assert_eq!(c["onboarding"]["certificate"], "digipost-2026");
+    // Not connected: a run leaves it alone and writes nothing.
+    let out = s.cli(&["run", "--entity", A]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("not connected yet"), "{}", all(&out));
+    // A step it is past, or one only a test records, is refused by name.
+    let out = s
+        .cli(&["connections", "step", "--entity", A, "--step", "requested"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    assert!(all(&out).contains("past requested"), "{}", all(&out));
+    let out = s
+        .cli(&["connections", "step", "--entity", A, "--step", "connected"])
+        .await;
+    assert!(all(&out).contains("recorded by a test"), "{}", all(&out));
+
+    // The ClientID comes before e-Box knows the account: added, tested, refused.
+    let out = s.add_with_pem(A, "client-a", &key).await;
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    assert!(stdout(&out).contains("does NOT work: step token"), "{}", all(&out));
+    let c = show().await;
+    assert_eq!(c["onboarding"]["refusal"]["action"], "webservice_account", "{c}");
+    assert_eq!(c["name"], "IV");
+    let rows: Value = serde_json::from_slice(&s.cli(&["status", "--json"]).await.stdout).unwrap();
+    assert_eq!(rows[0]["onboarding"], "client_id_received", "{rows}");
+    assert!(rows[0]["instruction"].as_str().unwrap().contains("ChaMan"), "{rows}");
+    let out = s.cli(&["run", "--entity", A]).await;
+    assert!(stdout(&out).contains("not connected yet"), "{}", all(&out));
+
+    // The account is made: a test connects it, and the first run completes the onboarding.
+    s.register("client-a", A, &key);
+    let text = step(&["connections", "test", "--entity", A]).await;
+    assert!(text.contains("works"), "{text}");
+    assert!(show().await["onboarding"]["connected_at"].is_string());
+    let out = s.cli(&["run", "--entity", A, "--json"]).await;
+    assert!(out.status.success(), "{}", all(&out));
+    let c = show().await;
+    assert!(c["onboarding"]["first_message_delivered_at"].is_string(), "{c}");
+    assert!(c["onboarding"].get("refusal").is_none(), "{c}");
+    let list = stdout(&s.cli(&["connections", "list"]).await);
+    assert!(list.contains("first_message_delivered"), "{list}");
+    assert!(!all(&s.cli(&["status"]).await).contains("BEGIN"), "no key material");
+}

@@ -221,9 +221,14 @@ impl FanoutConfig {
             .optional(vars::SCHEDULE_TIMEZONE)
             .unwrap_or_else(|| DEFAULT_TIMEZONE.into());
         let missed_runs = env.parsed_or("STALE_AFTER_MISSED_RUNS", 3u32);
+        let stuck_days = env.parsed_or(
+            "ONBOARDING_STUCK_AFTER_DAYS",
+            crate::fleet::DEFAULT_ONBOARDING_STUCK_DAYS as u32,
+        );
         let fleet = match crate::fleet::Schedule::parse(&expression, &timezone) {
             Ok(schedule) => Some(crate::fleet::FleetRules {
                 missed_runs: missed_runs.max(1),
+                onboarding_stuck_after: chrono::Duration::days(i64::from(stuck_days.max(1))),
                 ..crate::fleet::FleetRules::new(schedule)
             }),
             Err(e) => {

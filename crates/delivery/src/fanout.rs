@@ -47,6 +47,9 @@ pub struct DispatchFailure {
 pub struct FanoutReport {
     pub dispatched: u64,
     pub skipped_disabled: u64,
+    /// Enabled connections still onboarding (not connected): fetch would refuse them.
+    #[serde(default)]
+    pub skipped_onboarding: u64,
     pub failed: Vec<DispatchFailure>,
     /// Why nothing was dispatched: the trigger could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +109,10 @@ impl FleetCount<'_> {
         if self.counted.lock().unwrap().is_err() {
             return;
         }
-        let enabled: Vec<EntityId> = page.iter().filter(|c| c.enabled).map(|c| c.entity_id.clone()).collect();
+        let enabled: Vec<EntityId> = (page.iter())
+            .filter(|c| c.enabled && c.is_connected())
+            .map(|c| c.entity_id.clone())
+            .collect();
         let result = self.watch.reports.get_last_many(&enabled).await;
         let mut counted = self.counted.lock().unwrap();
         match (result, &mut *counted) {
@@ -189,15 +195,18 @@ impl Fanout {
         connections: impl futures::Stream<Item = Result<Connection, StoreError>>,
         report: &mut FanoutReport,
     ) -> Result<(), StoreError> {
-        let skipped = std::sync::atomic::AtomicU64::new(0);
-        let skipped = &skipped;
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let (disabled, onboarding) = (&AtomicU64::new(0), &AtomicU64::new(0));
         let mut results = std::pin::pin!(
             connections
                 .try_filter_map(move |c| {
+                    let run = c.enabled && c.is_connected();
                     if !c.enabled {
-                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        disabled.fetch_add(1, Relaxed);
+                    } else if !run {
+                        onboarding.fetch_add(1, Relaxed);
                     }
-                    std::future::ready(Ok(c.enabled.then_some(c.entity_id)))
+                    std::future::ready(Ok(run.then_some(c.entity_id)))
                 })
                 .map_ok(|entity| async move {
                     let backoff = ExponentialBuilder::default()
@@ -222,7 +231,8 @@ impl Fanout {
                 }),
             }
         }
-        report.skipped_disabled += skipped.load(std::sync::atomic::Ordering::Relaxed);
+        report.skipped_disabled += disabled.load(Relaxed);
+        report.skipped_onboarding += onboarding.load(Relaxed);
         Ok(())
     }
 }

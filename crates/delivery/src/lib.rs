@@ -16,6 +16,8 @@ pub mod fleet;
 pub mod handlers;
 pub mod health;
 pub mod metrics;
+pub mod onboard;
+pub mod onboarding;
 pub mod ports;
 pub mod probe;
 pub mod rotation;

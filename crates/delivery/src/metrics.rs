@@ -81,6 +81,9 @@ pub struct FleetMetrics {
     pub connections_stale: AsCount<u64>,
     /// Enabled connections with undelivered mail expiring within 7 days.
     pub connections_with_mail_expiring: AsCount<u64>,
+    /// Connections still onboarding, and those on one step longer than configured.
+    pub connections_onboarding: AsCount<u64>,
+    pub onboardings_stuck: AsCount<u64>,
 }
 
 impl FleetMetrics {
@@ -92,6 +95,8 @@ impl FleetMetrics {
             connections_needing_action: fleet.needs_action.into(),
             connections_stale: fleet.stale.into(),
             connections_with_mail_expiring: fleet.mail_expiring.into(),
+            connections_onboarding: fleet.onboarding.into(),
+            onboardings_stuck: fleet.onboarding_stuck.into(),
         }
     }
 

@@ -14,6 +14,20 @@ use crate::ports::{Connection, SecretStore};
 pub struct Verdict {
     pub works: bool,
     pub text: String,
+    /// Where it failed (`secret`, `configuration`, `token`, `providers`, `listing`).
+    pub step: Option<&'static str>,
+    /// The step a person redoes, when a refusal names one ([`Action::for_ebox`]).
+    pub action: Option<Action>,
+}
+
+impl Verdict {
+    /// What an onboarding records of this test: nothing when it worked.
+    pub fn refusal(&self) -> Option<crate::onboarding::Refusal> {
+        (!self.works).then(|| crate::onboarding::Refusal {
+            action: self.action,
+            reason: self.text.clone(),
+        })
+    }
 }
 
 /// What the people involved can do about a refusal: the step the health names for it
@@ -44,31 +58,47 @@ async fn first_accepted<'a>(
 /// of this process, or why there is none.
 pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>, connection: &Connection) -> Verdict {
     let id = &connection.entity_id;
-    let fail = |step: &str, cause: String, next: String| Verdict {
+    let fail = |step: &'static str, cause: String, action: Option<Action>, next: String| Verdict {
         works: false,
         text: format!("the connection of {id} does NOT work: step {step}: {cause}\n  next: {next}"),
+        step: Some(step),
+        action,
     };
     let pairs = match credentials::resolve_pairs(secrets, connection).await {
         Ok(c) => c,
         Err(e) => {
             let next = "store the key material again with `connections remove` and `connections add`";
-            return fail("secret", e.to_string(), next.into());
+            let action = (connection.credentials != crate::ports::CredentialsRef::AwaitingClientId)
+                .then_some(Action::ConnectionSecret);
+            return fail("secret", e.to_string(), action, next.into());
         }
     };
     let ebox = match ebox {
         Ok(e) => e,
-        Err(e) => return fail("configuration", e, "set the EBOX_* variables".into()),
+        Err(e) => return fail("configuration", e, None, "set the EBOX_* variables".into()),
     };
     let (session, pair, certificate) = match first_accepted(ebox, &pairs, connection).await {
         Ok((session, pair, credentials)) => (session, pair, credentials.key.certificate().clone()),
         Err((e, tried)) => {
             let expired = tried.key.certificate().days_until_expiry(Utc::now()) < 0;
-            return fail("token", e.to_string(), next_step(&e, expired));
+            return fail(
+                "token",
+                e.to_string(),
+                Action::for_ebox(&e, expired),
+                next_step(&e, expired),
+            );
         }
     };
     let discovery = match session.providers().await {
         Ok(p) => p,
-        Err(e) => return fail("providers", e.to_string(), next_step(&e, false)),
+        Err(e) => {
+            return fail(
+                "providers",
+                e.to_string(),
+                Action::for_ebox(&e, false),
+                next_step(&e, false),
+            );
+        }
     };
     let now = Utc::now();
     let active: Vec<_> = discovery
@@ -80,6 +110,7 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         return fail(
             "providers",
             "no active provider".into(),
+            None,
             "check EBOX_PROVIDER_REGISTRY_URL".into(),
         );
     };
@@ -87,8 +118,15 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
         Ok(summary) => Verdict {
             works: true,
             text: works(id, pair, &active, &summary, &certificate),
+            step: None,
+            action: None,
         },
-        Err(e) => fail("listing", e.to_string(), next_step(&e, false)),
+        Err(e) => fail(
+            "listing",
+            e.to_string(),
+            Action::for_ebox(&e, false),
+            next_step(&e, false),
+        ),
     }
 }
 

@@ -18,6 +18,7 @@ use testkit::backend::{Backend, Secrets};
 testkit::both_backends!(
     connections_round_trip,
     connections_page_through_all,
+    onboardings_round_trip,
     lease_is_exclusive_until_it_expires,
     cursor_never_moves_backwards,
     snapshot_reads_lease_cursors_and_last_run_but_no_ledger,
@@ -71,8 +72,87 @@ fn connection(n: u32, shared: bool) -> Connection {
             action: Some(Action::CertificateUpload),
             reason: Some("token: refused".into()),
         }),
+        onboarding: None,
         entity_id,
     }
+}
+
+/// An onboarding that waits for its ClientID, then is tested: refused, then connected.
+async fn onboardings_round_trip(b: Backend) {
+    use delivery::onboarding::{Onboarding, Refusal, Step};
+    let mut c = Connection::new(entity(5), "Agentschap 5", CredentialsRef::AwaitingClientId, at(0));
+    let mut onboarding = Onboarding::requested(Some("FP-2026-0042".into()), at(0));
+    onboarding.reach(Step::CertificateHandedOver, at(10)).unwrap();
+    onboarding.certificate = Some("3f9a".into());
+    c.onboarding = Some(onboarding.clone());
+    assert_eq!(b.connections.insert(&c).await.unwrap(), Insert::Inserted);
+    let read = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    assert_eq!(read, c);
+    assert!(!read.is_connected());
+    assert_eq!(read.onboarding_step(), Step::CertificateHandedOver);
+    // Not before it delivers: the record has no such step to write yet, and none is made.
+    assert!(!b.connections.first_message_delivered(&entity(6), at(11)).await.unwrap());
+    assert_eq!(b.connections.get(&entity(6)).await.unwrap(), None);
+
+    onboarding.tested(
+        Some(Refusal {
+            action: Some(Action::DocumentConsumerRegistration),
+            reason: "token: invalid_scope".into(),
+        }),
+        at(20),
+    );
+    assert!(
+        b.connections
+            .set_onboarding(&c.entity_id, &onboarding, at(20))
+            .await
+            .unwrap()
+    );
+    let refused = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    assert_eq!(refused.onboarding.as_ref(), Some(&onboarding));
+    assert_eq!((refused.updated_at, refused.is_connected()), (at(20), false));
+    assert!(
+        !b.connections
+            .set_onboarding(&entity(6), &onboarding, at(20))
+            .await
+            .unwrap()
+    );
+
+    onboarding.tested(None, at(30));
+    c.credentials = CredentialsRef::SharedCertificate {
+        client_id: "client-5".into(),
+        certificate_secret_id: "digipost/ebox/certificate".into(),
+    };
+    c.onboarding = Some(onboarding.clone());
+    b.connections.put(&c).await.unwrap();
+    assert!(b.connections.get(&c.entity_id).await.unwrap().unwrap().is_connected());
+
+    // The first delivered message is recorded once, its first date kept.
+    assert!(
+        b.connections
+            .first_message_delivered(&c.entity_id, at(40))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.connections
+            .first_message_delivered(&c.entity_id, at(50))
+            .await
+            .unwrap()
+    );
+    let done = b.connections.get(&c.entity_id).await.unwrap().unwrap();
+    let done = done.onboarding.unwrap();
+    assert_eq!(done.current(), Some((Step::FirstMessageDelivered, at(40))));
+    assert_eq!(done.connected_at, Some(at(30)));
+    // A connection without an onboarding record (made before they were kept) gets none.
+    let old = connection(7, true);
+    b.connections.put(&old).await.unwrap();
+    assert!(
+        !b.connections
+            .first_message_delivered(&old.entity_id, at(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(b.connections.get(&old.entity_id).await.unwrap(), Some(old));
 }
 
 async fn connections_round_trip(b: Backend) {

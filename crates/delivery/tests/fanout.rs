@@ -246,12 +246,33 @@ async fn a_tick_counts_the_whole_fleet_by_state(b: Backend) {
                 .unwrap();
         }
     }
+    // Two onboardings, not run: one requested yesterday, one waiting for its ClientID for
+    // 20 days (stuck after 14), and one of them disabled; both are counted, neither is run.
+    for (n, (since, enabled)) in [(Duration::days(1), true), (Duration::days(20), false)]
+        .iter()
+        .enumerate()
+    {
+        let id = entity(500 + n as u64);
+        let mut onboarding = delivery::onboarding::Onboarding::requested(None, now - *since);
+        onboarding
+            .reach(delivery::onboarding::Step::WaitingForClientId, now - *since)
+            .unwrap();
+        let mut c = Connection::new(id, "onboarding", CredentialsRef::AwaitingClientId, now - *since);
+        c.onboarding = Some(onboarding);
+        c.enabled = *enabled;
+        b.connections.put(&c).await.unwrap();
+    }
     let dispatcher = Arc::new(MemoryDispatcher::default());
     let out = counting(&b, dispatcher.clone(), b.stores.reports.clone())
         .run(&Trigger::All)
         .await
         .unwrap();
-    assert_eq!((out.dispatched, out.skipped_disabled), (109, 1), "{:?}", out.failed);
+    assert_eq!(
+        (out.dispatched, out.skipped_disabled, out.skipped_onboarding),
+        (109, 2, 1),
+        "{:?}",
+        out.failed
+    );
     assert_eq!(out.fleet_error, None);
     assert_eq!(
         out.fleet,
@@ -265,6 +286,8 @@ async fn a_tick_counts_the_whole_fleet_by_state(b: Backend) {
             // succeeded at 10:20, so 11:00 and 12:00 are two missed runs only.
             stale: 2,
             mail_expiring: 1,
+            onboarding: 2,
+            onboarding_stuck: 1,
         })
     );
     // A subset by hand is not a tick: nothing counted.

@@ -297,6 +297,7 @@ testkit::both_backends!(@with |b| super::world(b).await;
     fields_are_kept_exactly_as_sent,
     a_renewed_key_is_read_again_when_e_box_refuses_the_kept_one,
     a_staged_pair_is_tried_by_the_next_run,
+    an_onboarding_is_left_alone_until_a_test_of_its_client_id_connects_it,
 );
 
 // The engine tests again, with e-Box's in-process twin and the stores in memory.
@@ -1319,4 +1320,72 @@ async fn a_download_cut_short_keeps_the_retrieval_moment(mut w: World) {
         );
         assert!(w.b.objects.get(&json_key_of(&prefix, P1, id)).await.unwrap().is_some());
     }
+}
+
+async fn an_onboarding_is_left_alone_until_a_test_of_its_client_id_connects_it(w: World) {
+    use delivery::onboarding::Step as Onboarding;
+    let id = EntityId::parse(A).unwrap();
+    let connections = w.b.connections.clone();
+    let now = Utc::now();
+    let requested = delivery::onboard::request(connections.as_ref(), id.clone(), "E", Some("FP-1".into()), now)
+        .await
+        .unwrap();
+    w.generate(A, 3, 1, 1_000);
+    let refused = w.run(A).await;
+    assert_eq!(refused.outcome, Outcome::Failed);
+    let error = refused.error.expect("an error");
+    assert_eq!(error.step, Step::Connection);
+    assert!(
+        error.message.contains("not connected yet") && error.message.contains("requested"),
+        "{}",
+        error.message
+    );
+    assert!(w.objects("").await.is_empty(), "nothing written");
+
+    // The ClientID comes, for an account e-Box does not (yet) know: a test records the refusal.
+    let key = testkit::KeyMaterial::generate("digipost");
+    let secret_id = w.b.secret_name(&format!("ebox/{A}"));
+    let mut c = testkit::backend::onboard(&w.sim, &w.b.secrets, connections.as_ref(), A, &secret_id, &key).await;
+    let mut onboarding = requested.onboarding.unwrap();
+    onboarding.reach(Onboarding::ClientIdReceived, now).unwrap();
+    c.onboarding = Some(onboarding);
+    connections.put(&c).await.unwrap();
+    assert!(w.sim.revoke_client(&format!("client-{A}")));
+    let ebox = ebox::Ebox::new(w.ebox_config.clone()).unwrap();
+    let secrets = w.b.secrets.store();
+    let verdict = delivery::probe::probe(secrets.as_ref(), Ok(&ebox), &c).await;
+    assert!(!verdict.works, "{}", verdict.text);
+    assert_eq!(verdict.action, Some(delivery::health::Action::WebserviceAccount));
+    delivery::onboard::record_test(connections.as_ref(), &mut c, &verdict, now)
+        .await
+        .unwrap();
+    let stored = connections.get(&id).await.unwrap().unwrap();
+    let onboarding = stored.onboarding.clone().unwrap();
+    assert_eq!(onboarding.step(), Some(Onboarding::ClientIdReceived));
+    assert_eq!(
+        onboarding.refusal.as_ref().and_then(|r| r.action),
+        Some(delivery::health::Action::WebserviceAccount)
+    );
+    assert!(!onboarding.refusal.unwrap().reason.contains("PRIVATE KEY"));
+    assert_eq!(w.run(A).await.outcome, Outcome::Failed, "refused: still left alone");
+    assert!(w.objects("").await.is_empty(), "nothing written");
+
+    // The entity puts its account right: the next test connects, and a run delivers.
+    w.sim.register(&format!("client-{A}"), A, &key.certificate_pem).unwrap();
+    let verdict = delivery::probe::probe(secrets.as_ref(), Ok(&ebox), &c).await;
+    assert!(verdict.works && verdict.refusal().is_none(), "{}", verdict.text);
+    delivery::onboard::record_test(connections.as_ref(), &mut c, &verdict, now)
+        .await
+        .unwrap();
+    assert!(connections.get(&id).await.unwrap().unwrap().is_connected());
+    let report = w.run(A).await;
+    assert_eq!((report.outcome, report.delivered), (Outcome::Ok, 3), "{report:#?}");
+    let done = connections.get(&id).await.unwrap().unwrap().onboarding.unwrap();
+    assert_eq!(done.step(), Some(Onboarding::FirstMessageDelivered));
+    assert!(done.refusal.is_none());
+    // Recorded once: a later delivery keeps the first date.
+    w.sim.arrive(P1, A);
+    assert_eq!(w.run(A).await.delivered, 1);
+    let again = connections.get(&id).await.unwrap().unwrap().onboarding.unwrap();
+    assert_eq!(again.first_message_delivered_at, done.first_message_delivered_at);
 }

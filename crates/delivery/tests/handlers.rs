@@ -107,6 +107,14 @@ impl delivery::ports::ConnectionReader for Throttled {
     ) -> Result<bool, delivery::ports::StoreError> {
         unreachable!()
     }
+
+    async fn first_message_delivered(
+        &self,
+        _: &delivery::EntityId,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, delivery::ports::StoreError> {
+        unreachable!()
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub enum CredentialsError {
     Missing { id: String, field: &'static str },
     #[error("secret {id:?}: {cause}")]
     Key { id: String, cause: ebox::KeyError },
+    #[error("the connection has no ClientID yet (onboarding)")]
+    NoClientId,
 }
 
 impl CredentialsError {
@@ -88,7 +90,7 @@ impl KeyPairs {
 pub fn secret_ids<'a>(connection: &'a Connection, pairs: &'a KeyPairs) -> Vec<&'a str> {
     let own = match &connection.credentials {
         CredentialsRef::Secret { secret_id } => Some(secret_id.as_str()),
-        CredentialsRef::SharedCertificate { .. } => None,
+        CredentialsRef::SharedCertificate { .. } | CredentialsRef::AwaitingClientId => None,
     };
     own.into_iter().chain([pairs.secret_id.as_str()]).collect()
 }
@@ -136,6 +138,7 @@ pub async fn resolve_pairs(secrets: &dyn SecretStore, connection: &Connection) -
             certificate_secret_id.clone(),
             read(secrets, certificate_secret_id, connection).await?,
         ),
+        CredentialsRef::AwaitingClientId => return Err(CredentialsError::NoClientId),
     };
     let missing = |field| CredentialsError::Missing {
         id: key_secret_id.clone(),

@@ -108,6 +108,8 @@ impl Fetcher {
         let before = Before {
             run: previous.as_ref(),
             health: connection.health.as_ref(),
+            awaits_first_message: (connection.onboarding.as_ref())
+                .is_some_and(|o| o.first_message_delivered_at.is_none()),
         };
         self.closing(&entity, &lease).finish(report, outcome, before).await
     }
@@ -175,6 +177,12 @@ impl Fetcher {
             .map_err(|e| fail(Step::Connection, format!("entity {entity}: {e}"), false))?;
         if !connection.enabled {
             let message = format!("the connection of entity {entity} is disabled");
+            return Err(fail(Step::Connection, message, false));
+        }
+        if !connection.is_connected() {
+            let step = connection.onboarding_step();
+            let message =
+                format!("the connection of entity {entity} is not connected yet: its onboarding is at step {step}");
             return Err(fail(Step::Connection, message, false));
         }
         Ok(connection)

@@ -23,6 +23,8 @@ pub(super) fn status_due(
 pub(super) struct Before<'a> {
     pub run: Option<&'a RunReport>,
     pub health: Option<&'a Health>,
+    /// The connection's onboarding still waits for its first delivered message.
+    pub awaits_first_message: bool,
 }
 
 /// The step that closes a run: the store of last runs, the connection's health, the lease.
@@ -78,6 +80,9 @@ impl Closing<'_> {
         let now = self.clock.now();
         last.finish(now, (now - last.started_at).to_std().unwrap_or_default());
         self.record_health(before.health, &last).await;
+        if before.awaits_first_message && last.delivered > 0 {
+            self.record_first_message(now).await;
+        }
         if status_due(wrote, before.run, &last, self.status_interval)
             && let Err(e) = self
                 .reports
@@ -88,6 +93,15 @@ impl Closing<'_> {
                 lease.lose();
             }
             tracing::warn!(error = %e, "last-run status not stored");
+        }
+    }
+
+    /// The onboarding's last step, once; a failure is tried again by the next run that delivers.
+    async fn record_first_message(&self, now: chrono::DateTime<chrono::Utc>) {
+        match self.connections.first_message_delivered(self.entity, now).await {
+            Ok(true) => tracing::info!("first message delivered: the onboarding is complete"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the onboarding's first delivered message not recorded"),
         }
     }
 

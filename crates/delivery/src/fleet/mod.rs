@@ -14,6 +14,9 @@ use crate::health::HealthState;
 use crate::ports::Connection;
 pub use schedule::Schedule;
 
+/// Days on one onboarding step before it counts as stuck, unless configured otherwise.
+pub const DEFAULT_ONBOARDING_STUCK_DAYS: i64 = 14;
+
 /// What the fleet rules need of an entity's stored last run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LastRun {
@@ -43,6 +46,12 @@ pub struct FleetReport {
     pub stale: u64,
     /// Enabled connections whose last run left mail undelivered that expires soon.
     pub mail_expiring: u64,
+    /// Connections still onboarding (not connected yet), and those of them on one step
+    /// for longer than `onboarding_stuck_after`.
+    #[serde(default)]
+    pub onboarding: u64,
+    #[serde(default)]
+    pub onboarding_stuck: u64,
 }
 
 impl FleetReport {
@@ -53,6 +62,8 @@ impl FleetReport {
         self.needs_action += other.needs_action;
         self.stale += other.stale;
         self.mail_expiring += other.mail_expiring;
+        self.onboarding += other.onboarding;
+        self.onboarding_stuck += other.onboarding_stuck;
     }
 }
 
@@ -67,6 +78,8 @@ pub struct FleetRules {
     pub quiet_after_success: Duration,
     /// Undelivered mail expiring within this is counted.
     pub expiry_horizon: Duration,
+    /// An onboarding on one step for longer than this is stuck.
+    pub onboarding_stuck_after: Duration,
 }
 
 impl FleetRules {
@@ -77,7 +90,15 @@ impl FleetRules {
             settle: Duration::minutes(15),
             quiet_after_success: crate::run::STATUS_INTERVAL,
             expiry_horizon: Duration::days(7),
+            onboarding_stuck_after: Duration::days(DEFAULT_ONBOARDING_STUCK_DAYS),
         }
+    }
+
+    /// The step an onboarding is stuck on, and for how long; none when it is not stuck.
+    pub fn stuck(&self, connection: &Connection, now: DateTime<Utc>) -> Option<(crate::onboarding::Step, Duration)> {
+        (connection.onboarding.as_ref())
+            .filter(|_| !connection.is_connected())
+            .and_then(|o| o.stuck(self.onboarding_stuck_after, now))
     }
 
     /// Scheduled runs missed since the last success (or creation), up to `missed_runs`.
@@ -90,6 +111,14 @@ impl FleetRules {
     }
 
     pub fn count(&self, report: &mut FleetReport, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) {
+        if !connection.is_connected() {
+            // Not run, so neither healthy nor stale: counted by its onboarding, enabled or not.
+            report.onboarding += 1;
+            if self.stuck(connection, now).is_some() {
+                report.onboarding_stuck += 1;
+            }
+            return;
+        }
         if !connection.enabled {
             return;
         }
@@ -229,6 +258,8 @@ mod tests {
                 needs_action: 1,
                 stale: 1,
                 mail_expiring: 1,
+                onboarding: 0,
+                onboarding_stuck: 0,
             }
         );
     }

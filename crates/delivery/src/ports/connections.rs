@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EntityId;
 use crate::health::Health;
+use crate::onboarding::{Onboarding, Step};
 
 use super::StoreError;
 
@@ -22,6 +23,8 @@ pub enum CredentialsRef {
         client_id: String,
         certificate_secret_id: String,
     },
+    /// None yet: the connection is onboarding, and its ClientID has not come.
+    AwaitingClientId,
 }
 
 /// One entity's e-Box connection, as the "connecties" tab shows it.
@@ -41,6 +44,10 @@ pub struct Connection {
     /// What its runs show, as last changed (see [`crate::health`]); none before a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// Its onboarding, step by step; none for a connection made before onboardings were
+    /// recorded (connected by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding: Option<Onboarding>,
 }
 
 impl Connection {
@@ -56,6 +63,22 @@ impl Connection {
             created_at: now,
             updated_at: now,
             health: None,
+            onboarding: None,
+        }
+    }
+
+    /// Whether fetch delivers its mail: it has its ClientID and, when it was onboarded here,
+    /// a test got through. Fetch and fanout leave any other connection alone.
+    pub fn is_connected(&self) -> bool {
+        self.credentials != CredentialsRef::AwaitingClientId
+            && self.onboarding.as_ref().is_none_or(Onboarding::connected)
+    }
+
+    /// Its onboarding step; a connection without an onboarding record is connected.
+    pub fn onboarding_step(&self) -> Step {
+        match &self.onboarding {
+            None => Step::Connected,
+            Some(o) => o.step().unwrap_or(Step::Requested),
         }
     }
 
@@ -86,6 +109,9 @@ pub trait ConnectionReader: Send + Sync {
     /// Records the connection's health only; false when there is no such connection
     /// (removed meanwhile: nothing is written).
     async fn set_health(&self, entity: &EntityId, health: &Health) -> Result<bool, StoreError>;
+    /// Records the onboarding's first delivered message, once: false when there is no such
+    /// connection, no onboarding record, or the date is already there.
+    async fn first_message_delivered(&self, entity: &EntityId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// What the operator CLI administers.
@@ -98,6 +124,13 @@ pub trait ConnectionAdmin: ConnectionReader {
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns false when there was no such connection.
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
+    /// Records its onboarding as it now stands; false when there is no such connection.
+    async fn set_onboarding(
+        &self,
+        entity: &EntityId,
+        onboarding: &Onboarding,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Marks the connection changed at `now` (key material staged or promoted), so fetch
     /// reads its secrets again; false when there is no such connection.
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError>;

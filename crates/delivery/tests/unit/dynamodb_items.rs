@@ -48,6 +48,7 @@ fn connection() -> Connection {
         updated_at: at() + Duration::days(1),
         // Its round trip is in the adapter conformance tests.
         health: None,
+        onboarding: None,
     }
 }
 

@@ -50,6 +50,18 @@ impl ConnectionReader for MemoryConnections {
             None => false,
         })
     }
+
+    async fn first_message_delivered(&self, entity: &EntityId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        let onboarding = items.get_mut(entity).and_then(|c| c.onboarding.as_mut());
+        Ok(match onboarding {
+            Some(o) if o.first_message_delivered_at.is_none() => {
+                o.first_message_delivered_at = Some(at);
+                true
+            }
+            _ => false,
+        })
+    }
 }
 
 #[async_trait]
@@ -84,6 +96,22 @@ impl ConnectionAdmin for MemoryConnections {
 
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError> {
         Ok(self.items.lock().unwrap().remove(entity).is_some())
+    }
+
+    async fn set_onboarding(
+        &self,
+        entity: &EntityId,
+        onboarding: &delivery::onboarding::Onboarding,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.items.lock().unwrap().get_mut(entity) {
+            Some(c) => {
+                c.onboarding = Some(onboarding.clone());
+                c.updated_at = now;
+                true
+            }
+            None => false,
+        })
     }
 
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -63,6 +63,24 @@ impl ConnectionReader for DynamoConnections {
         self.update(entity, "SET health = :health", values, "record connection health")
             .await
     }
+
+    async fn first_message_delivered(&self, entity: &EntityId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression("SET onboarding.first_message_delivered_at = :at")
+            .condition_expression(
+                "attribute_exists(#pk) AND attribute_exists(onboarding) \
+                 AND attribute_not_exists(onboarding.first_message_delivered_at)",
+            )
+            .expression_attribute_names("#pk", CONNECTIONS_PARTITION_KEY)
+            .expression_attribute_values(":at", value(Iso(at)))
+            .send()
+            .await;
+        made(result, "record the first delivered message", entity.as_str())
+    }
 }
 
 #[async_trait]
@@ -99,6 +117,17 @@ impl ConnectionAdmin for DynamoConnections {
         let expression = "SET enabled = :enabled, updated_at = :now";
         self.update(entity, expression, values, "enable/disable connection")
             .await
+    }
+
+    async fn set_onboarding(
+        &self,
+        entity: &EntityId,
+        onboarding: &crate::onboarding::Onboarding,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let values = [(":onboarding", value(onboarding)), (":now", value(Iso(now)))];
+        let expression = "SET onboarding = :onboarding, updated_at = :now";
+        self.update(entity, expression, values, "record the onboarding").await
     }
 
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -89,6 +89,10 @@ pub(super) struct ConnectionItem {
     /// Unreadable health (a later schema) reads as none: the next change writes it again.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     health: Option<crate::health::Health>,
+    /// Unreadable onboarding reads as none too: the connection then counts as connected,
+    /// as every connection made before onboardings were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
+    onboarding: Option<crate::onboarding::Onboarding>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +100,7 @@ pub(super) struct ConnectionItem {
 enum CredentialsKind {
     Secret,
     SharedCertificate,
+    AwaitingClientId,
 }
 
 impl ConnectionItem {
@@ -111,6 +116,7 @@ impl ConnectionItem {
                 Some(client_id),
                 Some(certificate_secret_id),
             ),
+            CredentialsRef::AwaitingClientId => (CredentialsKind::AwaitingClientId, None, None, None),
         };
         to_item(Self {
             entity_id: c.entity_id.as_str().to_owned(),
@@ -125,6 +131,7 @@ impl ConnectionItem {
             client_id,
             certificate_secret_id,
             health: c.health.clone(),
+            onboarding: c.onboarding.clone(),
         })
     }
 
@@ -138,6 +145,7 @@ impl ConnectionItem {
                 client_id: field(self.client_id, "client_id")?,
                 certificate_secret_id: field(self.certificate_secret_id, "certificate_secret_id")?,
             },
+            CredentialsKind::AwaitingClientId => CredentialsRef::AwaitingClientId,
         };
         Ok(Connection {
             entity_id,
@@ -149,6 +157,7 @@ impl ConnectionItem {
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
             health: self.health,
+            onboarding: self.onboarding,
         })
     }
 }
