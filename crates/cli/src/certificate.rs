@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use clap::Subcommand;
 use delivery::fetch::credentials::Pair;
-use delivery::ports::SecretStore;
+use delivery::ports::{SecretAdmin, SecretStore};
 use delivery::rotation::{self, RotationRow};
 use delivery::secret::ConnectionSecret;
 use secrecy::ExposeSecret;

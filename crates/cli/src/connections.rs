@@ -7,15 +7,13 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use delivery::EntityId;
-use delivery::fetch::credentials;
-use delivery::onboarding::{Onboarding, Step};
+use delivery::admin::{Added, AdminError, KeySource, NewConnection};
+use delivery::onboarding::Onboarding;
 use delivery::ports::*;
-use delivery::probe::Verdict;
-use delivery::secret::ConnectionSecret;
 use serde_json::json;
 
 use crate::context::Context;
-use crate::key_material::{key_material, not_expired, usable_key_material};
+use crate::key_material::key_material;
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -168,13 +166,19 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Tests the connection and records the test in its onboarding.
+/// Tests the connection and records the test in its onboarding (the library's test).
 async fn test_and_record(ctx: &Context, connection: &mut Connection) -> anyhow::Result<ExitCode> {
-    let verdict = test(ctx, connection).await;
-    delivery::onboard::record_test(ctx.connections.as_ref(), connection, &verdict, Utc::now())
-        .await
-        .with_context(|| format!("entity {}: step onboarding: recording the test", connection.entity_id))?;
-    Ok(report_test(&connection.entity_id, verdict))
+    let ebox = ctx.ebox().map_err(|e| format!("{e:#}"));
+    let verdict = ctx
+        .admin()
+        .test(ebox.as_ref().map_err(Clone::clone), connection, Utc::now())
+        .await?;
+    println!("{}", verdict.text);
+    Ok(if verdict.works {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn list(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
@@ -226,15 +230,13 @@ async fn show(ctx: &Context, raw: &str, json: bool) -> anyhow::Result<ExitCode> 
 
 async fn remove(ctx: &Context, raw: &str) -> anyhow::Result<ExitCode> {
     let id = entity(raw)?;
-    let Some(connection) = ctx.connections.get(&id).await? else {
-        bail!("entity {id}: no connection to remove");
-    };
-    ctx.connections.remove(&id).await?;
-    if let CredentialsRef::Secret { secret_id } = &connection.credentials {
-        ctx.secrets.delete(secret_id).await?;
-        println!("removed the connection of {id}; secret {secret_id} is scheduled for deletion (7 days to recover)");
-    } else {
-        println!("removed the connection of {id}; the shared certificate secret stays");
+    match ctx.admin().remove(&id).await {
+        Ok(Some(secret_id)) => {
+            println!("removed the connection of {id}; secret {secret_id} is scheduled for deletion (7 days to recover)")
+        }
+        Ok(None) => println!("removed the connection of {id}; no secret of its own (a shared one stays)"),
+        Err(AdminError::NotFound(_)) => bail!("entity {id}: no connection to remove"),
+        Err(e) => return Err(e.into()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -276,8 +278,9 @@ fn no_connection(id: &EntityId) -> anyhow::Error {
 
 async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<ExitCode> {
     let id = entity(raw)?;
-    if !ctx.connections.set_enabled(&id, enabled, Utc::now()).await? {
-        return Err(no_connection(&id));
+    match ctx.admin().set_enabled(&id, enabled, Utc::now()).await {
+        Err(AdminError::NotFound(_)) => return Err(no_connection(&id)),
+        other => other?,
     }
     println!(
         "{} the connection of {id}",
@@ -286,115 +289,43 @@ async fn set_enabled(ctx: &Context, raw: &str, enabled: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// Adds the connection with the library's checks: the key material from files or a
+/// PKCS#12 file (converted to PEM here), or the shared certificate secret.
 async fn add_connection(ctx: &Context, add: Add) -> anyhow::Result<ExitCode> {
     let id = entity(&add.entity)?;
-    if let Some(prefix) = &add.prefix {
-        // Before anything is stored: every key of the entity starts with it.
-        delivery::verdeelbak::keys::check_prefix(prefix, &id)
-            .map_err(|e| anyhow::anyhow!("entity {id}: step input: {e}"))?;
-    }
-    // An onboarding waiting for its ClientID is completed; any other connection stays.
-    let awaiting = match ctx.connections.get(&id).await? {
-        Some(c) if c.credentials == CredentialsRef::AwaitingClientId => Some(c),
-        Some(_) => bail!(
-            "entity {id} already has a connection: `connections show --entity {id}`; remove it first to replace it"
-        ),
-        None => None,
-    };
-    let completes = awaiting.is_some();
-    let credentials = match &add.shared_certificate {
-        Some(shared) => shared_credentials(ctx, &id, &add, shared).await?,
-        None => own_secret(ctx, &id, &add).await?,
-    };
-    let mut connection = Connection::new(id.clone(), add.name.clone(), credentials, Utc::now());
-    if let Some(prefix) = &add.prefix {
-        connection.verdeelbak_prefix = prefix.clone();
-    }
-    connection.scopes = add
-        .scopes
-        .as_deref()
-        .map(|s| s.split_whitespace().map(str::to_owned).collect());
-    let now = Utc::now();
-    if let Some(awaiting) = &awaiting {
-        connection.created_at = awaiting.created_at;
-    }
-    let mut onboarding = awaiting.and_then(|c| c.onboarding).unwrap_or_default();
-    onboarding.reach(Step::ClientIdReceived, now)?;
-    connection.onboarding = Some(onboarding);
-    if completes {
-        ctx.connections.put(&connection).await?;
-    } else if ctx.connections.insert(&connection).await? == Insert::AlreadyExists {
-        // Nothing half-stored: the secret made for it goes again.
-        if let CredentialsRef::Secret { secret_id } = &connection.credentials {
-            ctx.secrets.delete(secret_id).await.ok();
+    let key = match &add.shared_certificate {
+        Some(shared) => KeySource::SharedCertificate(shared.clone()),
+        None => {
+            let (key_pem, certificate_pem) =
+                key_material(&add).with_context(|| format!("entity {id}: step key material"))?;
+            KeySource::Pem {
+                private_key_pem: key_pem.into(),
+                certificate_pem,
+            }
         }
-        bail!("entity {id} got a connection meanwhile; nothing was changed");
+    };
+    let new = NewConnection {
+        entity: id.clone(),
+        name: add.name.clone(),
+        client_id: add.client_id.clone(),
+        key,
+        prefix: add.prefix.clone(),
+        scopes: (add.scopes.as_deref()).map(|s| s.split_whitespace().map(str::to_owned).collect()),
+    };
+    let Added {
+        mut connection,
+        certificate,
+    } = ctx.admin().add(new, Utc::now()).await?;
+    if let (Some(certificate), CredentialsRef::Secret { secret_id }) = (&certificate, &connection.credentials) {
+        println!(
+            "stored the key material in secret {secret_id} (certificate {}, valid until {})",
+            certificate.subject,
+            certificate.not_after.date_naive()
+        );
     }
     println!(
         "added the connection of {id} ({}), delivering into {}",
         add.name, connection.verdeelbak_prefix
     );
     test_and_record(ctx, &mut connection).await
-}
-
-/// A connection on DigiPost's shared certificate secret, which must hold usable key
-/// material before anything is written.
-async fn shared_credentials(ctx: &Context, id: &EntityId, add: &Add, shared: &str) -> anyhow::Result<CredentialsRef> {
-    // The shared secret must hold usable key material before anything is written.
-    let probe = Connection {
-        entity_id: id.clone(),
-        name: add.name.clone(),
-        enabled: true,
-        credentials: CredentialsRef::SharedCertificate {
-            client_id: add.client_id.clone(),
-            certificate_secret_id: shared.to_owned(),
-        },
-        verdeelbak_prefix: String::new(),
-        scopes: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        health: None,
-        onboarding: None,
-    };
-    let shared_key = credentials::resolve(&ctx.secrets, &probe)
-        .await
-        .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared} is not usable"))?;
-    not_expired(&shared_key.key)
-        .with_context(|| format!("entity {id}: step secret: the shared certificate secret {shared}"))?;
-    Ok(probe.credentials)
-}
-
-/// The connection's own secret with its key material, refused before anything is stored
-/// when the key is not the certificate's or the certificate has expired.
-async fn own_secret(ctx: &Context, id: &EntityId, add: &Add) -> anyhow::Result<CredentialsRef> {
-    let (key_pem, cert_pem) = key_material(add).with_context(|| format!("entity {id}: step key material"))?;
-    let key = usable_key_material(&key_pem, &cert_pem)
-        .with_context(|| format!("entity {id}: step key material: refused before anything was stored"))?;
-    let secret_id = format!("{}connections/{id}", ctx.secrets_prefix);
-    let secret = ConnectionSecret::with_key_material(&add.client_id, &key_pem, &cert_pem);
-    ctx.secrets
-        .put(&secret_id, &secret.encode())
-        .await
-        .with_context(|| format!("entity {id}: step secret: storing {secret_id}"))?;
-    println!(
-        "stored the key material in secret {secret_id} (certificate {}, valid until {})",
-        key.certificate().subject,
-        key.certificate().not_after.date_naive()
-    );
-    Ok(CredentialsRef::Secret { secret_id })
-}
-
-/// Probes the connection with this process's stores and e-Box client.
-pub async fn test(ctx: &Context, connection: &Connection) -> Verdict {
-    let ebox = ctx.ebox().map_err(|e| format!("{e:#}"));
-    delivery::probe::probe(&ctx.secrets, ebox.as_ref().map_err(Clone::clone), connection).await
-}
-
-fn report_test(_id: &EntityId, verdict: Verdict) -> ExitCode {
-    println!("{}", verdict.text);
-    if verdict.works {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
 }

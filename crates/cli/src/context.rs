@@ -70,6 +70,15 @@ impl Context {
         finish(env, &self.stack)
     }
 
+    /// Administering connections, with this process's stores.
+    pub fn admin(&self) -> delivery::admin::Admin<'_> {
+        delivery::admin::Admin {
+            connections: self.connections.as_ref(),
+            secrets: &self.secrets,
+            secrets_prefix: &self.secrets_prefix,
+        }
+    }
+
     /// The e-Box endpoints (EBOX_*), for commands that talk to e-Box.
     pub fn ebox(&self) -> anyhow::Result<ebox::Ebox> {
         let mut env = self.env();

@@ -12,25 +12,10 @@ fn pem(label: &str, der: &[u8]) -> String {
     ::pem::encode_config(&::pem::Pem::new(label, der), lf)
 }
 
-/// Key material fit to be stored: the key belongs to the certificate, and the certificate
-/// has not expired.
+/// Key material fit to be stored (the library's check): the key belongs to the
+/// certificate, and the certificate has not expired.
 pub fn usable_key_material(key_pem: &str, cert_pem: &str) -> anyhow::Result<KeyMaterial> {
-    let key = KeyMaterial::from_pem(key_pem, cert_pem)?;
-    not_expired(&key)?;
-    Ok(key)
-}
-
-pub fn not_expired(key: &KeyMaterial) -> anyhow::Result<()> {
-    let certificate = key.certificate();
-    if certificate.not_after <= Utc::now() {
-        bail!(
-            "the certificate ({}) expired on {}: use DigiPost's current certificate \
-             (`digipost-ebox certificate status` shows the one in use) and upload it to the entity's REST account",
-            certificate.subject,
-            certificate.not_after.date_naive()
-        );
-    }
-    Ok(())
+    delivery::admin::usable_key_material(key_pem, cert_pem, Utc::now()).map_err(anyhow::Error::msg)
 }
 
 /// Key and certificate as PEM, from PEM files or a PKCS#12 file.

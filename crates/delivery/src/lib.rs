@@ -4,6 +4,7 @@
 //! against DynamoDB, S3 and Secrets Manager; `testkit::memory` implements them in memory
 //! for fast tests. The same conformance tests run against both, so the twins cannot drift.
 
+pub mod admin;
 pub mod aws;
 pub mod config;
 pub mod connection_status;

@@ -48,9 +48,10 @@ impl SecretStore for SecretsManager {
     }
 }
 
-impl SecretsManager {
+#[async_trait]
+impl crate::ports::SecretAdmin for SecretsManager {
     /// Creates the secret, or stores a new version when it exists (operator tools only).
-    pub async fn put(&self, secret_id: &str, value: &str) -> Result<(), crate::ports::StoreError> {
+    async fn put(&self, secret_id: &str, value: &str) -> Result<(), crate::ports::StoreError> {
         let created = self
             .client
             .create_secret()
@@ -75,7 +76,7 @@ impl SecretsManager {
     }
 
     /// Schedules the secret's deletion, recoverable for a week (operator tools only).
-    pub async fn delete(&self, secret_id: &str) -> Result<(), crate::ports::StoreError> {
+    async fn delete(&self, secret_id: &str) -> Result<(), crate::ports::StoreError> {
         match self
             .client
             .delete_secret()

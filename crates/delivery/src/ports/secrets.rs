@@ -53,3 +53,13 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
         (**self).forget(secret_id).await
     }
 }
+
+/// What administering connections writes: a secret made or given a new version, and one
+/// scheduled for deletion (recoverable for a while, where the store allows it).
+#[async_trait]
+pub trait SecretAdmin: SecretStore {
+    /// Creates the secret, or stores a new version when it exists.
+    async fn put(&self, secret_id: &str, value: &str) -> Result<(), super::StoreError>;
+    /// Schedules the secret's deletion; one that does not exist is no error.
+    async fn delete(&self, secret_id: &str) -> Result<(), super::StoreError>;
+}
