@@ -21,6 +21,13 @@ pub const CURSOR_PREFIX: &str = "CURSOR#";
 pub const LEDGER_PREFIX: &str = "MSG#";
 pub const RETRIEVAL_PREFIX: &str = "RETRIEVAL#";
 
+/// An answer kept under an idempotency key (its digest), in a partition of its own.
+pub const ANSWER_SORT_KEY: &str = "ANSWER";
+
+pub fn answer_partition(key_digest: &str) -> String {
+    format!("IDEMPOTENCY#{key_digest}")
+}
+
 pub fn entity_partition(entity: &EntityId) -> String {
     format!("ENTITY#{entity}")
 }

@@ -35,7 +35,29 @@ testkit::both_backends!(
     objects_listed_by_prefix,
     secret_read_once_then_served_from_cache,
     missing_secret_is_not_found,
+    an_answer_is_kept_once_under_its_key,
 );
+
+async fn an_answer_is_kept_once_under_its_key(b: Backend) {
+    let key = testkit::unique_name("key");
+    assert_eq!(b.answers.recall(&key).await.unwrap(), None);
+    let first = Answer {
+        request: "digest-1".into(),
+        status: 201,
+        body: r#"{"entity_id": "0403170701"}"#.into(),
+    };
+    assert!(b.answers.remember(&key, &first, at(86_400)).await.unwrap());
+    let second = Answer {
+        status: 409,
+        ..first.clone()
+    };
+    assert!(
+        !b.answers.remember(&key, &second, at(86_400)).await.unwrap(),
+        "the first stays"
+    );
+    assert_eq!(b.answers.recall(&key).await.unwrap(), Some(first));
+    assert_eq!(b.answers.recall(&testkit::unique_name("other")).await.unwrap(), None);
+}
 
 fn entity(n: u32) -> EntityId {
     testkit::backend::entity(4, n)

@@ -18,6 +18,8 @@ pub struct Backend {
     pub connections: Arc<dyn ConnectionAdmin>,
     pub stores: Stores,
     pub inspect: Arc<dyn StateInspection>,
+    /// Answers kept under idempotency keys (the state table, on moto).
+    pub answers: Arc<dyn Answers>,
     pub objects: Arc<dyn ObjectStore>,
     pub events: Arc<dyn EventBus>,
     /// What reached the bus, read as a subscriber reads it.
@@ -80,6 +82,7 @@ impl Backend {
         Self {
             connections: Arc::new(MemoryConnections::default()),
             stores: Stores::of(state.clone()),
+            answers: state.clone(),
             inspect: state,
             objects: Arc::new(MemoryObjects::default()),
             events: bus.clone(),
@@ -136,6 +139,7 @@ impl Backend {
                 &names.connections_table,
             )),
             stores: Stores::of(state.clone()),
+            answers: state.clone(),
             inspect: state,
             objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
             secrets: Secrets::Moto(clients),

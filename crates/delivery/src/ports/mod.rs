@@ -3,6 +3,7 @@
 //! conformance suite (`tests/adapters.rs`) runs against both; e-Box's twin reads the
 //! simulator in process (`testkit::twin`), and the engine tests run on both.
 
+mod answers;
 mod connections;
 mod dispatch;
 mod events;
@@ -11,6 +12,7 @@ mod objects;
 mod secrets;
 mod state;
 
+pub use answers::*;
 pub use connections::*;
 pub use dispatch::*;
 pub use events::*;

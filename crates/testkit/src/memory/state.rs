@@ -17,6 +17,23 @@ pub struct MemoryState {
     /// Kept encoded, as the table keeps them, so a read decodes as the table's does.
     reports: Mutex<HashMap<EntityId, String>>,
     retrievals: Mutex<HashMap<(EntityId, String, String), Retrieval>>,
+    answers: Mutex<HashMap<String, Answer>>,
+}
+
+#[async_trait]
+impl Answers for MemoryState {
+    async fn recall(&self, key: &str) -> Result<Option<Answer>, StoreError> {
+        Ok(self.answers.lock().unwrap().get(key).cloned())
+    }
+
+    async fn remember(&self, key: &str, answer: &Answer, _until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut answers = self.answers.lock().unwrap();
+        if answers.contains_key(key) {
+            return Ok(false);
+        }
+        answers.insert(key.to_owned(), answer.clone());
+        Ok(true)
+    }
 }
 
 impl MemoryState {

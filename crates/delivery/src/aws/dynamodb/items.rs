@@ -49,6 +49,33 @@ impl StateKey {
     pub fn item(entity: &EntityId, sort_key: impl Into<String>) -> Item {
         to_item(Self::new(entity, sort_key))
     }
+
+    /// The key of an answer kept under an idempotency key's digest.
+    pub fn answer(key_digest: &str) -> Self {
+        Self {
+            pk: crate::schema::answer_partition(key_digest),
+            sk: crate::schema::ANSWER_SORT_KEY.into(),
+        }
+    }
+}
+
+/// An answer kept under an idempotency key, until its TTL.
+#[derive(Serialize, Deserialize)]
+pub(super) struct AnswerItem {
+    pub request: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl AnswerItem {
+    pub fn row(key_digest: &str, answer: &crate::ports::Answer, until: DateTime<Utc>) -> Item {
+        let row = Self {
+            request: answer.request.clone(),
+            status: answer.status,
+            body: answer.body.clone(),
+        };
+        state_row(StateKey::answer(key_digest), row, Some(until))
+    }
 }
 
 /// A state row as written: key, attributes, and when DynamoDB may delete it (epoch seconds).

@@ -2,6 +2,7 @@
 //! encoded by serde_dynamo ([`codec`]); the other modules hold the requests, their
 //! conditions and how their errors map.
 
+mod answers;
 mod codec;
 mod connections;
 mod fence;
