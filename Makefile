@@ -9,7 +9,8 @@ LAMBDAS   := -p fetch -p fanout
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
-.PHONY: help tools fmt fmt-check deny lint checkov test test-rust functions build deploy deploy-code demo bench profile sim bootstrap clean
+# 'openapi' below writes the connections API's document from the code.
+.PHONY: help tools fmt fmt-check deny lint checkov test test-rust functions openapi build deploy deploy-code demo bench profile sim bootstrap clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,7 +43,7 @@ deny: $(TOOLS)
 # (`cargo run --bin <name>` in the workspace, so with the workspace's features, not one
 # package's), so that the end-to-end tests do not wait for a compile on their first invoke.
 functions:
-	cargo build --locked --bin fetch --bin fanout
+	cargo build --locked --bin fetch --bin fanout --bin connections
 
 # One moto server for the whole run (.ci/with-moto), instead of one per test.
 test-rust: $(TOOLS) functions
@@ -53,6 +54,9 @@ checkov: $(TOOLS) ## Check infra/ offline (every skipped check carries its reaso
 	@if command -v terraform >/dev/null; then terraform -chdir=infra fmt -check -recursive; fi
 
 test: lint checkov test-rust ## Everything: format, lint, checkov, all tests (unit, adapters on moto, simulator, client, fetch, end to end)
+
+openapi: ## Write crates/api/openapi.json from the code (a test fails while the committed one differs)
+	OPENAPI_WRITE=1 cargo test --locked -p connections-api --test api the_committed_openapi_document
 
 build: $(TOOLS) ## Release zips of the Lambda functions for arm64 (target/lambda/*/bootstrap.zip)
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda build --release --arm64 --output-format zip $(LAMBDAS)

@@ -10,6 +10,7 @@ use crate::onboarding::Step;
 use crate::ports::{Connection, StateSnapshots, StoreError};
 use crate::run::{RunReport, StoredRun};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionStatus {
     pub entity_id: String,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::health::Action;
 
 /// The steps, in the order an onboarding walks them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, strum::Display, strum::EnumString,
 )]
@@ -32,6 +33,7 @@ pub enum Step {
 }
 
 /// Why the last test of the ClientID did not get through, and the step to redo.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     /// The step to redo; none when e-Box was unavailable (test again later).
@@ -42,6 +44,7 @@ pub struct Refusal {
 }
 
 /// Where one onboarding stands: the date each step was reached, and what it carries.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Onboarding {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,7 @@ use crate::ports::{Connection, ConnectionAdmin, RunReportStore, SecretStore, Sto
 use crate::secret::ConnectionSecret;
 
 /// Where one connection stands in a rotation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RotationRow {
     pub entity_id: String,

@@ -67,6 +67,14 @@ impl Secrets {
         }
     }
 
+    /// The store with what administering writes (put, delete).
+    pub fn admin(&self) -> Arc<dyn SecretAdmin> {
+        match self {
+            Secrets::Memory(m) => m.clone(),
+            Secrets::Moto(clients) => Arc::new(SecretsManager::new(clients.secrets.clone())),
+        }
+    }
+
     pub fn store(&self) -> Arc<dyn SecretStore> {
         match self {
             Secrets::Memory(m) => m.clone(),

@@ -11,6 +11,7 @@ use crate::onboarding::{Onboarding, Step};
 use super::StoreError;
 
 /// Where a connection's ClientID and key material are kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CredentialsRef {
@@ -28,8 +29,10 @@ pub enum CredentialsRef {
 }
 
 /// One entity's e-Box connection, as the "connecties" tab shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "0403170701"))]
     pub entity_id: EntityId,
     pub name: String,
     pub enabled: bool,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const REPORT_SCHEMA: &str = "digipost-ebox.run-report.v1";
 
 /// Which of a secret's key pairs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

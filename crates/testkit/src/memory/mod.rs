@@ -155,6 +155,19 @@ impl SecretStore for MemorySecrets {
     }
 }
 
+#[async_trait]
+impl SecretAdmin for MemorySecrets {
+    async fn put(&self, secret_id: &str, value: &str) -> Result<(), StoreError> {
+        self.set(secret_id, value);
+        Ok(())
+    }
+
+    async fn delete(&self, secret_id: &str) -> Result<(), StoreError> {
+        self.values.lock().unwrap().remove(secret_id);
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryObjects {
     objects: Mutex<BTreeMap<String, Bytes>>,

@@ -1,0 +1,14 @@
+//! The connections Lambda: the HTTP API (API Gateway HTTP API, or a function URL) that
+//! DigiPost's "connecties" tab calls, on the same library as the operator CLI.
+
+use std::sync::Arc;
+
+use delivery::{aws, config::Env};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let clients = aws::AwsClients::new(&aws::load_from_env().await);
+    let api = connections_api::from_env(&clients, Env::process())?;
+    lambda_http::run(connections_api::router(Arc::new(api))).await
+}
