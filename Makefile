@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 TOOLS     := $(VENV)/.installed-$(shell sha256sum .ci/requirements.txt | cut -c1-12)
 PATH_WITH_TOOLS := $(CURDIR)/$(VENV)/bin:$(PATH)
-LAMBDAS   := -p fetch -p fanout
+LAMBDAS   := -p fetch -p fanout -p connections
 # Nextest when the machine has it (it runs each test in its own process); cargo test otherwise.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest run --profile ci" || echo test)
 
@@ -71,6 +71,7 @@ deploy: build ## The whole stack: zips, terraform apply (infra/), then the code 
 deploy-code: build ## New code to the functions Terraform created; their configuration stays Terraform's
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda deploy --binary-name fetch --merge-env $(NAME_PREFIX)-fetch
 	PATH="$(PATH_WITH_TOOLS)" cargo lambda deploy --binary-name fanout --merge-env $(NAME_PREFIX)-fanout
+	PATH="$(PATH_WITH_TOOLS)" cargo lambda deploy --binary-name connections --merge-env $(NAME_PREFIX)-connections
 
 demo: $(TOOLS) functions ## The whole system locally: moto, the e-Box simulator, fanout and fetch under cargo lambda watch
 	cargo run --locked -q -p e2e --bin demo

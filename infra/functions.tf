@@ -1,5 +1,11 @@
 locals {
-  functions = toset(["fetch", "fanout"])
+  functions = toset(["fetch", "fanout", "connections"])
+  # The queue each asynchronously invoked function sends its failures to; the connections
+  # API is called synchronously and answers its failures.
+  failure_queues = {
+    fetch  = aws_sqs_queue.fetch_failures.arn
+    fanout = aws_sqs_queue.fanout_failures.arn
+  }
   # Every variable the functions read (a test checks this against the code).
   fetch_environment = {
     CONNECTIONS_TABLE          = aws_dynamodb_table.connections.name

@@ -34,10 +34,13 @@ data "aws_iam_policy_document" "platform" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
   }
-  statement {
-    sid       = "FailureQueue"
-    actions   = ["sqs:SendMessage"]
-    resources = [each.key == "fetch" ? aws_sqs_queue.fetch_failures.arn : aws_sqs_queue.fanout_failures.arn]
+  dynamic "statement" {
+    for_each = contains(keys(local.failure_queues), each.key) ? [local.failure_queues[each.key]] : []
+    content {
+      sid       = "FailureQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
   }
 }
 
@@ -118,6 +121,34 @@ resource "aws_iam_role_policy" "fanout" {
   name   = "fanout"
   role   = aws_iam_role.function["fanout"].id
   policy = data.aws_iam_policy_document.fanout.json
+}
+
+# connections (the API): administer the connections and their secrets, read the state for
+# the views, keep answers under idempotency keys. No S3, no events, no invoke.
+data "aws_iam_policy_document" "connections" {
+  statement {
+    sid       = "Connections"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+    resources = [aws_dynamodb_table.connections.arn]
+  }
+  statement {
+    sid = "State"
+    # Read for the status and rotation views; PutItem only for answers kept under an
+    # idempotency key (their own partition, a day's TTL).
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.state.arn]
+  }
+  statement {
+    sid       = "Secrets"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
+    resources = ["arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "connections" {
+  name   = "connections"
+  role   = aws_iam_role.function["connections"].id
+  policy = data.aws_iam_policy_document.connections.json
 }
 
 # The schedule's role: invoke fanout, dead-letter into its own queue.

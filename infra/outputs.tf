@@ -17,3 +17,12 @@ output "fetch_function" {
 output "fanout_function" {
   value = aws_lambda_function.fanout.function_name
 }
+
+output "connections_api_url" {
+  description = "Where the platform calls the connections API (SigV4, service execute-api)"
+  value       = aws_apigatewayv2_api.connections.api_endpoint
+}
+
+output "connections_function" {
+  value = aws_lambda_function.connections.function_name
+}

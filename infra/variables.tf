@@ -161,3 +161,27 @@ variable "event_archive_days" {
     error_message = "event_archive_days must be at least 1."
   }
 }
+
+variable "platform_role_name" {
+  description = "The IAM role (in this account) the DigiPost platform's backend calls the connections API with; it alone is given execute-api:Invoke. Empty: no one is, until set"
+  type        = string
+  default     = ""
+}
+
+variable "api_rate_limit" {
+  description = "Requests a second the connections API takes (steady), beyond which it answers 429"
+  type        = number
+  default     = 10
+}
+
+variable "api_burst_limit" {
+  description = "Requests the connections API takes at once"
+  type        = number
+  default     = 20
+}
+
+variable "api_reserved_concurrency" {
+  description = "Concurrent executions of the connections function at most"
+  type        = number
+  default     = 5
+}

@@ -79,9 +79,13 @@ fn every_variable_a_function_reads_is_set_on_it() {
     assert!(fetch_reads.contains("EBOX_TOKEN_URL") && fanout_reads.contains("FETCH_FUNCTION_NAME"));
     assert_eq!(local_object_keys(&blocks, "fetch_environment"), fetch_reads);
     assert_eq!(local_object_keys(&blocks, "fanout_environment"), fanout_reads);
+    let api_reads: BTreeSet<String> = variables_read(connections_api::ApiConfig::read).into_iter().collect();
+    assert!(api_reads.contains("SECRETS_PREFIX") && api_reads.contains("EBOX_AUDIENCE"));
+    assert_eq!(local_object_keys(&blocks, "connections_environment"), api_reads);
     for (function, local) in [
         ("fetch", "local.fetch_environment"),
         ("fanout", "local.fanout_environment"),
+        ("connections", "local.connections_environment"),
     ] {
         let f = find(&blocks, "resource", &["aws_lambda_function", function]);
         let env = f
@@ -126,23 +130,32 @@ fn tables_have_the_keys_and_ttl_the_code_uses() {
 /// Every AWS SDK operation the adapters call, the IAM action it needs, and who calls it.
 /// Scanning the adapters (below) makes sure no call is missing from this table.
 const OPERATIONS: &[(&str, &str, &[&str])] = &[
-    ("get_item", "dynamodb:GetItem", &["fetch", "fanout"]),
-    ("put_item", "dynamodb:PutItem", &["fetch"]),
+    ("get_item", "dynamodb:GetItem", &["fetch", "fanout", "connections"]),
+    ("put_item", "dynamodb:PutItem", &["fetch", "connections"]),
     // A cursor is moved inside a transaction, which needs the action of each write in it.
-    ("update_item", "dynamodb:UpdateItem", &["fetch"]),
+    ("update_item", "dynamodb:UpdateItem", &["fetch", "connections"]),
     // Fenced writes: the lease checked in the same transaction as the write.
     ("transact_write_items", "dynamodb:ConditionCheckItem", &["fetch"]),
-    ("delete_item", "dynamodb:DeleteItem", &["fetch"]),
+    ("delete_item", "dynamodb:DeleteItem", &["fetch", "connections"]),
     // fetch: which messages are delivered; fanout: the last runs, to count the fleet.
-    ("batch_get_item", "dynamodb:BatchGetItem", &["fetch", "fanout"]),
-    ("query", "dynamodb:Query", &["fetch"]),
-    ("scan", "dynamodb:Scan", &["fanout"]),
+    (
+        "batch_get_item",
+        "dynamodb:BatchGetItem",
+        &["fetch", "fanout", "connections"],
+    ),
+    ("query", "dynamodb:Query", &["fetch", "connections"]),
+    ("scan", "dynamodb:Scan", &["fanout", "connections"]),
     ("put_object", "s3:PutObject", &["fetch"]),
     // A rerun reads a message's message.json before delivering it again.
     ("get_object", "s3:GetObject", &["fetch"]),
-    ("get_secret_value", "secretsmanager:GetSecretValue", &["fetch"]),
+    (
+        "get_secret_value",
+        "secretsmanager:GetSecretValue",
+        &["fetch", "connections"],
+    ),
     ("invoke", "lambda:InvokeFunction", &["fanout"]),
     ("put_events", "events:PutEvents", &["fetch"]),
+    // The connections API administers the connections and their secrets, as the CLI does.
     // Operator tools only (CLI, local bootstrap): never on a function's role.
     ("head_object", "s3:GetObject", &[]),
     ("list_objects_v2", "s3:ListBucket", &[]),
@@ -150,9 +163,9 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("update_time_to_live", "dynamodb:UpdateTimeToLive", &[]),
     ("create_bucket", "s3:CreateBucket", &[]),
     ("put_bucket_versioning", "s3:PutBucketVersioning", &[]),
-    ("create_secret", "secretsmanager:CreateSecret", &[]),
-    ("put_secret_value", "secretsmanager:PutSecretValue", &[]),
-    ("delete_secret", "secretsmanager:DeleteSecret", &[]),
+    ("create_secret", "secretsmanager:CreateSecret", &["connections"]),
+    ("put_secret_value", "secretsmanager:PutSecretValue", &["connections"]),
+    ("delete_secret", "secretsmanager:DeleteSecret", &["connections"]),
     ("create_event_bus", "events:CreateEventBus", &[]),
     // The CLI finding a stack's bucket by its name.
     ("list_buckets", "s3:ListAllMyBuckets", &[]),
@@ -215,11 +228,25 @@ fn sdk_calls() -> BTreeSet<String> {
     calls
 }
 
+/// A policy document's statements, those of a `dynamic "statement"` block among them.
+fn statements(doc: &Block) -> Vec<&Block> {
+    let mut all = Vec::new();
+    for b in doc.body().blocks() {
+        match b.identifier() {
+            "statement" => all.push(b),
+            "dynamic" if b.labels().iter().any(|l| l.as_str() == "statement") => {
+                all.extend(b.body().blocks().filter(|c| c.identifier() == "content"));
+            }
+            _ => {}
+        }
+    }
+    all
+}
+
 fn policy_actions(blocks: &[Block], document: &str) -> BTreeSet<String> {
     let doc = find(blocks, "data", &["aws_iam_policy_document", document]);
-    doc.body()
-        .blocks()
-        .filter(|b| b.identifier() == "statement")
+    statements(doc)
+        .into_iter()
         .flat_map(|s| strings(attribute(s, "actions")))
         .collect()
 }
@@ -228,7 +255,7 @@ fn policy_actions(blocks: &[Block], document: &str) -> BTreeSet<String> {
 fn policy_grants(blocks: &[Block], document: &str) -> BTreeSet<(String, String)> {
     let doc = find(blocks, "data", &["aws_iam_policy_document", document]);
     let mut grants = BTreeSet::new();
-    for s in doc.body().blocks().filter(|b| b.identifier() == "statement") {
+    for s in statements(doc) {
         let resources: Vec<String> = match attribute(s, "resources") {
             Expression::Array(items) => items.iter().map(|r| r.to_string()).collect(),
             other => vec![other.to_string()],
@@ -278,6 +305,85 @@ fn roles_allow_each_action_on_exactly_its_resources() {
     ]
     .into();
     assert_eq!(policy_grants(&blocks, "fanout"), fanout, "the fanout role");
+    let secrets = "\"arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*\"";
+    let api: BTreeSet<(String, String)> = [
+        on("dynamodb:GetItem", connections),
+        on("dynamodb:PutItem", connections),
+        on("dynamodb:UpdateItem", connections),
+        on("dynamodb:DeleteItem", connections),
+        on("dynamodb:Scan", connections),
+        on("dynamodb:GetItem", state),
+        // Answers kept under idempotency keys.
+        on("dynamodb:PutItem", state),
+        on("dynamodb:Query", state),
+        on("dynamodb:BatchGetItem", state),
+        on("secretsmanager:GetSecretValue", secrets),
+        on("secretsmanager:CreateSecret", secrets),
+        on("secretsmanager:PutSecretValue", secrets),
+        on("secretsmanager:DeleteSecret", secrets),
+    ]
+    .into();
+    assert_eq!(policy_grants(&blocks, "connections"), api, "the connections API's role");
+    // The platform's role may invoke the API, on this API only, and nothing else.
+    let platform: BTreeSet<(String, String)> = [on(
+        "execute-api:Invoke",
+        "\"${aws_apigatewayv2_api.connections.execution_arn}/$default/*\"",
+    )]
+    .into();
+    assert_eq!(policy_grants(&blocks, "platform_calls_api"), platform);
+}
+
+/// Every route of the connections API is IAM-authorised (SigV4), and its stage bounds the
+/// request rate; the function's permission names this API only.
+#[test]
+fn the_connections_api_is_signed_and_bounded() {
+    let blocks = terraform();
+    let routes: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| {
+            b.identifier() == "resource"
+                && b.labels()
+                    .first()
+                    .is_some_and(|l| l.as_str() == "aws_apigatewayv2_route")
+        })
+        .collect();
+    assert!(!routes.is_empty(), "no route declared");
+    for route in routes {
+        assert_eq!(
+            string(attribute(route, "authorization_type")),
+            "AWS_IAM",
+            "{:?}",
+            route.labels()
+        );
+    }
+    let api = find(&blocks, "resource", &["aws_apigatewayv2_api", "connections"]);
+    assert_eq!(string(attribute(api, "protocol_type")), "HTTP");
+    let stage = find(&blocks, "resource", &["aws_apigatewayv2_stage", "connections"]);
+    let throttling = stage
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "default_route_settings")
+        .expect("default_route_settings");
+    for limit in ["throttling_rate_limit", "throttling_burst_limit"] {
+        attribute(throttling, limit);
+    }
+    let access_log = stage
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "access_log_settings")
+        .expect("access log");
+    let format = attribute(access_log, "format").to_string();
+    assert!(
+        !format.contains("requestBody") && !format.contains("$input"),
+        "{format}"
+    );
+    let permission = find(&blocks, "resource", &["aws_lambda_permission", "api"]);
+    assert_eq!(string(attribute(permission, "principal")), "apigateway.amazonaws.com");
+    assert!(
+        attribute(permission, "source_arn")
+            .to_string()
+            .contains("aws_apigatewayv2_api.connections.execution_arn")
+    );
 }
 
 #[test]
@@ -303,7 +409,7 @@ fn roles_allow_what_the_code_does_and_nothing_more() {
             expected.entry(f).or_default().insert(action.to_string());
         }
     }
-    for function in ["fetch", "fanout"] {
+    for function in ["fetch", "fanout", "connections"] {
         assert_eq!(
             policy_actions(&blocks, function),
             expected[function],
@@ -325,9 +431,16 @@ fn roles_allow_what_the_code_does_and_nothing_more() {
     assert_eq!(policy_actions(&blocks, "platform"), platform);
     // No "*" resource anywhere but X-Ray's (it has no resource-level permissions) and the
     // key policy (where "*" means the key itself).
-    for document in ["fetch", "fanout", "platform", "scheduler"] {
+    for document in [
+        "fetch",
+        "fanout",
+        "connections",
+        "platform",
+        "platform_calls_api",
+        "scheduler",
+    ] {
         let doc = find(&blocks, "data", &["aws_iam_policy_document", document]);
-        for s in doc.body().blocks().filter(|b| b.identifier() == "statement") {
+        for s in statements(doc) {
             let resources = attribute(s, "resources").to_string();
             let actions = strings(attribute(s, "actions"));
             if resources.contains("\"*\"") {

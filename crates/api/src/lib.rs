@@ -88,38 +88,59 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     split().1
 }
 
-/// The API on the AWS stores, configured from the environment as the function is:
-/// `CONNECTIONS_TABLE`, `STATE_TABLE`, `SECRETS_PREFIX` (default `digipost/ebox/`), the
-/// `EBOX_*` endpoints, `ONBOARDING_STUCK_AFTER_DAYS` (14).
-pub fn from_env<F: Fn(&str) -> Option<String>>(
-    clients: &delivery::aws::AwsClients,
-    mut env: delivery::config::Env<F>,
-) -> Result<Api, delivery::config::ConfigError> {
-    use delivery::config::vars;
-    let connections_table = env.required(vars::CONNECTIONS_TABLE);
-    let state_table = env.required(vars::STATE_TABLE);
-    let secrets_prefix = env
-        .optional("SECRETS_PREFIX")
-        .unwrap_or_else(|| "digipost/ebox/".into());
-    let stuck_days = env.parsed_or(
-        "ONBOARDING_STUCK_AFTER_DAYS",
-        delivery::fleet::DEFAULT_ONBOARDING_STUCK_DAYS,
-    );
-    let ebox = delivery::config::ebox_config(&mut env);
-    env.finish()?;
-    let state = Arc::new(delivery::aws::DynamoState::new(clients.dynamodb.clone(), &state_table));
-    Ok(Api {
+/// What the function reads from its environment: `CONNECTIONS_TABLE`, `STATE_TABLE`,
+/// `SECRETS_PREFIX` (default `digipost/ebox/`), the `EBOX_*` endpoints,
+/// `ONBOARDING_STUCK_AFTER_DAYS` (14).
+pub struct ApiConfig {
+    pub connections_table: String,
+    pub state_table: String,
+    pub secrets_prefix: String,
+    pub ebox: ebox::EboxConfig,
+    pub stuck_after: chrono::Duration,
+}
+
+impl ApiConfig {
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        mut env: delivery::config::Env<F>,
+    ) -> Result<Self, delivery::config::ConfigError> {
+        use delivery::config::vars;
+        let connections_table = env.required(vars::CONNECTIONS_TABLE);
+        let state_table = env.required(vars::STATE_TABLE);
+        let secrets_prefix = env
+            .optional("SECRETS_PREFIX")
+            .unwrap_or_else(|| "digipost/ebox/".into());
+        let stuck_days = env.parsed_or(
+            "ONBOARDING_STUCK_AFTER_DAYS",
+            delivery::fleet::DEFAULT_ONBOARDING_STUCK_DAYS,
+        );
+        let ebox = delivery::config::ebox_config(&mut env);
+        env.finish()?;
+        Ok(Self {
+            connections_table,
+            state_table,
+            secrets_prefix,
+            ebox,
+            stuck_after: chrono::Duration::days(stuck_days.max(1)),
+        })
+    }
+}
+
+/// The API on the AWS stores.
+pub fn on_aws(clients: &delivery::aws::AwsClients, config: ApiConfig) -> Api {
+    let db = &clients.dynamodb;
+    let state = Arc::new(delivery::aws::DynamoState::new(db.clone(), &config.state_table));
+    Api {
         connections: Arc::new(delivery::aws::DynamoConnections::new(
-            clients.dynamodb.clone(),
-            &connections_table,
+            db.clone(),
+            &config.connections_table,
         )),
         snapshots: state.clone(),
         reports: state.clone(),
         answers: state,
         secrets: Arc::new(delivery::aws::SecretsManager::new(clients.secrets.clone())),
-        secrets_prefix,
-        ebox: ebox::Ebox::new(ebox).map_err(|e| e.to_string()),
-        stuck_after: chrono::Duration::days(stuck_days.max(1)),
+        secrets_prefix: config.secrets_prefix,
+        ebox: ebox::Ebox::new(config.ebox).map_err(|e| e.to_string()),
+        stuck_after: config.stuck_after,
         answers_kept: chrono::Duration::hours(24),
-    })
+    }
 }
