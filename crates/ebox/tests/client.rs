@@ -493,3 +493,23 @@ async fn a_bare_401_or_403_from_the_token_endpoint_is_a_refusal() {
         assert_eq!(f.requests("token"), 1, "not retried");
     }
 }
+
+/// A token kept from before a scope was granted is refused (403): one fresh token is
+/// fetched and the call goes through; one that is still refused is the answer.
+#[tokio::test]
+async fn a_token_from_before_a_scope_was_granted_is_renewed_once() {
+    let f = Fixture::start().await;
+    f.generate(3, 1, 1_000);
+    f.sim
+        .register_with_scopes(CLIENT_ID, ENTERPRISE, &f.key.certificate_pem, &["scope:other"])
+        .unwrap();
+    let session = f.session();
+    let refused = session.providers().await.unwrap_err();
+    assert!(matches!(refused, EboxError::ScopeMissing { .. }), "{refused}");
+    // The entity's account is granted the Document Consumer scopes meanwhile.
+    f.sim.register(CLIENT_ID, ENTERPRISE, &f.key.certificate_pem).unwrap();
+    let tokens = f.sim.issued_tokens().len();
+    let again = f.session();
+    assert!(!again.providers().await.unwrap().providers.is_empty());
+    assert_eq!(f.sim.issued_tokens().len(), tokens + 1, "one fresh token");
+}

@@ -71,8 +71,11 @@ impl Session {
             if status.is_success() {
                 return Ok(response);
             }
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                // Expired or revoked early: one transparent refresh.
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && !refreshed {
+                // Expired or revoked early (401), or issued before a scope was granted
+                // (403: a token carries the scopes of its moment, and a kept one lives up
+                // to an hour): one transparent refresh. A fresh token refused again is
+                // the answer.
                 self.forget_token();
                 refreshed = true;
                 continue;
