@@ -62,8 +62,11 @@ impl System {
         let proxy = proxied.then(|| FaultProxy::start(&moto.url));
         let aws_url = proxy.as_ref().map_or_else(|| moto.url.clone(), FaultProxy::url);
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let secret_prefix = format!("{}/", testkit::unique_name("e2e"));
         let env = testkit::process_env(&aws_url, &names, sim.shared()).into_iter().chain([
             ("FETCH_FUNCTION_NAME", "fetch".to_owned()),
+            // Where the connections API stores the secrets it makes.
+            ("SECRETS_PREFIX", secret_prefix.clone()),
             // As `infra/` sets it by default: no scope named, every granted one carried.
             ("EBOX_SCOPES", String::new()),
             // As `infra/` configures the functions: one JSON object a log line.
@@ -83,7 +86,7 @@ impl System {
             keys: Vec::new(),
             tap,
             proxy,
-            secret_prefix: format!("{}/", testkit::unique_name("e2e")),
+            secret_prefix,
             _moto: moto,
         }
     }
@@ -142,6 +145,36 @@ impl System {
             .await
             .unwrap();
         self.sim.generate(&Scenario::of(22, entity, 7, 1, 80_000));
+    }
+
+    /// An HTTP request to the connections API through the emulator's function URL: its
+    /// status, content type and JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> (u16, String, Value) {
+        let mut request = self.http.request(method, self.watch.function_url("connections", path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("the connections API answers");
+        let status = response.status().as_u16();
+        let content_type = (response.headers().get("content-type"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            content_type,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn invoke(&self, function: &str, payload: &Value) -> Value {

@@ -315,6 +315,11 @@ impl LambdaWatch {
         format!("{}/2015-03-31/functions/{function}/invocations", self.url)
     }
 
+    /// Where the emulator answers HTTP requests as the function's URL would, at `path`.
+    pub fn function_url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.url)
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
