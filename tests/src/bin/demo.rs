@@ -1,5 +1,6 @@
-//! `make demo`: the whole system on this machine. Starts moto, the e-Box simulator and both
-//! functions under `cargo lambda watch`, onboards three entities, fires the schedule twice,
+//! `make demo`: the whole system on this machine. Starts moto, the e-Box simulator and the
+//! three functions under `cargo lambda watch`, onboards one entity through the connections
+//! API step by step and two more directly, fires the schedule twice,
 //! prints what was delivered and the events that reached the bus, copies the verdeelbak to
 //! `.demo/`, and stops everything.
 
@@ -28,7 +29,7 @@ async fn main() {
 
 async fn demo() {
     step(
-        "starting moto (S3, DynamoDB, Secrets Manager), the e-Box simulator, and fetch + fanout under cargo lambda watch",
+        "starting moto (S3, DynamoDB, Secrets Manager), the e-Box simulator, and fetch, fanout and connections under cargo lambda watch",
     );
     let mut system = System::start().await;
     println!(
@@ -38,11 +39,13 @@ async fn demo() {
     println!("    e-Box simulator: {}", system.sim.base_url());
     println!("    Lambda emulator: {}", system.watch.url);
 
-    step("onboarding three entities: key and certificate made on the spot, registered with e-Box, stored as secrets");
-    system.connect(ENTITIES[0].0, true).await;
+    onboard_through_the_api(&system, ENTITIES[0].0).await;
+    step(
+        "onboarding two more entities directly: key and certificate made on the spot, registered with e-Box, stored as secrets",
+    );
     system.connect(ENTITIES[1].0, true).await;
     system.connect_shared(ENTITIES[2].0, ENTITIES[1].0).await;
-    for (id, name) in ENTITIES {
+    for (id, name) in &ENTITIES[1..] {
         println!("    {id}  {name}");
     }
 
@@ -55,6 +58,20 @@ async fn demo() {
     let second = tick(&system, &ids, 2).await;
     summary(&second);
 
+    let (_, _, detail) = system
+        .api(
+            reqwest::Method::GET,
+            &format!("/connections/{}", ENTITIES[0].0),
+            None,
+            None,
+        )
+        .await;
+    step(&format!(
+        "{} through the API after the first tick: onboarding step {}",
+        ENTITIES[0].0,
+        detail["onboarding"]["step"].as_str().unwrap_or("?")
+    ));
+
     let out = Path::new(".demo");
     let copied = copy_out(&system, out).await;
     step(&format!(
@@ -62,6 +79,74 @@ async fn demo() {
         out.join("verdeelbak").display()
     ));
     step("stopping moto, the simulator and cargo lambda watch");
+}
+
+/// One entity onboarded as the platform's "connecties" tab does it: each step a request
+/// to the connections API (through the emulator's function URL), each answer shown.
+async fn onboard_through_the_api(system: &System, entity: &str) {
+    use reqwest::Method;
+    use serde_json::json;
+    step(&format!(
+        "onboarding {entity} through the connections API, step by step"
+    ));
+    let path = format!("/connections/{entity}");
+    let show = |what: &str, status: u16, detail: String| println!("    {what:<58} {status}  {detail}");
+    let request = json!({"entity_id": entity, "name": ENTITIES[0].1, "facilipunt_reference": "FP-2026-0042"});
+    let (status, _, _) = system.api(Method::POST, "/connections", Some(&request), None).await;
+    show(
+        "POST /connections (the entity's request, no ClientID)",
+        status,
+        "requested".into(),
+    );
+    let key = testkit::KeyMaterial::generate("digipost");
+    for (step, certificate) in [
+        ("certificate_handed_over", Some("digipost-2026")),
+        ("waiting_for_client_id", None),
+    ] {
+        let body = json!({"step": step, "certificate": certificate});
+        let (status, _, _) = system
+            .api(Method::POST, &format!("{path}/onboarding"), Some(&body), None)
+            .await;
+        show(&format!("POST {path}/onboarding"), status, step.into());
+    }
+    let (_, _, detail) = system.api(Method::GET, &path, None, None).await;
+    println!(
+        "      next ({}): {}",
+        detail["onboarding"]["next_by"].as_str().unwrap_or("?"),
+        detail["onboarding"]["next"].as_str().unwrap_or("?")
+    );
+    // The entity makes its REST account with DigiPost's certificate, and sends the ClientID.
+    let client_id = format!("client-{entity}");
+    system.sim.register(&client_id, entity, &key.certificate_pem).unwrap();
+    system
+        .sim
+        .generate(&ebox_sim::data::Scenario::of(21, entity, 12, 2, 30_000));
+    let body = json!({
+        "entity_id": entity, "name": ENTITIES[0].1, "client_id": client_id,
+        "private_key_pem": key.private_key_pem, "certificate_pem": key.certificate_pem,
+    });
+    let (status, _, created) = system
+        .api(Method::POST, "/connections", Some(&body), Some("demo-create-1"))
+        .await;
+    show(
+        "POST /connections (ClientID and key material), tested",
+        status,
+        created["test"]["text"]
+            .as_str()
+            .unwrap_or("?")
+            .chars()
+            .take(70)
+            .collect(),
+    );
+    let (_, _, detail) = system.api(Method::GET, &path, None, None).await;
+    show(
+        &format!("GET {path}"),
+        200,
+        format!(
+            "onboarding step: {}",
+            detail["onboarding"]["step"].as_str().unwrap_or("?")
+        ),
+    );
 }
 
 fn step(text: &str) {
