@@ -175,6 +175,15 @@ fn entity(raw: &str) -> Result<EntityId, Problem> {
     EntityId::parse_lenient(raw).map_err(|e| Problem::invalid("entity_id", e.to_string()))
 }
 
+/// serde's message without the value it quotes: a value sent in the wrong field may be
+/// key material, and is never answered.
+fn redacted(message: &str) -> String {
+    match (message.find('"'), message.rfind('"')) {
+        (Some(first), Some(last)) if last > first => format!("{}\"…\"{}", &message[..first], &message[last + 1..]),
+        _ => message.to_owned(),
+    }
+}
+
 /// The body as `T`, or the problem naming the field at fault.
 fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
     let bytes = bytes.map_err(|e| {
@@ -185,7 +194,7 @@ fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, 
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut json).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string();
+        let message = redacted(&e.inner().to_string());
         let field = match path.as_str() {
             // At the top: serde names a missing or unknown field in backticks.
             "." if message.contains("field `") => message.split('`').nth(1).unwrap_or("body").to_owned(),

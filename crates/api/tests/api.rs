@@ -294,10 +294,14 @@ async fn bad_input_is_a_problem_naming_the_field_and_nothing_is_stored() {
     bad_prefix["verdeelbak_prefix"] = json!("verdeelbak/0123456749/");
     let mut unknown = create(None, None);
     unknown["colour"] = json!("blue");
+    // Key material in a field that takes no string: the problem does not quote it.
+    let mut misplaced = create(Some(&key), Some("client-a"));
+    misplaced["scopes"] = json!(key.private_key_pem);
     let cases = [
         (json!({"entity_id": "0403170702", "name": "x"}), "entity_id"),
         (json!({"entity_id": A}), "name"),
         (unknown, "colour"),
+        (misplaced, "scopes"),
         (json!({"entity_id": A, "name": "x", "client_id": 7}), "client_id"),
         (json!(["not", "an", "object"]), "body"),
         (mismatched, "private_key_pem"),
