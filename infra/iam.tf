@@ -132,16 +132,33 @@ data "aws_iam_policy_document" "connections" {
     resources = [aws_dynamodb_table.connections.arn]
   }
   statement {
-    sid = "State"
-    # Read for the status and rotation views; PutItem only for answers kept under an
-    # idempotency key (their own partition, a day's TTL).
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
+    sid       = "StateRead"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
     resources = [aws_dynamodb_table.state.arn]
   }
   statement {
-    sid       = "Secrets"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
+    sid = "Answers"
+    # Only answers kept under an idempotency key (their own partitions, a day's TTL):
+    # never an entity's lease, cursors or ledger.
+    actions   = ["dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.state.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["IDEMPOTENCY#*"]
+    }
+  }
+  statement {
+    sid = "ReadSecrets"
+    # A connection's own secret, and the shared certificate secret it may point at.
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = ["arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*"]
+  }
+  statement {
+    sid = "ConnectionSecrets"
+    # Made, replaced and removed only under connections/: never the shared certificate.
+    actions   = ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
+    resources = ["arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}connections/*"]
   }
 }
 

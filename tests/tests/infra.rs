@@ -306,6 +306,8 @@ fn roles_allow_each_action_on_exactly_its_resources() {
     .into();
     assert_eq!(policy_grants(&blocks, "fanout"), fanout, "the fanout role");
     let secrets = "\"arn:${data.aws_partition.current.partition}:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${var.secrets_prefix}*\"";
+    // Secrets written only under connections/: never the shared certificate.
+    let own = secrets.replace("${var.secrets_prefix}*", "${var.secrets_prefix}connections/*");
     let api: BTreeSet<(String, String)> = [
         on("dynamodb:GetItem", connections),
         on("dynamodb:PutItem", connections),
@@ -318,12 +320,31 @@ fn roles_allow_each_action_on_exactly_its_resources() {
         on("dynamodb:Query", state),
         on("dynamodb:BatchGetItem", state),
         on("secretsmanager:GetSecretValue", secrets),
-        on("secretsmanager:CreateSecret", secrets),
-        on("secretsmanager:PutSecretValue", secrets),
-        on("secretsmanager:DeleteSecret", secrets),
+        on("secretsmanager:CreateSecret", &own),
+        on("secretsmanager:PutSecretValue", &own),
+        on("secretsmanager:DeleteSecret", &own),
     ]
     .into();
     assert_eq!(policy_grants(&blocks, "connections"), api, "the connections API's role");
+    // Its writes to the state table are answers only, in their own partitions.
+    let doc = find(&blocks, "data", &["aws_iam_policy_document", "connections"]);
+    let answers = statements(doc)
+        .into_iter()
+        .find(|s| {
+            strings(attribute(s, "actions")).contains("dynamodb:PutItem")
+                && attribute(s, "resources").to_string().contains("state")
+        })
+        .expect("the PutItem on the state table");
+    let condition = answers
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "condition")
+        .expect("a condition");
+    assert_eq!(string(attribute(condition, "variable")), "dynamodb:LeadingKeys");
+    assert_eq!(
+        strings(attribute(condition, "values")),
+        BTreeSet::from([format!("{}*", schema::answer_partition(""))])
+    );
     // The platform's role may invoke the API, on this API only, and nothing else.
     let platform: BTreeSet<(String, String)> = [on(
         "execute-api:Invoke",

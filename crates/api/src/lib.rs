@@ -144,3 +144,18 @@ pub fn on_aws(clients: &delivery::aws::AwsClients, config: ApiConfig) -> Api {
         answers_kept: chrono::Duration::hours(24),
     }
 }
+
+/// The log filter of the function at `level`, with one bound: a level finer than INFO
+/// applies to this project's own code only. Below INFO the Lambda runtime writes each raw
+/// event (a create's event holds key material) and the AWS SDK what it sends and receives
+/// (a secret's value).
+pub fn log_filter(level: tracing_subscriber::filter::LevelFilter) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let mut filter = tracing_subscriber::EnvFilter::default().add_directive(level.min(LevelFilter::INFO).into());
+    for own in ["connections", "connections_api", "delivery", "ebox"] {
+        if let Ok(directive) = format!("{own}={level}").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}

@@ -52,8 +52,9 @@ impl Problem {
         }
     }
 
+    /// Names the entity; an empty name (a listing's failure) names none.
     pub fn entity(mut self, entity: impl ToString) -> Self {
-        self.entity_id = Some(entity.to_string());
+        self.entity_id = Some(entity.to_string()).filter(|e| !e.is_empty());
         self
     }
 
@@ -109,7 +110,7 @@ impl From<OnboardError> for Problem {
             OnboardError::NoConnection(entity) => {
                 Self::new(StatusCode::NOT_FOUND, "no-connection", detail).entity(entity)
             }
-            OnboardError::Exists(entity) | OnboardError::AlreadyPast { entity, .. } => {
+            OnboardError::Exists(entity) | OnboardError::AlreadyPast { entity, .. } | OnboardError::Changed(entity) => {
                 Self::new(StatusCode::CONFLICT, "conflict", detail)
                     .entity(entity)
                     .step("onboarding")

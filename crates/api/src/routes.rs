@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -175,13 +175,31 @@ fn entity(raw: &str) -> Result<EntityId, Problem> {
     EntityId::parse_lenient(raw).map_err(|e| Problem::invalid("entity_id", e.to_string()))
 }
 
+/// A query that does not read, answered as a problem naming the parameter.
+fn query_problem(e: QueryRejection) -> Problem {
+    let message = e.body_text();
+    // "Failed to deserialize query string: limit: invalid digit found in string"
+    let field = message.rsplit(": ").nth(1).unwrap_or("query").to_owned();
+    Problem::invalid(truncated(&field), redacted(&message))
+}
+
+/// A name the caller sent, cut to a length that cannot carry key material.
+fn truncated(name: &str) -> &str {
+    name.char_indices().nth(40).map_or(name, |(at, _)| &name[..at])
+}
+
 /// serde's message without the value it quotes: a value sent in the wrong field may be
 /// key material, and is never answered.
 fn redacted(message: &str) -> String {
-    match (message.find('"'), message.rfind('"')) {
-        (Some(first), Some(last)) if last > first => format!("{}\"…\"{}", &message[..first], &message[last + 1..]),
-        _ => message.to_owned(),
+    let mut out = message.to_owned();
+    for quote in ['"', '`'] {
+        if let (Some(first), Some(last)) = (out.find(quote), out.rfind(quote))
+            && last > first
+        {
+            out = format!("{}{quote}…{quote}{}", &out[..first], &out[last + quote.len_utf8()..]);
+        }
     }
+    out
 }
 
 /// The body as `T`, or the problem naming the field at fault.
@@ -194,14 +212,15 @@ fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, 
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut json).map_err(|e| {
         let path = e.path().to_string();
-        let message = redacted(&e.inner().to_string());
+        let raw = e.inner().to_string();
         let field = match path.as_str() {
             // At the top: serde names a missing or unknown field in backticks.
-            "." if message.contains("field `") => message.split('`').nth(1).unwrap_or("body").to_owned(),
-            "." => "body".to_owned(),
-            path => path.to_owned(),
+            "." if raw.contains("field `") => raw.split('`').nth(1).unwrap_or("body"),
+            "." => "body",
+            path => path,
         };
-        Problem::invalid(&field, format!("the body is not a valid request: {message}"))
+        let detail = format!("the body is not a valid request: {}", redacted(&raw));
+        Problem::invalid(truncated(field), detail)
     })
 }
 
@@ -366,7 +385,7 @@ async fn created(api: &Api, raw: Result<Bytes, BytesRejection>) -> Result<Create
     let verdict = api
         .admin()
         .test(api.ebox.as_ref().map_err(Clone::clone), &mut connection, now)
-        .await?;
+        .await;
     Ok(Created {
         connection,
         test: Some(verdict.into()),
@@ -377,7 +396,11 @@ async fn created(api: &Api, raw: Result<Bytes, BytesRejection>) -> Result<Create
 #[utoipa::path(get, path = "/connections", tag = "connections", params(PageQuery),
     responses((status = 200, body = ConnectionPage),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
-async fn list(State(api): State<Arc<Api>>, Query(page): Query<PageQuery>) -> Result<Json<ConnectionPage>, Problem> {
+async fn list(
+    State(api): State<Arc<Api>>,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<ConnectionPage>, Problem> {
+    let Query(page) = page.map_err(query_problem)?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(Problem::invalid("limit", "from 1 to 500"));
@@ -447,7 +470,7 @@ async fn test(State(api): State<Arc<Api>>, Path(raw): Path<String>) -> Result<Js
     let id = entity(&raw)?;
     let mut connection = api.admin().existing(&id).await?;
     let ebox = api.ebox.as_ref().map_err(Clone::clone);
-    let verdict = api.admin().test(ebox, &mut connection, now()).await?;
+    let verdict = api.admin().test(ebox, &mut connection, now()).await;
     Ok(Json(verdict.into()))
 }
 
@@ -499,8 +522,9 @@ async fn onboarding_step(
     responses((status = 200, body = Vec<ConnectionStatus>)))]
 async fn status(
     State(api): State<Arc<Api>>,
-    Query(query): Query<StatusQuery>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ConnectionStatus>>, Problem> {
+    let Query(query) = query.map_err(query_problem)?;
     let all = all_connections(&api).await?;
     let only = query.needs_action.unwrap_or(false);
     let rows =

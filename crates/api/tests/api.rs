@@ -270,7 +270,9 @@ async fn an_onboarding_walked_through_the_api() {
     assert_eq!(enabled["enabled"], true);
     let (status, _, removed) = served.call(Method::DELETE, &path, None, None).await;
     assert_eq!(status, StatusCode::OK, "{removed}");
-    assert!(removed["secret_scheduled_for_deletion"].as_str().unwrap().ends_with(A));
+    let secret = removed["secret_scheduled_for_deletion"].as_str().unwrap();
+    assert!(secret.contains(&format!("connections/{A}/")), "{secret}");
+    assert!(b.secrets.names_under(secret).await.is_empty(), "scheduled for deletion");
     let (status, content_type, _) = served.call(Method::GET, &path, None, None).await;
     assert_eq!((status, content_type.as_str()), (StatusCode::NOT_FOUND, PROBLEM));
     served.assert_no_secret_answered(&key);
@@ -345,8 +347,11 @@ async fn bad_input_is_a_problem_naming_the_field_and_nothing_is_stored() {
     );
     // Nothing stored: no connection, no secret.
     assert_eq!(served.get("/connections").await["items"], json!([]));
-    let secret_id = format!("{}connections/{A}", b.secret_name(""));
-    assert!(b.secrets.store().get(&secret_id).await.is_err(), "no secret stored");
+    assert_eq!(
+        b.secrets.names_under(&b.secret_name("")).await,
+        Vec::<String>::new(),
+        "no secret stored"
+    );
     served.assert_no_secret_answered(&key);
 }
 
@@ -404,4 +409,76 @@ async fn a_create_repeated_under_its_idempotency_key_is_done_once() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["created_at"], first["connection"]["created_at"]);
     served.assert_no_secret_answered(&key);
+}
+
+/// A connection made before onboardings were kept is connected: a reported step is past,
+/// and it stays connected.
+#[tokio::test]
+async fn a_connection_from_before_onboardings_is_past_every_reported_step() {
+    let b = Backend::memory().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let served = Served::start(api(&b, &sim)).await;
+    let id = delivery::EntityId::parse(A).unwrap();
+    let secret_id = "digipost/ebox/connections/0403170701".to_owned();
+    let old = delivery::ports::Connection::new(
+        id,
+        "old",
+        delivery::ports::CredentialsRef::Secret { secret_id },
+        chrono::Utc::now(),
+    );
+    b.connections.put(&old).await.unwrap();
+    for step in ["requested", "certificate_handed_over", "waiting_for_client_id"] {
+        let body = json!({"step": step});
+        let (status, content_type, problem) = served
+            .call(Method::POST, &format!("/connections/{A}/onboarding"), Some(body), None)
+            .await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::CONFLICT, PROBLEM),
+            "{problem}"
+        );
+    }
+    let detail = served.get(&format!("/connections/{A}")).await;
+    assert_eq!(
+        (&detail["onboarding"]["step"], &detail["onboarding"]["connected"]),
+        (&json!("connected"), &json!(true))
+    );
+    assert_eq!(detail["connection"].get("onboarding"), None, "no record made");
+}
+
+/// At the finest level the function's own code logs, and the runtime and the SDK do not
+/// (they would write a create's raw event, and what Secrets Manager answers).
+#[test]
+fn the_finest_log_level_reaches_only_this_projects_code() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::filter::LevelFilter;
+    let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = written.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(connections_api::log_filter(LevelFilter::TRACE))
+        .with_writer(move || Writer(sink.clone()))
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::trace!(target: "lambda_runtime::layers::api_response", "raw event PRIVATE KEY");
+        tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "response body SECRET VALUE");
+        tracing::trace!(target: "connections_api::routes", "own trace");
+        tracing::info!(target: "lambda_runtime", "runtime info");
+    });
+    let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("own trace") && text.contains("runtime info"), "{text}");
+    assert!(
+        !text.contains("PRIVATE KEY") && !text.contains("SECRET VALUE"),
+        "{text}"
+    );
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

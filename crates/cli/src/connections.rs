@@ -172,7 +172,7 @@ async fn test_and_record(ctx: &Context, connection: &mut Connection) -> anyhow::
     let verdict = ctx
         .admin()
         .test(ebox.as_ref().map_err(Clone::clone), connection, Utc::now())
-        .await?;
+        .await;
     println!("{}", verdict.text);
     Ok(if verdict.works {
         ExitCode::SUCCESS

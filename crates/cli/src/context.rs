@@ -22,7 +22,7 @@ pub struct Context {
     pub connections: Arc<DynamoConnections>,
     pub state: Arc<DynamoState>,
     pub secrets: SecretsManager,
-    /// Where connection secrets are named: `<prefix>connections/<entity>`.
+    /// Where connection secrets are named: `<prefix>connections/<entity>/<made at>-<nonce>`.
     pub secrets_prefix: String,
     /// The deployed stack whose names the configuration falls back on.
     pub stack: Stack,

@@ -17,7 +17,7 @@ use crate::secret::ConnectionSecret;
 pub struct Admin<'a> {
     pub connections: &'a dyn ConnectionAdmin,
     pub secrets: &'a dyn SecretAdmin,
-    /// Connection secrets are named `<prefix>connections/<entity>`.
+    /// Connection secrets are named `<prefix>connections/<entity>/<made at>-<nonce>`.
     pub secrets_prefix: &'a str,
 }
 
@@ -192,8 +192,13 @@ impl Admin<'_> {
                 message: past.to_string(),
             })?;
         connection.onboarding = Some(onboarding);
-        let written = match awaiting {
-            Some(_) => self.connections.put(&connection).await.map(|()| Insert::Inserted),
+        let written = match &awaiting {
+            // Completed only if the onboarding is still as it was read.
+            Some(read) => match self.connections.replace(&connection, read.updated_at).await {
+                Ok(true) => Ok(Insert::Inserted),
+                Ok(false) => Ok(Insert::AlreadyExists),
+                Err(e) => Err(e),
+            },
             None => self.connections.insert(&connection).await,
         };
         match written {
@@ -205,10 +210,20 @@ impl Admin<'_> {
                 self.undo(&connection).await;
                 Err(AdminError::Conflict {
                     entity: id.clone(),
-                    message: "got a connection meanwhile; nothing was changed".into(),
+                    message: "its connection was added or changed meanwhile; nothing was changed".into(),
                 })
             }
             Err(e) => {
+                // The write may have landed though its answer was lost: a connection that
+                // holds this secret keeps it.
+                if let Ok(Some(stored)) = self.connections.get(id).await
+                    && stored.credentials == connection.credentials
+                {
+                    return Ok(Added {
+                        connection: stored,
+                        certificate,
+                    });
+                }
                 self.undo(&connection).await;
                 Err(AdminError::store(id, "connection")(e))
             }
@@ -263,7 +278,12 @@ impl Admin<'_> {
             let message = format!("{e}: refused before anything was stored");
             AdminError::invalid(id, "key material", "private_key_pem", message)
         })?;
-        let secret_id = format!("{}connections/{id}", self.secrets_prefix);
+        // A name of its own for each add: two adds at once never write one secret, the one
+        // that loses deletes only its own, and a removed connection's secret (kept 7 days
+        // for recovery) is not in the way of adding the entity again.
+        let made = now.format("%Y%m%dT%H%M%SZ");
+        let nonce = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let secret_id = format!("{}connections/{id}/{made}-{nonce}", self.secrets_prefix);
         let secret = ConnectionSecret::with_key_material(client_id, private_key_pem.expose_secret(), certificate_pem);
         self.secrets
             .put(&secret_id, &secret.encode())
@@ -274,17 +294,18 @@ impl Admin<'_> {
 
     /// Tests the connection with this process's e-Box client (or why there is none), and
     /// records the test in its onboarding: connected when it got through.
+    /// A test whose recording fails is still answered (the next test records it).
     pub async fn test(
         &self,
         ebox: Result<&ebox::Ebox, String>,
         connection: &mut Connection,
         now: DateTime<Utc>,
-    ) -> Result<Verdict, AdminError> {
+    ) -> Verdict {
         let verdict = crate::probe::probe(self.secrets, ebox, connection).await;
-        crate::onboard::record_test(self.connections, connection, &verdict, now)
-            .await
-            .map_err(AdminError::store(&connection.entity_id, "onboarding"))?;
-        Ok(verdict)
+        if let Err(e) = crate::onboard::record_test(self.connections, connection, &verdict, now).await {
+            tracing::warn!(entity_id = %connection.entity_id, error = %e, "the test is not recorded in the onboarding");
+        }
+        verdict
     }
 
     /// The entity's connection.

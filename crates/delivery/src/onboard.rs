@@ -21,6 +21,9 @@ pub enum OnboardError {
     AlreadyPast { entity: EntityId, past: AlreadyPast },
     #[error("entity {entity}: step {step} is recorded by a test of the ClientID, not reported")]
     NotReported { entity: EntityId, step: Step },
+    /// Removed or changed since it was read (a test, a disable): nothing was written.
+    #[error("entity {0}: the connection was changed or removed meanwhile; read it again")]
+    Changed(EntityId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,6 +63,18 @@ pub async fn reach(
         .get(entity)
         .await?
         .ok_or_else(|| OnboardError::NoConnection(entity.clone()))?;
+    if connection.onboarding.is_none() && connection.is_connected() {
+        // Made before onboardings were kept, and delivering: past every reported step.
+        let past = AlreadyPast {
+            at: Step::Connected,
+            asked: step,
+        };
+        return Err(OnboardError::AlreadyPast {
+            entity: entity.clone(),
+            past,
+        });
+    }
+    let seen = connection.updated_at;
     let onboarding = connection.onboarding.get_or_insert_with(Onboarding::default);
     onboarding.reach(step, now).map_err(|past| OnboardError::AlreadyPast {
         entity: entity.clone(),
@@ -69,8 +84,8 @@ pub async fn reach(
         onboarding.certificate = certificate;
     }
     let onboarding = onboarding.clone();
-    if !connections.set_onboarding(entity, &onboarding, now).await? {
-        return Err(OnboardError::NoConnection(entity.clone()));
+    if !connections.set_onboarding(entity, &onboarding, seen, now).await? {
+        return Err(OnboardError::Changed(entity.clone()));
     }
     connection.updated_at = now;
     Ok(connection)
@@ -93,9 +108,17 @@ pub async fn record_test(
     };
     onboarding.tested(verdict.refusal(), now);
     let onboarding = onboarding.clone();
-    connections
-        .set_onboarding(&connection.entity_id, &onboarding, now)
-        .await?;
-    connection.updated_at = now;
-    Ok(())
+    let seen = connection.updated_at;
+    if connections
+        .set_onboarding(&connection.entity_id, &onboarding, seen, now)
+        .await?
+    {
+        connection.updated_at = now;
+        return Ok(());
+    }
+    Err(StoreError::new(
+        "record the test",
+        connection.entity_id.as_str(),
+        "the connection was changed or removed meanwhile; test it again",
+    ))
 }

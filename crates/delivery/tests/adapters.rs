@@ -123,21 +123,19 @@ async fn onboardings_round_trip(b: Backend) {
         }),
         at(20),
     );
-    assert!(
-        b.connections
-            .set_onboarding(&c.entity_id, &onboarding, at(20))
-            .await
-            .unwrap()
-    );
+    // Written only over the connection as it was read (updated at 0).
+    let stale = b.connections.set_onboarding(&c.entity_id, &onboarding, at(-1), at(20));
+    assert!(!stale.await.unwrap(), "changed since it was read: nothing written");
+    assert_eq!(b.connections.get(&c.entity_id).await.unwrap().unwrap(), c);
+    let recorded = b.connections.set_onboarding(&c.entity_id, &onboarding, at(0), at(20));
+    assert!(recorded.await.unwrap());
     let refused = b.connections.get(&c.entity_id).await.unwrap().unwrap();
     assert_eq!(refused.onboarding.as_ref(), Some(&onboarding));
     assert_eq!((refused.updated_at, refused.is_connected()), (at(20), false));
-    assert!(
-        !b.connections
-            .set_onboarding(&entity(6), &onboarding, at(20))
-            .await
-            .unwrap()
-    );
+    let six = entity(6);
+    let none = b.connections.set_onboarding(&six, &onboarding, at(20), at(21));
+    assert!(!none.await.unwrap());
+    assert_eq!(b.connections.get(&entity(6)).await.unwrap(), None, "none made");
 
     onboarding.tested(None, at(30));
     c.credentials = CredentialsRef::SharedCertificate {
@@ -145,7 +143,14 @@ async fn onboardings_round_trip(b: Backend) {
         certificate_secret_id: "digipost/ebox/certificate".into(),
     };
     c.onboarding = Some(onboarding.clone());
-    b.connections.put(&c).await.unwrap();
+    c.updated_at = at(30);
+    // Replaced only over the connection as it was read.
+    assert!(!b.connections.replace(&c, at(0)).await.unwrap(), "stale");
+    assert!(!b.connections.get(&c.entity_id).await.unwrap().unwrap().is_connected());
+    assert!(b.connections.replace(&c, at(20)).await.unwrap());
+    let gone = Connection::new(entity(6), "gone", CredentialsRef::AwaitingClientId, at(0));
+    assert!(!b.connections.replace(&gone, at(0)).await.unwrap(), "none to replace");
+    assert_eq!(b.connections.get(&entity(6)).await.unwrap(), None);
     assert!(b.connections.get(&c.entity_id).await.unwrap().unwrap().is_connected());
 
     // The first delivered message is recorded once, its first date kept.

@@ -67,6 +67,23 @@ impl Secrets {
         }
     }
 
+    /// The names of the secrets under `prefix` (not those scheduled for deletion).
+    pub async fn names_under(&self, prefix: &str) -> Vec<String> {
+        match self {
+            Secrets::Memory(m) => m.names().into_iter().filter(|n| n.starts_with(prefix)).collect(),
+            Secrets::Moto(clients) => {
+                let mut names = Vec::new();
+                let mut pages = clients.secrets.list_secrets().into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.unwrap();
+                    names.extend(page.secret_list().iter().filter_map(|s| s.name().map(str::to_owned)));
+                }
+                names.retain(|n| n.starts_with(prefix));
+                names
+            }
+        }
+    }
+
     /// The store with what administering writes (put, delete).
     pub fn admin(&self) -> Arc<dyn SecretAdmin> {
         match self {

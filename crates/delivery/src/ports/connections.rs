@@ -127,13 +127,18 @@ pub trait ConnectionAdmin: ConnectionReader {
     async fn set_enabled(&self, entity: &EntityId, enabled: bool, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns false when there was no such connection.
     async fn remove(&self, entity: &EntityId) -> Result<bool, StoreError>;
-    /// Records its onboarding as it now stands; false when there is no such connection.
+    /// Records its onboarding as it now stands, if the connection is still as it was read
+    /// (`updated_at` is `seen`); false when it changed or is gone (nothing is written).
     async fn set_onboarding(
         &self,
         entity: &EntityId,
         onboarding: &Onboarding,
+        seen: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Writes the connection over the one read (`updated_at` is `seen`); false when that
+    /// one changed or is gone (nothing is written).
+    async fn replace(&self, connection: &Connection, seen: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Marks the connection changed at `now` (key material staged or promoted), so fetch
     /// reads its secrets again; false when there is no such connection.
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError>;

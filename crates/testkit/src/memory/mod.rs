@@ -102,16 +102,28 @@ impl ConnectionAdmin for MemoryConnections {
         &self,
         entity: &EntityId,
         onboarding: &delivery::onboarding::Onboarding,
+        seen: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         Ok(match self.items.lock().unwrap().get_mut(entity) {
-            Some(c) => {
+            Some(c) if same_millis(c.updated_at, seen) => {
                 c.onboarding = Some(onboarding.clone());
                 c.updated_at = now;
                 true
             }
-            None => false,
+            _ => false,
         })
+    }
+
+    async fn replace(&self, connection: &Connection, seen: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        match items.get(&connection.entity_id) {
+            Some(c) if same_millis(c.updated_at, seen) => {
+                items.insert(connection.entity_id.clone(), connection.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -125,6 +137,11 @@ impl ConnectionAdmin for MemoryConnections {
     }
 }
 
+/// Times compared as the table compares them: to the millisecond it keeps.
+fn same_millis(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    a.timestamp_millis() == b.timestamp_millis()
+}
+
 /// Secrets held in memory; counts reads so tests can see what a cache saved.
 #[derive(Default)]
 pub struct MemorySecrets {
@@ -135,6 +152,10 @@ pub struct MemorySecrets {
 impl MemorySecrets {
     pub fn set(&self, id: &str, value: &str) {
         self.values.lock().unwrap().insert(id.to_owned(), value.to_owned());
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.values.lock().unwrap().keys().cloned().collect()
     }
 
     pub fn reads(&self) -> usize {

@@ -123,11 +123,35 @@ impl ConnectionAdmin for DynamoConnections {
         &self,
         entity: &EntityId,
         onboarding: &crate::onboarding::Onboarding,
+        seen: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let values = [(":onboarding", value(onboarding)), (":now", value(Iso(now)))];
-        let expression = "SET onboarding = :onboarding, updated_at = :now";
-        self.update(entity, expression, values, "record the onboarding").await
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ConnectionKey::item(entity.as_str())))
+            .update_expression("SET onboarding = :onboarding, updated_at = :now")
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":onboarding", value(onboarding))
+            .expression_attribute_values(":now", value(Iso(now)))
+            .expression_attribute_values(":seen", value(Iso(seen)))
+            .send()
+            .await;
+        made(result, "record the onboarding", entity.as_str())
+    }
+
+    async fn replace(&self, connection: &Connection, seen: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(ConnectionItem::row(connection)))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", value(Iso(seen)))
+            .send()
+            .await;
+        made(result, "write connection", connection.entity_id.as_str())
     }
 
     async fn touch(&self, entity: &EntityId, now: DateTime<Utc>) -> Result<bool, StoreError> {
