@@ -66,6 +66,11 @@ pub async fn probe(secrets: &dyn SecretStore, ebox: Result<&ebox::Ebox, String>,
     };
     let pairs = match credentials::resolve_pairs(secrets, connection).await {
         Ok(c) => c,
+        // Secrets Manager unavailable: nobody has to redo anything, a later test will do.
+        Err(e) if e.retryable() => {
+            let next = "Secrets Manager is unavailable right now: test again later";
+            return fail("secret", e.to_string(), None, next.into());
+        }
         Err(e) => {
             let next = "store the key material again with `connections remove` and `connections add`";
             let action = (connection.credentials != crate::ports::CredentialsRef::AwaitingClientId)
