@@ -546,16 +546,6 @@ async fn rotation(State(api): State<Arc<Api>>) -> Result<Json<Vec<RotationRow>>,
 }
 
 async fn all_connections(api: &Api) -> Result<Vec<Connection>, Problem> {
-    let mut all = Vec::new();
-    let mut from = None;
-    loop {
-        let page = (api.connections.page(from, 500).await).map_err(|e| problem::store("", "connections", e))?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => from = Some(next),
-            None => break,
-        }
-    }
-    all.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
-    Ok(all)
+    let reader: &dyn delivery::ports::ConnectionReader = api.connections.as_ref();
+    (delivery::ports::all_connections(reader).await).map_err(|e| problem::store("", "connections", e))
 }

@@ -253,18 +253,8 @@ fn describe(credentials: &CredentialsRef) -> String {
 }
 
 pub async fn all_connections(ctx: &Context) -> anyhow::Result<Vec<Connection>> {
-    let mut all = Vec::new();
-    let mut from = None;
-    loop {
-        let page = ctx.connections.page(from, 500).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => from = Some(next),
-            None => break,
-        }
-    }
-    all.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
-    Ok(all)
+    let reader: &dyn ConnectionReader = ctx.connections.as_ref();
+    Ok(delivery::ports::all_connections(reader).await?)
 }
 
 /// The entity's connection, or an error that says how to make one.

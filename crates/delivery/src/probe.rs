@@ -158,6 +158,41 @@ fn works(
 mod tests {
     use super::*;
 
+    struct Secrets(fn(&str) -> crate::ports::SecretError);
+
+    #[async_trait::async_trait]
+    impl SecretStore for Secrets {
+        async fn get(&self, id: &str) -> Result<secrecy::SecretString, crate::ports::SecretError> {
+            Err((self.0)(id))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_cannot_be_read_names_a_step_only_when_a_person_can_mend_it() {
+        use crate::ports::{CredentialsRef, SecretError};
+        let entity = crate::EntityId::parse("0403170701").unwrap();
+        let own = CredentialsRef::Secret { secret_id: "s".into() };
+        let connection = Connection::new(entity, "E", own, Utc::now());
+        let down = Secrets(|id| SecretError::Unavailable {
+            id: id.into(),
+            message: "throttled".into(),
+            retryable: true,
+        });
+        let verdict = probe(&down, Err("no e-Box here".into()), &connection).await;
+        assert!(
+            !verdict.works && verdict.text.contains("test again later"),
+            "{}",
+            verdict.text
+        );
+        assert_eq!((verdict.step, verdict.action), (Some("secret"), None));
+        let gone = Secrets(|id| SecretError::NotFound { id: id.into() });
+        let verdict = probe(&gone, Err("no e-Box here".into()), &connection).await;
+        assert_eq!(
+            (verdict.step, verdict.action),
+            (Some("secret"), Some(Action::ConnectionSecret))
+        );
+    }
+
     #[test]
     fn a_refusal_names_the_step_health_names() {
         let refused = |status: u16, code: &str| EboxError::TokenRefused {

@@ -117,6 +117,22 @@ pub trait ConnectionReader: Send + Sync {
     async fn first_message_delivered(&self, entity: &EntityId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
+/// Every connection, page by page, in entity order (for the views over the whole fleet).
+pub async fn all_connections(reader: &dyn ConnectionReader) -> Result<Vec<Connection>, StoreError> {
+    let mut all = Vec::new();
+    let mut from = None;
+    loop {
+        let page = reader.page(from, 500).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    all.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
+    Ok(all)
+}
+
 /// What the operator CLI administers.
 #[async_trait]
 pub trait ConnectionAdmin: ConnectionReader {
