@@ -248,33 +248,66 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Result<Byt
     }
     let key = hex(key.as_bytes());
     let request = hex(raw.as_deref().unwrap_or_default());
-    match api.answers.recall(&key).await {
-        Ok(Some(kept)) => return replay(kept, &request),
-        Ok(None) => {}
-        Err(e) => return problem::store("", "idempotency", e).into_response(),
-    }
-    let answer = created(&api, raw).await.into_answer();
-    // Answers a retry cannot change are kept; a store that failed is not.
-    if answer.status >= 500 {
-        return answer.into_response();
-    }
-    let kept = Answer {
-        request,
-        status: answer.status,
-        body: answer.body.clone(),
+    let at = now();
+    let until = at + api.answers_kept;
+    let claim = Answer {
+        request: request.clone(),
+        status: CLAIMED,
+        body: at.to_rfc3339(),
     };
-    match api.answers.remember(&key, &kept, now() + api.answers_kept).await {
-        Ok(true) => answer.into_response(),
-        // A repeat that raced this one kept its answer first: that one stands.
-        Ok(false) => match api.answers.recall(&key).await {
-            Ok(Some(first)) => replay(first, &kept.request),
-            _ => answer.into_response(),
+    // Claim the key before doing anything: a repeat meanwhile is told to wait, and nothing
+    // is done twice.
+    let first = match api.answers.recall(&key).await {
+        Ok(None) => match api.answers.remember(&key, &claim, until).await {
+            Ok(true) => None,
+            Ok(false) => api.answers.recall(&key).await.ok().flatten(),
+            Err(e) => return problem::store("", "idempotency", e).into_response(),
         },
-        Err(e) => {
-            tracing::warn!(error = %e, "an answer was not kept under its idempotency key");
-            answer.into_response()
+        Ok(kept) => kept,
+        Err(e) => return problem::store("", "idempotency", e).into_response(),
+    };
+    if let Some(kept) = first {
+        if kept.request != request || !abandoned(&kept, at) {
+            return replay(kept, &request);
+        }
+        // Claimed by a function that died meanwhile: taken over.
+        if let Err(e) = api.answers.settle(&key, &claim, until).await {
+            return problem::store("", "idempotency", e).into_response();
         }
     }
+    let answer = created(&api, raw).await.into_answer();
+    // Answers a retry cannot change are kept; after a failure a retry may run again.
+    let kept = match answer.status >= 500 {
+        true => Answer {
+            body: RELEASED.into(),
+            ..claim
+        },
+        false => Answer {
+            request,
+            status: answer.status,
+            body: answer.body.clone(),
+        },
+    };
+    if let Err(e) = api.answers.settle(&key, &kept, until).await {
+        tracing::warn!(error = %e, "an answer was not kept under its idempotency key");
+    }
+    answer.into_response()
+}
+
+/// The status of a claim kept under a key while its request is answered; its body is when.
+const CLAIMED: u16 = 0;
+/// The body of a claim given up after a failure: the next repeat runs again.
+const RELEASED: &str = "released";
+/// A claim older than this was left by a function that died (it times out after 25 s).
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A claim that no live request holds any more.
+fn abandoned(kept: &Answer, now: DateTime<Utc>) -> bool {
+    kept.status == CLAIMED
+        && kept
+            .body
+            .parse::<DateTime<Utc>>()
+            .map_or(true, |at| now - at > ABANDONED_AFTER)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -290,6 +323,11 @@ fn replay(kept: Answer, request: &str) -> Response {
             ..Problem::invalid("Idempotency-Key", detail)
         }
         .into_response();
+    }
+    if kept.status == CLAIMED {
+        let detail = "a request with this Idempotency-Key is being answered; repeat it in a moment";
+        let problem = Problem::new(StatusCode::CONFLICT, "in-progress", detail).step("idempotency");
+        return ([(http::header::RETRY_AFTER, "2")], problem).into_response();
     }
     Reply {
         status: kept.status,

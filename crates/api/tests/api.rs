@@ -482,3 +482,48 @@ fn the_finest_log_level_reaches_only_this_projects_code() {
         }
     }
 }
+
+/// A repeat that comes while the first request is still being answered is told to wait and
+/// does nothing; a claim left by a function that died is taken over.
+#[tokio::test]
+async fn a_repeat_during_the_first_answer_waits_and_an_abandoned_claim_is_taken_over() {
+    use delivery::ports::Answer;
+    use sha2::{Digest, Sha256};
+    let b = Backend::memory().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let served = Served::start(api(&b, &sim)).await;
+    let body = create(None, None);
+    let digest = |bytes: &[u8]| delivery::ports::hex(Sha256::digest(bytes));
+    let request = digest(&serde_json::to_vec(&body).unwrap());
+    let claim = |key: &str, ago: i64| {
+        let answer = Answer {
+            request: request.clone(),
+            status: 0,
+            body: (chrono::Utc::now() - chrono::Duration::seconds(ago)).to_rfc3339(),
+        };
+        let (answers, key) = (b.answers.clone(), digest(key.as_bytes()));
+        async move { assert!(answers.remember(&key, &answer, chrono::Utc::now()).await.unwrap()) }
+    };
+    // Claimed a second ago: being answered.
+    claim("busy", 1).await;
+    let (status, content_type, problem) = served
+        .call(Method::POST, "/connections", Some(body.clone()), Some("busy"))
+        .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::CONFLICT, PROBLEM),
+        "{problem}"
+    );
+    assert_eq!(problem["type"], "urn:digipost-ebox:problem:in-progress");
+    assert_eq!(served.get("/connections").await["items"], json!([]), "nothing done");
+    // Claimed five minutes ago: its function died; this repeat answers, and is kept.
+    claim("left", 300).await;
+    let (status, _, created) = served
+        .call(Method::POST, "/connections", Some(body.clone()), Some("left"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _, again) = served
+        .call(Method::POST, "/connections", Some(body), Some("left"))
+        .await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &created));
+}

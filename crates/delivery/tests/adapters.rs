@@ -57,6 +57,9 @@ async fn an_answer_is_kept_once_under_its_key(b: Backend) {
     );
     assert_eq!(b.answers.recall(&key).await.unwrap(), Some(first));
     assert_eq!(b.answers.recall(&testkit::unique_name("other")).await.unwrap(), None);
+    // The holder of a claim settles it over what is kept.
+    b.answers.settle(&key, &second, at(86_400)).await.unwrap();
+    assert_eq!(b.answers.recall(&key).await.unwrap(), Some(second));
 }
 
 fn entity(n: u32) -> EntityId {

@@ -22,4 +22,6 @@ pub trait Answers: Send + Sync {
     async fn recall(&self, key: &str) -> Result<Option<Answer>, StoreError>;
     /// Keeps the answer until `until`, unless one is kept already: false then.
     async fn remember(&self, key: &str, answer: &Answer, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Keeps the answer until `until`, over whatever is kept (the holder of a claim settles it).
+    async fn settle(&self, key: &str, answer: &Answer, until: DateTime<Utc>) -> Result<(), StoreError>;
 }

@@ -44,4 +44,15 @@ impl Answers for DynamoState {
             .await;
         made(result, "remember an answer", key)
     }
+
+    async fn settle(&self, key: &str, answer: &Answer, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(AnswerItem::row(key, answer, until)))
+            .send()
+            .await
+            .map_err(|e| store_error("settle an answer", key, e))?;
+        Ok(())
+    }
 }
