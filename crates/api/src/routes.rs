@@ -474,10 +474,7 @@ async fn get_one(State(api): State<Arc<Api>>, Path(raw): Path<String>) -> Result
         connected,
         next_by: (!connected).then(|| onboarding.next_by().to_owned()),
         next: (!connected).then(|| onboarding.next().to_owned()),
-        stuck_days: (!connected)
-            .then(|| onboarding.stuck(api.stuck_after, now))
-            .flatten()
-            .map(|(_, waited)| waited.num_days()),
+        stuck_days: (connection.stuck_onboarding(api.stuck_after, now)).map(|(_, waited)| waited.num_days()),
     };
     Ok(Json(ConnectionDetail {
         connection,

@@ -92,11 +92,6 @@ impl AdminError {
             message: message.into(),
         }
     }
-
-    /// Whether trying again may help (a store that was unavailable).
-    pub fn retryable(&self) -> bool {
-        matches!(self, AdminError::Store { cause, .. } if cause.retryable)
-    }
 }
 
 /// The certificate has not expired: an expired one is refused with what to do instead.

@@ -47,9 +47,7 @@ pub async fn connection_statuses(
 ) -> Result<Vec<ConnectionStatus>, StoreError> {
     let mut rows = Vec::new();
     for c in connections {
-        let stuck = (c.onboarding.as_ref())
-            .filter(|_| !c.is_connected())
-            .and_then(|o| o.stuck(stuck_after, now));
+        let stuck = c.stuck_onboarding(stuck_after, now);
         let needs_action = c.health.as_ref().is_some_and(|h| h.state == HealthState::NeedsAction);
         if needs_action_only && !needs_action && stuck.is_none() {
             continue;

@@ -94,13 +94,6 @@ impl FleetRules {
         }
     }
 
-    /// The step an onboarding is stuck on, and for how long; none when it is not stuck.
-    pub fn stuck(&self, connection: &Connection, now: DateTime<Utc>) -> Option<(crate::onboarding::Step, Duration)> {
-        (connection.onboarding.as_ref())
-            .filter(|_| !connection.is_connected())
-            .and_then(|o| o.stuck(self.onboarding_stuck_after, now))
-    }
-
     /// Scheduled runs missed since the last success (or creation), up to `missed_runs`.
     pub fn missed(&self, connection: &Connection, last: Option<&LastRun>, now: DateTime<Utc>) -> u32 {
         let since = match last.and_then(|l| l.last_success_at) {
@@ -114,7 +107,7 @@ impl FleetRules {
         if !connection.is_connected() {
             // Not run, so neither healthy nor stale: counted by its onboarding, enabled or not.
             report.onboarding += 1;
-            if self.stuck(connection, now).is_some() {
+            if connection.stuck_onboarding(self.onboarding_stuck_after, now).is_some() {
                 report.onboarding_stuck += 1;
             }
             return;

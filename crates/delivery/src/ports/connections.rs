@@ -77,6 +77,14 @@ impl Connection {
             && self.onboarding.as_ref().is_none_or(Onboarding::connected)
     }
 
+    /// The step its onboarding is stuck on (longer than `after`), and for how long; none
+    /// once it is connected.
+    pub fn stuck_onboarding(&self, after: chrono::Duration, now: DateTime<Utc>) -> Option<(Step, chrono::Duration)> {
+        (self.onboarding.as_ref())
+            .filter(|_| !self.is_connected())
+            .and_then(|o| o.stuck(after, now))
+    }
+
     /// Its onboarding step; a connection without an onboarding record is connected.
     pub fn onboarding_step(&self) -> Step {
         match &self.onboarding {
