@@ -184,6 +184,12 @@ impl FetchConfig {
         };
         let secrets_cache_ttl = std::time::Duration::from_secs(env.parsed_or("SECRETS_CACHE_SECONDS", 300u64));
         env.finish()?;
+        // As many requests open with e-Box as messages in flight: one each on average
+        // (its body is read beside its attachments, which come one after the other).
+        let ebox = ebox::EboxConfig {
+            max_in_flight: settings.concurrency.max(1),
+            ..ebox
+        };
         Ok(Self {
             storage,
             ebox,

@@ -513,3 +513,44 @@ async fn a_token_from_before_a_scope_was_granted_is_renewed_once() {
     assert!(!again.providers().await.unwrap().providers.is_empty());
     assert_eq!(f.sim.issued_tokens().len(), tokens + 1, "one fresh token");
 }
+
+/// However many downloads a run starts at once, the process has at most `max_in_flight`
+/// requests open with e-Box: the rest wait for a slot, so connections (each a TLS
+/// handshake in production, each keeping its read buffer while idle) stay within it. A
+/// download holds its slot until its stream is dropped.
+#[tokio::test]
+async fn requests_at_once_stay_within_the_configured_slots() {
+    let f = Fixture::start().await;
+    f.generate(3, 2, 50_000);
+    let mut config = config(&f.sim);
+    config.max_in_flight = 2;
+    let ebox = ebox::Ebox::new(config).unwrap();
+    let session = f.session_of(&ebox, CLIENT_ID);
+    let providers = active_providers(&f, &session).await;
+    let mut downloads = Vec::new();
+    for p in &providers {
+        for m in walk(&session, p).await.unwrap() {
+            for a in m.message.attachments() {
+                downloads.push((p.clone(), m.message.message_id.clone(), a.clone()));
+            }
+        }
+    }
+    assert!(downloads.len() >= 6, "{} attachments", downloads.len());
+    let before = f.sim.connections_accepted();
+    let all = downloads.iter().map(|(p, m, a)| download(&session, p, m, a));
+    for result in futures::future::join_all(all).await {
+        result.unwrap();
+    }
+    assert!(
+        f.sim.connections_accepted() <= before.max(1) + 1,
+        "{} downloads at once opened {} connections for 2 slots",
+        downloads.len(),
+        f.sim.connections_accepted()
+    );
+    assert_eq!(ebox.requests_in_flight(), 0);
+    let (p, m, a) = &downloads[0];
+    let held = session.attachment(p, m, a).await.unwrap();
+    assert_eq!(ebox.requests_in_flight(), 1, "a download holds its slot while read");
+    drop(held);
+    assert_eq!(ebox.requests_in_flight(), 0, "and gives it back when dropped");
+}

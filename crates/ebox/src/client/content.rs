@@ -8,7 +8,7 @@ use reqwest::Url;
 use sha2::Digest as _;
 
 use super::Session;
-use super::http::message_url;
+use super::http::{Answer, message_url};
 use crate::error::EboxError;
 use crate::model::{Attachment, MessageProvider, Translated, read_attachments};
 
@@ -120,11 +120,16 @@ pub struct AttachmentDownload {
 }
 
 impl AttachmentDownload {
-    fn new(what: String, response: reqwest::Response, attachment: &Attachment) -> Self {
+    fn new(what: String, answer: Answer, attachment: &Attachment) -> Self {
+        let Answer { response, slot } = answer;
         let content_length = response.content_length();
+        // The stream keeps the request's slot with e-Box until it is dropped.
         let chunks = response
             .bytes_stream()
-            .map(move |chunk| chunk.map_err(|e| EboxError::transport(&what, &e)))
+            .map(move |chunk| {
+                let _slot = &slot;
+                chunk.map_err(|e| EboxError::transport(&what, &e))
+            })
             .boxed();
         Self::from_chunks(content_length, attachment, chunks)
     }

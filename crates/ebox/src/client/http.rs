@@ -14,7 +14,19 @@ use crate::model::MessageProvider;
 /// The query of a GET.
 pub(super) type Query<'a> = [(&'a str, String)];
 
+/// A successful answer, and the slot with e-Box it holds until it is dropped.
+pub(super) struct Answer {
+    pub response: Response,
+    pub slot: tokio::sync::OwnedSemaphorePermit,
+}
+
 impl Session {
+    /// Waits for one of the process's slots with e-Box (see [`super::EboxConfig::max_in_flight`]).
+    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        let slots = self.ebox.inner.in_flight.clone();
+        slots.acquire_owned().await.expect("the semaphore is never closed")
+    }
+
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.config().min_backoff)
@@ -51,11 +63,13 @@ impl Session {
             .unwrap_or_else(|_| Err(EboxError::Timeout { what: what.to_owned() }))
     }
 
-    /// One authorised GET; a 401 gets one fresh token and one more try.
-    pub(super) async fn get_once(&self, what: &str, url: &Url, query: &Query<'_>) -> Result<Response, EboxError> {
+    /// One authorised GET; a 401 gets one fresh token and one more try. The answer holds
+    /// one of the process's slots with e-Box until it is dropped.
+    pub(super) async fn get_once(&self, what: &str, url: &Url, query: &Query<'_>) -> Result<Answer, EboxError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
+            let slot = self.slot().await;
             let response = self
                 .ebox
                 .inner
@@ -69,7 +83,7 @@ impl Session {
             let status = response.status();
             tracing::debug!(what, status = status.as_u16(), "e-Box answered");
             if status.is_success() {
-                return Ok(response);
+                return Ok(Answer { response, slot });
             }
             if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && !refreshed {
                 // Expired or revoked early (401), or issued before a scope was granted
@@ -94,8 +108,8 @@ impl Session {
         query: &Query<'_>,
     ) -> Result<(bytes::Bytes, T), EboxError> {
         self.with_retries(what, || async {
-            let response = self.get_once(what, url, query).await?;
-            let body = response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
+            let answer = self.get_once(what, url, query).await?;
+            let body = answer.response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
             let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::malformed(what, e))?;
             Ok((body, parsed))
         })

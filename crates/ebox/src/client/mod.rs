@@ -41,6 +41,12 @@ pub struct EboxConfig {
     /// Used instead of provider discovery when set.
     pub static_providers: Option<Vec<MessageProvider>>,
     pub connect_timeout: Duration,
+    /// Most requests this process has open with e-Box at once (the token endpoint
+    /// aside). Each holds a connection until its answer is read, and an idle connection
+    /// keeps the read buffer its largest answer grew (up to 400 kB): this bounds the
+    /// connections a run opens (each a TLS handshake), the memory they keep, and the load
+    /// one entity puts on e-Box. A download holds its slot until its stream is dropped.
+    pub max_in_flight: usize,
     /// Longest wait for the next bytes of an answer.
     pub read_timeout: Duration,
     /// Longest time one call may take, retries included.
@@ -70,6 +76,7 @@ impl EboxConfig {
             provider_registry_url: provider_registry_url.to_owned(),
             static_providers: None,
             connect_timeout: Duration::from_secs(5),
+            max_in_flight: 8,
             read_timeout: Duration::from_secs(30),
             call_budget: Duration::from_secs(90),
             max_retries: 4,
@@ -87,6 +94,8 @@ impl EboxConfig {
 
 struct Inner {
     http: reqwest::Client,
+    /// One permit per request open with e-Box (see [`EboxConfig::max_in_flight`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
     config: EboxConfig,
     /// Token key -> the token, and when to renew it.
     tokens: Mutex<HashMap<String, (AccessToken, Instant)>>,
@@ -112,6 +121,7 @@ impl Ebox {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
                 config,
                 tokens: Mutex::new(HashMap::new()),
                 providers: Mutex::new(None),
@@ -122,6 +132,11 @@ impl Ebox {
 
     pub fn config(&self) -> &EboxConfig {
         &self.inner.config
+    }
+
+    /// Requests open with e-Box right now, downloads being read included.
+    pub fn requests_in_flight(&self) -> usize {
+        self.inner.config.max_in_flight.max(1) - self.inner.in_flight.available_permits()
     }
 
     /// A session for one entity's e-Box, with the configured scopes.
