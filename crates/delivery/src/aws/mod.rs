@@ -28,6 +28,25 @@ pub async fn load_from_env() -> SdkConfig {
     loader().load().await
 }
 
+/// One HTTPS client for every SDK client made from the configuration: one connection pool
+/// and one set of trusted roots per process. Left to themselves, each SDK client makes its
+/// own default client, and each of those reads and parses the system's roots again (five
+/// times in a fetch process, at start). Built as the SDK's default is: rustls with
+/// aws-lc, the proxy from the environment, the runtime's sleep.
+fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.build()
+    })
+}
+
 /// Attempts of one call, the first included: backoff doubles from 100 ms to 2 s, with
 /// jitter, so a few seconds of throttling or 5xx are ridden out inside the call (about 6 s
 /// at most), within the short calls' 30 s operation timeout (see [`AwsClients`]).
@@ -47,6 +66,7 @@ fn retry_config() -> RetryConfig {
 /// anything is loaded from the environment.
 pub fn loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_https_client())
         .retry_config(retry_config())
         .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build())
 }
