@@ -52,23 +52,30 @@ fn strings(e: &Expression) -> BTreeSet<String> {
     }
 }
 
-fn local_object_keys(blocks: &[Block], name: &str) -> BTreeSet<String> {
+fn local_object(blocks: &[Block], name: &str) -> BTreeMap<String, Expression> {
     for b in blocks.iter().filter(|b| b.identifier() == "locals") {
         if let Some(a) = b.body().attributes().find(|a| a.key() == name) {
             let Expression::Object(object) = a.expr() else {
                 panic!("local.{name} is not an object")
             };
             return object
-                .keys()
-                .map(|k| match k {
-                    ObjectKey::Identifier(id) => id.to_string(),
-                    ObjectKey::Expression(e) => string(e),
-                    other => panic!("unexpected key {other:?}"),
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        ObjectKey::Identifier(id) => id.to_string(),
+                        ObjectKey::Expression(e) => string(e),
+                        other => panic!("unexpected key {other:?}"),
+                    };
+                    (key, v.clone())
                 })
                 .collect();
         }
     }
     panic!("local.{name} is not declared")
+}
+
+fn local_object_keys(blocks: &[Block], name: &str) -> BTreeSet<String> {
+    local_object(blocks, name).into_keys().collect()
 }
 
 #[test]
@@ -77,7 +84,12 @@ fn every_variable_a_function_reads_is_set_on_it() {
     let fetch_reads: BTreeSet<String> = variables_read(FetchConfig::read).into_iter().collect();
     let fanout_reads: BTreeSet<String> = variables_read(FanoutConfig::read).into_iter().collect();
     assert!(fetch_reads.contains("EBOX_TOKEN_URL") && fanout_reads.contains("FETCH_FUNCTION_NAME"));
-    assert_eq!(local_object_keys(&blocks, "fetch_environment"), fetch_reads);
+    // Besides what the code reads, fetch's process gets its allocator's settings.
+    let (tunables, value) = delivery::config::FETCH_MALLOC_TUNABLES;
+    let mut fetch_environment = local_object(&blocks, "fetch_environment");
+    let set = fetch_environment.remove(tunables).expect("fetch's environment sets GLIBC_TUNABLES");
+    assert_eq!(string(&set), value, "the allocator settings the benchmarks measured");
+    assert_eq!(fetch_environment.into_keys().collect::<BTreeSet<_>>(), fetch_reads);
     assert_eq!(local_object_keys(&blocks, "fanout_environment"), fanout_reads);
     let api_reads: BTreeSet<String> = variables_read(connections_api::ApiConfig::read).into_iter().collect();
     assert!(api_reads.contains("SECRETS_PREFIX") && api_reads.contains("EBOX_AUDIENCE"));

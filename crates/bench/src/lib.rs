@@ -13,6 +13,9 @@ pub fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// The most the fetch process may hold resident, peak or warm, whatever it delivers (MB).
+pub const FETCH_RSS_LIMIT_MB: f64 = 16.0;
+
 /// Peak resident set size of this process so far, in bytes (Linux `VmHWM`).
 pub fn peak_rss() -> u64 {
     status_kb("VmHWM:") * 1024

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bench::Row;
+use bench::{FETCH_RSS_LIMIT_MB, Row};
 use ebox_sim::data::Scenario;
 use serde_json::json;
 
@@ -50,8 +50,8 @@ pub async fn rows() -> Vec<Row> {
             format!("first run over {BACKLOG} messages: peak RSS"),
             format!("{peak:.1} MB"),
         )
-        .goal("<= 20 MB (as for one 200 MB attachment)")
-        .at_most(peak, 20.0)
+        .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
+        .at_most(peak, FETCH_RSS_LIMIT_MB)
         .provided(complete),
         Row::figure(
             format!("first run over {BACKLOG} messages: rate (moto stores, e-Box 0 ms)"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bench::Row;
+use bench::{FETCH_RSS_LIMIT_MB, Row};
 use ebox_sim::data::Scenario;
 use serde_json::json;
 use testkit::fault_proxy::FaultProxy;
@@ -180,8 +180,8 @@ fn report(runs: &[Measured], warm_rss: f64, throttled: Option<f64>) -> Vec<Row> 
         .at_most(per_message, 1.75)
         .provided(complete),
         Row::figure("first run: peak RSS", format!("{:.1} MB", first.peak_mb))
-            .goal("<= 16 MB")
-            .at_most(first.peak_mb, 16.0)
+            .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
+            .at_most(first.peak_mb, FETCH_RSS_LIMIT_MB)
             .provided(complete),
         Row::figure(
             "first run: e-Box / AWS requests per message",
@@ -209,8 +209,8 @@ fn report(runs: &[Measured], warm_rss: f64, throttled: Option<f64>) -> Vec<Row> 
             format!("RSS after {IDLE_RUNS} idle runs (warm)"),
             format!("{warm_rss:.1} MB"),
         )
-        .goal("<= 16 MB")
-        .at_most(warm_rss, 16.0),
+        .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
+        .at_most(warm_rss, FETCH_RSS_LIMIT_MB),
         Row::figure(
             "idle run (warm): CPU / e-Box / AWS requests / log bytes",
             format!(

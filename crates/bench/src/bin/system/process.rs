@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bench::{Row, scopes};
-use delivery::config::StorageNames;
+use bench::{FETCH_RSS_LIMIT_MB, Row, scopes};
+use delivery::config::{FETCH_MALLOC_TUNABLES, StorageNames};
 use ebox_sim::Simulator;
 use serde_json::json;
 
@@ -71,11 +71,8 @@ pub fn fetch_command(
     let mut command = function_command(&shipped("fetch"), "fetch", runtime);
     command
         .env("AWS_ENDPOINT_URL", moto_url)
-        .envs(
-            std::env::var("BENCH_MALLOC_ARENA_MAX")
-                .ok()
-                .map(|v| ("MALLOC_ARENA_MAX", v)),
-        )
+        // As Terraform sets it.
+        .env(FETCH_MALLOC_TUNABLES.0, FETCH_MALLOC_TUNABLES.1)
         .env("AWS_REGION", testkit::REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -98,8 +95,8 @@ fn report(runs: &[AfterRun], anon: f64, file: f64) -> Vec<Row> {
             "fetch process: peak RSS, delivering one 200 MB attachment",
             format!("{:.1} MB", delivery.peak),
         )
-        .goal("<= 32 MB")
-        .at_most(delivery.peak, 32.0)
+        .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
+        .at_most(delivery.peak, FETCH_RSS_LIMIT_MB)
         .provided(delivered),
         Row::figure(
             "fetch process: CPU time of that delivery (first run, incl. start)",
@@ -109,8 +106,8 @@ fn report(runs: &[AfterRun], anon: f64, file: f64) -> Vec<Row> {
             "fetch process: RSS after two idle runs (warm)",
             format!("{:.1} MB", warm.rss),
         )
-        .goal("<= 16 MB")
-        .at_most(warm.rss, 16.0),
+        .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
+        .at_most(warm.rss, FETCH_RSS_LIMIT_MB),
         Row::figure(
             "  of which heap and stacks / mapped code and data of the binary",
             format!("{anon:.1} / {file:.1} MB"),

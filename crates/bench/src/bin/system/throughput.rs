@@ -164,8 +164,8 @@ async fn in_memory() -> Vec<Row> {
     vec![
         at_20
             .row(false, 2000, 20)
-            .goal(format!(">= 85% of {limit:.0} ({:.0}%)", at_20.rate / limit * 100.0))
-            .at_least(at_20.rate, 0.85 * limit),
+            .goal(format!(">= 90% of {limit:.0} ({:.0}%)", at_20.rate / limit * 100.0))
+            .at_least(at_20.rate, 0.90 * limit),
         at_0.row(false, 2000, 0).goal("emulators' limit"),
     ]
 }
