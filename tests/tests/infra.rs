@@ -87,7 +87,9 @@ fn every_variable_a_function_reads_is_set_on_it() {
     // Besides what the code reads, fetch's process gets its allocator's settings.
     let (tunables, value) = delivery::config::FETCH_MALLOC_TUNABLES;
     let mut fetch_environment = local_object(&blocks, "fetch_environment");
-    let set = fetch_environment.remove(tunables).expect("fetch's environment sets GLIBC_TUNABLES");
+    let set = fetch_environment
+        .remove(tunables)
+        .expect("fetch's environment sets GLIBC_TUNABLES");
     assert_eq!(string(&set), value, "the allocator settings the benchmarks measured");
     assert_eq!(fetch_environment.into_keys().collect::<BTreeSet<_>>(), fetch_reads);
     assert_eq!(local_object_keys(&blocks, "fanout_environment"), fanout_reads);

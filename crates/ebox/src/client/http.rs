@@ -109,7 +109,11 @@ impl Session {
     ) -> Result<(bytes::Bytes, T), EboxError> {
         self.with_retries(what, || async {
             let answer = self.get_once(what, url, query).await?;
-            let body = answer.response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
+            let body = answer
+                .response
+                .bytes()
+                .await
+                .map_err(|e| EboxError::transport(what, &e))?;
             let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::malformed(what, e))?;
             Ok((body, parsed))
         })
