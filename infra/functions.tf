@@ -23,7 +23,7 @@ locals {
     UNREADABLE_HOLD_DAYS       = tostring(var.unreadable_hold_days)
     RECONCILE_INTERVAL_HOURS   = tostring(var.reconcile_interval_hours)
     # glibc's allocator with fixed thresholds (delivery::config::FETCH_MALLOC_TUNABLES).
-    GLIBC_TUNABLES             = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.top_pad=65536"
+    GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.top_pad=65536"
   }
   fanout_environment = {
     CONNECTIONS_TABLE   = aws_dynamodb_table.connections.name
