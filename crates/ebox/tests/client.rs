@@ -554,3 +554,43 @@ async fn requests_at_once_stay_within_the_configured_slots() {
     drop(held);
     assert_eq!(ebox.requests_in_flight(), 0, "and gives it back when dropped");
 }
+
+/// Waiting for a slot is not part of a call's budget: a body asked for while every slot is
+/// held (by other messages' long downloads) waits and then succeeds, however long the wait.
+#[tokio::test]
+async fn a_call_waiting_for_a_slot_does_not_spend_its_budget() {
+    let f = Fixture::start().await;
+    f.generate(2, 1, 10_000);
+    let mut config = config(&f.sim);
+    config.max_in_flight = 1;
+    config.call_budget = std::time::Duration::from_millis(300);
+    let ebox = ebox::Ebox::new(config).unwrap();
+    let session = f.session_of(&ebox, CLIENT_ID);
+    let mut listed = Vec::new();
+    for p in active_providers(&f, &session).await {
+        for m in walk(&session, &p).await.unwrap() {
+            listed.push((p.clone(), m.message));
+        }
+    }
+    let (p, first) = listed
+        .iter()
+        .find(|(_, m)| !m.attachments().is_empty())
+        .expect("a message with an attachment");
+    let (p2, second) = listed
+        .iter()
+        .find(|(_, m)| m.message_id != first.message_id)
+        .expect("a second message");
+    let held = session
+        .attachment(p, &first.message_id, &first.attachments()[0])
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let (session, p, id) = (session.clone(), p2.clone(), second.message_id.clone());
+        async move { session.body(&p, &id).await }
+    });
+    // The slot is held for twice the budget before it is given back.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(!waiting.is_finished(), "the body waited for the one slot");
+    drop(held);
+    waiting.await.unwrap().expect("a wait for a slot is not a timeout");
+}

@@ -59,8 +59,9 @@ impl Session {
         let url = content_url(provider, message_id, attachment)?;
         // Only the request is retried here; a transfer cut later is retried by the caller,
         // which has to start its upload again anyway.
+        let slot = self.slot().await;
         let response = self.with_retries(&what, || self.get_once(&what, &url, &[])).await?;
-        Ok(AttachmentDownload::new(what, response, attachment))
+        Ok(AttachmentDownload::new(what, Answer { response, slot }, attachment))
     }
 }
 

@@ -21,8 +21,11 @@ pub(super) struct Answer {
 }
 
 impl Session {
-    /// Waits for one of the process's slots with e-Box (see [`super::EboxConfig::max_in_flight`]).
-    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+    /// Waits for one of the process's slots with e-Box (see [`super::EboxConfig::max_in_flight`]),
+    /// taken before a call and kept through its retries. The wait is not part of the call's
+    /// budget, which is e-Box's to spend: a body asked for while other messages' large
+    /// attachments hold every slot waits for one, and does not time out.
+    pub(super) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
         let slots = self.ebox.inner.in_flight.clone();
         slots.acquire_owned().await.expect("the semaphore is never closed")
     }
@@ -63,13 +66,12 @@ impl Session {
             .unwrap_or_else(|_| Err(EboxError::Timeout { what: what.to_owned() }))
     }
 
-    /// One authorised GET; a 401 gets one fresh token and one more try. The answer holds
-    /// one of the process's slots with e-Box until it is dropped.
-    pub(super) async fn get_once(&self, what: &str, url: &Url, query: &Query<'_>) -> Result<Answer, EboxError> {
+    /// One authorised GET; a 401 gets one fresh token and one more try. The caller holds
+    /// a slot (see [`Self::slot`]).
+    pub(super) async fn get_once(&self, what: &str, url: &Url, query: &Query<'_>) -> Result<Response, EboxError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
-            let slot = self.slot().await;
             let response = self
                 .ebox
                 .inner
@@ -83,7 +85,7 @@ impl Session {
             let status = response.status();
             tracing::debug!(what, status = status.as_u16(), "e-Box answered");
             if status.is_success() {
-                return Ok(Answer { response, slot });
+                return Ok(response);
             }
             if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && !refreshed {
                 // Expired or revoked early (401), or issued before a scope was granted
@@ -107,13 +109,10 @@ impl Session {
         url: &Url,
         query: &Query<'_>,
     ) -> Result<(bytes::Bytes, T), EboxError> {
+        let _slot = self.slot().await;
         self.with_retries(what, || async {
-            let answer = self.get_once(what, url, query).await?;
-            let body = answer
-                .response
-                .bytes()
-                .await
-                .map_err(|e| EboxError::transport(what, &e))?;
+            let response = self.get_once(what, url, query).await?;
+            let body = response.bytes().await.map_err(|e| EboxError::transport(what, &e))?;
             let parsed = serde_json::from_slice(&body).map_err(|e| EboxError::malformed(what, e))?;
             Ok((body, parsed))
         })
