@@ -514,6 +514,16 @@ async fn a_token_from_before_a_scope_was_granted_is_renewed_once() {
     assert_eq!(f.sim.issued_tokens().len(), tokens + 1, "one fresh token");
 }
 
+/// A client of its own with `slots` requests open with e-Box at the most, and a session of it.
+fn with_slots(f: &Fixture, slots: usize, adjust: impl FnOnce(&mut ebox::EboxConfig)) -> (ebox::Ebox, ebox::Session) {
+    let mut config = config(&f.sim);
+    config.max_in_flight = slots;
+    adjust(&mut config);
+    let ebox = ebox::Ebox::new(config).unwrap();
+    let session = f.session_of(&ebox, CLIENT_ID);
+    (ebox, session)
+}
+
 /// However many downloads a run starts at once, the process has at most `max_in_flight`
 /// requests open with e-Box: the rest wait for a slot, so connections (each a TLS
 /// handshake in production, each keeping its read buffer while idle) stay within it. A
@@ -522,10 +532,7 @@ async fn a_token_from_before_a_scope_was_granted_is_renewed_once() {
 async fn requests_at_once_stay_within_the_configured_slots() {
     let f = Fixture::start().await;
     f.generate(3, 2, 50_000);
-    let mut config = config(&f.sim);
-    config.max_in_flight = 2;
-    let ebox = ebox::Ebox::new(config).unwrap();
-    let session = f.session_of(&ebox, CLIENT_ID);
+    let (ebox, session) = with_slots(&f, 2, |_| {});
     let providers = active_providers(&f, &session).await;
     let mut downloads = Vec::new();
     for p in &providers {
@@ -561,11 +568,7 @@ async fn requests_at_once_stay_within_the_configured_slots() {
 async fn a_call_waiting_for_a_slot_does_not_spend_its_budget() {
     let f = Fixture::start().await;
     f.generate(2, 1, 10_000);
-    let mut config = config(&f.sim);
-    config.max_in_flight = 1;
-    config.call_budget = std::time::Duration::from_millis(300);
-    let ebox = ebox::Ebox::new(config).unwrap();
-    let session = f.session_of(&ebox, CLIENT_ID);
+    let (_ebox, session) = with_slots(&f, 1, |c| c.call_budget = std::time::Duration::from_millis(300));
     let mut listed = Vec::new();
     for p in active_providers(&f, &session).await {
         for m in walk(&session, &p).await.unwrap() {

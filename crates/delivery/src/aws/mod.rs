@@ -30,8 +30,8 @@ pub async fn load_from_env() -> SdkConfig {
 
 /// One HTTPS client for every SDK client made from the configuration: one connection pool
 /// and one set of trusted roots per process. Left to themselves, each SDK client makes its
-/// own default client, and each of those reads and parses the system's roots again (five
-/// times in a fetch process, at start). Built as the SDK's default is: rustls with
+/// own default client, and each of those reads and parses the system's roots again, at
+/// its first request (four times in a fetch run). Built as the SDK's default is: rustls with
 /// aws-lc, the proxy from the environment, the runtime's sleep.
 fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};

@@ -8,7 +8,7 @@ use reqwest::Url;
 use sha2::Digest as _;
 
 use super::Session;
-use super::http::{Answer, message_url};
+use super::http::message_url;
 use crate::error::EboxError;
 use crate::model::{Attachment, MessageProvider, Translated, read_attachments};
 
@@ -61,7 +61,7 @@ impl Session {
         // which has to start its upload again anyway.
         let slot = self.slot().await;
         let response = self.with_retries(&what, || self.get_once(&what, &url, &[])).await?;
-        Ok(AttachmentDownload::new(what, Answer { response, slot }, attachment))
+        Ok(AttachmentDownload::new(what, response, slot, attachment))
     }
 }
 
@@ -121,8 +121,12 @@ pub struct AttachmentDownload {
 }
 
 impl AttachmentDownload {
-    fn new(what: String, answer: Answer, attachment: &Attachment) -> Self {
-        let Answer { response, slot } = answer;
+    fn new(
+        what: String,
+        response: reqwest::Response,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        attachment: &Attachment,
+    ) -> Self {
         let content_length = response.content_length();
         // The stream keeps the request's slot with e-Box until it is dropped.
         let chunks = response

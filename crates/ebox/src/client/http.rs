@@ -14,12 +14,6 @@ use crate::model::MessageProvider;
 /// The query of a GET.
 pub(super) type Query<'a> = [(&'a str, String)];
 
-/// A successful answer, and the slot with e-Box it holds until it is dropped.
-pub(super) struct Answer {
-    pub response: Response,
-    pub slot: tokio::sync::OwnedSemaphorePermit,
-}
-
 impl Session {
     /// Waits for one of the process's slots with e-Box (see [`super::EboxConfig::max_in_flight`]),
     /// taken before a call and kept through its retries. The wait is not part of the call's

@@ -94,8 +94,10 @@ impl EboxConfig {
 
 struct Inner {
     http: reqwest::Client,
-    /// One permit per request open with e-Box (see [`EboxConfig::max_in_flight`]).
+    /// One permit per request open with e-Box (see [`EboxConfig::max_in_flight`]), and
+    /// how many there are.
     in_flight: Arc<tokio::sync::Semaphore>,
+    slots: usize,
     config: EboxConfig,
     /// Token key -> the token, and when to renew it.
     tokens: Mutex<HashMap<String, (AccessToken, Instant)>>,
@@ -111,6 +113,7 @@ pub struct Ebox {
 
 impl Ebox {
     pub fn new(config: EboxConfig) -> Result<Self, EboxError> {
+        let slots = config.max_in_flight.max(1);
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
@@ -121,7 +124,8 @@ impl Ebox {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(slots)),
+                slots,
                 config,
                 tokens: Mutex::new(HashMap::new()),
                 providers: Mutex::new(None),
@@ -136,7 +140,7 @@ impl Ebox {
 
     /// Requests open with e-Box right now, downloads being read included.
     pub fn requests_in_flight(&self) -> usize {
-        self.inner.config.max_in_flight.max(1) - self.inner.in_flight.available_permits()
+        self.inner.slots - self.inner.in_flight.available_permits()
     }
 
     /// A session for one entity's e-Box, with the configured scopes.
