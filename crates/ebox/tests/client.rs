@@ -86,8 +86,9 @@ async fn the_whole_happy_path() {
         );
         total += messages.len();
         // Raw JSON is kept whole.
-        assert_eq!(messages[0].raw["messageId"], messages[0].message.message_id);
-        assert!(messages[0].raw.get("attachments").is_some());
+        let raw: serde_json::Value = serde_json::from_str(messages[0].raw.get()).unwrap();
+        assert_eq!(raw["messageId"], messages[0].message.message_id);
+        assert!(raw.get("attachments").is_some());
         let with_body = messages
             .iter()
             .find(|m| m.message.body_main_content == Some(true))

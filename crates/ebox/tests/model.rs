@@ -120,7 +120,7 @@ fn only_the_message_id_is_needed() {
     );
     assert!(Message::read(&json!({"subject": {"nl": "x"}})).is_err());
     assert!(Message::read(&json!(["x"])).is_err());
-    match Listed::read(json!({"id-less": true, "receiptDate": "2026-01-02T00:00:00Z"})) {
+    match Listed::from_value(&json!({"id-less": true, "receiptDate": "2026-01-02T00:00:00Z"})) {
         Listed::Unreadable(u) => {
             assert_eq!(u.reason, "the item has no messageId");
             assert!(u.receipt_date.is_some());
@@ -343,4 +343,23 @@ fn a_v3_sender_may_name_itself() {
         Message::read(&json!({"messageId": "m", "sender": {"eboxType": "citizen", "ssin": "85073003328"}})).unwrap();
     assert!(citizen.sender_organization.id.is_absent());
     assert_eq!(citizen.sender_ebox_type.as_deref(), Some("citizen"));
+}
+
+#[test]
+fn an_unreadable_item_keeps_its_name_whatever_its_spelling() {
+    let read = |text: &str| match Listed::read(serde_json::value::RawValue::from_string(text.to_owned()).unwrap()) {
+        Listed::Unreadable(u) => u,
+        other => panic!("{other:?}"),
+    };
+    let spaced = read(r#"{ "receiptDate": "x",  "b": [1, 2] }"#);
+    let compact = read(r#"{"b":[1,2],"receiptDate":"x"}"#);
+    assert_eq!(
+        spaced.raw.get(),
+        r#"{ "receiptDate": "x",  "b": [1, 2] }"#,
+        "kept as sent"
+    );
+    // Stored compact with its keys in order, as earlier runs stored and named it.
+    let (bytes, sha) = spaced.stored_bytes();
+    assert_eq!(bytes, br#"{"b":[1,2],"receiptDate":"x"}"#);
+    assert_eq!((bytes, sha), compact.stored_bytes());
 }

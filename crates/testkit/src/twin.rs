@@ -138,8 +138,8 @@ impl Mailbox for TwinMailbox {
         match items {
             Err(e) => stream::once(async move { Err(e) }).boxed(),
             Ok(items) => stream::iter(items.into_iter().map(move |raw| {
-                let value = serde_json::from_slice(&raw).expect("the simulator renders JSON");
-                Ok(visibility.mark(Listed::read(value)))
+                let item = serde_json::from_slice(&raw).expect("the simulator renders JSON");
+                Ok(visibility.mark(Listed::read(item)))
             }))
             .boxed(),
         }

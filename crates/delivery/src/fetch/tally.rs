@@ -186,7 +186,7 @@ mod tests {
         if let Some(r) = receipt {
             raw["receiptDate"] = json!(r.to_rfc3339());
         }
-        match ebox::model::Listed::read(raw) {
+        match ebox::model::Listed::from_value(&raw) {
             ebox::model::Listed::Message(m) => m,
             other => panic!("{other:?}"),
         }
@@ -201,7 +201,7 @@ mod tests {
     }
 
     fn unreadable(raw: serde_json::Value) -> Box<UnreadableItem> {
-        match ebox::model::Listed::read(raw) {
+        match ebox::model::Listed::from_value(&raw) {
             ebox::model::Listed::Unreadable(u) => Box::new(u),
             other => panic!("{other:?}"),
         }

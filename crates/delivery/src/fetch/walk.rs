@@ -165,7 +165,7 @@ impl Walker<'_> {
             .try_filter(move |item| {
                 let identity = match item {
                     Listed::Message(m) => format!("id:{}", m.message.message_id),
-                    Listed::Unreadable(u) => format!("raw:{}", u.raw),
+                    Listed::Unreadable(u) => format!("raw:{}", u.stored_bytes().1),
                 };
                 std::future::ready(once.insert(identity))
             })

@@ -133,7 +133,7 @@ struct MessageJson<'a> {
     business_data: &'a Sent<Value>,
     reply_authorized: bool,
     attachments: &'a [StoredAttachment],
-    ebox: &'a Value,
+    ebox: &'a serde_json::value::RawValue,
 }
 
 pub fn build(
@@ -190,4 +190,34 @@ pub fn build(
     let mut bytes = serde_json::to_vec_pretty(&json).expect("message.json serialises");
     bytes.push(b'\n');
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ebox_json_is_written_byte_for_byte_as_listed() {
+        // e-Box's own key order, a number's own spelling, an escape left as sent.
+        let text = r#"{"messageId":"m1","zeta":1.50,"alpha":"caf\u00e9","receiptDate":"2026-03-02T09:00:00Z"}"#;
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let ebox::model::Listed::Message(listed) = ebox::model::Listed::read(raw) else {
+            panic!("a readable message");
+        };
+        let entity = EntityId::parse("0403170701").unwrap();
+        let retrieval = Retrieval {
+            at: "2026-03-02T09:00:00Z".parse().unwrap(),
+            read_before: false,
+        };
+        let stored = Stored {
+            body: None,
+            attachments: &[],
+            retrieval: &retrieval,
+        };
+        let json = build(&entity, "p", ApiVersion::V2, &listed, &Names::default(), stored);
+        let json = String::from_utf8(json).unwrap();
+        assert!(json.contains(&format!("\"ebox\": {text}")), "{json}");
+        let parsed: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["ebox"]["alpha"], "café");
+    }
 }

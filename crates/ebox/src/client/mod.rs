@@ -215,7 +215,7 @@ impl Session {
     pub async fn message(&self, provider: &MessageProvider, message_id: &str) -> Result<ListedMessage, EboxError> {
         let what = format!("message {message_id}");
         let url = http::message_url(provider, message_id, &[])?;
-        let raw: serde_json::Value = self.get_json(&what, &url, &[]).await?;
+        let raw: Box<serde_json::value::RawValue> = self.get_json(&what, &url, &[]).await?;
         match Listed::read(raw) {
             Listed::Message(m) => Ok(*m),
             Listed::Unreadable(u) => Err(EboxError::Malformed { what, detail: u.reason }),

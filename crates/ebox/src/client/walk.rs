@@ -107,7 +107,7 @@ struct Walk {
 fn identity(item: &Listed) -> String {
     match item {
         Listed::Message(m) => format!("id:{}", m.message.message_id),
-        Listed::Unreadable(u) => format!("raw:{}", u.raw),
+        Listed::Unreadable(u) => format!("raw:{}", u.stored_bytes().1),
     }
 }
 
@@ -129,7 +129,7 @@ impl Walk {
         }
     }
 
-    async fn fetch(&self) -> Result<Page, EboxError> {
+    async fn fetch(&self) -> Result<Page<Box<serde_json::value::RawValue>>, EboxError> {
         let url = self.url.as_ref().map_err(|e| self.error(e.to_string()))?;
         // `page_size` divides `offset`, so this page starts at the first unseen item.
         let page = self.offset / self.page_size + 1;

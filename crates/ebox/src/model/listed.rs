@@ -4,33 +4,57 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::Digest as _;
 
 use super::message::Message;
 
-/// A message as listed: parsed, and exactly as e-Box sent it.
-#[derive(Debug, Clone, PartialEq)]
+/// A message as listed: parsed, and exactly as e-Box sent it. The item is kept as its
+/// text, not as a parsed tree, which would take several times its size for as long as its
+/// page is in the pipeline.
+#[derive(Debug, Clone)]
 pub struct ListedMessage {
     pub message: Message,
-    pub raw: Value,
+    pub raw: Box<RawValue>,
+}
+
+impl PartialEq for ListedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message && self.raw.get() == other.raw.get()
+    }
 }
 
 /// A list item that is not a readable message: kept raw, reported, never dropped.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct UnreadableItem {
-    pub raw: Value,
+    pub raw: Box<RawValue>,
     /// Whatever id it carries.
     pub message_id: Option<String>,
     pub receipt_date: Option<DateTime<Utc>>,
     pub reason: String,
 }
 
+impl PartialEq for UnreadableItem {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.message_id, &self.receipt_date, &self.reason) == (&other.message_id, &other.receipt_date, &other.reason)
+            && self.raw.get() == other.raw.get()
+    }
+}
+
 impl UnreadableItem {
-    /// The raw JSON as stored, and the hex SHA-256 that names it.
+    /// The raw JSON as stored, and the hex SHA-256 that names it: compact, with the keys of
+    /// each object in order, so an item named by an earlier run keeps its name whatever
+    /// spacing or key order e-Box sends it with.
     pub fn stored_bytes(&self) -> (Vec<u8>, String) {
-        let bytes = serde_json::to_vec(&self.raw).expect("JSON values serialise");
+        let value = self.value();
+        let bytes = serde_json::to_vec(&value).expect("JSON values serialise");
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
         (bytes, sha)
+    }
+
+    /// The item as a JSON value.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.raw.get()).expect("a raw value is JSON")
     }
 }
 
@@ -42,11 +66,14 @@ pub enum Listed {
 }
 
 impl Listed {
-    pub fn read(raw: Value) -> Self {
-        match Message::read(&raw) {
+    /// The item as e-Box sent it, read: a message, or an item that is not one.
+    pub fn read(raw: Box<RawValue>) -> Self {
+        // Parsed for the reading only; what stays is the message and the text.
+        let value: Value = serde_json::from_str(raw.get()).expect("a raw value is JSON");
+        match Message::read(&value) {
             Ok(message) => Listed::Message(Box::new(ListedMessage { message, raw })),
             Err(reason) => {
-                let (message_id, receipt_date) = super::message::clues(&raw);
+                let (message_id, receipt_date) = super::message::clues(&value);
                 Listed::Unreadable(UnreadableItem {
                     message_id,
                     receipt_date,
@@ -57,6 +84,11 @@ impl Listed {
         }
     }
 
+    /// An item given as a JSON value (as a test or a twin holds one).
+    pub fn from_value(value: &Value) -> Self {
+        Self::read(serde_json::value::to_raw_value(value).expect("JSON values serialise"))
+    }
+
     pub fn message_id(&self) -> Option<&str> {
         match self {
             Listed::Message(m) => Some(&m.message.message_id),
@@ -65,11 +97,11 @@ impl Listed {
     }
 }
 
-/// One page of a list.
+/// One page of a list: its items as values, or (a message list) as their text.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Page {
-    #[serde(default)]
-    pub items: Vec<Value>,
+pub(crate) struct Page<T = Value> {
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
     #[serde(rename = "totalItems", default, deserialize_with = "super::sent::field")]
     pub total_items: Option<u64>,
 }
