@@ -363,3 +363,16 @@ fn an_unreadable_item_keeps_its_name_whatever_its_spelling() {
     assert_eq!(bytes, br#"{"b":[1,2],"receiptDate":"x"}"#);
     assert_eq!((bytes, sha), compact.stored_bytes());
 }
+
+#[test]
+fn json_that_no_value_holds_is_an_item_not_read_and_kept_as_it_came() {
+    let text = r#"{"messageId":"m","amount":1e400}"#;
+    match Listed::read(serde_json::value::RawValue::from_string(text.to_owned()).unwrap()) {
+        Listed::Unreadable(u) => {
+            assert!(u.reason.contains("cannot be read"), "{}", u.reason);
+            assert_eq!(u.value(), None);
+            assert_eq!(u.stored_bytes().0, text.as_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+}

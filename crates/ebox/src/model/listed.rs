@@ -45,16 +45,20 @@ impl UnreadableItem {
     /// The raw JSON as stored, and the hex SHA-256 that names it: compact, with the keys of
     /// each object in order, so an item named by an earlier run keeps its name whatever
     /// spacing or key order e-Box sends it with.
+    /// An item that is JSON but no value here can hold (a number beyond a float's range)
+    /// is stored as it came.
     pub fn stored_bytes(&self) -> (Vec<u8>, String) {
-        let value = self.value();
-        let bytes = serde_json::to_vec(&value).expect("JSON values serialise");
+        let bytes = match self.value() {
+            Some(value) => serde_json::to_vec(&value).expect("JSON values serialise"),
+            None => self.raw.get().as_bytes().to_vec(),
+        };
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
         (bytes, sha)
     }
 
-    /// The item as a JSON value.
-    pub fn value(&self) -> Value {
-        serde_json::from_str(self.raw.get()).expect("a raw value is JSON")
+    /// The item as a JSON value, when one can hold it.
+    pub fn value(&self) -> Option<Value> {
+        serde_json::from_str(self.raw.get()).ok()
     }
 }
 
@@ -68,8 +72,19 @@ pub enum Listed {
 impl Listed {
     /// The item as e-Box sent it, read: a message, or an item that is not one.
     pub fn read(raw: Box<RawValue>) -> Self {
-        // Parsed for the reading only; what stays is the message and the text.
-        let value: Value = serde_json::from_str(raw.get()).expect("a raw value is JSON");
+        // Parsed for the reading only; what stays is the message and the text. Valid JSON
+        // that no value holds (a number beyond a float's range) is an item not read.
+        let value: Value = match serde_json::from_str(raw.get()) {
+            Ok(value) => value,
+            Err(e) => {
+                return Listed::Unreadable(UnreadableItem {
+                    raw,
+                    message_id: None,
+                    receipt_date: None,
+                    reason: format!("the item cannot be read: {e}"),
+                });
+            }
+        };
         match Message::read(&value) {
             Ok(message) => Listed::Message(Box::new(ListedMessage { message, raw })),
             Err(reason) => {
