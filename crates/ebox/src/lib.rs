@@ -9,6 +9,7 @@ mod client;
 pub mod credentials;
 mod error;
 pub mod model;
+pub mod roots;
 
 pub use client::{
     ASSERTION_TYPE, AccessToken, AttachmentDownload, Body, Ebox, EboxConfig, PAGE_SIZE, Session, Visibility, endpoint,

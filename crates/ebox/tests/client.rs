@@ -598,3 +598,33 @@ async fn a_call_waiting_for_a_slot_does_not_spend_its_budget() {
     drop(held);
     waiting.await.unwrap().expect("a wait for a slot is not a timeout");
 }
+
+/// The e-Box client trusts the roots it is given and nothing else: over HTTPS, a token
+/// endpoint whose certificate one of them issued is reached; with roots that do not hold
+/// its CA, the handshake fails and the error says so.
+#[tokio::test]
+async fn the_client_trusts_its_roots_and_no_other_ca() {
+    let server = testkit::tls::TlsServer::start(
+        "application/json",
+        r#"{"access_token":"opaque","token_type":"Bearer","expires_in":3600,"scope":"a"}"#,
+    );
+    let stranger = testkit::tls::TlsServer::start("application/json", "{}");
+    let f = Fixture::start().await;
+    let mut config = config(&f.sim);
+    config.token_url = format!("{}/token", server.url());
+    config.call_budget = std::time::Duration::from_secs(5);
+
+    let trusting = ebox::Ebox::with_roots(config.clone(), &[server.ca().clone()]).unwrap();
+    let token = f.session_of(&trusting, CLIENT_ID).access_token().await;
+    assert!(token.is_ok(), "{:?}", token.err());
+
+    let distrusting = ebox::Ebox::with_roots(config.clone(), &[stranger.ca().clone()]).unwrap();
+    let err = f.session_of(&distrusting, CLIENT_ID).access_token().await.unwrap_err();
+    assert!(
+        matches!(&err, EboxError::Transport { message, .. } if message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer")),
+        "{err:?}"
+    );
+
+    let none = ebox::Ebox::with_roots(config, &[]).err().expect("no roots, no client");
+    assert!(none.to_string().contains("no trusted root certificates"), "{none}");
+}

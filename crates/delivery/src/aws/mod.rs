@@ -32,17 +32,36 @@ pub async fn load_from_env() -> SdkConfig {
 /// and one set of trusted roots per process. Left to themselves, each SDK client makes its
 /// own default client, and each of those reads and parses the system's roots again, at
 /// its first request (four times in a fetch run). Built as the SDK's default is: rustls with
-/// aws-lc, the proxy from the environment, the runtime's sleep.
-fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// aws-lc, the proxy from the environment, the runtime's sleep; its roots are the ones the
+/// e-Box client trusts too, read once per process ([`ebox::roots`]), given by `roots` as
+/// one PEM bundle when a connection is first needed.
+///
+/// The SDK also builds a connector as each of its clients is made, and drops it: only so
+/// that the roots are read at initialisation, not at the first request. At a fetch
+/// process's start that parsed every root five more times. That call gets a plain
+/// connector here; the roots are read at initialisation all the same, by [`loader`].
+fn shared_https_client(
+    roots: impl Fn() -> String + Send + Sync + 'static,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        // Without the runtime's components, it is that check: its connector is not used.
+        let Some(components) = components else {
+            return ConnectorBuilder::default().build_http();
+        };
         let mut connector =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        let roots = tls::TrustStore::empty().with_pem_certificate(roots());
+        match tls::TlsContext::builder().with_trust_store(roots).build() {
+            Ok(context) => {
+                connector.set_tls_context(context);
+            }
+            // The SDK's own: the system's roots, read again.
+            Err(e) => tracing::warn!(error = %e, "the shared trusted roots were not taken; the SDK reads its own"),
+        }
         connector.set_connector_settings(settings.cloned());
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
+        connector.set_sleep_impl(components.sleep_impl());
         connector.build()
     })
 }
@@ -65,8 +84,10 @@ fn retry_config() -> RetryConfig {
 /// The SDK configuration's loader with this project's retry and timeout policy, before
 /// anything is loaded from the environment.
 pub fn loader() -> aws_config::ConfigLoader {
+    // At initialisation, as the SDK's own client reads them (see `shared_https_client`).
+    let _ = ebox::roots::system();
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared_https_client())
+        .http_client(shared_https_client(|| ebox::roots::pem(ebox::roots::system())))
         .retry_config(retry_config())
         .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build())
 }
@@ -239,5 +260,42 @@ mod tests {
             assert!(!retryable_answer(Some(code), Some(400)), "{code}");
         }
         assert!(!retryable_answer(None, None));
+    }
+
+    /// The SDK's HTTPS client trusts the roots it is given, as one PEM bundle, and only
+    /// them: a call to a server that one of them vouches for is answered; through roots
+    /// without its CA, the call fails in the handshake.
+    #[tokio::test]
+    async fn the_sdk_trusts_the_roots_it_is_given_and_no_other_ca() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let server = testkit::tls::TlsServer::start("application/x-amz-json-1.0", "{}");
+        let stranger = testkit::tls::TlsServer::start("application/x-amz-json-1.0", "{}");
+        let put = |roots: Vec<rustls_pki_types::CertificateDer<'static>>| {
+            let url = server.url();
+            async move {
+                let sdk = aws_config::defaults(super::BehaviorVersion::latest())
+                    .http_client(super::shared_https_client(move || ebox::roots::pem(&roots)))
+                    .retry_config(super::RetryConfig::disabled())
+                    .endpoint_url(url)
+                    .region(aws_config::Region::new("eu-west-1"))
+                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "y", None, None, "test"))
+                    .load()
+                    .await;
+                aws_sdk_dynamodb::Client::new(&sdk)
+                    .put_item()
+                    .table_name("t")
+                    .item("pk", AttributeValue::S("p".into()))
+                    .send()
+                    .await
+            }
+        };
+        let answered = put(vec![stranger.ca().clone(), server.ca().clone()]).await;
+        assert!(answered.is_ok(), "{answered:?}");
+        let refused = put(vec![stranger.ca().clone()]).await.unwrap_err();
+        let chain = format!("{:?}", aws_smithy_types::error::display::DisplayErrorContext(&refused));
+        assert!(
+            chain.contains("UnknownIssuer") || chain.to_lowercase().contains("certificate"),
+            "{chain}"
+        );
     }
 }

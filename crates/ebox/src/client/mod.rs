@@ -112,9 +112,23 @@ pub struct Ebox {
 }
 
 impl Ebox {
+    /// A client that trusts the system's roots ([`crate::roots::system`]).
     pub fn new(config: EboxConfig) -> Result<Self, EboxError> {
+        Self::with_roots(config, crate::roots::system())
+    }
+
+    /// A client that trusts `roots` and nothing else.
+    pub fn with_roots(config: EboxConfig, roots: &[rustls_pki_types::CertificateDer<'_>]) -> Result<Self, EboxError> {
         let slots = config.max_in_flight.max(1);
+        if roots.is_empty() {
+            return Err(EboxError::Transport {
+                what: "HTTP client setup".to_owned(),
+                message: "no trusted root certificates were found on this system (see SSL_CERT_FILE, SSL_CERT_DIR)"
+                    .to_owned(),
+            });
+        }
         let http = reqwest::Client::builder()
+            .tls_certs_only(roots.iter().filter_map(|c| reqwest::Certificate::from_der(c).ok()))
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
