@@ -1,12 +1,13 @@
 //! The system's trusted roots, read once per process and shared by every HTTPS client in
 //! it: e-Box's, and the AWS SDK's (which takes them as PEM, see [`pem`]).
 //!
-//! Left to themselves, reqwest (at its client's start) and the SDK (at its first request)
-//! each read the system's store and parse it into trust anchors of their own. The store is
-//! read as OpenSSL names it: a bundle file and a directory, which on Debian's layout holds
-//! the bundle's certificates again, twice (by name and by hash link). So a cold process
-//! read about 300 files twice and kept each root three times over in each client. Here
-//! they are read once, and each certificate is kept once.
+//! Left to themselves, reqwest (at its client's start) and the SDK (as each of its clients
+//! is made, and at its first request) each read the system's store and parse it into trust
+//! anchors of their own. The store is read as OpenSSL names it: a bundle file and a
+//! directory, which on Debian's layout holds the bundle's certificates again, twice (by
+//! name and by hash link). So a cold fetch process read about 300 files twice, parsed the
+//! roots seven times, and kept each root three times over in each client. Here they are
+//! read once, and each certificate is kept once.
 
 use std::sync::LazyLock;
 
