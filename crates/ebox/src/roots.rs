@@ -52,16 +52,13 @@ mod tests {
 
     use super::*;
 
-    fn self_signed(name: &str) -> CertificateDer<'static> {
-        let key = rcgen::KeyPair::generate().expect("a key");
-        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.self_signed(&key).expect("a certificate").der().clone()
+    fn ca(name: &str) -> CertificateDer<'static> {
+        testkit::tls::TestCa::generate(name).der().clone()
     }
 
     #[test]
     fn each_root_is_kept_once_and_what_is_not_a_certificate_is_left_out() {
-        let (a, b) = (self_signed("a.example"), self_signed("b.example"));
+        let (a, b) = (ca("a"), ca("b"));
         let garbage = CertificateDer::from(b"not a certificate".to_vec());
         let kept = usable(vec![b.clone(), a.clone(), garbage, a.clone(), b.clone()]);
         assert_eq!(kept.len(), 2);
@@ -70,7 +67,7 @@ mod tests {
 
     #[test]
     fn the_pem_bundle_holds_the_same_certificates() {
-        let roots = vec![self_signed("a.example"), self_signed("b.example")];
+        let roots = vec![ca("a"), ca("b")];
         let back = CertificateDer::pem_slice_iter(pem(&roots).as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .expect("the bundle parses");

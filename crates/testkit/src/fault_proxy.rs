@@ -28,10 +28,9 @@ pub use rules::{Fault, Rule, RuleBuilder, operation_matches};
 
 use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 /// What the proxy does to a request a [`Rule`] applies to.
 /// What became of a request.
@@ -140,8 +139,7 @@ impl Shared {
 pub struct FaultProxy {
     url: String,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: crate::server_thread::ServerThread,
 }
 
 impl FaultProxy {
@@ -152,13 +150,11 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port for the fault proxy");
         let addr = listener.local_addr().expect("the fault proxy's address");
         let shared = Arc::new(Shared::new());
-        let (shutdown, stopped) = oneshot::channel();
-        let thread = server::spawn(listener, upstream_url, Arc::clone(&shared), stopped);
+        let server = server::spawn(listener, upstream_url, Arc::clone(&shared));
         Self {
             url: format!("http://{addr}"),
             shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -242,19 +238,6 @@ impl FaultProxy {
             }
         };
         tokio::time::timeout(timeout, waiting).await.is_ok()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // A panic of the proxy's thread has been reported already; the test's outcome
-            // is decided by its own assertions.
-            let _ = thread.join();
-        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod events;
 pub mod fault_proxy;
 pub mod memory;
+pub mod server_thread;
 pub mod tls;
 pub mod twin;
 pub mod verdeelbak;

@@ -3,7 +3,6 @@
 //! answers, holds back or drops it.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,11 +16,11 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 
 use super::classify::{Classified, classify};
 use super::{Exchange, Fault, Outcome, Shared, answer};
+use crate::server_thread::ServerThread;
 
 type Body = Full<Bytes>;
 
@@ -35,28 +34,12 @@ const HOP_BY_HOP: [&str; 6] = [
     "upgrade",
 ];
 
-/// Starts the proxy's thread; it serves `listener` until `stop` fires or its sender goes.
-pub(super) fn spawn(
-    listener: std::net::TcpListener,
-    upstream_url: &str,
-    shared: Arc<Shared>,
-    stop: oneshot::Receiver<()>,
-) -> JoinHandle<()> {
+/// Starts the proxy's thread; it serves `listener` until the handle is dropped.
+pub(super) fn spawn(listener: std::net::TcpListener, upstream_url: &str, shared: Arc<Shared>) -> ServerThread {
     let forwarder = Arc::new(Forwarder::new(upstream_base(upstream_url), shared));
-    listener
-        .set_nonblocking(true)
-        .expect("the fault proxy's listener can be made non-blocking");
-    std::thread::Builder::new()
-        .name("fault-proxy".to_owned())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("the fault proxy's runtime");
-            runtime.block_on(serve(listener, forwarder, stop));
-            // Dropping the runtime here ends every connection still open.
-        })
-        .expect("start the fault proxy's thread")
+    ServerThread::spawn("fault-proxy", listener, move |stream| {
+        connection(stream, Arc::clone(&forwarder))
+    })
 }
 
 /// `http://host:port`, checked once so that a wrong URL fails the test where it is given.
@@ -75,20 +58,6 @@ fn upstream_base(url: &str) -> String {
         "the fault proxy's upstream is a server, without a path: {url:?}"
     );
     base.to_owned()
-}
-
-async fn serve(listener: std::net::TcpListener, forwarder: Arc<Forwarder>, mut stop: oneshot::Receiver<()>) {
-    let listener = TcpListener::from_std(listener).expect("the fault proxy's listener joins its runtime");
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    tokio::spawn(connection(stream, Arc::clone(&forwarder)));
-                }
-            }
-        }
-    }
 }
 
 async fn connection(stream: TcpStream, forwarder: Arc<Forwarder>) {
