@@ -17,3 +17,6 @@ pub use client::{
 };
 pub use credentials::{CertificateInfo, ClientCredentials, KeyError, KeyMaterial};
 pub use error::EboxError;
+
+/// What this system calls itself on the wire, to e-Box and to AWS alike.
+pub const USER_AGENT: &str = concat!("digipost-ebox/", env!("CARGO_PKG_VERSION"));

@@ -6,6 +6,7 @@ mod eventbridge;
 mod lambda;
 mod s3;
 mod secrets;
+mod user_agent;
 
 use std::time::Duration;
 
@@ -110,11 +111,21 @@ impl AwsClients {
             .operation_attempt_timeout(Duration::from_secs(10))
             .operation_timeout(Duration::from_secs(30))
             .build();
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(short.clone());
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(short.clone());
-        let lambda = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(short.clone());
-        let events = aws_sdk_eventbridge::config::Builder::from(sdk).timeout_config(short);
+        let agent = user_agent::FixedUserAgent;
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(short.clone())
+            .interceptor(agent);
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .timeout_config(short.clone())
+            .interceptor(agent);
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk)
+            .timeout_config(short.clone())
+            .interceptor(agent);
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .timeout_config(short)
+            .interceptor(agent);
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(agent)
             // An overridden endpoint (moto, a VPC endpoint by URL) has no per-bucket DNS.
             .force_path_style(endpoint_overridden(sdk, "S3"))
             // Checksums are given explicitly (SHA-256); no extra CRC32 of the SDK's own.
@@ -297,5 +308,94 @@ mod tests {
             chain.contains("UnknownIssuer") || chain.to_lowercase().contains("certificate"),
             "{chain}"
         );
+    }
+
+    /// A server that answers every request `200 {}` and keeps each request's head.
+    async fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        while buf.len() < end + 4 + length {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.drain(..end + 4 + length);
+                        kept.lock().unwrap().push(head);
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads)
+    }
+
+    /// Every client the project makes names itself with the one fixed user agent, and
+    /// sends neither of the SDK's own user agent headers; its requests are still signed.
+    #[tokio::test]
+    async fn every_client_sends_the_fixed_user_agent_and_not_the_sdks() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let (url, heads) = recording_server().await;
+        let sdk = super::loader()
+            .retry_config(super::RetryConfig::disabled())
+            .endpoint_url(&url)
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "y", None, None, "test"))
+            .load()
+            .await;
+        let clients = super::AwsClients::new(&sdk);
+        // What each answers to `{}` does not matter here, only what each sent.
+        let _ = clients
+            .dynamodb
+            .put_item()
+            .table_name("t")
+            .item("pk", AttributeValue::S("p".into()))
+            .send()
+            .await;
+        let _ = clients.s3.put_object().bucket("b").key("k").send().await;
+        let _ = clients.secrets.get_secret_value().secret_id("s").send().await;
+        let _ = clients.lambda.invoke().function_name("f").send().await;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .detail("{}")
+            .build();
+        let _ = clients.events.put_events().entries(entry).send().await;
+
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 5, "{heads:#?}");
+        let expected = format!("user-agent: {}", ebox::USER_AGENT.to_lowercase());
+        for head in &heads {
+            let request_line = head.lines().next().unwrap_or_default();
+            let agents: Vec<&str> = head.lines().filter(|l| l.contains("user-agent")).collect();
+            assert_eq!(agents, [expected.as_str()], "{request_line}: {head}");
+            assert!(
+                head.lines().any(|l| l.starts_with("authorization: aws4-hmac-sha256")),
+                "{request_line} is signed: {head}"
+            );
+        }
     }
 }

@@ -132,7 +132,7 @@ impl Ebox {
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("digipost-ebox/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::USER_AGENT)
             .build()
             .map_err(|e| EboxError::transport("HTTP client setup", &e))?;
         Ok(Self {
