@@ -1,8 +1,10 @@
 //! A first run as production starts one, by the fetch process as it ships: 300 messages of
 //! two 100 kB attachments, e-Box answering in 20 ms, moto's stores behind a proxy that
 //! counts every AWS request; then idle runs in the same (warm) process. Three such
-//! processes, each over fresh mail and stores; their medians are the figures. From what
-//! each kind of run costs, a Lambda-sized rate and the monthly bill of a fleet.
+//! processes, each over fresh mail and stores; their medians are the figures. After each,
+//! the plain script of `crates/bench/reference` over the same kind of mail and stores: the
+//! fetch process's CPU a message against it. From what each kind of run costs, a
+//! Lambda-sized rate and the monthly bill of a fleet.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use crate::cost::{self, RunCost};
 use crate::process::fetch_command;
 use crate::procfs::{process_cpu_ms, status_mb};
 use crate::quota::CpuQuota;
+use crate::reference::{self, ScriptRun};
 use crate::runtime::FakeRuntime;
 use crate::world::{ENTITY, put_on_moto, simulator};
 
@@ -54,20 +57,33 @@ struct Process {
 pub async fn rows() -> Vec<Row> {
     let moto = testkit::MotoServer::start();
     let mut processes = Vec::with_capacity(PROCESSES);
+    let mut scripts = Vec::with_capacity(PROCESSES);
     for i in 0..PROCESSES {
         // Only the first process is profiled (`make profile`).
         processes.push(one_process(&moto, i == 0).await);
+        // The plain script after each, so that both meet the machine as it is.
+        if std::env::var_os("BENCH_PERF_DATA").is_none() {
+            let (sim, key) = mail().await;
+            scripts.push(reference::run(&moto, &sim, &key).await);
+        }
     }
     let throttled = in_lambda_share(&moto).await;
-    report(&processes, throttled)
+    report(&processes, &scripts, throttled)
 }
 
-/// A fresh process over fresh mail and fresh stores: its first run, then its idle runs.
-async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
+/// The simulator with the scenario's mail for the benchmark entity, answering 20 ms late,
+/// and the benchmark client's key.
+async fn mail() -> (ebox_sim::Simulator, bench::Key) {
     let (sim, key) = simulator().await;
     sim.generate(&Scenario::of(17, ENTITY, MESSAGES, 2, 100_000));
     let latency = json!({"route": "any", "kind": {"type": "latency", "ms": 20}});
     sim.add_fault(serde_json::from_value(latency).unwrap());
+    (sim, key)
+}
+
+/// A fresh process over fresh mail and fresh stores: its first run, then its idle runs.
+async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
+    let (sim, key) = mail().await;
     let names = put_on_moto(moto, &key).await;
     let proxy = FaultProxy::start(&moto.url);
     let event = json!({"entity_id": ENTITY}).to_string();
@@ -121,10 +137,7 @@ async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
 /// cgroup quota): messages a second, or None where the machine allows no quota.
 async fn in_lambda_share(moto: &testkit::MotoServer) -> Option<f64> {
     let quota = CpuQuota::new(LAMBDA_VCPU_256)?;
-    let (sim, key) = simulator().await;
-    sim.generate(&Scenario::of(17, ENTITY, MESSAGES, 2, 100_000));
-    let latency = json!({"route": "any", "kind": {"type": "latency", "ms": 20}});
-    sim.add_fault(serde_json::from_value(latency).unwrap());
+    let (sim, key) = mail().await;
     let names = put_on_moto(moto, &key).await;
     let mut runtime = FakeRuntime::start(Vec::new()).await;
     let mut child = fetch_command(&runtime, &moto.url, &names, &sim).spawn().unwrap();
@@ -179,14 +192,14 @@ fn count_bytes(mut out: tokio::process::ChildStdout) -> Arc<AtomicU64> {
 }
 
 /// The median of `figure` over the processes, and its range.
-fn spread(processes: &[Process], figure: impl Fn(&Process) -> f64) -> (f64, String) {
+fn spread<P>(processes: &[P], figure: impl Fn(&P) -> f64) -> (f64, String) {
     let mut all: Vec<f64> = processes.iter().map(figure).collect();
     all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let range = format!("{} processes: {:.2}-{:.2}", all.len(), all[0], all[all.len() - 1]);
     (median(all), range)
 }
 
-fn report(processes: &[Process], throttled: Option<f64>) -> Vec<Row> {
+fn report(processes: &[Process], scripts: &[Result<ScriptRun, String>], throttled: Option<f64>) -> Vec<Row> {
     let delivered_of = |p: &Process| p.runs[0].answer["delivered"].as_u64().unwrap_or(0);
     let complete = processes
         .iter()
@@ -221,6 +234,9 @@ fn report(processes: &[Process], throttled: Option<f64>) -> Vec<Row> {
         .goal("<= 1.75 ms")
         .at_most(per_message, 1.75)
         .provided(complete),
+    ];
+    rows.extend(against_the_script(per_message, scripts));
+    rows.extend([
         Row::figure(
             format!("first run: peak RSS (median, {peak_range} MB)"),
             format!("{peak_mb:.1} MB"),
@@ -266,7 +282,7 @@ fn report(processes: &[Process], throttled: Option<f64>) -> Vec<Row> {
                 idle.log_bytes as f64 / n
             ),
         ),
-    ];
+    ]);
     let message = RunCost::per_message(first, delivered);
     let idle_run = RunCost::of(idle).scaled(1.0 / n);
     rows.extend(cost::table(&message, &idle_run));
@@ -287,4 +303,46 @@ impl RunCost {
         c.stored_bytes = 200_000.0;
         c
     }
+}
+
+/// The fetch process's CPU a message against the plain script's, both of the same run
+/// (medians over their processes): the measure, a fifth of the script's.
+fn against_the_script(per_message: f64, scripts: &[Result<ScriptRun, String>]) -> Vec<Row> {
+    const NAME: &str = "the plain script (boto3, requests: crates/bench/reference/fetch.py)";
+    if scripts.is_empty() {
+        return vec![Row::figure(NAME, "not run while profiling")];
+    }
+    let runs: Vec<&ScriptRun> = match scripts.iter().map(Result::as_ref).collect::<Result<_, _>>() {
+        Ok(runs) => runs,
+        Err(e) => {
+            return vec![
+                Row::figure(format!("{NAME}: {e}"), "failed")
+                    .goal("<= 1/5")
+                    .at_most(1, 0),
+            ];
+        }
+    };
+    let complete = runs.iter().all(|r| r.delivered == MESSAGES as u64);
+    let (script_cpu, range) = spread(&runs, |r| r.cpu_per_message());
+    let (peak, _) = spread(&runs, |r| r.peak_mb);
+    let (ebox, _) = spread(&runs, |r| r.ebox_requests as f64 / r.delivered.max(1) as f64);
+    vec![
+        Row::figure(
+            format!("{NAME}, same run: CPU per message (incl. its start; median, {range} ms)"),
+            format!("{script_cpu:.2} ms"),
+        )
+        .goal(format!("{MESSAGES} delivered in each"))
+        .at_least(u64::from(complete), 1),
+        Row::figure(
+            format!("  the fetch process's CPU per message against it ({per_message:.2} / {script_cpu:.2} ms)"),
+            format!("1/{:.1}", script_cpu / per_message),
+        )
+        .goal("<= 1/5")
+        .at_most(per_message / script_cpu, 0.2)
+        .provided(complete),
+        Row::figure(
+            "  the script's peak RSS / e-Box requests per message",
+            format!("{peak:.1} MB / {ebox:.2}"),
+        ),
+    ]
 }

@@ -11,6 +11,7 @@ mod memory;
 mod process;
 mod procfs;
 mod quota;
+mod reference;
 mod requests;
 mod runtime;
 mod start;

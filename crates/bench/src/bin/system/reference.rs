@@ -1,0 +1,76 @@
+//! The plain script the fetch process is held against (`crates/bench/reference/fetch.py`:
+//! boto3 and requests, one message after the other), run over the same kind of mail and
+//! stores as the fetch process, in the same run.
+
+use std::time::Duration;
+
+use bench::scopes;
+use ebox_sim::Simulator;
+use testkit::fault_proxy::FaultProxy;
+
+use crate::world::{ENTITY, put_on_moto};
+
+/// What the script reports of its run.
+pub struct ScriptRun {
+    pub delivered: u64,
+    pub ebox_requests: u64,
+    /// User and system CPU of the whole process, its start included.
+    pub cpu_ms: f64,
+    pub peak_mb: f64,
+}
+
+impl ScriptRun {
+    pub fn cpu_per_message(&self) -> f64 {
+        self.cpu_ms / self.delivered.max(1) as f64
+    }
+}
+
+/// The script's first run over the mail `sim` holds for the benchmark entity, into fresh
+/// stores on `moto` behind a proxy, as the fetch process has them. An error when it did
+/// not finish, with the end of what it wrote to standard error.
+pub async fn run(moto: &testkit::MotoServer, sim: &Simulator, key: &bench::Key) -> Result<ScriptRun, String> {
+    let names = put_on_moto(moto, key).await;
+    let proxy = FaultProxy::start(&moto.url);
+    let script = testkit::workspace_root().join("crates/bench/reference/fetch.py");
+    let command = tokio::process::Command::new(testkit::venv_bin("python"))
+        .arg(&script)
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("AWS_DEFAULT_REGION", testkit::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("STATE_TABLE", &names.state_table)
+        .env("VERDEELBAK_BUCKET", &names.verdeelbak_bucket)
+        .env("EVENT_BUS_NAME", &names.event_bus)
+        .env("ENTITY", ENTITY)
+        .env("CLIENT_ID", "bench")
+        .env("PRIVATE_KEY_PEM", &key.private_key_pem)
+        .env("EBOX_TOKEN_URL", sim.token_url())
+        .env("EBOX_AUDIENCE", sim.audience())
+        .env("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url())
+        .env("EBOX_SCOPES", scopes().join(" "))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(900), command)
+        .await
+        .map_err(|_| "the script did not finish in 15 minutes".to_owned())?
+        .map_err(|e| format!("the script did not start: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed = || {
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        format!("the script failed ({}): {}", out.status, tail.join(" / "))
+    };
+    if !out.status.success() {
+        return Err(failed());
+    }
+    let report: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(failed)?;
+    Ok(ScriptRun {
+        delivered: report["delivered"].as_u64().unwrap_or(0),
+        ebox_requests: report["ebox_requests"].as_u64().unwrap_or(0),
+        cpu_ms: report["cpu_ms"].as_f64().unwrap_or(f64::NAN),
+        peak_mb: report["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+    })
+}
