@@ -69,11 +69,19 @@ pub fn fetch_command(
     sim: &Simulator,
 ) -> tokio::process::Command {
     let mut command = function_command(&shipped("fetch"), "fetch", runtime);
+    // As Terraform sets it.
+    command.env(FETCH_MALLOC_TUNABLES.0, FETCH_MALLOC_TUNABLES.1);
+    with_world(&mut command, moto_url, names, sim);
+    command
+}
+
+/// The environment a fetcher outside this process (the fetch process, the plain script)
+/// finds moto's stores and the simulator by.
+pub fn with_world(command: &mut tokio::process::Command, moto_url: &str, names: &StorageNames, sim: &Simulator) {
     command
         .env("AWS_ENDPOINT_URL", moto_url)
-        // As Terraform sets it.
-        .env(FETCH_MALLOC_TUNABLES.0, FETCH_MALLOC_TUNABLES.1)
         .env("AWS_REGION", testkit::REGION)
+        .env("AWS_DEFAULT_REGION", testkit::REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("CONNECTIONS_TABLE", &names.connections_table)
@@ -84,7 +92,6 @@ pub fn fetch_command(
         .env("EBOX_AUDIENCE", sim.audience())
         .env("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url())
         .env("EBOX_SCOPES", scopes().join(" "));
-    command
 }
 
 fn report(runs: &[AfterRun], anon: f64, file: f64) -> Vec<Row> {

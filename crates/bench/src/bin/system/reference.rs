@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use bench::scopes;
 use ebox_sim::Simulator;
 use testkit::fault_proxy::FaultProxy;
 
+use crate::process::with_world;
 use crate::world::{ENTITY, put_on_moto};
 
 /// What the script reports of its run.
@@ -32,25 +32,15 @@ pub async fn run(moto: &testkit::MotoServer, sim: &Simulator, key: &bench::Key) 
     let names = put_on_moto(moto, key).await;
     let proxy = FaultProxy::start(&moto.url);
     let script = testkit::workspace_root().join("crates/bench/reference/fetch.py");
-    let command = tokio::process::Command::new(testkit::venv_bin("python"))
-        .arg(&script)
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .env("AWS_DEFAULT_REGION", testkit::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("STATE_TABLE", &names.state_table)
-        .env("VERDEELBAK_BUCKET", &names.verdeelbak_bucket)
-        .env("EVENT_BUS_NAME", &names.event_bus)
+    let mut command = tokio::process::Command::new(testkit::venv_bin("python"));
+    command.arg(&script);
+    with_world(&mut command, &proxy.url(), &names, sim);
+    command
         .env("ENTITY", ENTITY)
         .env("CLIENT_ID", "bench")
         .env("PRIVATE_KEY_PEM", &key.private_key_pem)
-        .env("EBOX_TOKEN_URL", sim.token_url())
-        .env("EBOX_AUDIENCE", sim.audience())
-        .env("EBOX_PROVIDER_REGISTRY_URL", sim.provider_registry_url())
-        .env("EBOX_SCOPES", scopes().join(" "))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(900), command)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(900), command.output())
         .await
         .map_err(|_| "the script did not finish in 15 minutes".to_owned())?
         .map_err(|e| format!("the script did not start: {e}"))?;
