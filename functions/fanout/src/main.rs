@@ -3,7 +3,9 @@
 
 use delivery::{aws, config::FanoutConfig, handlers, wiring};
 
-#[tokio::main]
+// One thread: fanout waits on DynamoDB and on Lambda's answers to its invokes, it does not
+// compute; a thread of its own for each core is only more to start and more memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = FanoutConfig::from_env()?;
