@@ -2,7 +2,7 @@
 //! test can prove what a client trusts: the server is reached through roots that hold its
 //! CA, and refused through roots that do not.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -51,10 +51,20 @@ impl TestCa {
     }
 }
 
-/// Answers every request with `200`, the given content type and body, until dropped.
+/// A request as the server received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// `METHOD path?query`.
+    pub request_line: String,
+    pub headers: http::HeaderMap,
+}
+
+/// Answers every request with `200`, the given content type and body, until dropped, and
+/// keeps what it was asked ([`TlsServer::received`]).
 pub struct TlsServer {
     url: String,
     ca: TestCa,
+    received: Arc<Mutex<Vec<Received>>>,
     _server: ServerThread,
 }
 
@@ -75,14 +85,22 @@ impl TlsServer {
             "https://127.0.0.1:{}",
             listener.local_addr().expect("its address").port()
         );
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&received);
         let server = ServerThread::spawn("tls-server", listener, move |stream| {
-            connection(acceptor.clone(), stream, content_type, body)
+            connection(acceptor.clone(), stream, Arc::clone(&kept), content_type, body)
         });
         Self {
             url,
             ca,
+            received,
             _server: server,
         }
+    }
+
+    /// The requests answered so far, in the order they arrived.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -99,6 +117,7 @@ impl TlsServer {
 async fn connection(
     acceptor: tokio_rustls::TlsAcceptor,
     stream: tokio::net::TcpStream,
+    received: Arc<Mutex<Vec<Received>>>,
     content_type: &'static str,
     body: &'static str,
 ) {
@@ -106,10 +125,16 @@ async fn connection(
     let Ok(tls) = acceptor.accept(stream).await else {
         return;
     };
-    let service = service_fn(move |_request| async move {
-        http::Response::builder()
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
+    let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        received.lock().unwrap().push(Received {
+            request_line: format!("{} {}", request.method(), request.uri()),
+            headers: request.headers().clone(),
+        });
+        async move {
+            http::Response::builder()
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+        }
     });
     let _ = http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
 }

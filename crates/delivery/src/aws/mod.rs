@@ -273,6 +273,19 @@ mod tests {
         assert!(!retryable_answer(None, None));
     }
 
+    /// An SDK configuration for a test server at `url`, through the shared HTTPS client
+    /// trusting only `roots`; no retries.
+    async fn sdk_trusting(url: String, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> aws_config::SdkConfig {
+        aws_config::defaults(super::BehaviorVersion::latest())
+            .http_client(super::shared_https_client(move || ebox::roots::pem(&roots)))
+            .retry_config(super::RetryConfig::disabled())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "y", None, None, "test"))
+            .load()
+            .await
+    }
+
     /// The SDK's HTTPS client trusts the roots it is given, as one PEM bundle, and only
     /// them: a call to a server that one of them vouches for is answered; through roots
     /// without its CA, the call fails in the handshake.
@@ -284,15 +297,7 @@ mod tests {
         let put = |roots: Vec<rustls_pki_types::CertificateDer<'static>>| {
             let url = server.url();
             async move {
-                let sdk = aws_config::defaults(super::BehaviorVersion::latest())
-                    .http_client(super::shared_https_client(move || ebox::roots::pem(&roots)))
-                    .retry_config(super::RetryConfig::disabled())
-                    .endpoint_url(url)
-                    .region(aws_config::Region::new("eu-west-1"))
-                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "y", None, None, "test"))
-                    .load()
-                    .await;
-                aws_sdk_dynamodb::Client::new(&sdk)
+                aws_sdk_dynamodb::Client::new(&sdk_trusting(url, roots).await)
                     .put_item()
                     .table_name("t")
                     .item("pk", AttributeValue::S("p".into()))
@@ -310,65 +315,13 @@ mod tests {
         );
     }
 
-    /// A server that answers every request `200 {}` and keeps each request's head.
-    async fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = heads.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    loop {
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                            continue;
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                        while buf.len() < end + 4 + length {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        buf.drain(..end + 4 + length);
-                        kept.lock().unwrap().push(head);
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
-                        if socket.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (url, heads)
-    }
-
     /// Every client the project makes names itself with the one fixed user agent, and
     /// sends neither of the SDK's own user agent headers; its requests are still signed.
     #[tokio::test]
     async fn every_client_sends_the_fixed_user_agent_and_not_the_sdks() {
         use aws_sdk_dynamodb::types::AttributeValue;
-        let (url, heads) = recording_server().await;
-        let sdk = super::loader()
-            .retry_config(super::RetryConfig::disabled())
-            .endpoint_url(&url)
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "y", None, None, "test"))
-            .load()
-            .await;
-        let clients = super::AwsClients::new(&sdk);
+        let server = testkit::tls::TlsServer::start("application/json", "{}");
+        let clients = super::AwsClients::new(&sdk_trusting(server.url(), vec![server.ca().clone()]).await);
         // What each answers to `{}` does not matter here, only what each sent.
         let _ = clients
             .dynamodb
@@ -385,17 +338,18 @@ mod tests {
             .build();
         let _ = clients.events.put_events().entries(entry).send().await;
 
-        let heads = heads.lock().unwrap().clone();
-        assert_eq!(heads.len(), 5, "{heads:#?}");
-        let expected = format!("user-agent: {}", ebox::USER_AGENT.to_lowercase());
-        for head in &heads {
-            let request_line = head.lines().next().unwrap_or_default();
-            let agents: Vec<&str> = head.lines().filter(|l| l.contains("user-agent")).collect();
-            assert_eq!(agents, [expected.as_str()], "{request_line}: {head}");
-            assert!(
-                head.lines().any(|l| l.starts_with("authorization: aws4-hmac-sha256")),
-                "{request_line} is signed: {head}"
-            );
+        let received = server.received();
+        assert_eq!(received.len(), 5, "{received:#?}");
+        for request in &received {
+            let (line, headers) = (&request.request_line, &request.headers);
+            let agents: Vec<_> = headers.get_all("user-agent").iter().collect();
+            assert_eq!(agents, [ebox::USER_AGENT], "{line}: {headers:?}");
+            assert!(!headers.contains_key("x-amz-user-agent"), "{line}: {headers:?}");
+            let signed = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 "));
+            assert!(signed, "{line} is signed: {headers:?}");
         }
     }
 }
