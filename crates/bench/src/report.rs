@@ -45,6 +45,11 @@ impl Row {
         self.check(measured >= limit)
     }
 
+    /// Not met: the figure could not be had.
+    pub fn unmet(self) -> Row {
+        self.check(false)
+    }
+
     /// Met only if `held` as well: the run that the figure is of did what it had to. Adds
     /// to a check; a row without one stays without.
     pub fn provided(self, held: bool) -> Row {
