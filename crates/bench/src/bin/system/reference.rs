@@ -10,12 +10,14 @@ use testkit::fault_proxy::FaultProxy;
 use crate::process::with_world;
 use crate::world::{ENTITY, put_on_moto};
 
-/// What the script reports of its run.
+/// What the script reports of its run: the one JSON line it prints last.
+#[derive(serde::Deserialize)]
 pub struct ScriptRun {
     pub delivered: u64,
     pub ebox_requests: u64,
     /// User and system CPU of the whole process, its start included.
     pub cpu_ms: f64,
+    #[serde(rename = "peak_rss_mb")]
     pub peak_mb: f64,
 }
 
@@ -52,15 +54,7 @@ pub async fn run(moto: &testkit::MotoServer, sim: &Simulator, key: &bench::Key) 
     if !out.status.success() {
         return Err(failed());
     }
-    let report: serde_json::Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(failed)?;
-    Ok(ScriptRun {
-        delivered: report["delivered"].as_u64().unwrap_or(0),
-        ebox_requests: report["ebox_requests"].as_u64().unwrap_or(0),
-        cpu_ms: report["cpu_ms"].as_f64().unwrap_or(f64::NAN),
-        peak_mb: report["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
-    })
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().ok_or_else(failed)?;
+    serde_json::from_str(last).map_err(|e| format!("the script's report {last:?}: {e}"))
 }
