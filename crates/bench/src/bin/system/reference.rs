@@ -11,7 +11,7 @@ use crate::process::with_world;
 use crate::world::{ENTITY, put_on_moto};
 
 /// What the script reports of its run: the one JSON line it prints last.
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 pub struct ScriptRun {
     pub delivered: u64,
     pub ebox_requests: u64,
@@ -46,15 +46,40 @@ pub async fn run(moto: &testkit::MotoServer, sim: &Simulator, key: &bench::Key) 
         .await
         .map_err(|_| "the script did not finish in 15 minutes".to_owned())?
         .map_err(|e| format!("the script did not start: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let failed = || {
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        format!("the script failed ({}): {}", out.status, tail.join(" / "))
-    };
     if !out.status.success() {
-        return Err(failed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(format!("the script failed ({}): {}", out.status, tail.join(" / ")));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().ok_or_else(failed)?;
+    parse_report(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The script's report, the last line of its standard output; an error names what is
+/// missing or malformed.
+fn parse_report(stdout: &str) -> Result<ScriptRun, String> {
+    let last = stdout.lines().last().ok_or("the script printed no report")?;
     serde_json::from_str(last).map_err(|e| format!("the script's report {last:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_report;
+
+    #[test]
+    fn the_report_is_the_last_line_with_every_field() {
+        let run = parse_report(
+            "progress\n{\"delivered\": 300, \"ebox_requests\": 861, \"cpu_ms\": 4110.5, \"peak_rss_mb\": 64.7}\n",
+        )
+        .unwrap();
+        assert_eq!((run.delivered, run.ebox_requests), (300, 861));
+        assert_eq!((run.cpu_ms, run.peak_mb), (4110.5, 64.7));
+        assert!((run.cpu_per_message() - 13.70).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_missing_figure_is_an_error_that_names_it() {
+        let err = parse_report(r#"{"delivered": 300, "ebox_requests": 861, "peak_rss_mb": 64.7}"#).unwrap_err();
+        assert!(err.contains("cpu_ms"), "{err}");
+        assert!(parse_report("").unwrap_err().contains("no report"));
+    }
 }
