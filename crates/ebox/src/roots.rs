@@ -8,18 +8,53 @@
 //! name and by hash link). So a cold fetch process read about 300 files twice, parsed the
 //! roots seven times, and kept each root three times over in each client. Here they are
 //! read once, and each certificate is kept once.
+//!
+//! Where no `SSL_CERT_FILE` or `SSL_CERT_DIR` names the store (Lambda names none), the
+//! system's bundle file is read alone: the directories beside it hold the same roots, as
+//! the distributions' trust tools write both from one source (`update-ca-certificates`,
+//! `update-ca-trust`), and reading them file by file was a third of a cold start's CPU
+//! here. They are read only when there is no bundle, or it holds no certificate.
 
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+use rustls_native_certs::{CertificateResult, load_certs_from_paths};
 use rustls_pki_types::CertificateDer;
 
 static SYSTEM: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
-    let found = rustls_native_certs::load_native_certs();
+    let found = read_store();
     if !found.errors.is_empty() {
         tracing::warn!(errors = ?found.errors, "some of the system's trusted roots could not be read");
     }
     usable(found.certs)
 });
+
+/// The store as named in `SSL_CERT_FILE` / `SSL_CERT_DIR`, exactly, when either is set;
+/// else the system's own, its bundle first (see [`bundle_first`]).
+fn read_store() -> CertificateResult {
+    if openssl_probe::has_ssl_cert_env_vars() {
+        return rustls_native_certs::load_native_certs();
+    }
+    let probed = openssl_probe::probe();
+    bundle_first(probed.cert_file.as_deref(), &probed.cert_dir)
+}
+
+/// The certificates of the bundle `file` alone when it holds any; else those of `dirs`.
+fn bundle_first(file: Option<&Path>, dirs: &[PathBuf]) -> CertificateResult {
+    let mut found = CertificateResult::default();
+    if let Some(file) = file {
+        found = load_certs_from_paths(Some(file), None);
+        if !found.certs.is_empty() {
+            return found;
+        }
+    }
+    for dir in dirs {
+        let more = load_certs_from_paths(None, Some(dir));
+        found.certs.extend(more.certs);
+        found.errors.extend(more.errors);
+    }
+    found
+}
 
 /// The system's trusted roots, each once: those a TLS client can take as a trust anchor
 /// (a certificate that does not parse is left out, as rustls's own loaders do), in a stable
@@ -63,6 +98,55 @@ mod tests {
         let kept = usable(vec![b.clone(), a.clone(), garbage, a.clone(), b.clone()]);
         assert_eq!(kept.len(), 2);
         assert!(kept.contains(&a) && kept.contains(&b));
+    }
+
+    /// A directory removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A store on disk: a bundle of `in_bundle` (when given) and a directory holding
+    /// `in_dir`, one file each.
+    fn store(
+        in_bundle: Option<&[CertificateDer<'static>]>,
+        in_dir: &[CertificateDer<'static>],
+    ) -> (Scratch, Option<PathBuf>, PathBuf) {
+        let root = Scratch(std::env::temp_dir().join(testkit::unique_name("roots")));
+        std::fs::create_dir(&root.0).unwrap();
+        let bundle = in_bundle.map(|certs| {
+            let path = root.0.join("bundle.crt");
+            std::fs::write(&path, pem(certs)).unwrap();
+            path
+        });
+        let dir = root.0.join("certs");
+        std::fs::create_dir(&dir).unwrap();
+        for (i, cert) in in_dir.iter().enumerate() {
+            std::fs::write(dir.join(format!("{i}.pem")), pem(std::slice::from_ref(cert))).unwrap();
+        }
+        (root, bundle, dir)
+    }
+
+    #[test]
+    fn the_bundle_alone_is_read_when_it_holds_certificates() {
+        let (a, b) = (ca("a"), ca("b"));
+        let (_root, bundle, dir) = store(Some(std::slice::from_ref(&a)), &[a.clone(), b]);
+        let found = bundle_first(bundle.as_deref(), &[dir]);
+        assert_eq!(found.certs, vec![a]);
+    }
+
+    #[test]
+    fn the_directories_are_read_without_a_bundle_or_when_it_holds_none() {
+        let (a, b) = (ca("a"), ca("b"));
+        for bundle_holds in [None, Some(&[][..])] {
+            let (_root, bundle, dir) = store(bundle_holds, &[a.clone(), b.clone()]);
+            let found = bundle_first(bundle.as_deref(), &[dir]).certs;
+            assert_eq!(found.len(), 2, "bundle: {bundle_holds:?}");
+            assert!(found.contains(&a) && found.contains(&b), "bundle: {bundle_holds:?}");
+        }
     }
 
     #[test]

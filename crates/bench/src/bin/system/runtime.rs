@@ -149,6 +149,10 @@ pub fn shipped(function: &str) -> PathBuf {
 pub fn function_command(binary: &Path, function: &str, runtime: &FakeRuntime) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary);
     command
+        // Lambda's environment names no trust store, so the process finds the system's
+        // (`ebox::roots`); a machine's own settings are not the function's.
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
         .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
