@@ -10,10 +10,14 @@
 //! read once, and each certificate is kept once.
 //!
 //! Where no `SSL_CERT_FILE` or `SSL_CERT_DIR` names the store (Lambda names none), the
-//! system's bundle file is read alone: the directories beside it hold the same roots, as
-//! the distributions' trust tools write both from one source (`update-ca-certificates`,
-//! `update-ca-trust`), and reading them file by file was a third of a cold start's CPU
-//! here. They are read only when there is no bundle, or it holds no certificate.
+//! system's bundle file is read alone. The directories beside it normally hold the same
+//! roots, as the distributions' trust tools write both from one source
+//! (`update-ca-certificates`, `update-ca-trust`); what is only there was put there by hand
+//! (Debian's directory holds its self-signed `ssl-cert-snakeoil.pem`, which the bundle does
+//! not trust). They are read only when there is no bundle, or it holds no certificate. On
+//! Debian's layout, reading them file by file was a third of a cold start's CPU; on Amazon
+//! Linux's (Lambda's) they hold the bundle by link, read once already, and OpenSSL's
+//! trusted-certificate bundle, which yields no certificate here.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -29,14 +33,23 @@ static SYSTEM: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
     usable(found.certs)
 });
 
-/// The store as named in `SSL_CERT_FILE` / `SSL_CERT_DIR`, exactly, when either is set;
-/// else the system's own, its bundle first (see [`bundle_first`]).
+/// The store as named in `SSL_CERT_FILE` / `SSL_CERT_DIR`, exactly as rustls-native-certs
+/// reads them, when they name one (see [`named`]); else the system's own, its bundle first
+/// (see [`bundle_first`]).
 fn read_store() -> CertificateResult {
-    if openssl_probe::has_ssl_cert_env_vars() {
+    let (file, dirs) = (std::env::var_os("SSL_CERT_FILE"), std::env::var_os("SSL_CERT_DIR"));
+    if named(file.as_deref(), dirs.as_deref()) {
         return rustls_native_certs::load_native_certs();
     }
     let probed = openssl_probe::probe();
     bundle_first(probed.cert_file.as_deref(), &probed.cert_dir)
+}
+
+/// Whether `SSL_CERT_FILE` (`file`) or `SSL_CERT_DIR` (`dirs`) names a store: a file at
+/// all, or a list of directories with one in it. A path that does not exist names one too:
+/// what it holds is nothing, and that is reported, not replaced by the system's store.
+fn named(file: Option<&std::ffi::OsStr>, dirs: Option<&std::ffi::OsStr>) -> bool {
+    file.is_some() || dirs.is_some_and(|d| std::env::split_paths(d).any(|p| !p.as_os_str().is_empty()))
 }
 
 /// The certificates of the bundle `file` alone when it holds any; else those of `dirs`.
@@ -147,6 +160,27 @@ mod tests {
             assert_eq!(found.len(), 2, "bundle: {bundle_holds:?}");
             assert!(found.contains(&a) && found.contains(&b), "bundle: {bundle_holds:?}");
         }
+    }
+
+    #[test]
+    fn a_bundle_that_cannot_be_read_leaves_its_error_beside_the_directories() {
+        let a = ca("a");
+        let (_root, _, dir) = store(None, std::slice::from_ref(&a));
+        let missing = dir.join("no-such-bundle.crt");
+        let found = bundle_first(Some(&missing), &[dir]);
+        assert_eq!(found.certs, vec![a]);
+        assert_eq!(found.errors.len(), 1, "{:?}", found.errors);
+    }
+
+    #[test]
+    fn the_environment_names_a_store_with_a_file_or_a_directory_in_its_list() {
+        use std::ffi::OsStr;
+        let os = |s: &'static str| Some(OsStr::new(s));
+        assert!(!named(None, None));
+        assert!(!named(None, os("")));
+        assert!(named(os("/no/such/bundle.crt"), None));
+        assert!(named(None, os("/a:/b")));
+        assert!(named(None, os(":/b")));
     }
 
     #[test]
