@@ -19,7 +19,7 @@
 //! Linux's (Lambda's) they hold the bundle by link, read once already, and OpenSSL's
 //! trusted-certificate bundle, which yields no certificate here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
 
 use rustls_native_certs::{CertificateResult, load_certs_from_paths};
@@ -34,15 +34,15 @@ static SYSTEM: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
 });
 
 /// The store as named in `SSL_CERT_FILE` / `SSL_CERT_DIR`, exactly as rustls-native-certs
-/// reads them, when they name one (see [`named`]); else the system's own, its bundle first
-/// (see [`bundle_first`]).
+/// reads them, when they name one (see [`named`]); else the system's own, its bundle alone
+/// when it has one (see [`bundle_first`]).
 fn read_store() -> CertificateResult {
     let (file, dirs) = (std::env::var_os("SSL_CERT_FILE"), std::env::var_os("SSL_CERT_DIR"));
     if named(file.as_deref(), dirs.as_deref()) {
         return rustls_native_certs::load_native_certs();
     }
-    let probed = openssl_probe::probe();
-    bundle_first(probed.cert_file.as_deref(), &probed.cert_dir)
+    let bundle = openssl_probe::probe().cert_file;
+    bundle_first(bundle.as_deref(), rustls_native_certs::load_native_certs)
 }
 
 /// Whether `SSL_CERT_FILE` (`file`) or `SSL_CERT_DIR` (`dirs`) names a store: a file at
@@ -52,21 +52,17 @@ fn named(file: Option<&std::ffi::OsStr>, dirs: Option<&std::ffi::OsStr>) -> bool
     file.is_some() || dirs.is_some_and(|d| std::env::split_paths(d).any(|p| !p.as_os_str().is_empty()))
 }
 
-/// The certificates of the bundle `file` alone when it holds any; else those of `dirs`.
-fn bundle_first(file: Option<&Path>, dirs: &[PathBuf]) -> CertificateResult {
-    let mut found = CertificateResult::default();
+/// The certificates of the bundle `file` alone when it holds any; else the whole store as
+/// rustls-native-certs reads it (`whole`: the bundle and the directories, each file once,
+/// with whatever could not be read among its errors).
+fn bundle_first(file: Option<&Path>, whole: impl FnOnce() -> CertificateResult) -> CertificateResult {
     if let Some(file) = file {
-        found = load_certs_from_paths(Some(file), None);
+        let found = load_certs_from_paths(Some(file), None);
         if !found.certs.is_empty() {
             return found;
         }
     }
-    for dir in dirs {
-        let more = load_certs_from_paths(None, Some(dir));
-        found.certs.extend(more.certs);
-        found.errors.extend(more.errors);
-    }
-    found
+    whole()
 }
 
 /// The system's trusted roots, each once: those a TLS client can take as a trust anchor
@@ -114,7 +110,7 @@ mod tests {
     }
 
     /// A directory removed when dropped.
-    struct Scratch(PathBuf);
+    struct Scratch(std::path::PathBuf);
 
     impl Drop for Scratch {
         fn drop(&mut self) {
@@ -122,54 +118,43 @@ mod tests {
         }
     }
 
-    /// A store on disk: a bundle of `in_bundle` (when given) and a directory holding
-    /// `in_dir`, one file each.
-    fn store(
-        in_bundle: Option<&[CertificateDer<'static>]>,
-        in_dir: &[CertificateDer<'static>],
-    ) -> (Scratch, Option<PathBuf>, PathBuf) {
+    /// A bundle file holding `certs`, in a scratch directory.
+    fn bundle(certs: &[CertificateDer<'static>]) -> (Scratch, std::path::PathBuf) {
         let root = Scratch(std::env::temp_dir().join(testkit::unique_name("roots")));
         std::fs::create_dir(&root.0).unwrap();
-        let bundle = in_bundle.map(|certs| {
-            let path = root.0.join("bundle.crt");
-            std::fs::write(&path, pem(certs)).unwrap();
-            path
-        });
-        let dir = root.0.join("certs");
-        std::fs::create_dir(&dir).unwrap();
-        for (i, cert) in in_dir.iter().enumerate() {
-            std::fs::write(dir.join(format!("{i}.pem")), pem(std::slice::from_ref(cert))).unwrap();
-        }
-        (root, bundle, dir)
+        let path = root.0.join("bundle.crt");
+        std::fs::write(&path, pem(certs)).unwrap();
+        (root, path)
+    }
+
+    /// What the whole store would hold: `certs`, counting that it was read.
+    fn whole(certs: &[CertificateDer<'static>], reads: &std::cell::Cell<u32>) -> CertificateResult {
+        reads.set(reads.get() + 1);
+        let mut found = CertificateResult::default();
+        found.certs = certs.to_vec();
+        found
     }
 
     #[test]
     fn the_bundle_alone_is_read_when_it_holds_certificates() {
         let (a, b) = (ca("a"), ca("b"));
-        let (_root, bundle, dir) = store(Some(std::slice::from_ref(&a)), &[a.clone(), b]);
-        let found = bundle_first(bundle.as_deref(), &[dir]);
+        let (_root, path) = bundle(std::slice::from_ref(&a));
+        let reads = std::cell::Cell::new(0);
+        let found = bundle_first(Some(&path), || whole(&[a.clone(), b], &reads));
         assert_eq!(found.certs, vec![a]);
+        assert_eq!(reads.get(), 0, "the rest of the store was read");
     }
 
     #[test]
-    fn the_directories_are_read_without_a_bundle_or_when_it_holds_none() {
+    fn the_whole_store_is_read_without_a_bundle_or_when_it_holds_none() {
         let (a, b) = (ca("a"), ca("b"));
-        for bundle_holds in [None, Some(&[][..])] {
-            let (_root, bundle, dir) = store(bundle_holds, &[a.clone(), b.clone()]);
-            let found = bundle_first(bundle.as_deref(), &[dir]).certs;
-            assert_eq!(found.len(), 2, "bundle: {bundle_holds:?}");
-            assert!(found.contains(&a) && found.contains(&b), "bundle: {bundle_holds:?}");
+        let (_root, empty) = bundle(&[]);
+        for file in [None, Some(empty.as_path()), Some(&empty.with_file_name("missing.crt"))] {
+            let reads = std::cell::Cell::new(0);
+            let found = bundle_first(file, || whole(&[a.clone(), b.clone()], &reads));
+            assert_eq!(found.certs, vec![a.clone(), b.clone()], "bundle: {file:?}");
+            assert_eq!(reads.get(), 1, "bundle: {file:?}");
         }
-    }
-
-    #[test]
-    fn a_bundle_that_cannot_be_read_leaves_its_error_beside_the_directories() {
-        let a = ca("a");
-        let (_root, _, dir) = store(None, std::slice::from_ref(&a));
-        let missing = dir.join("no-such-bundle.crt");
-        let found = bundle_first(Some(&missing), &[dir]);
-        assert_eq!(found.certs, vec![a]);
-        assert_eq!(found.errors.len(), 1, "{:?}", found.errors);
     }
 
     #[test]
