@@ -23,6 +23,7 @@ testkit::both_backends!(
     cursor_never_moves_backwards,
     snapshot_reads_lease_cursors_and_last_run_but_no_ledger,
     ledger_records_each_message_once,
+    ledger_records_and_notes_many_at_once,
     ledger_rows_are_the_outbox_of_their_events,
     writes_are_fenced_by_the_lease,
     run_report_round_trip,
@@ -525,6 +526,92 @@ async fn ledger_records_each_message_once(b: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn ledger_records_and_notes_many_at_once(b: Backend) {
+    let e = entity(3);
+    let entry = |id: &str, sha: &str| LedgerEntry {
+        provider_id: "p".into(),
+        message_id: id.into(),
+        delivered_at: at(10),
+        message_key: format!("verdeelbak/x/p/{id}/message.json"),
+        message_sha256: sha.repeat(32),
+        expires_at: Some(at(86_400 * 60)),
+        event_pending: false,
+    };
+    let ledger = &b.stores.ledger;
+    let fresh = [entry("a", "aa"), entry("b", "bb"), entry("c", "cc")];
+    let answers = ledger.record_many(&e, &fresh).await;
+    assert!(answers.iter().all(|a| matches!(a, Ok(Insert::Inserted))), "{answers:?}");
+    for row in &fresh {
+        assert_eq!(
+            b.inspect.ledger_entry(&e, "p", &row.message_id).await.unwrap().as_ref(),
+            Some(row)
+        );
+    }
+    // With rows there already: the very same entry (a retry after a lost answer) is its
+    // own; another delivery of a recorded message is not; a new one is recorded still.
+    let mixed = [entry("a", "aa"), entry("b", "dd"), entry("d", "ee")];
+    let answers: Vec<Insert> = ledger
+        .record_many(&e, &mixed)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(answers, [Insert::Inserted, Insert::AlreadyExists, Insert::Inserted]);
+    assert_eq!(
+        b.inspect.ledger_entry(&e, "p", "b").await.unwrap().as_ref(),
+        Some(&fresh[1])
+    );
+    assert_eq!(
+        b.inspect.ledger_entry(&e, "p", "d").await.unwrap().as_ref(),
+        Some(&mixed[2])
+    );
+    // More than one transaction holds.
+    let many: Vec<LedgerEntry> = (0..105).map(|n| entry(&format!("n-{n}"), "ff")).collect();
+    let answers = ledger.record_many(&e, &many).await;
+    assert_eq!(answers.len(), 105);
+    assert!(answers.iter().all(|a| matches!(a, Ok(Insert::Inserted))));
+    let ids: Vec<String> = (0..105).map(|n| format!("n-{n}")).collect();
+    assert_eq!(ledger.delivered_among(&e, "p", &ids).await.unwrap().len(), 105);
+
+    // Retrieval notes: the first facts kept stay, each message's own.
+    let facts = |seconds: i64| Retrieval {
+        at: at(seconds),
+        read_before: false,
+    };
+    let note = |id: &'static str, seconds: i64| RetrievalNote {
+        message: MessageRef {
+            provider_id: "p",
+            message_id: id,
+        },
+        retrieval: facts(seconds),
+        keep_until: at(86_400 * 60),
+    };
+    let kept: Vec<Retrieval> = ledger
+        .note_retrievals(&e, &[note("a", 1), note("b", 2)])
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kept, [facts(1), facts(2)]);
+    let kept: Vec<Retrieval> = ledger
+        .note_retrievals(&e, &[note("c", 30), note("b", 31), note("d", 32)])
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kept, [facts(30), facts(2), facts(32)]);
+    for (id, seconds) in [("a", 1), ("b", 2), ("c", 30), ("d", 32)] {
+        let message = MessageRef {
+            provider_id: "p",
+            message_id: id,
+        };
+        assert_eq!(
+            ledger.noted_retrieval(&e, &message).await.unwrap(),
+            Some(facts(seconds))
+        );
+    }
 }
 
 fn e1() -> EntityId {

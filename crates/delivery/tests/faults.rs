@@ -105,10 +105,17 @@ impl World {
     /// New mail (`opened`: already read in e-Box's web UI), a burst of `fault` on the
     /// calls `rule` picks, a run that rides it out, and a next run that is not locked out.
     async fn ride_out(&self, case: &str, rule: Rule, opened: bool) {
+        self.ride_out_many(case, rule, opened, 1).await
+    }
+
+    /// The same, with `each` new messages from each provider.
+    async fn ride_out_many(&self, case: &str, rule: Rule, opened: bool, each: u64) {
         for provider in PROVIDERS {
-            let id = self.sim.arrive(provider, A);
-            if opened {
-                assert!(self.sim.update_message(provider, A, &id, |m, _| m.read = true));
+            for _ in 0..each {
+                let id = self.sim.arrive(provider, A);
+                if opened {
+                    assert!(self.sim.update_message(provider, A, &id, |m, _| m.read = true));
+                }
             }
         }
         let injected = self.proxy().injected();
@@ -116,7 +123,7 @@ impl World {
         let report = self.run().await;
         self.proxy().clear();
         assert_eq!(report.outcome, Outcome::Ok, "{case}: {report:#?}");
-        assert_eq!(report.delivered, 2, "{case}: {report:#?}");
+        assert_eq!(report.delivered, 2 * each, "{case}: {report:#?}");
         assert_eq!(
             self.proxy().injected() - injected,
             2,
@@ -148,6 +155,41 @@ async fn each_fault_on_mail(operation: &str, containing: &str, opened: bool) {
         let rule = Rule::on(operation).containing(containing).times(2).fault(fault);
         w.ride_out(&case, rule, opened).await;
     }
+}
+
+/// Each fault kind on the calls of one operation that contain `containing`, in runs that
+/// deliver several messages from each provider, so that their ledger rows and retrieval
+/// notes are written several to a transaction.
+async fn each_fault_on_several(operation: &str, containing: &str) {
+    let w = world().await;
+    let first = w.run().await;
+    assert_eq!(first.outcome, Outcome::Ok, "{first:#?}");
+    let transactions = |log: &[testkit::fault_proxy::Exchange]| {
+        log.iter()
+            .filter(|e| e.operation == "dynamodb:TransactWriteItems" && e.items > 1)
+            .count()
+    };
+    for fault in FAULTS {
+        let case = format!("{} on {operation} {containing}, several messages a run", fault.name());
+        let seen = w.proxy().log().len();
+        let rule = Rule::on(operation).containing(containing).times(2).fault(fault);
+        w.ride_out_many(&case, rule, false, 3).await;
+        // Without a transaction of several rows or notes, the case tests nothing new.
+        assert!(
+            transactions(&w.proxy().log()[seen..]) > 0,
+            "{case}: no transaction of several"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_rows_written_together() {
+    each_fault_on_several("dynamodb:TransactWriteItems", "MSG#").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieval_notes_written_together() {
+    each_fault_on_several("dynamodb:TransactWriteItems", "RETRIEVAL#").await
 }
 
 macro_rules! calls {

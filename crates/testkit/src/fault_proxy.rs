@@ -57,6 +57,9 @@ pub struct Exchange {
     /// first of `RequestItems` or `TransactItems`); Secrets Manager: the secret id;
     /// Lambda: the function; else empty.
     pub target: String,
+    /// The items the request carries: a transaction's actions, a `PutEvents`' entries, a
+    /// batch's requests or keys; else 1.
+    pub items: usize,
     /// What moto answered; `None` when the request was not forwarded.
     pub status: Option<u16>,
     pub outcome: Outcome,
@@ -286,6 +289,7 @@ mod tests {
                 seq,
                 operation: "s3:GetObject".into(),
                 target: String::new(),
+                items: 1,
                 status: None,
                 outcome: Outcome::Injected("Reset".into()),
             });

@@ -30,6 +30,37 @@ pub(super) fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
     }
 }
 
+/// A message whose `message.json` is stored: its event and its ledger row are what is
+/// left, written with other messages' (see [`Deliverer::record_all`]).
+pub(super) struct Stored {
+    message_key: String,
+    message_json: bytes::Bytes,
+    /// The bytes this run stored; none when an earlier run had stored the message whole
+    /// and only its row is new.
+    bytes: Option<u64>,
+}
+
+impl Stored {
+    /// What the delivery is when its row is new.
+    fn delivered(&self) -> Delivery {
+        match self.bytes {
+            Some(bytes) => Delivery::New { bytes },
+            None => Delivery::Completed,
+        }
+    }
+}
+
+/// A message's retrieval facts as kept before its delivery, and whether this is its first
+/// attempt.
+pub(super) type Noted = Result<(Retrieval, bool), Failure>;
+
+/// What a delivery hands on.
+pub(super) enum Delivered {
+    /// Not stored (failed, or the lease is gone): nothing to record.
+    Failed(Failure),
+    Stored(Stored),
+}
+
 /// What was stored of a message before its `message.json`.
 struct Parts {
     retrieval: Retrieval,
@@ -84,14 +115,26 @@ impl Deliverer<'_> {
         }
     }
 
-    /// Delivers one message: completes it when an earlier run left it complete but
-    /// unrecorded, else stores it whole.
-    pub(super) async fn deliver(&self, provider: &MessageProvider, listed: &ListedMessage) -> Delivery {
+    /// Stores one message, up to its `message.json`; only its event and ledger row are
+    /// left (see [`Self::record_all`]). A message an earlier run left complete but
+    /// unrecorded is taken as it is.
+    ///
+    /// `noted`: the retrieval facts [`Self::note_retrievals`] kept for it, if it did.
+    pub(super) async fn deliver(
+        &self,
+        provider: &MessageProvider,
+        listed: &ListedMessage,
+        noted: Option<Noted>,
+    ) -> Delivered {
         let folder = self.folder(provider, &listed.message.message_id);
         let message_key = keys::message_json_key(&folder);
-        let (retrieval, first_attempt) = match self.retrieval(provider, listed, &folder).await {
+        let facts = match noted {
+            Some(noted) => noted,
+            None => self.retrieval(provider, listed, &folder).await,
+        };
+        let (retrieval, first_attempt) = match facts {
             Ok(facts) => facts,
-            Err(failure) => return Delivery::Failed(failure),
+            Err(failure) => return Delivered::Failed(failure),
         };
         // The message's first attempt needs no look for its message.json: no earlier one
         // can have left one (each notes its retrieval before it writes anything).
@@ -100,16 +143,18 @@ impl Deliverer<'_> {
             .await
         {
             Ok(Some(stored)) => {
-                return self
-                    .record(provider, listed, message_key, &stored, Delivery::Completed)
-                    .await;
+                return Delivered::Stored(Stored {
+                    message_key,
+                    message_json: stored,
+                    bytes: None,
+                });
             }
             Ok(None) => {}
-            Err(failure) => return Delivery::Failed(failure),
+            Err(failure) => return Delivered::Failed(failure),
         }
         let parts = match self.store_parts(provider, listed, &folder, retrieval).await {
             Ok(parts) => parts,
-            Err(failure) => return Delivery::Failed(failure),
+            Err(failure) => return Delivered::Failed(failure),
         };
         self.complete(provider, listed, &folder, parts).await
     }
@@ -141,6 +186,24 @@ impl Deliverer<'_> {
             });
         }
         Ok(Some(stored))
+    }
+
+    /// Keeps, in one write, the retrieval facts of the messages listed as unread among
+    /// those whose deliveries start next (see [`retrieval::keep`]); for each message, its
+    /// facts when it was one of them.
+    pub(super) async fn note_retrievals(
+        &self,
+        provider: &MessageProvider,
+        listed: &[&ListedMessage],
+    ) -> Vec<Option<Noted>> {
+        let now = self.clock.now();
+        let notes: Vec<_> = listed
+            .iter()
+            .map(|m| retrieval::note(&provider.message_provider_id, m, now))
+            .collect();
+        let unread: Vec<RetrievalNote> = notes.iter().flatten().copied().collect();
+        let mut kept = retrieval::keep(self.ledger, self.entity, &unread).await.into_iter();
+        notes.iter().map(|note| note.and_then(|_| kept.next())).collect()
     }
 
     /// When the main content was first retrieved, and whether this is the message's first
@@ -207,14 +270,14 @@ impl Deliverer<'_> {
         })
     }
 
-    /// `message.json`, then the ledger row.
+    /// `message.json`.
     async fn complete(
         &self,
         provider: &MessageProvider,
         listed: &ListedMessage,
         folder: &str,
         parts: Parts,
-    ) -> Delivery {
+    ) -> Delivered {
         let m = &listed.message;
         let body_key = keys::body_key(folder);
         let json = message_json::build(
@@ -237,7 +300,7 @@ impl Deliverer<'_> {
         let bytes = parts.bytes + json.len() as u64;
         let json = bytes::Bytes::from(json);
         if let Err(failure) = self.may_write() {
-            return Delivery::Failed(failure);
+            return Delivered::Failed(failure);
         }
         // Created once. Already there: written by this very request when its answer was
         // lost, or by another run; either way that one is the message's.
@@ -245,64 +308,78 @@ impl Deliverer<'_> {
             Ok(Insert::Inserted) => json,
             Ok(Insert::AlreadyExists) => match self.stored_message_json(provider, listed, &key, false).await {
                 Ok(Some(stored)) => stored,
-                Ok(None) => return Delivery::Failed(Failure::store(StoreError::new("put object", &key, "vanished"))),
-                Err(failure) => return Delivery::Failed(failure),
+                Ok(None) => return Delivered::Failed(Failure::store(StoreError::new("put object", &key, "vanished"))),
+                Err(failure) => return Delivered::Failed(failure),
             },
-            Err(e) => return Delivery::Failed(Failure::store(e)),
+            Err(e) => return Delivered::Failed(Failure::store(e)),
         };
-        self.record(provider, listed, key, &json, Delivery::New { bytes }).await
+        Delivered::Stored(Stored {
+            message_key: key,
+            message_json: json,
+            bytes: Some(bytes),
+        })
     }
 
-    /// The event of a message whose `message.json` is stored, then its ledger row:
-    /// published when the bus took the event, pending when not (see [`super::outbox`]).
-    /// `delivered` is what the delivery is when the row is new.
-    async fn record(
+    /// The events of messages whose `message.json` is stored (ten a call), then their
+    /// ledger rows (one write): each row published when the bus took its event, pending
+    /// when not (see [`super::outbox`]). What each delivery is, in order.
+    pub(super) async fn record_all(
         &self,
         provider: &MessageProvider,
-        listed: &ListedMessage,
-        message_key: String,
-        message_json: &[u8],
-        delivered: Delivery,
-    ) -> Delivery {
-        if let Err(failure) = self.may_write() {
-            return Delivery::Failed(failure);
+        stored: &[(Box<ListedMessage>, Stored)],
+    ) -> Vec<Delivery> {
+        let lease_lost = || stored.iter().map(|_| Delivery::Failed(Failure::lease_lost())).collect();
+        if self.may_write().is_err() {
+            return lease_lost();
         }
-        let message_id = &listed.message.message_id;
-        let row = Outgoing {
-            provider_id: &provider.message_provider_id,
-            message_id,
-            message_key: &message_key,
-            message_json,
-        };
-        let published = self.publisher.publish_new(&row).await;
-        let entry = LedgerEntry {
-            provider_id: provider.message_provider_id.clone(),
-            message_id: message_id.clone(),
-            // To the millisecond, as the ledger keeps it: a retried write finds its own row.
-            delivered_at: chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3),
-            message_sha256: hex(sha256_of(message_json)),
-            message_key,
-            expires_at: listed.message.expiration_date,
-            event_pending: !published,
-        };
-        // The row is not fenced in the store (see [`Ledger::record`]): the lease is
+        let rows: Vec<Outgoing> = stored
+            .iter()
+            .map(|(listed, s)| Outgoing {
+                provider_id: &provider.message_provider_id,
+                message_id: &listed.message.message_id,
+                message_key: &s.message_key,
+                message_json: &s.message_json,
+            })
+            .collect();
+        let published = self.publisher.publish_new(&rows).await;
+        // To the millisecond, as the ledger keeps it: a retried write finds its own row.
+        let delivered_at = chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3);
+        let entries: Vec<LedgerEntry> = stored
+            .iter()
+            .zip(&published)
+            .map(|((listed, s), published)| LedgerEntry {
+                provider_id: provider.message_provider_id.clone(),
+                message_id: listed.message.message_id.clone(),
+                delivered_at,
+                message_sha256: hex(sha256_of(&s.message_json)),
+                message_key: s.message_key.clone(),
+                expires_at: listed.message.expiration_date,
+                event_pending: !published,
+            })
+            .collect();
+        // The rows are not fenced in the store (see [`Ledger::record`]): the lease is
         // checked here, again after the publish.
-        if let Err(failure) = self.may_write() {
-            return Delivery::Failed(failure);
+        if self.may_write().is_err() {
+            return lease_lost();
         }
-        match self.ledger.record(self.entity, &entry).await {
-            Ok(Insert::Inserted) => {
-                if listed.message.registered_mail {
-                    self.publisher.registered();
+        let answers = self.ledger.record_many(self.entity, &entries).await;
+        stored
+            .iter()
+            .zip(answers)
+            .map(|((listed, s), answer)| match answer {
+                Ok(Insert::Inserted) => {
+                    if listed.message.registered_mail {
+                        self.publisher.registered();
+                    }
+                    s.delivered()
                 }
-                delivered
-            }
-            Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
-            Err(source) => Delivery::Failed(Failure::Store {
-                step: Step::Ledger,
-                source,
-            }),
-        }
+                Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
+                Err(source) => Delivery::Failed(Failure::Store {
+                    step: Step::Ledger,
+                    source,
+                }),
+            })
+            .collect()
     }
 
     /// The names behind the message's ids, where the message does not carry them.

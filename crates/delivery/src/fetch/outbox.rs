@@ -77,10 +77,11 @@ impl<'a> Publisher<'a> {
         self.tally.registered.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Publishes the event of a new row before the row is recorded: true when the bus took
-    /// it, so the row is recorded published; false leaves it to be recorded pending.
-    pub(super) async fn publish_new(&self, row: &Outgoing<'_>) -> bool {
-        self.publish(std::slice::from_ref(row)).await[0]
+    /// Publishes the events of new rows before the rows are recorded: for each, true when
+    /// the bus took it, so the row is recorded published; false leaves it to be recorded
+    /// pending.
+    pub(super) async fn publish_new(&self, rows: &[Outgoing<'_>]) -> Vec<bool> {
+        self.publish(rows).await
     }
 
     /// Publishes the events of `rows`, ten per call, counting each as published or

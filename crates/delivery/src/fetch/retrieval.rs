@@ -14,7 +14,7 @@ use ebox::model::ListedMessage;
 
 use super::failure::Failure;
 use crate::EntityId;
-use crate::ports::{Ledger, MessageRef, ObjectStore};
+use crate::ports::{Ledger, MessageRef, ObjectStore, RetrievalNote};
 use crate::verdeelbak::keys;
 pub(super) use crate::verdeelbak::message_json::Retrieval;
 
@@ -47,6 +47,49 @@ fn main_content_key(folder: &str, listed: &ListedMessage) -> String {
     }
 }
 
+/// The note to keep before a delivery of `listed` starts at `now`: listed as unread, its
+/// facts, kept while e-Box keeps the message (at least a day); listed as read, none (see
+/// [`facts`]).
+pub(super) fn note<'a>(
+    provider_id: &'a str,
+    listed: &'a ListedMessage,
+    now: DateTime<Utc>,
+) -> Option<RetrievalNote<'a>> {
+    if listed.message.read_status == Some(true) {
+        return None;
+    }
+    let expires = listed.message.expiration_date.unwrap_or(now + Duration::days(90));
+    Some(RetrievalNote {
+        message: MessageRef {
+            provider_id,
+            message_id: &listed.message.message_id,
+        },
+        retrieval: Retrieval {
+            at: now,
+            read_before: false,
+        },
+        keep_until: expires.max(now + Duration::days(1)),
+    })
+}
+
+/// Keeps the notes of messages whose deliveries are about to start, in one write: for
+/// each, its facts and whether this is the message's first attempt (as [`facts`] says).
+pub(super) async fn keep(
+    ledger: &dyn Ledger,
+    entity: &EntityId,
+    notes: &[RetrievalNote<'_>],
+) -> Vec<Result<(Retrieval, bool), Failure>> {
+    let kept = ledger.note_retrievals(entity, notes).await;
+    notes
+        .iter()
+        .zip(kept)
+        .map(|(note, kept)| {
+            let kept = kept.map_err(Failure::store)?;
+            Ok((kept, kept == note.retrieval))
+        })
+        .collect()
+}
+
 /// The facts of this delivery's retrieval, taken just before its content is fetched.
 ///
 /// Listed as unread, the facts are kept in the state table before the download that
@@ -65,16 +108,8 @@ pub(super) async fn facts(
     listed: &ListedMessage,
     folder: &str,
 ) -> Result<(Retrieval, bool), Failure> {
-    if listed.message.read_status != Some(true) {
-        let fresh = Retrieval {
-            at: now,
-            read_before: false,
-        };
-        // Kept while e-Box keeps the message, at least a day.
-        let expires = listed.message.expiration_date.unwrap_or(now + Duration::days(90));
-        let keep_until = expires.max(now + Duration::days(1));
-        let kept = (ledger.note_retrieval(entity, &message, fresh, keep_until).await).map_err(Failure::store)?;
-        return Ok((kept, kept == fresh));
+    if let Some(note) = note(message.provider_id, listed, now) {
+        return keep(ledger, entity, &[note]).await.remove(0);
     }
     if let Some(noted) = ledger.noted_retrieval(entity, &message).await.map_err(Failure::store)? {
         return Ok((noted, false));

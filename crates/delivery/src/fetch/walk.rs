@@ -10,13 +10,37 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
-use super::deliver::Deliverer;
+use super::deliver::{Delivered, Deliverer, Stored};
 use super::lease::{LazyLease, LeaseState};
-use super::outcome::{Done, Seen};
+use super::outcome::{Delivery, Done, Seen};
 use super::tally::Tally;
 use super::{Clock, FetchSettings, ProviderReport, ProviderStatus, cursor};
 use crate::EntityId;
 use crate::ports::*;
+
+/// The most stored messages whose events and ledger rows are written together: one
+/// `PutEvents` takes ten events.
+const RECORD_BATCH: usize = crate::ports::PUBLISH_BATCH;
+
+/// How long a stored message waits for others to be recorded with, at most. Its delivery
+/// has freed its place already; a run that dies meanwhile leaves it complete without a
+/// row, which the next run records.
+const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A listed item as the walk hands it to its deliveries.
+enum Next {
+    Seen(Seen),
+    /// A new message whose delivery starts, with the retrieval facts kept for it when it is
+    /// listed as unread.
+    Start(Box<ebox::model::ListedMessage>, Option<super::deliver::Noted>),
+    Done(Done),
+}
+
+/// What handling a listed item gives: done, or stored and still to be recorded.
+enum Handled {
+    Done(Done),
+    Stored(Box<ebox::model::ListedMessage>, Stored),
+}
 
 /// What this run's walks are.
 pub(super) struct Plan {
@@ -118,7 +142,8 @@ impl Walker<'_> {
         hidden_too: bool,
     ) -> impl Stream<Item = Done> + 's {
         let recent = before.map(|c| &c.recent);
-        self.listing(provider, received_after, hidden_too)
+        let handled = self
+            .listing(provider, received_after, hidden_too)
             .try_chunks(ebox::PAGE_SIZE)
             .then(move |page| async move { self.check_page(provider, recent, page).await })
             .flat_map(futures::stream::iter)
@@ -130,8 +155,40 @@ impl Walker<'_> {
                 });
                 std::future::ready(item)
             })
-            .map(move |seen| self.handle(provider, seen))
-            .buffer_unordered(self.settings.concurrency.max(1))
+            // The deliveries that start next have their retrieval facts kept in one write,
+            // a round of deliveries at most ahead of them.
+            .ready_chunks(self.settings.concurrency.max(1))
+            .then(move |seen| self.start(provider, seen))
+            .flat_map(futures::stream::iter)
+            .map(move |next| self.handle(provider, next))
+            .buffer_unordered(self.settings.concurrency.max(1));
+        // Stored messages are recorded ten at a time while the next ones are delivered.
+        tokio_stream::StreamExt::chunks_timeout(handled, RECORD_BATCH, RECORD_LINGER)
+            .map(move |chunk| self.record(provider, chunk))
+            .buffered(2)
+            .flat_map(futures::stream::iter)
+    }
+
+    /// Records the stored messages among `chunk`; what became of each item.
+    async fn record(&self, provider: &MessageProvider, chunk: Vec<Handled>) -> Vec<Done> {
+        let mut done = Vec::with_capacity(chunk.len());
+        let mut stored = Vec::new();
+        for handled in chunk {
+            match handled {
+                Handled::Done(d) => done.push(d),
+                Handled::Stored(m, s) => stored.push((m, s)),
+            }
+        }
+        if !stored.is_empty() {
+            let deliveries = self.deliverer.record_all(provider, &stored).await;
+            done.extend(
+                stored
+                    .into_iter()
+                    .zip(deliveries)
+                    .map(|((m, _), d)| Done::Delivered(m, d)),
+            );
+        }
+        done
     }
 
     /// The provider's list as the registry lists it by default, then (when asked) its
@@ -172,8 +229,50 @@ impl Walker<'_> {
             .boxed()
     }
 
-    async fn handle(&self, provider: &MessageProvider, seen: Seen) -> Done {
-        match seen {
+    /// Decides which of the new messages in `seen` start (not when time is short, nor
+    /// without the lease) and keeps the retrieval facts of those listed as unread.
+    async fn start(&self, provider: &MessageProvider, seen: Vec<Seen>) -> Vec<Next> {
+        let mut next = Vec::with_capacity(seen.len());
+        for item in seen {
+            next.push(match item {
+                Seen::Fresh(m) if !self.plan.dry_run => {
+                    if self.out_of_time() {
+                        Next::Done(Done::NotStarted)
+                    } else if !self.lease.take_and_hold().await {
+                        Next::Done(Done::NoLease)
+                    } else {
+                        Next::Start(m, None)
+                    }
+                }
+                other => Next::Seen(other),
+            });
+        }
+        let starting: Vec<&ebox::model::ListedMessage> = next
+            .iter()
+            .filter_map(|n| match n {
+                Next::Start(m, _) => Some(&**m),
+                _ => None,
+            })
+            .collect();
+        if starting.is_empty() {
+            return next;
+        }
+        let mut noted = self.deliverer.note_retrievals(provider, &starting).await.into_iter();
+        for n in &mut next {
+            if let Next::Start(_, facts) = n {
+                *facts = noted.next().flatten();
+            }
+        }
+        next
+    }
+
+    async fn handle(&self, provider: &MessageProvider, next: Next) -> Handled {
+        let seen = match next {
+            Next::Seen(seen) => seen,
+            Next::Start(m, noted) => return self.deliver(provider, m, noted).await,
+            Next::Done(done) => return Handled::Done(done),
+        };
+        let done = match seen {
             Seen::Known(id, receipt) => Done::Known(id, receipt),
             Seen::Stop(reason, action) => Done::Stopped(reason, action),
             Seen::Unreadable(item) => {
@@ -192,12 +291,22 @@ impl Walker<'_> {
             Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
             // A run that no longer holds its lease starts nothing more.
             Seen::Fresh(m) => match self.lease.take_and_hold().await {
-                true => {
-                    let delivery = self.deliverer.deliver(provider, &m).await;
-                    Done::Delivered(m, delivery)
-                }
+                true => return self.deliver(provider, m, None).await,
                 false => Done::NoLease,
             },
+        };
+        Handled::Done(done)
+    }
+
+    async fn deliver(
+        &self,
+        provider: &MessageProvider,
+        m: Box<ebox::model::ListedMessage>,
+        noted: Option<super::deliver::Noted>,
+    ) -> Handled {
+        match self.deliverer.deliver(provider, &m, noted).await {
+            Delivered::Stored(stored) => Handled::Stored(m, stored),
+            Delivered::Failed(failure) => Handled::Done(Done::Delivered(m, Delivery::Failed(failure))),
         }
     }
 

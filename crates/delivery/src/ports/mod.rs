@@ -53,6 +53,18 @@ impl StoreError {
         }
     }
 
+    /// The same error again, for each of several writes one request failed (without its source).
+    pub fn again(&self) -> Self {
+        Self {
+            operation: self.operation,
+            target: self.target.clone(),
+            message: self.message.clone(),
+            retryable: self.retryable,
+            lease_lost: self.lease_lost,
+            source: None,
+        }
+    }
+
     /// A write refused by its fence: the run's lease is gone. The next run does it.
     pub fn lease_lost(operation: &'static str, target: impl Into<String>) -> Self {
         Self {

@@ -142,6 +142,15 @@ pub trait Ledger: Send + Sync {
     /// `message.json` is complete, so a run that lost its lease writes nothing untrue, and a
     /// fence would cost a transaction per message. The run checks its lease first.
     async fn record(&self, entity: &EntityId, entry: &LedgerEntry) -> Result<Insert, StoreError>;
+    /// Records several deliveries, each as [`Ledger::record`] would, in as few round trips
+    /// as the store allows; the answers in the order of `entries`.
+    async fn record_many(&self, entity: &EntityId, entries: &[LedgerEntry]) -> Vec<Result<Insert, StoreError>> {
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            answers.push(self.record(entity, entry).await);
+        }
+        answers
+    }
     /// Which of these messages of one provider are delivered (one round trip per 100).
     async fn delivered_among(
         &self,
@@ -169,12 +178,36 @@ pub trait Ledger: Send + Sync {
         retrieval: Retrieval,
         keep_until: DateTime<Utc>,
     ) -> Result<Retrieval, StoreError>;
+    /// Keeps the facts of several messages' retrievals, each as [`Ledger::note_retrieval`]
+    /// would, in as few round trips as the store allows; the facts kept, in order.
+    async fn note_retrievals(
+        &self,
+        entity: &EntityId,
+        notes: &[RetrievalNote<'_>],
+    ) -> Vec<Result<Retrieval, StoreError>> {
+        let mut kept = Vec::with_capacity(notes.len());
+        for note in notes {
+            kept.push(
+                self.note_retrieval(entity, &note.message, note.retrieval, note.keep_until)
+                    .await,
+            );
+        }
+        kept
+    }
     /// The facts kept of a message's retrieval, if any.
     async fn noted_retrieval(
         &self,
         entity: &EntityId,
         message: &MessageRef<'_>,
     ) -> Result<Option<Retrieval>, StoreError>;
+}
+
+/// The facts of a message's retrieval, to keep until `keep_until` (see [`Ledger::note_retrieval`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RetrievalNote<'a> {
+    pub message: MessageRef<'a>,
+    pub retrieval: Retrieval,
+    pub keep_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy)]

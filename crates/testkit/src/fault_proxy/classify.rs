@@ -25,6 +25,8 @@ pub(super) struct Classified {
     pub text: String,
     /// What the log shows ([`super::Exchange::target`]).
     pub target: String,
+    /// What the log shows ([`super::Exchange::items`]).
+    pub items: usize,
 }
 
 const LAMBDA_FUNCTIONS: &str = "/2015-03-31/functions/";
@@ -65,6 +67,7 @@ fn json_protocol(amz_target: &str, body: &[u8]) -> Option<Classified> {
         operation: format!("{name}:{operation}"),
         text: String::from_utf8_lossy(body).into_owned(),
         target: target.unwrap_or_default(),
+        items: json.as_ref().map_or(1, items),
     })
 }
 
@@ -88,6 +91,22 @@ fn dynamodb_table(body: &serde_json::Value) -> Option<String> {
         .values()
         .next()?;
     Some(first_action.get("TableName")?.as_str()?.to_owned())
+}
+
+/// What a request carries: a transaction's actions, a `PutEvents`' entries, a batch's
+/// requests; else one.
+fn items(body: &serde_json::Value) -> usize {
+    let len = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_array()).map(Vec::len);
+    let batch = body.get("RequestItems").and_then(|r| r.as_object()).map(|tables| {
+        tables
+            .values()
+            .map(|t| len(Some(t)).or_else(|| len(t.get("Keys"))).unwrap_or(0))
+            .sum()
+    });
+    len(body.get("TransactItems"))
+        .or_else(|| len(body.get("Entries")))
+        .or(batch)
+        .unwrap_or(1)
 }
 
 /// The bus of a `PutEvents` (its first entry's), or of a bus operation.
@@ -119,6 +138,7 @@ fn lambda(method: &Method, function: &str) -> Classified {
         operation: operation.to_owned(),
         text: name.clone(),
         target: name,
+        items: 1,
     }
 }
 
@@ -145,6 +165,7 @@ fn s3(method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap) -> 
         operation: format!("s3:{operation}"),
         text: target.clone(),
         target,
+        items: 1,
     }
 }
 
@@ -232,6 +253,21 @@ mod tests {
         assert_eq!(s3_op(Method::GET, "/b/", Some("versions")).0, "s3:ListObjectVersions");
         assert_eq!(s3_op(Method::GET, "/b", Some("location")).0, "s3:Bucket");
         assert_eq!(s3_op(Method::GET, "/", None).0, "s3:Other");
+    }
+
+    #[test]
+    fn the_items_a_request_carries() {
+        let items = |target, body| json(target, body).items;
+        assert_eq!(items("DynamoDB_20120810.PutItem", r#"{"TableName":"t","Item":{}}"#), 1);
+        let transaction = r#"{"TransactItems":[{"Put":{"TableName":"t"}},{"Put":{"TableName":"t"}},{"ConditionCheck":{"TableName":"t"}}]}"#;
+        assert_eq!(items("DynamoDB_20120810.TransactWriteItems", transaction), 3);
+        let batch_get = r#"{"RequestItems":{"t":{"Keys":[{},{},{},{}]}}}"#;
+        assert_eq!(items("DynamoDB_20120810.BatchGetItem", batch_get), 4);
+        let batch_write = r#"{"RequestItems":{"t":[{"PutRequest":{}},{"PutRequest":{}}],"u":[{"DeleteRequest":{}}]}}"#;
+        assert_eq!(items("DynamoDB_20120810.BatchWriteItem", batch_write), 3);
+        let events = r#"{"Entries":[{"EventBusName":"b"},{"EventBusName":"b"}]}"#;
+        assert_eq!(items("AWSEvents.PutEvents", events), 2);
+        assert_eq!(classify(&Method::PUT, "/b/k", None, &HeaderMap::new(), b"").items, 1);
     }
 
     #[test]

@@ -216,6 +216,7 @@ fn exchange(seq: u64, request: &Classified, status: Option<u16>, outcome: Outcom
         seq,
         operation: request.operation.clone(),
         target: request.target.clone(),
+        items: request.items,
         status,
         outcome,
     }

@@ -48,22 +48,24 @@ pub struct RunCost {
 }
 
 impl RunCost {
-    /// From the AWS operations a run made. Capacity units: a write 1 WRU, a transaction 2
-    /// per item (fenced writes are two items: 4), a read or a query page 1 RRU.
-    pub fn from_operations(operations: &[String], wall_ms: f64, log_bytes: f64) -> Self {
+    /// From the AWS operations a run made, each with the items it carried. Capacity units:
+    /// a write 1 WRU, a transaction 2 per item (a fenced write is two items: 4), a read or
+    /// a query page 1 RRU; EventBridge bills each entry of a `PutEvents` as an event.
+    pub fn from_operations(operations: &[(String, usize)], wall_ms: f64, log_bytes: f64) -> Self {
         let mut c = RunCost {
             function_ms: wall_ms,
             log_bytes,
             ..RunCost::default()
         };
-        for op in operations {
+        for (op, items) in operations {
+            let items = *items as f64;
             match op.as_str() {
                 "s3:PutObject" => c.s3_puts += 1.0,
                 "s3:GetObject" | "s3:HeadObject" => c.s3_gets += 1.0,
                 "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => c.write_units += 1.0,
-                "dynamodb:TransactWriteItems" => c.write_units += 4.0,
+                "dynamodb:TransactWriteItems" => c.write_units += 2.0 * items,
                 o if o.starts_with("dynamodb:") => c.read_units += 1.0,
-                "events:PutEvents" => c.events += 1.0,
+                "events:PutEvents" => c.events += items,
                 o if o.starts_with("secretsmanager:") => c.secret_calls += 1.0,
                 _ => {}
             }
@@ -87,9 +89,9 @@ impl RunCost {
 }
 
 /// The AWS operations of a run, counted: `PutObject 900, PutItem 600, ...`.
-pub fn by_operation(operations: &[String]) -> String {
+pub fn by_operation(operations: &[(String, usize)]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for op in operations {
+    for (op, _) in operations {
         *counts.entry(op.split(':').nth(1).unwrap_or(op)).or_default() += 1;
     }
     let mut sorted: Vec<_> = counts.into_iter().collect();

@@ -40,7 +40,7 @@ struct Measured {
     wall_ms: f64,
     peak_mb: f64,
     ebox_requests: u64,
-    aws: Vec<String>,
+    aws: Vec<(String, usize)>,
     log_bytes: u64,
 }
 
@@ -106,7 +106,7 @@ async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
         }
         // The process's log lines reach the pipe a moment after its answer.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let log: Vec<String> = proxy.log().into_iter().map(|e| e.operation).collect();
+        let log: Vec<(String, usize)> = proxy.log().into_iter().map(|e| (e.operation, e.items)).collect();
         let (now_cpu, now_requests) = (process_cpu_ms(pid), sim.shared().requests_of(ENTITY));
         let now_logged = log_bytes.load(Ordering::Relaxed);
         let body = answer.strip_prefix("response: ").unwrap_or_default();

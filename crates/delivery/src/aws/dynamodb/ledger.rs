@@ -11,6 +11,9 @@ use super::{DynamoState, made, read, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
+
+/// The most items DynamoDB takes in one transaction.
+const TRANSACTION_ITEMS: usize = 100;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 #[async_trait]
@@ -28,6 +31,27 @@ impl Ledger for DynamoState {
         } else {
             Insert::AlreadyExists
         })
+    }
+
+    /// One transaction of conditional puts for up to [`TRANSACTION_ITEMS`] rows (a write
+    /// unit more a row than a put: less than a round trip a row). A transaction that a row
+    /// already there cancels is made again row by row, which tells each case apart.
+    async fn record_many(&self, entity: &EntityId, entries: &[LedgerEntry]) -> Vec<Result<Insert, StoreError>> {
+        const OP: &str = "record deliveries";
+        let mut answers = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(TRANSACTION_ITEMS) {
+            let rows = chunk.iter().map(|entry| LedgerItem::row(entity, entry)).collect();
+            match self.put_all_new(entity, rows, OP).await {
+                Ok(true) => answers.extend(chunk.iter().map(|_| Ok(Insert::Inserted))),
+                Ok(false) => {
+                    for entry in chunk {
+                        answers.push(self.record(entity, entry).await);
+                    }
+                }
+                Err(e) => answers.extend(chunk.iter().map(|_| Err(e.again()))),
+            }
+        }
+        answers
     }
 
     async fn delivered_among(
@@ -106,6 +130,32 @@ impl Ledger for DynamoState {
         Ok(self.noted_retrieval(entity, message).await?.unwrap_or(retrieval))
     }
 
+    /// One transaction of conditional puts, as [`Self::record_many`] records rows.
+    async fn note_retrievals(
+        &self,
+        entity: &EntityId,
+        notes: &[RetrievalNote<'_>],
+    ) -> Vec<Result<Retrieval, StoreError>> {
+        const OP: &str = "note retrievals";
+        let mut kept = Vec::with_capacity(notes.len());
+        for chunk in notes.chunks(TRANSACTION_ITEMS) {
+            let rows = chunk
+                .iter()
+                .map(|n| RetrievalItem::row(entity, &n.message, n.retrieval, n.keep_until))
+                .collect();
+            match self.put_all_new(entity, rows, OP).await {
+                Ok(true) => kept.extend(chunk.iter().map(|n| Ok(n.retrieval))),
+                Ok(false) => {
+                    for n in chunk {
+                        kept.push(self.note_retrieval(entity, &n.message, n.retrieval, n.keep_until).await);
+                    }
+                }
+                Err(e) => kept.extend(chunk.iter().map(|_| Err(e.again()))),
+            }
+        }
+        kept
+    }
+
     async fn noted_retrieval(
         &self,
         entity: &EntityId,
@@ -132,6 +182,51 @@ impl DynamoState {
             .send()
             .await;
         made(result, operation, entity.as_str())
+    }
+
+    /// Puts rows, none of whose keys may exist, in one transaction: whether they were put
+    /// (`false`: the transaction was cancelled, by a row there already or a conflict).
+    /// A single row is a plain conditional put.
+    async fn put_all_new(
+        &self,
+        entity: &EntityId,
+        rows: Vec<Item>,
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        if rows.len() < 2 {
+            return match rows.into_iter().next() {
+                Some(row) => self.put_new(entity, row, operation).await,
+                None => Ok(true),
+            };
+        }
+        let mut request = self.client.transact_write_items();
+        for row in rows {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(row))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", STATE_PARTITION_KEY)
+                .build()
+                .map_err(|e| StoreError::new(operation, entity.as_str(), e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        // The SDK's idempotency token makes a retry after a lost answer a no-op; a store
+        // that ignores it cancels the retry on the rows' own condition, and the rows are
+        // then recorded one by one, each finding its own.
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(operation, entity.as_str(), e)),
+        }
     }
 
     /// The entity's ledger rows in key order, those passing `filter` (on `:yes` = true),
