@@ -10,8 +10,8 @@ use ebox::model::{ListedMessage, MessageProvider, ReferenceKind};
 
 use super::failure::Failure;
 use super::lease::LazyLease;
-use super::outbox::{Outgoing, Publisher};
-use super::outcome::Delivery;
+use super::outbox::Publisher;
+use super::outcome::{Noted, Stored};
 use super::retrieval::{self, Retrieval};
 use super::{Clock, Step};
 use crate::EntityId;
@@ -29,30 +29,6 @@ pub(super) fn put_json(key: &str, json: Vec<u8>, if_absent: bool) -> PutObject {
         metadata: Vec::new(),
     }
 }
-
-/// A message whose `message.json` is stored: its event and its ledger row are what is
-/// left, written with other messages' (see [`Deliverer::record_all`]).
-pub(super) struct Stored {
-    message_key: String,
-    message_json: bytes::Bytes,
-    /// The bytes this run stored; none when an earlier run had stored the message whole
-    /// and only its row is new.
-    bytes: Option<u64>,
-}
-
-impl Stored {
-    /// What the delivery is when its row is new.
-    fn delivered(&self) -> Delivery {
-        match self.bytes {
-            Some(bytes) => Delivery::New { bytes },
-            None => Delivery::Completed,
-        }
-    }
-}
-
-/// A message's retrieval facts as kept before its delivery, and whether this is its first
-/// attempt.
-pub(super) type Noted = Result<(Retrieval, bool), Failure>;
 
 /// What a delivery hands on.
 pub(super) enum Delivered {
@@ -116,7 +92,7 @@ impl Deliverer<'_> {
     }
 
     /// Stores one message, up to its `message.json`; only its event and ledger row are
-    /// left (see [`Self::record_all`]). A message an earlier run left complete but
+    /// left (see [`super::record`]). A message an earlier run left complete but
     /// unrecorded is taken as it is.
     ///
     /// `noted`: the retrieval facts [`Self::note_retrievals`] kept for it, if it did.
@@ -318,68 +294,6 @@ impl Deliverer<'_> {
             message_json: json,
             bytes: Some(bytes),
         })
-    }
-
-    /// The events of messages whose `message.json` is stored (ten a call), then their
-    /// ledger rows (one write): each row published when the bus took its event, pending
-    /// when not (see [`super::outbox`]). What each delivery is, in order.
-    pub(super) async fn record_all(
-        &self,
-        provider: &MessageProvider,
-        stored: &[(Box<ListedMessage>, Stored)],
-    ) -> Vec<Delivery> {
-        let lease_lost = || stored.iter().map(|_| Delivery::Failed(Failure::lease_lost())).collect();
-        if self.may_write().is_err() {
-            return lease_lost();
-        }
-        let rows: Vec<Outgoing> = stored
-            .iter()
-            .map(|(listed, s)| Outgoing {
-                provider_id: &provider.message_provider_id,
-                message_id: &listed.message.message_id,
-                message_key: &s.message_key,
-                message_json: &s.message_json,
-            })
-            .collect();
-        let published = self.publisher.publish_new(&rows).await;
-        // To the millisecond, as the ledger keeps it: a retried write finds its own row.
-        let delivered_at = chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3);
-        let entries: Vec<LedgerEntry> = stored
-            .iter()
-            .zip(&published)
-            .map(|((listed, s), published)| LedgerEntry {
-                provider_id: provider.message_provider_id.clone(),
-                message_id: listed.message.message_id.clone(),
-                delivered_at,
-                message_sha256: hex(sha256_of(&s.message_json)),
-                message_key: s.message_key.clone(),
-                expires_at: listed.message.expiration_date,
-                event_pending: !published,
-            })
-            .collect();
-        // The rows are not fenced in the store (see [`Ledger::record`]): the lease is
-        // checked here, again after the publish.
-        if self.may_write().is_err() {
-            return lease_lost();
-        }
-        let answers = self.ledger.record_many(self.entity, &entries).await;
-        stored
-            .iter()
-            .zip(answers)
-            .map(|((listed, s), answer)| match answer {
-                Ok(Insert::Inserted) => {
-                    if listed.message.registered_mail {
-                        self.publisher.registered();
-                    }
-                    s.delivered()
-                }
-                Ok(Insert::AlreadyExists) => Delivery::AlreadyRecorded,
-                Err(source) => Delivery::Failed(Failure::Store {
-                    step: Step::Ledger,
-                    source,
-                }),
-            })
-            .collect()
     }
 
     /// The names behind the message's ids, where the message does not carry them.

@@ -45,3 +45,42 @@ pub(super) enum Delivery {
     /// Not delivered; the run goes on, and the next one tries again.
     Failed(Failure),
 }
+
+/// A message whose `message.json` is stored: its event and its ledger row are what is
+/// left, written with other messages' (see [`super::deliver::Deliverer::record_all`]).
+pub(super) struct Stored {
+    pub message_key: String,
+    pub message_json: bytes::Bytes,
+    /// The bytes this run stored; none when an earlier run had stored the message whole
+    /// and only its row is new.
+    pub bytes: Option<u64>,
+}
+
+impl Stored {
+    /// What the delivery is when its row is new.
+    pub(super) fn delivered(&self) -> Delivery {
+        match self.bytes {
+            Some(bytes) => Delivery::New { bytes },
+            None => Delivery::Completed,
+        }
+    }
+}
+
+/// A listed item as the walk hands it to its deliveries.
+pub(super) enum Next {
+    Seen(Seen),
+    /// A new message whose delivery starts, with the retrieval facts kept for it when it is
+    /// listed as unread.
+    Start(Box<ebox::model::ListedMessage>, Option<Noted>),
+    Done(Done),
+}
+
+/// What handling a listed item gives: done, or stored and still to be recorded.
+pub(super) enum Handled {
+    Done(Done),
+    Stored(Box<ebox::model::ListedMessage>, Stored),
+}
+
+/// A message's retrieval facts as kept before its delivery, and whether this is its first
+/// attempt.
+pub(super) type Noted = Result<(super::retrieval::Retrieval, bool), Failure>;

@@ -10,37 +10,13 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
-use super::deliver::{Delivered, Deliverer, Stored};
+use super::deliver::{Delivered, Deliverer};
 use super::lease::{LazyLease, LeaseState};
-use super::outcome::{Delivery, Done, Seen};
+use super::outcome::{Delivery, Done, Handled, Next, Noted, Seen};
 use super::tally::Tally;
 use super::{Clock, FetchSettings, ProviderReport, ProviderStatus, cursor};
 use crate::EntityId;
 use crate::ports::*;
-
-/// The most stored messages whose events and ledger rows are written together: one
-/// `PutEvents` takes ten events.
-const RECORD_BATCH: usize = crate::ports::PUBLISH_BATCH;
-
-/// How long a stored message waits for others to be recorded with, at most. Its delivery
-/// has freed its place already; a run that dies meanwhile leaves it complete without a
-/// row, which the next run records.
-const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// A listed item as the walk hands it to its deliveries.
-enum Next {
-    Seen(Seen),
-    /// A new message whose delivery starts, with the retrieval facts kept for it when it is
-    /// listed as unread.
-    Start(Box<ebox::model::ListedMessage>, Option<super::deliver::Noted>),
-    Done(Done),
-}
-
-/// What handling a listed item gives: done, or stored and still to be recorded.
-enum Handled {
-    Done(Done),
-    Stored(Box<ebox::model::ListedMessage>, Stored),
-}
 
 /// What this run's walks are.
 pub(super) struct Plan {
@@ -70,7 +46,7 @@ pub(super) struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn out_of_time(&self) -> bool {
+    pub(super) fn out_of_time(&self) -> bool {
         self.plan
             .deadline
             .is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.settings.time_margin)
@@ -162,33 +138,7 @@ impl Walker<'_> {
             .flat_map(futures::stream::iter)
             .map(move |next| self.handle(provider, next))
             .buffer_unordered(self.settings.concurrency.max(1));
-        // Stored messages are recorded ten at a time while the next ones are delivered.
-        tokio_stream::StreamExt::chunks_timeout(handled, RECORD_BATCH, RECORD_LINGER)
-            .map(move |chunk| self.record(provider, chunk))
-            .buffered(2)
-            .flat_map(futures::stream::iter)
-    }
-
-    /// Records the stored messages among `chunk`; what became of each item.
-    async fn record(&self, provider: &MessageProvider, chunk: Vec<Handled>) -> Vec<Done> {
-        let mut done = Vec::with_capacity(chunk.len());
-        let mut stored = Vec::new();
-        for handled in chunk {
-            match handled {
-                Handled::Done(d) => done.push(d),
-                Handled::Stored(m, s) => stored.push((m, s)),
-            }
-        }
-        if !stored.is_empty() {
-            let deliveries = self.deliverer.record_all(provider, &stored).await;
-            done.extend(
-                stored
-                    .into_iter()
-                    .zip(deliveries)
-                    .map(|((m, _), d)| Done::Delivered(m, d)),
-            );
-        }
-        done
+        self.recorded(provider, handled)
     }
 
     /// The provider's list as the registry lists it by default, then (when asked) its
@@ -229,43 +179,6 @@ impl Walker<'_> {
             .boxed()
     }
 
-    /// Decides which of the new messages in `seen` start (not when time is short, nor
-    /// without the lease) and keeps the retrieval facts of those listed as unread.
-    async fn start(&self, provider: &MessageProvider, seen: Vec<Seen>) -> Vec<Next> {
-        let mut next = Vec::with_capacity(seen.len());
-        for item in seen {
-            next.push(match item {
-                Seen::Fresh(m) if !self.plan.dry_run => {
-                    if self.out_of_time() {
-                        Next::Done(Done::NotStarted)
-                    } else if !self.lease.take_and_hold().await {
-                        Next::Done(Done::NoLease)
-                    } else {
-                        Next::Start(m, None)
-                    }
-                }
-                other => Next::Seen(other),
-            });
-        }
-        let starting: Vec<&ebox::model::ListedMessage> = next
-            .iter()
-            .filter_map(|n| match n {
-                Next::Start(m, _) => Some(&**m),
-                _ => None,
-            })
-            .collect();
-        if starting.is_empty() {
-            return next;
-        }
-        let mut noted = self.deliverer.note_retrievals(provider, &starting).await.into_iter();
-        for n in &mut next {
-            if let Next::Start(_, facts) = n {
-                *facts = noted.next().flatten();
-            }
-        }
-        next
-    }
-
     async fn handle(&self, provider: &MessageProvider, next: Next) -> Handled {
         let seen = match next {
             Next::Seen(seen) => seen,
@@ -302,7 +215,7 @@ impl Walker<'_> {
         &self,
         provider: &MessageProvider,
         m: Box<ebox::model::ListedMessage>,
-        noted: Option<super::deliver::Noted>,
+        noted: Option<Noted>,
     ) -> Handled {
         match self.deliverer.deliver(provider, &m, noted).await {
             Delivered::Stored(stored) => Handled::Stored(m, stored),
