@@ -164,20 +164,24 @@ async fn each_fault_on_several(operation: &str, containing: &str) {
     let w = world().await;
     let first = w.run().await;
     assert_eq!(first.outcome, Outcome::Ok, "{first:#?}");
-    let transactions = |log: &[testkit::fault_proxy::Exchange]| {
-        log.iter()
-            .filter(|e| e.operation == "dynamodb:TransactWriteItems" && e.items > 1)
-            .count()
+    let several = |log: &[testkit::fault_proxy::Exchange], operation: &str| {
+        log.iter().filter(|e| e.operation == operation && e.items > 1).count()
     };
     for fault in FAULTS {
         let case = format!("{} on {operation} {containing}, several messages a run", fault.name());
         let seen = w.proxy().log().len();
         let rule = Rule::on(operation).containing(containing).times(2).fault(fault);
         w.ride_out_many(&case, rule, false, 3).await;
-        // Without a transaction of several rows or notes, the case tests nothing new.
+        // Without a transaction of several rows or notes, the case tests nothing new. The
+        // events of the rows written together go in one call.
+        let log = &w.proxy().log()[seen..];
         assert!(
-            transactions(&w.proxy().log()[seen..]) > 0,
+            several(log, "dynamodb:TransactWriteItems") > 0,
             "{case}: no transaction of several"
+        );
+        assert!(
+            several(log, "events:PutEvents") > 0,
+            "{case}: no publish of several events"
         );
     }
 }

@@ -68,10 +68,12 @@ impl Stored {
 
 /// A listed item as the walk hands it to its deliveries.
 pub(super) enum Next {
-    Seen(Seen),
     /// A new message whose delivery starts, with the retrieval facts kept for it when it is
     /// listed as unread.
     Start(Box<ebox::model::ListedMessage>, Option<Noted>),
+    /// Not a readable message: to be kept raw.
+    Unreadable(Box<UnreadableItem>),
+    /// Nothing to do for it.
     Done(Done),
 }
 

@@ -19,22 +19,25 @@ const RECORD_BATCH: usize = crate::ports::PUBLISH_BATCH;
 const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Walker<'_> {
-    /// Decides which of the new messages in `seen` start (not when time is short, nor
-    /// without the lease) and keeps the retrieval facts of those listed as unread.
+    /// Decides what becomes of each item in `seen`: which new messages start (not in a
+    /// dry run, not when time is short, nor without the lease), keeping the retrieval facts
+    /// of those listed as unread.
     pub(super) async fn start(&self, provider: &MessageProvider, seen: Vec<Seen>) -> Vec<Next> {
         let mut next = Vec::with_capacity(seen.len());
         for item in seen {
             next.push(match item {
-                Seen::Fresh(m) if !self.plan.dry_run => {
-                    if self.out_of_time() {
-                        Next::Done(Done::NotStarted)
-                    } else if !self.lease.take_and_hold().await {
-                        Next::Done(Done::NoLease)
-                    } else {
-                        Next::Start(m, None)
-                    }
+                Seen::Known(id, receipt) => Next::Done(Done::Known(id, receipt)),
+                Seen::Stop(reason, action) => Next::Done(Done::Stopped(reason, action)),
+                Seen::Unreadable(item) => Next::Unreadable(item),
+                Seen::Fresh(m) if self.plan.dry_run => {
+                    Next::Done(Done::Planned(self.deliverer.planned_keys(provider, &m)))
                 }
-                other => Next::Seen(other),
+                Seen::Fresh(_) if self.out_of_time() => Next::Done(Done::NotStarted),
+                // A run that no longer holds its lease starts nothing more.
+                Seen::Fresh(m) => match self.lease.take_and_hold().await {
+                    true => Next::Start(m, None),
+                    false => Next::Done(Done::NoLease),
+                },
             });
         }
         let starting: Vec<&ebox::model::ListedMessage> = next
@@ -56,7 +59,6 @@ impl Walker<'_> {
         next
     }
 
-    /// Records the stored messages among `chunk`; what became of each item.
     /// The walk's items once the stored ones among `handled` are recorded: ten at a time,
     /// while the next ones are delivered.
     pub(super) fn recorded<'s>(
@@ -70,6 +72,7 @@ impl Walker<'_> {
             .flat_map(futures::stream::iter)
     }
 
+    /// Records the stored messages among `chunk`; what became of each item.
     async fn record(&self, provider: &MessageProvider, chunk: Vec<Handled>) -> Vec<Done> {
         let mut done = Vec::with_capacity(chunk.len());
         let mut stored = Vec::new();

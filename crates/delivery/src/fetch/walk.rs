@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::deliver::{Delivered, Deliverer};
 use super::lease::{LazyLease, LeaseState};
-use super::outcome::{Delivery, Done, Handled, Next, Noted, Seen};
+use super::outcome::{Delivery, Done, Handled, Next, Seen};
 use super::tally::Tally;
 use super::{Clock, FetchSettings, ProviderReport, ProviderStatus, cursor};
 use crate::EntityId;
@@ -180,15 +180,9 @@ impl Walker<'_> {
     }
 
     async fn handle(&self, provider: &MessageProvider, next: Next) -> Handled {
-        let seen = match next {
-            Next::Seen(seen) => seen,
-            Next::Start(m, noted) => return self.deliver(provider, m, noted).await,
-            Next::Done(done) => return Handled::Done(done),
-        };
-        let done = match seen {
-            Seen::Known(id, receipt) => Done::Known(id, receipt),
-            Seen::Stop(reason, action) => Done::Stopped(reason, action),
-            Seen::Unreadable(item) => {
+        match next {
+            Next::Done(done) => Handled::Done(done),
+            Next::Unreadable(item) => {
                 // Kept by an earlier run, these very bytes: nothing to write.
                 let known = |sha: &str| {
                     self.cursors
@@ -197,29 +191,12 @@ impl Walker<'_> {
                 };
                 let write = |sha: &str| !self.plan.dry_run && !known(sha);
                 let kept = self.deliverer.keep_unreadable(provider, &item, write).await;
-                Done::Unreadable(item, kept)
+                Handled::Done(Done::Unreadable(item, kept))
             }
-            Seen::Fresh(m) if self.plan.dry_run => Done::Planned(self.deliverer.planned_keys(provider, &m)),
-            // No new message is started when time is short.
-            Seen::Fresh(_) if self.out_of_time() => Done::NotStarted,
-            // A run that no longer holds its lease starts nothing more.
-            Seen::Fresh(m) => match self.lease.take_and_hold().await {
-                true => return self.deliver(provider, m, None).await,
-                false => Done::NoLease,
+            Next::Start(m, noted) => match self.deliverer.deliver(provider, &m, noted).await {
+                Delivered::Stored(stored) => Handled::Stored(m, stored),
+                Delivered::Failed(failure) => Handled::Done(Done::Delivered(m, Delivery::Failed(failure))),
             },
-        };
-        Handled::Done(done)
-    }
-
-    async fn deliver(
-        &self,
-        provider: &MessageProvider,
-        m: Box<ebox::model::ListedMessage>,
-        noted: Option<Noted>,
-    ) -> Handled {
-        match self.deliverer.deliver(provider, &m, noted).await {
-            Delivered::Stored(stored) => Handled::Stored(m, stored),
-            Delivered::Failed(failure) => Handled::Done(Done::Delivered(m, Delivery::Failed(failure))),
         }
     }
 

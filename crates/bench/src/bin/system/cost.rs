@@ -49,8 +49,8 @@ pub struct RunCost {
 
 impl RunCost {
     /// From the AWS operations a run made, each with the items it carried. Capacity units:
-    /// a write 1 WRU, a transaction 2 per item (a fenced write is two items: 4), a read or
-    /// a query page 1 RRU; EventBridge bills each entry of a `PutEvents` as an event.
+    /// a write 1 WRU, a transaction 2 per item (a fenced write is two items: 4), a read, a
+    /// batch read's key or a query page 1 RRU; EventBridge bills each entry of a `PutEvents` as an event.
     pub fn from_operations(operations: &[(String, usize)], wall_ms: f64, log_bytes: f64) -> Self {
         let mut c = RunCost {
             function_ms: wall_ms,
@@ -64,7 +64,7 @@ impl RunCost {
                 "s3:GetObject" | "s3:HeadObject" => c.s3_gets += 1.0,
                 "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => c.write_units += 1.0,
                 "dynamodb:TransactWriteItems" => c.write_units += 2.0 * items,
-                o if o.starts_with("dynamodb:") => c.read_units += 1.0,
+                o if o.starts_with("dynamodb:") => c.read_units += items,
                 "events:PutEvents" => c.events += items,
                 o if o.starts_with("secretsmanager:") => c.secret_calls += 1.0,
                 _ => {}

@@ -11,10 +11,10 @@ use super::{DynamoState, made, read, store_error};
 use crate::EntityId;
 use crate::ports::*;
 use crate::schema::*;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The most items DynamoDB takes in one transaction.
 const TRANSACTION_ITEMS: usize = 100;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 #[async_trait]
 impl Ledger for DynamoState {
@@ -33,25 +33,20 @@ impl Ledger for DynamoState {
         })
     }
 
-    /// One transaction of conditional puts for up to [`TRANSACTION_ITEMS`] rows (a write
-    /// unit more a row than a put: less than a round trip a row). A transaction that a row
-    /// already there cancels is made again row by row, which tells each case apart.
+    /// One transaction of conditional puts for up to [`TRANSACTION_ITEMS`] rows (see
+    /// [`DynamoState::all_new_or_each`]).
     async fn record_many(&self, entity: &EntityId, entries: &[LedgerEntry]) -> Vec<Result<Insert, StoreError>> {
-        const OP: &str = "record deliveries";
-        let mut answers = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(TRANSACTION_ITEMS) {
-            let rows = chunk.iter().map(|entry| LedgerItem::row(entity, entry)).collect();
-            match self.put_all_new(entity, rows, OP).await {
-                Ok(true) => answers.extend(chunk.iter().map(|_| Ok(Insert::Inserted))),
-                Ok(false) => {
-                    for entry in chunk {
-                        answers.push(self.record(entity, entry).await);
-                    }
-                }
-                Err(e) => answers.extend(chunk.iter().map(|_| Err(e.again()))),
-            }
-        }
-        answers
+        let row = |entry: &LedgerEntry| LedgerItem::row(entity, entry);
+        let op = "record deliveries";
+        self.all_new_or_each(
+            entity,
+            entries,
+            op,
+            row,
+            |_| Insert::Inserted,
+            |entry| self.record(entity, entry),
+        )
+        .await
     }
 
     async fn delivered_among(
@@ -136,24 +131,13 @@ impl Ledger for DynamoState {
         entity: &EntityId,
         notes: &[RetrievalNote<'_>],
     ) -> Vec<Result<Retrieval, StoreError>> {
-        const OP: &str = "note retrievals";
-        let mut kept = Vec::with_capacity(notes.len());
-        for chunk in notes.chunks(TRANSACTION_ITEMS) {
-            let rows = chunk
-                .iter()
-                .map(|n| RetrievalItem::row(entity, &n.message, n.retrieval, n.keep_until))
-                .collect();
-            match self.put_all_new(entity, rows, OP).await {
-                Ok(true) => kept.extend(chunk.iter().map(|n| Ok(n.retrieval))),
-                Ok(false) => {
-                    for n in chunk {
-                        kept.push(self.note_retrieval(entity, &n.message, n.retrieval, n.keep_until).await);
-                    }
-                }
-                Err(e) => kept.extend(chunk.iter().map(|_| Err(e.again()))),
-            }
-        }
-        kept
+        let row = |n: &RetrievalNote| RetrievalItem::row(entity, &n.message, n.retrieval, n.keep_until);
+        let op = "note retrievals";
+        let keep = |n: &RetrievalNote| n.retrieval;
+        self.all_new_or_each(entity, notes, op, row, keep, |n| {
+            self.note_retrieval(entity, &n.message, n.retrieval, n.keep_until)
+        })
+        .await
     }
 
     async fn noted_retrieval(
@@ -182,6 +166,41 @@ impl DynamoState {
             .send()
             .await;
         made(result, operation, entity.as_str())
+    }
+
+    /// Writes the row of each of `items`, none of which may exist yet, in transactions of
+    /// [`TRANSACTION_ITEMS`]: `put` is each item's answer when its transaction went
+    /// through. A transaction that a row already there cancels is written again item by
+    /// item with `each` (a write unit more a row than a put, less than a round trip a
+    /// row), which tells a retry after a lost answer from another run's row.
+    async fn all_new_or_each<'a, T, A, Fut>(
+        &'a self,
+        entity: &EntityId,
+        items: &'a [T],
+        operation: &'static str,
+        row: impl Fn(&T) -> Item,
+        put: impl Fn(&T) -> A,
+        each: impl Fn(&'a T) -> Fut,
+    ) -> Vec<Result<A, StoreError>>
+    where
+        Fut: std::future::Future<Output = Result<A, StoreError>>,
+    {
+        let mut answers = Vec::with_capacity(items.len());
+        for chunk in items.chunks(TRANSACTION_ITEMS) {
+            match self
+                .put_all_new(entity, chunk.iter().map(&row).collect(), operation)
+                .await
+            {
+                Ok(true) => answers.extend(chunk.iter().map(|item| Ok(put(item)))),
+                Ok(false) => {
+                    for item in chunk {
+                        answers.push(each(item).await);
+                    }
+                }
+                Err(e) => answers.extend(chunk.iter().map(|_| Err(e.again()))),
+            }
+        }
+        answers
     }
 
     /// Puts rows, none of whose keys may exist, in one transaction: whether they were put
