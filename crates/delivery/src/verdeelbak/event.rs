@@ -3,7 +3,7 @@
 //! secret). Derived from the stored `message.json` alone, it is the same, with the same
 //! id, whether published live, later from the outbox, or replayed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The detail's schema; a change of meaning is a new version.
@@ -37,25 +37,46 @@ pub fn event_id(entity_id: &str, provider_id: &str, message_id: &str) -> String 
     uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
 }
 
+/// What an event takes from `message.json`. Everything else there (the body, e-Box's own
+/// JSON, payment data) is skipped as it is read, never built: it is most of the file.
+#[derive(Deserialize)]
+struct Copied {
+    entity_id: Option<Value>,
+    provider_id: Option<Value>,
+    message_id: Option<Value>,
+    received_at: Option<Value>,
+    expires_at: Option<Value>,
+    registered_mail: Option<Value>,
+    retrieved_at: Option<Value>,
+    read_before_retrieval: Option<Value>,
+    subject: Option<Value>,
+    sender: Option<Value>,
+    message_type: Option<Value>,
+    partition: Option<Value>,
+    attachments: Option<Value>,
+}
+
 /// The event of a message from its `message.json`, stored under `message_key`.
 pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<DeliveredEvent, String> {
-    let m: Value = serde_json::from_slice(message_json).map_err(|e| format!("message.json does not parse: {e}"))?;
-    let text = |name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
-    let (Some(entity), Some(provider), Some(message)) = (text("entity_id"), text("provider_id"), text("message_id"))
+    let m: Copied = serde_json::from_slice(message_json).map_err(|e| format!("message.json does not parse: {e}"))?;
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let (Some(entity), Some(provider), Some(message)) = (text(m.entity_id), text(m.provider_id), text(m.message_id))
     else {
         return Err("message.json names no entity, provider or message".into());
     };
-    let attachments = m
-        .get("attachments")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let attachments = match m.attachments {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
     let total_bytes: u64 = attachments
         .iter()
         .filter_map(|a| a.get("size_bytes").and_then(Value::as_u64))
         .sum();
     let folder = message_key.rsplit_once('/').map_or("", |(folder, _)| folder);
-    let field = |name: &str| m.get(name).cloned().unwrap_or(Value::Null);
+    let field = |v: Option<Value>| v.unwrap_or(Value::Null);
     let id = event_id(&entity, &provider, &message);
     let detail = json!({
         "schema": EVENT_SCHEMA,
@@ -65,15 +86,15 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         "message_id": message,
         "message_folder": format!("{folder}/"),
         "message_json_key": message_key,
-        "received_at": field("received_at"),
-        "expires_at": field("expires_at"),
-        "registered_mail": m.get("registered_mail").and_then(Value::as_bool).unwrap_or(false),
-        "retrieved_at": field("retrieved_at"),
-        "read_before_retrieval": field("read_before_retrieval"),
-        "subject": field("subject"),
-        "sender": field("sender"),
-        "message_type": field("message_type"),
-        "partition": field("partition"),
+        "received_at": field(m.received_at),
+        "expires_at": field(m.expires_at),
+        "registered_mail": m.registered_mail.as_ref().and_then(Value::as_bool).unwrap_or(false),
+        "retrieved_at": field(m.retrieved_at),
+        "read_before_retrieval": field(m.read_before_retrieval),
+        "subject": field(m.subject),
+        "sender": field(m.sender),
+        "message_type": field(m.message_type),
+        "partition": field(m.partition),
         "attachments": {"count": attachments.len(), "total_bytes": total_bytes},
     });
     Ok(DeliveredEvent { id, detail })
@@ -130,6 +151,38 @@ mod tests {
         assert_ne!(a.id, event_id("0403170701", "p1", "m 2"));
         assert_ne!(a.id, event_id("0403170701", "p2", "m 1"));
         assert!(from_message_json(key, b"{}").is_err());
+    }
+
+    #[test]
+    fn odd_fields_read_as_the_event_always_read_them() {
+        let key = "entiteit-0403170701/ebox/p1/m%201/message.json";
+        let odd = json!({
+            "entity_id": "0403170701", "provider_id": "p1", "message_id": "m 1",
+            "registered_mail": "yes", "subject": null, "partition": 7,
+            "attachments": {"size_bytes": 10}, "ebox": [1, {"deep": [null]}],
+        });
+        let event = from_message_json(key, &serde_json::to_vec(&odd).unwrap()).unwrap();
+        let d = &event.detail;
+        assert_eq!(d["registered_mail"], false);
+        assert_eq!(d["subject"], Value::Null);
+        assert_eq!(d["expires_at"], Value::Null);
+        assert_eq!(d["partition"], 7);
+        assert_eq!(d["attachments"], json!({"count": 0, "total_bytes": 0}));
+        let mixed = json!({
+            "entity_id": "0403170701", "provider_id": "p1", "message_id": "m 1",
+            "attachments": [{"size_bytes": 10}, "odd", {"size_bytes": "32"}, {"size_bytes": 5}],
+        });
+        let event = from_message_json(key, &serde_json::to_vec(&mixed).unwrap()).unwrap();
+        assert_eq!(event.detail["attachments"], json!({"count": 4, "total_bytes": 15}));
+        for bad in [
+            json!({"entity_id": 403170701, "provider_id": "p1", "message_id": "m"}),
+            json!(["0403170701"]),
+        ] {
+            assert!(
+                from_message_json(key, &serde_json::to_vec(&bad).unwrap()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     /// Consumers drop repeats by this id: it is a contract. A change of its namespace or
