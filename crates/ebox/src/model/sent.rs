@@ -109,11 +109,18 @@ pub(crate) use wire;
 /// A value of one type; None when the JSON is of another, which counts as left out.
 pub(crate) trait Read: Sized {
     fn read(v: &Value) -> Option<Self>;
+
+    /// The same reading of a value of its own, which it may take apart instead of copying.
+    fn read_owned(v: Value) -> Option<Self> {
+        Self::read(&v)
+    }
 }
 
 /// A wire field: `Sent<T>` keeps `null` apart, `Option<T>` does not.
 pub(crate) trait Field: Default {
     fn read(v: &Value) -> Self;
+    /// [`Field::read`] of a value of its own.
+    fn read_owned(v: Value) -> Self;
     fn or(self, other: Self) -> Self;
 }
 
@@ -122,6 +129,13 @@ impl<T: Read> Field for Sent<T> {
         match v {
             Value::Null => Sent::Null,
             v => T::read(v).map_or(Sent::Absent, Sent::Value),
+        }
+    }
+
+    fn read_owned(v: Value) -> Self {
+        match v {
+            Value::Null => Sent::Null,
+            v => T::read_owned(v).map_or(Sent::Absent, Sent::Value),
         }
     }
 
@@ -135,6 +149,10 @@ impl<T: Read> Field for Option<T> {
         T::read(v)
     }
 
+    fn read_owned(v: Value) -> Self {
+        T::read_owned(v)
+    }
+
     fn or(self, other: Self) -> Self {
         Option::or(self, other)
     }
@@ -142,7 +160,7 @@ impl<T: Read> Field for Option<T> {
 
 /// `deserialize_with` for any [`Field`].
 pub(crate) fn field<'de, D: Deserializer<'de>, T: Field>(d: D) -> Result<T, D::Error> {
-    Value::deserialize(d).map(|v| T::read(&v))
+    Value::deserialize(d).map(T::read_owned)
 }
 
 /// A field under the first of its `names` that an object gives, as [`Field::or`] picks.
@@ -164,11 +182,25 @@ impl Read for String {
             _ => None,
         }
     }
+
+    fn read_owned(v: Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(s),
+            v => Self::read(&v),
+        }
+    }
 }
 
 impl Read for Translated {
     fn read(v: &Value) -> Option<Self> {
         Translated::read(v)
+    }
+
+    fn read_owned(v: Value) -> Option<Self> {
+        match v {
+            Value::Object(_) => Self::deserialize(v).ok(),
+            v => Translated::read(&v),
+        }
     }
 }
 
@@ -176,6 +208,10 @@ impl Read for Translated {
 impl Read for Value {
     fn read(v: &Value) -> Option<Self> {
         Some(v.clone()).filter(|v| !v.is_null())
+    }
+
+    fn read_owned(v: Value) -> Option<Self> {
+        Some(v).filter(|v| !v.is_null())
     }
 }
 
@@ -202,7 +238,11 @@ macro_rules! read_by_serde {
     ($($t:ty),*) => {$(
         impl Read for $t {
             fn read(v: &Value) -> Option<Self> {
-                serde_json::from_value(v.clone()).ok()
+                Self::deserialize(v).ok()
+            }
+
+            fn read_owned(v: Value) -> Option<Self> {
+                Self::deserialize(v).ok()
             }
         }
     )*};
@@ -254,5 +294,55 @@ impl Translated {
             Value::Object(_) => Self::deserialize(v).ok(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A field read from a value of its own reads as the same field read from a borrowed one.
+    #[test]
+    fn owned_and_borrowed_readings_agree() {
+        fn agree<T: Field + PartialEq + std::fmt::Debug>(values: &[Value]) {
+            for v in values {
+                assert_eq!(T::read_owned(v.clone()), T::read(v), "{v}");
+            }
+        }
+        let values = [
+            json!(null),
+            json!(""),
+            json!("text"),
+            json!(" true "),
+            json!("TRUE"),
+            json!(12),
+            json!(-3.5),
+            json!(true),
+            json!([1, "a"]),
+            json!({"nl": "a", "fr": null}),
+            json!({"nl": 5, "de": "c"}),
+            json!({"digestMethod": "SHA-256", "digestValue": "abc"}),
+            json!({"digestMethod": "SHA-256"}),
+            json!("2026-03-01T08:00:00Z"),
+            json!("2026-03-01"),
+        ];
+        agree::<Sent<String>>(&values);
+        agree::<Option<String>>(&values);
+        agree::<Sent<Translated>>(&values);
+        agree::<Sent<Value>>(&values);
+        agree::<Option<bool>>(&values);
+        agree::<Option<f64>>(&values);
+        agree::<Option<u64>>(&values);
+        agree::<Option<super::super::attachment::Digest>>(&values);
+        agree::<Option<DateTime<Utc>>>(&values);
+        // And what they read is what e-Box sent.
+        assert_eq!(Sent::<String>::read_owned(json!(12)), Sent::Value("12".to_owned()));
+        assert_eq!(Sent::<String>::read_owned(json!(null)), Sent::Null);
+        assert_eq!(Sent::<String>::read_owned(json!([1])), Sent::Absent);
+        assert_eq!(
+            Sent::<Translated>::read_owned(json!("x")),
+            Sent::Value(Translated::all("x"))
+        );
     }
 }
