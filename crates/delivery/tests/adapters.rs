@@ -567,6 +567,15 @@ async fn ledger_records_and_notes_many_at_once(b: Backend) {
         b.inspect.ledger_entry(&e, "p", "d").await.unwrap().as_ref(),
         Some(&mixed[2])
     );
+    // A lone row: its own after a lost answer, another delivery's, a new one.
+    for (row, answer) in [
+        (entry("a", "aa"), Insert::Inserted),
+        (entry("b", "dd"), Insert::AlreadyExists),
+        (entry("e", "ee"), Insert::Inserted),
+    ] {
+        let answers = ledger.record_many(&e, std::slice::from_ref(&row)).await;
+        assert!(matches!(answers[..], [Ok(a)] if a == answer), "{row:?}: {answers:?}");
+    }
     // More than one transaction holds.
     let many: Vec<LedgerEntry> = (0..105).map(|n| entry(&format!("n-{n}"), "ff")).collect();
     let answers = ledger.record_many(&e, &many).await;
@@ -602,6 +611,8 @@ async fn ledger_records_and_notes_many_at_once(b: Backend) {
         .map(Result::unwrap)
         .collect();
     assert_eq!(kept, [facts(30), facts(2), facts(32)]);
+    let lone = ledger.note_retrievals(&e, &[note("c", 40)]).await;
+    assert!(matches!(lone[..], [Ok(k)] if k == facts(30)), "{lone:?}");
     for (id, seconds) in [("a", 1), ("b", 2), ("c", 30), ("d", 32)] {
         let message = MessageRef {
             provider_id: "p",

@@ -49,8 +49,9 @@ pub struct RunCost {
 
 impl RunCost {
     /// From the AWS operations a run made, each with the items it carried. Capacity units:
-    /// a write 1 WRU, a transaction 2 per item (a fenced write is two items: 4), a read, a
-    /// batch read's key or a query page 1 RRU; EventBridge bills each entry of a `PutEvents` as an event.
+    /// a write or a batch write's request 1 WRU, a transaction 2 per item (a fenced write is
+    /// two items: 4), a read, a batch read's key or a query page 1 RRU; EventBridge bills
+    /// each entry of a `PutEvents` as an event.
     pub fn from_operations(operations: &[(String, usize)], wall_ms: f64, log_bytes: f64) -> Self {
         let mut c = RunCost {
             function_ms: wall_ms,
@@ -64,6 +65,7 @@ impl RunCost {
                 "s3:GetObject" | "s3:HeadObject" => c.s3_gets += 1.0,
                 "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => c.write_units += 1.0,
                 "dynamodb:TransactWriteItems" => c.write_units += 2.0 * items,
+                "dynamodb:BatchWriteItem" => c.write_units += items,
                 o if o.starts_with("dynamodb:") => c.read_units += items,
                 "events:PutEvents" => c.events += items,
                 o if o.starts_with("secretsmanager:") => c.secret_calls += 1.0,
@@ -156,4 +158,30 @@ pub fn table(message: &RunCost, idle: &RunCost) -> Vec<Row> {
         rows.push(Row::note(format!("  {}", parts.join("; "))));
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_units_and_events_follow_the_items_a_request_carries() {
+        let ops: Vec<(String, usize)> = [
+            ("dynamodb:PutItem", 1),
+            ("dynamodb:TransactWriteItems", 3),
+            ("dynamodb:BatchWriteItem", 4),
+            ("dynamodb:BatchGetItem", 5),
+            ("dynamodb:Query", 1),
+            ("events:PutEvents", 7),
+            ("s3:PutObject", 1),
+        ]
+        .into_iter()
+        .map(|(op, n)| (op.to_owned(), n))
+        .collect();
+        let c = RunCost::from_operations(&ops, 10.0, 0.0);
+        assert_eq!(c.write_units, 1.0 + 6.0 + 4.0);
+        assert_eq!(c.read_units, 5.0 + 1.0);
+        assert_eq!(c.events, 7.0);
+        assert_eq!(c.s3_puts, 1.0);
+    }
 }

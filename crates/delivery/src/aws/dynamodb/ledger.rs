@@ -172,7 +172,8 @@ impl DynamoState {
     /// [`TRANSACTION_ITEMS`]: `put` is each item's answer when its transaction went
     /// through. A transaction that a row already there cancels is written again item by
     /// item with `each` (a write unit more a row than a put, less than a round trip a
-    /// row), which tells a retry after a lost answer from another run's row.
+    /// row), which tells a retry after a lost answer from another run's row. A lone item
+    /// is written with `each` at once.
     async fn all_new_or_each<'a, T, A, Fut>(
         &'a self,
         entity: &EntityId,
@@ -187,6 +188,10 @@ impl DynamoState {
     {
         let mut answers = Vec::with_capacity(items.len());
         for chunk in items.chunks(TRANSACTION_ITEMS) {
+            if let [item] = chunk {
+                answers.push(each(item).await);
+                continue;
+            }
             match self
                 .put_all_new(entity, chunk.iter().map(&row).collect(), operation)
                 .await
@@ -205,7 +210,6 @@ impl DynamoState {
 
     /// Puts rows, none of whose keys may exist, in one transaction: whether they were put
     /// (`false`: the transaction was cancelled, by a row there already or a conflict).
-    /// A single row is a plain conditional put.
     async fn put_all_new(
         &self,
         entity: &EntityId,
@@ -214,12 +218,6 @@ impl DynamoState {
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        if rows.len() < 2 {
-            return match rows.into_iter().next() {
-                Some(row) => self.put_new(entity, row, operation).await,
-                None => Ok(true),
-            };
-        }
         let mut request = self.client.transact_write_items();
         for row in rows {
             let put = Put::builder()
