@@ -39,28 +39,29 @@ pub fn event_id(entity_id: &str, provider_id: &str, message_id: &str) -> String 
 
 /// What an event takes from `message.json`. Everything else there (the body, e-Box's own
 /// JSON, payment data) is skipped as it is read, never built: it is most of the file.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Copied {
-    entity_id: Option<Value>,
-    provider_id: Option<Value>,
-    message_id: Option<Value>,
-    received_at: Option<Value>,
-    expires_at: Option<Value>,
-    registered_mail: Option<Value>,
-    retrieved_at: Option<Value>,
-    read_before_retrieval: Option<Value>,
-    subject: Option<Value>,
-    sender: Option<Value>,
-    message_type: Option<Value>,
-    partition: Option<Value>,
-    attachments: Option<Value>,
+    entity_id: Value,
+    provider_id: Value,
+    message_id: Value,
+    received_at: Value,
+    expires_at: Value,
+    registered_mail: Value,
+    retrieved_at: Value,
+    read_before_retrieval: Value,
+    subject: Value,
+    sender: Value,
+    message_type: Value,
+    partition: Value,
+    attachments: Value,
 }
 
 /// The event of a message from its `message.json`, stored under `message_key`.
 pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<DeliveredEvent, String> {
     let m: Copied = serde_json::from_slice(message_json).map_err(|e| format!("message.json does not parse: {e}"))?;
-    let text = |v: Option<Value>| match v {
-        Some(Value::String(s)) => Some(s),
+    let text = |v: Value| match v {
+        Value::String(s) => Some(s),
         _ => None,
     };
     let (Some(entity), Some(provider), Some(message)) = (text(m.entity_id), text(m.provider_id), text(m.message_id))
@@ -68,7 +69,7 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         return Err("message.json names no entity, provider or message".into());
     };
     let attachments = match m.attachments {
-        Some(Value::Array(a)) => a,
+        Value::Array(a) => a,
         _ => Vec::new(),
     };
     let total_bytes: u64 = attachments
@@ -76,7 +77,6 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         .filter_map(|a| a.get("size_bytes").and_then(Value::as_u64))
         .sum();
     let folder = message_key.rsplit_once('/').map_or("", |(folder, _)| folder);
-    let field = |v: Option<Value>| v.unwrap_or(Value::Null);
     let id = event_id(&entity, &provider, &message);
     let detail = json!({
         "schema": EVENT_SCHEMA,
@@ -86,15 +86,15 @@ pub fn from_message_json(message_key: &str, message_json: &[u8]) -> Result<Deliv
         "message_id": message,
         "message_folder": format!("{folder}/"),
         "message_json_key": message_key,
-        "received_at": field(m.received_at),
-        "expires_at": field(m.expires_at),
-        "registered_mail": m.registered_mail.as_ref().and_then(Value::as_bool).unwrap_or(false),
-        "retrieved_at": field(m.retrieved_at),
-        "read_before_retrieval": field(m.read_before_retrieval),
-        "subject": field(m.subject),
-        "sender": field(m.sender),
-        "message_type": field(m.message_type),
-        "partition": field(m.partition),
+        "received_at": m.received_at,
+        "expires_at": m.expires_at,
+        "registered_mail": m.registered_mail.as_bool().unwrap_or(false),
+        "retrieved_at": m.retrieved_at,
+        "read_before_retrieval": m.read_before_retrieval,
+        "subject": m.subject,
+        "sender": m.sender,
+        "message_type": m.message_type,
+        "partition": m.partition,
         "attachments": {"count": attachments.len(), "total_bytes": total_bytes},
     });
     Ok(DeliveredEvent { id, detail })
@@ -151,6 +151,73 @@ mod tests {
         assert_ne!(a.id, event_id("0403170701", "p1", "m 2"));
         assert_ne!(a.id, event_id("0403170701", "p2", "m 1"));
         assert!(from_message_json(key, b"{}").is_err());
+    }
+
+    /// The event reads `message.json` as [`message_json::build`] writes it: each field it
+    /// copies is written under the name it reads, and carried over as written.
+    ///
+    /// [`message_json::build`]: crate::verdeelbak::message_json::build
+    #[test]
+    fn the_event_copies_what_message_json_writes() {
+        use crate::verdeelbak::message_json::{Names, Retrieval, Stored, StoredAttachment, build};
+        let text = r#"{"messageId":"m1","receiptDate":"2026-03-02T09:00:00Z","expirationDate":"2026-05-30T00:00:00Z",
+            "registeredMail":true,"subject":{"nl":"Aanslag","fr":"Avis","de":"Bescheid"},
+            "senderOrganizationId":"0123456789","senderApplicationId":"app","messageTypeId":"TAX","partitionId":"finance"}"#;
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let ebox::model::Listed::Message(listed) = ebox::model::Listed::read(raw) else {
+            panic!("a readable message");
+        };
+        let attachment = |id: &str, size_bytes| StoredAttachment {
+            attachment_id: id.into(),
+            attachment_id_assigned: false,
+            file_name: ebox::model::Sent::Absent,
+            key: format!("x/{id}"),
+            media_type: None,
+            size_bytes,
+            declared_size_kb: None,
+            sha256: String::new(),
+            main_content: false,
+            digest_verified: false,
+        };
+        let retrieval = Retrieval {
+            at: "2026-03-02T10:00:00Z".parse().unwrap(),
+            read_before: true,
+        };
+        let stored = Stored {
+            body: None,
+            attachments: &[attachment("a", 10), attachment("b", 32)],
+            retrieval: &retrieval,
+        };
+        let entity = crate::EntityId::parse("0403170701").unwrap();
+        let json = build(
+            &entity,
+            "p1",
+            ebox::model::ApiVersion::V2,
+            &listed,
+            &Names::default(),
+            stored,
+        );
+        let written: Value = serde_json::from_slice(&json).unwrap();
+        let event = from_message_json("entiteit-0403170701/ebox/p1/m1/message.json", &json).unwrap();
+        let copied = [
+            "entity_id",
+            "provider_id",
+            "message_id",
+            "received_at",
+            "expires_at",
+            "registered_mail",
+            "retrieved_at",
+            "read_before_retrieval",
+            "subject",
+            "sender",
+            "message_type",
+            "partition",
+        ];
+        for name in copied {
+            assert!(!written[name].is_null(), "message.json has no {name}: {written}");
+            assert_eq!(event.detail[name], written[name], "{name}");
+        }
+        assert_eq!(event.detail["attachments"], json!({"count": 2, "total_bytes": 42}));
     }
 
     #[test]
