@@ -14,7 +14,7 @@ use bench::{FETCH_RSS_LIMIT_MB, Row, median};
 use ebox_sim::data::Scenario;
 use serde_json::json;
 use testkit::fault_proxy::FaultProxy;
-use tokio::io::AsyncReadExt;
+use tokio::io::AsyncBufReadExt;
 
 use crate::cost::{self, RunCost};
 use crate::process::fetch_command;
@@ -92,11 +92,12 @@ async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
     let mut command = fetch_command(&runtime, &proxy.url(), &names, &sim);
     let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id().unwrap();
-    let log_bytes = count_bytes(child.stdout.take().unwrap());
+    let mut output = Output::read(child.stdout.take().unwrap());
     let mut profiler = if profiled { profile(pid) } else { None };
     let mut runs = Vec::new();
     let (mut cpu, mut requests, mut logged, mut seen) = (0.0, 0, 0, 0);
     // The first run, then the idle runs as one measure (CPU time is read in 10 ms ticks).
+    let mut reported = 0;
     for batch in [1, IDLE_RUNS] {
         let at = Instant::now();
         let mut answer = String::new();
@@ -104,16 +105,19 @@ async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
             runtime.push(event.clone());
             answer = runtime.answer(Duration::from_secs(900)).await;
         }
-        // The process's log lines reach the pipe a moment after its answer.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let wall_ms = at.elapsed().as_secs_f64() * 1000.0;
+        // A run's log lines end with its report, which reaches the pipe a moment after
+        // the answer: its bytes are counted once that line has been read.
+        reported += batch;
+        output.reports_read(reported).await;
         let log: Vec<(String, usize)> = proxy.log().into_iter().map(|e| (e.operation, e.items)).collect();
         let (now_cpu, now_requests) = (process_cpu_ms(pid), sim.shared().requests_of(ENTITY));
-        let now_logged = log_bytes.load(Ordering::Relaxed);
+        let now_logged = output.bytes.load(Ordering::Relaxed);
         let body = answer.strip_prefix("response: ").unwrap_or_default();
         runs.push(Measured {
             answer: serde_json::from_str(body).unwrap_or_default(),
             cpu_ms: now_cpu - cpu,
-            wall_ms: at.elapsed().as_secs_f64() * 1000.0 - 200.0,
+            wall_ms,
             peak_mb: status_mb(pid, "VmHWM:"),
             ebox_requests: now_requests - requests,
             aws: log[seen..].to_vec(),
@@ -180,21 +184,46 @@ fn profile(pid: u32) -> Option<std::process::Child> {
         .ok()
 }
 
-/// Counts what the process writes to its standard output (its logs, as CloudWatch takes them).
-fn count_bytes(mut out: tokio::process::ChildStdout) -> Arc<AtomicU64> {
-    let count = Arc::new(AtomicU64::new(0));
-    let counted = count.clone();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n) = out.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            counted.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    });
-    count
+/// What the process writes to its standard output (its logs, as CloudWatch takes them):
+/// the bytes, and the run reports among its lines (the last line a run logs).
+struct Output {
+    bytes: Arc<AtomicU64>,
+    reports: tokio::sync::watch::Receiver<usize>,
 }
+
+impl Output {
+    fn read(out: tokio::process::ChildStdout) -> Self {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (found, reports) = tokio::sync::watch::channel(0);
+        let counted = bytes.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(out);
+            let mut line = Vec::new();
+            while let Ok(n @ 1..) = lines.read_until(b'\n', &mut line).await {
+                counted.fetch_add(n as u64, Ordering::Relaxed);
+                if line.windows(RUN_REPORT.len()).any(|w| w == RUN_REPORT) {
+                    found.send_modify(|count| *count += 1);
+                }
+                line.clear();
+            }
+        });
+        Self { bytes, reports }
+    }
+
+    /// Until `runs` run reports have been read: a run's figures are taken only once all
+    /// of its lines are counted.
+    async fn reports_read(&mut self, runs: usize) {
+        let wait = self.reports.wait_for(|count| *count >= runs);
+        match tokio::time::timeout(Duration::from_secs(60), wait).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => panic!("the fetch process's output ended before its run report {runs}"),
+            Err(_) => panic!("the fetch process's run report {runs} was not in its output after a minute"),
+        }
+    }
+}
+
+/// The message of the line a run logs last (`delivery::handlers`).
+const RUN_REPORT: &[u8] = b"run report";
 
 /// The median of `figure` over the processes, and its range.
 fn spread<P>(processes: &[P], figure: impl Fn(&P) -> f64) -> (f64, String) {
