@@ -215,16 +215,8 @@ impl System {
         loop {
             let logs = self.watch.logs();
             let mut done = HashMap::new();
-            for line in logs.get(mark..).unwrap_or_default().lines() {
-                let Ok(entry) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                if entry["fields"]["message"] != "run report" {
-                    continue;
-                }
-                let Some(Ok(report)) = entry["fields"]["report"].as_str().map(serde_json::from_str::<Value>) else {
-                    continue;
-                };
+            let reports = logs.get(mark..).unwrap_or_default().lines();
+            for report in reports.filter_map(delivery::handlers::logged_run_report) {
                 if let Some(entity) = report["entity_id"].as_str().filter(|e| entities.contains(e)) {
                     done.entry(entity.to_owned()).or_insert(report);
                 }

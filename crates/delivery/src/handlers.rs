@@ -67,6 +67,19 @@ pub async fn fetch(fetcher: &Fetcher, event: LambdaEvent<Value>) -> Result<Value
     Ok(serde_json::to_value(&report).unwrap_or_default())
 }
 
+/// The message of the line a fetch run logs last, which carries its report.
+pub const RUN_REPORT: &str = "run report";
+
+/// A fetch run's report, when `line` of the function's log (Lambda's JSON format, as
+/// `infra/` configures it) is the line [`log`] writes; else `None`.
+pub fn logged_run_report(line: &str) -> Option<Value> {
+    let entry: Value = serde_json::from_str(line).ok()?;
+    if entry["fields"]["message"] != RUN_REPORT {
+        return None;
+    }
+    serde_json::from_str(entry["fields"]["report"].as_str()?).ok()
+}
+
 /// The report as one structured line, and its metrics as another (for the alarms).
 fn log(report: &RunReport) {
     if !report.dry_run {
@@ -77,7 +90,7 @@ fn log(report: &RunReport) {
         run_id = %report.run_id,
         outcome = ?report.outcome,
         report = %serde_json::to_string(report).unwrap_or_default(),
-        "run report"
+        "{RUN_REPORT}"
     );
 }
 
@@ -105,4 +118,53 @@ pub async fn fanout(fanout: &Fanout, event: LambdaEvent<Value>) -> Result<Fanout
         "fanout report"
     );
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What a subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A run's report is found again in the function's log, as `lambda_runtime` writes it
+    /// with `AWS_LAMBDA_LOG_FORMAT=JSON`; other lines are not taken for one.
+    #[test]
+    fn a_logged_run_report_is_read_back() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_target(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        // A dry run: no metrics line beside it.
+        let report = RunReport::new("r1".into(), "0403170701".into(), true, at);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(entity_id = "0403170701", "another line");
+            log(&report);
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let read: Vec<Value> = text.lines().filter_map(logged_run_report).collect();
+        assert_eq!(read, [serde_json::to_value(&report).unwrap()], "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
 }

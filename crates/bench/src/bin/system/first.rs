@@ -201,7 +201,8 @@ impl Output {
             let mut line = Vec::new();
             while let Ok(n @ 1..) = lines.read_until(b'\n', &mut line).await {
                 counted.fetch_add(n as u64, Ordering::Relaxed);
-                if line.windows(RUN_REPORT.len()).any(|w| w == RUN_REPORT) {
+                let text = std::str::from_utf8(&line).unwrap_or_default();
+                if delivery::handlers::logged_run_report(text.trim_end()).is_some() {
                     found.send_modify(|count| *count += 1);
                 }
                 line.clear();
@@ -221,9 +222,6 @@ impl Output {
         }
     }
 }
-
-/// The message of the line a run logs last (`delivery::handlers`).
-const RUN_REPORT: &[u8] = b"run report";
 
 /// The median of `figure` over the processes, and its range.
 fn spread<P>(processes: &[P], figure: impl Fn(&P) -> f64) -> (f64, String) {
