@@ -450,13 +450,11 @@ async fn a_connection_from_before_onboardings_is_past_every_reported_step() {
 /// (they would write a create's raw event, and what Secrets Manager answers).
 #[test]
 fn the_finest_log_level_reaches_only_this_projects_code() {
-    use std::sync::{Arc, Mutex};
     use tracing_subscriber::filter::LevelFilter;
-    let written = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let sink = written.clone();
+    let written = testkit::log_capture::CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(connections_api::log_filter(LevelFilter::TRACE))
-        .with_writer(move || Writer(sink.clone()))
+        .with_writer(written.writer())
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         tracing::trace!(target: "lambda_runtime::layers::api_response", "raw event PRIVATE KEY");
@@ -464,23 +462,12 @@ fn the_finest_log_level_reaches_only_this_projects_code() {
         tracing::trace!(target: "connections_api::routes", "own trace");
         tracing::info!(target: "lambda_runtime", "runtime info");
     });
-    let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+    let text = written.text();
     assert!(text.contains("own trace") && text.contains("runtime info"), "{text}");
     assert!(
         !text.contains("PRIVATE KEY") && !text.contains("SECRET VALUE"),
         "{text}"
     );
-
-    struct Writer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Writer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 }
 
 /// A repeat that comes while the first request is still being answered is told to wait and

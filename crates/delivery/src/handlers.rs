@@ -122,36 +122,20 @@ pub async fn fanout(fanout: &Fanout, event: LambdaEvent<Value>) -> Result<Fanout
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use testkit::log_capture::CapturedLog;
 
     use super::*;
-
-    /// What a subscriber wrote.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// A run's report is found again in the function's log, as `lambda_runtime` writes it
     /// with `AWS_LAMBDA_LOG_FORMAT=JSON`; other lines are not taken for one.
     #[test]
     fn a_logged_run_report_is_read_back() {
-        let captured = Captured::default();
-        let writer = captured.clone();
+        let captured = CapturedLog::default();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_target(false)
             .without_time()
-            .with_writer(move || writer.clone())
+            .with_writer(captured.writer())
             .finish();
         let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
             .unwrap()
@@ -162,7 +146,7 @@ mod tests {
             tracing::info!(entity_id = "0403170701", "another line");
             log(&report);
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         let read: Vec<Value> = text.lines().filter_map(logged_run_report).collect();
         assert_eq!(read, [serde_json::to_value(&report).unwrap()], "{text}");
         assert_eq!(text.lines().count(), 2, "{text}");

@@ -3,34 +3,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use ebox::EboxError;
 use futures::TryStreamExt;
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use testkit::log_capture::CapturedLog;
 
 #[tokio::test]
 async fn failing_token_requests_leak_nothing() {
-    let logs = Captured::default();
-    let writer = logs.clone();
+    let logs = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+        .with_writer(logs.writer())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -58,7 +42,7 @@ async fn failing_token_requests_leak_nothing() {
         "{err}"
     );
 
-    let mut visible = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let mut visible = logs.text();
     assert!(visible.contains("retrying"), "the failures were logged: {visible}");
     visible.push_str(&format!(
         "{err}\n{err:?}\n{credentials:?}\n{:?}",

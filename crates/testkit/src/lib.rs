@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub mod backend;
 pub mod events;
 pub mod fault_proxy;
+pub mod log_capture;
 pub mod memory;
 pub mod server_thread;
 pub mod tls;
