@@ -4,7 +4,8 @@
 //! answers AWS gives: throttling, 5xx, connections reset, and the worst one for a write,
 //! an answer lost after the write took effect. The proxy forwards every request to moto
 //! and, where a test asks for it with a [`Rule`], answers in the service's own error
-//! format instead, drops the connection, or delays the answer. It logs every request, so
+//! format instead, drops the connection, or delays the answer; it can also take request
+//! bodies slowly ([`FaultProxy::slow_intake`]). It logs every request, so
 //! that a test can assert what the code under test sent, not only what it ended up with.
 //!
 //! The proxy runs on an OS thread of its own with its own runtime, so it keeps serving
@@ -79,6 +80,8 @@ struct State {
     log: Vec<Exchange>,
     injected: usize,
     next_seq: u64,
+    /// Bytes a second at which each request's body is taken, when set.
+    intake: Option<u64>,
 }
 
 /// What the handle and the proxy's thread share.
@@ -103,6 +106,11 @@ impl Shared {
     /// read the log and stop the proxy.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The rate at which request bodies are taken now ([`FaultProxy::slow_intake`]).
+    fn intake(&self) -> Option<u64> {
+        self.lock().intake
     }
 
     /// Numbers a request on arrival and picks its fault, if any, in one step, so that
@@ -173,6 +181,14 @@ impl FaultProxy {
             seen: 0,
             fired: 0,
         });
+    }
+
+    /// From the next request on, each request's body is taken no faster than
+    /// `bytes_per_second`: a service slow to accept uploads. The client meets it as TCP
+    /// does, by its writes waiting; moto gets each body whole, as before.
+    pub fn slow_intake(&self, bytes_per_second: u64) {
+        assert!(bytes_per_second > 0, "a rate of intake above zero");
+        self.shared.lock().intake = Some(bytes_per_second);
     }
 
     /// Removes every rule: from the next request on, everything is forwarded. The log stays.

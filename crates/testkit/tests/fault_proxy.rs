@@ -459,6 +459,29 @@ async fn a_delay_holds_the_answer_back_without_being_a_fault() {
 }
 
 #[tokio::test]
+async fn a_slow_intake_takes_a_body_no_faster_than_its_rate() {
+    let w = world().await;
+    let bucket = bucket(&w.direct).await;
+    let body = "x".repeat(150_000);
+    w.proxy.slow_intake(300_000);
+    let started = Instant::now();
+    put(&w.via, &bucket, "big.eml", &body)
+        .await
+        .expect("put through a slow intake");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "150 kB at 300 kB/s took {took:?}");
+    assert_eq!(
+        object(&w.direct, &bucket, "big.eml").await.map(|b| b.len()),
+        Some(150_000)
+    );
+    assert_eq!(
+        entries(&w.proxy.log(), "s3:PutObject"),
+        [(format!("{bucket}/big.eml"), Some(200), Outcome::Forwarded)]
+    );
+    assert_eq!(w.proxy.injected(), 0);
+}
+
+#[tokio::test]
 async fn an_async_test_waits_for_requests_made_elsewhere() {
     let w = world().await;
     let bucket = bucket(&w.direct).await;

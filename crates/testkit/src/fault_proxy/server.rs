@@ -87,6 +87,25 @@ fn reset_on_close(stream: &TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
 }
 
+/// A request's whole body; at most `rate` bytes a second when one is set: each next
+/// frame is read only once the bytes so far are due, and meanwhile the client's writes
+/// wait, as they would on a slow service.
+async fn take(mut body: Incoming, rate: Option<u64>) -> Result<Bytes, hyper::Error> {
+    let Some(rate) = rate else {
+        return Ok(body.collect().await?.to_bytes());
+    };
+    let started = tokio::time::Instant::now();
+    let mut taken = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            taken.extend_from_slice(&data);
+        }
+        let due = Duration::from_secs_f64(taken.len() as f64 / rate as f64);
+        tokio::time::sleep_until(started + due).await;
+    }
+    Ok(taken.freeze())
+}
+
 /// Why a connection is dropped instead of answered.
 #[derive(Debug)]
 struct Dropped(&'static str);
@@ -116,11 +135,9 @@ impl Forwarder {
 
     async fn handle(&self, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
         let (parts, body) = request.into_parts();
-        let body = body
-            .collect()
+        let body = take(body, self.shared.intake())
             .await
-            .map_err(|_| Dropped("the request's body did not arrive"))?
-            .to_bytes();
+            .map_err(|_| Dropped("the request's body did not arrive"))?;
         let request = classify(
             &parts.method,
             parts.uri.path(),
