@@ -14,6 +14,7 @@ mod quota;
 mod reference;
 mod requests;
 mod runtime;
+mod slow_store;
 mod start;
 mod throughput;
 mod world;
@@ -33,7 +34,7 @@ struct Scenario {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [Scenario; 8] = [
+const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "throughput",
         title: throughput::TITLE,
@@ -63,6 +64,11 @@ const SCENARIOS: [Scenario; 8] = [
         name: "backlog",
         title: backlog::TITLE,
         rows: || Box::pin(backlog::rows()),
+    },
+    Scenario {
+        name: "slow_s3",
+        title: slow_store::TITLE,
+        rows: || Box::pin(slow_store::rows()),
     },
     Scenario {
         name: "fanout",
