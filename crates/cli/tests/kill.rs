@@ -82,21 +82,24 @@ impl Rig {
             .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// A run killed with SIGKILL once moto has been asked `requests` more requests; false
-    /// when it ended by itself first.
-    async fn run_killed_after(&self, requests: usize) -> bool {
+    /// A run killed with SIGKILL once moto has been asked `requests` more requests; when
+    /// it ended by itself first, how many requests it made.
+    async fn run_killed_after(&self, requests: usize) -> Result<(), usize> {
         let base = self.proxy.log().len();
         let mut child = self.command().stdout(Stdio::null()).spawn().unwrap();
         let reached = self
             .proxy
             .wait_for_async(|log| log.len() >= base + requests, Duration::from_secs(120));
         tokio::select! {
-            _ = child.wait() => false,
+            _ = child.wait() => Err(self.proxy.log().len() - base),
             true = reached => {
                 child.start_kill().unwrap();
                 let status = child.wait().await.unwrap();
                 // Killed, or it had just ended by itself.
-                std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+                match std::os::unix::process::ExitStatusExt::signal(&status) {
+                    Some(9) => Ok(()),
+                    _ => Err(self.proxy.log().len() - base),
+                }
             }
         }
     }
@@ -206,7 +209,7 @@ async fn twenty_sigkills_at_random_moments_lose_nothing_and_write_nothing_twice(
     // A backlog of 300 messages (the scenario's count is over both providers).
     let rig = Rig::start(300, 2).await;
     let mut rng = fastrand::Rng::with_seed(seed());
-    let (mut kills, mut runs) = (0, 0);
+    let (mut kills, mut runs, mut span) = (0, 0, 200);
     while kills < 20 {
         assert!(runs < 100, "{kills} kills in {runs} runs");
         // Mail keeps arriving, so that every run has work to be killed in.
@@ -215,9 +218,12 @@ async fn twenty_sigkills_at_random_moments_lose_nothing_and_write_nothing_twice(
         }
         rig.until_free().await;
         runs += 1;
-        // From its first requests (the connection, the lease) deep into its deliveries.
-        if rig.run_killed_after(rng.usize(1..=200)).await {
-            kills += 1;
+        // From its first requests (the connection, the lease) deep into its deliveries:
+        // within as many requests as the last run that ended by itself made, as a run's
+        // length follows its mail and the requests a message takes.
+        match rig.run_killed_after(rng.usize(1..=span)).await {
+            Ok(()) => kills += 1,
+            Err(made) => span = made.max(1),
         }
     }
     let quiet = rig.until_quiet().await;
