@@ -2,15 +2,12 @@
 //! must not grow with the backlog (messages stream through the walk, never held), and
 //! its rate, with moto's stores outside it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bench::{FETCH_RSS_LIMIT_MB, Row};
 use ebox_sim::data::Scenario;
-use serde_json::json;
 
-use crate::process::fetch_command;
-use crate::procfs::{process_cpu_ms, status_mb};
-use crate::runtime::FakeRuntime;
+use crate::process::first_run;
 use crate::world::{ENTITY, put_on_moto, simulator};
 
 pub const TITLE: &str = "a first run over a backlog (fetch process, release build; moto and the simulator outside it)";
@@ -23,21 +20,9 @@ pub async fn rows() -> Vec<Row> {
     let (sim, key) = simulator().await;
     sim.generate(&Scenario::of(11, ENTITY, BACKLOG, 1, 10_000));
     let names = put_on_moto(&moto, &key).await;
-    let mut runtime = FakeRuntime::start(vec![json!({"entity_id": ENTITY}).to_string()]).await;
-    let mut child = fetch_command(&runtime, &moto.url, &names, &sim).spawn().unwrap();
-    let pid = child.id().unwrap();
-    runtime.first_next(Duration::from_secs(60)).await;
-    let started = Instant::now();
-    let answer = runtime.answer(Duration::from_secs(1_800)).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let (peak, cpu_ms) = (status_mb(pid, "VmHWM:"), process_cpu_ms(pid));
-    let _ = child.kill().await;
-    let report: serde_json::Value = answer
-        .strip_prefix("response: ")
-        .and_then(|body| serde_json::from_str(body).ok())
-        .unwrap_or_default();
-    let delivered = report["delivered"].as_u64().unwrap_or(0);
-    let complete = delivered == BACKLOG as u64 && report["outcome"] == "ok";
+    let run = first_run(&moto.url, &names, &sim, Duration::from_secs(1_800)).await;
+    let (delivered, complete) = (run.delivered(), run.complete(BACKLOG));
+    let (peak, cpu_ms, seconds) = (run.peak_mb, run.cpu_ms, run.seconds);
     vec![
         Row::figure(
             format!("first run over {BACKLOG} messages: delivered"),

@@ -1,7 +1,7 @@
 //! The fetch process itself, run as Lambda runs it: its own memory and CPU time, read
 //! from /proc, while it delivers one 200 MB attachment and then idles.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bench::{FETCH_RSS_LIMIT_MB, Row, scopes};
 use delivery::config::{FETCH_MALLOC_TUNABLES, StorageNames};
@@ -59,6 +59,50 @@ async fn after_each_run(runtime: &mut FakeRuntime, pid: u32) -> Vec<AfterRun> {
         });
     }
     runs
+}
+
+/// A fresh fetch process's first run: its report, and what it took.
+pub struct FirstRun {
+    pub report: serde_json::Value,
+    /// From the process's first request for an event to its answer.
+    pub seconds: f64,
+    pub peak_mb: f64,
+    pub cpu_ms: f64,
+}
+
+impl FirstRun {
+    pub fn delivered(&self) -> u64 {
+        self.report["delivered"].as_u64().unwrap_or(0)
+    }
+
+    /// Whether all of `messages` were delivered, outcome ok.
+    pub fn complete(&self, messages: usize) -> bool {
+        self.delivered() == messages as u64 && self.report["outcome"] == "ok"
+    }
+}
+
+/// One fetch of the benchmark entity by a fresh fetch process as it ships (its AWS
+/// requests to `moto_url`), which is stopped after it answers.
+pub async fn first_run(moto_url: &str, names: &StorageNames, sim: &Simulator, limit: Duration) -> FirstRun {
+    let mut runtime = FakeRuntime::start(vec![json!({"entity_id": ENTITY}).to_string()]).await;
+    let mut child = fetch_command(&runtime, moto_url, names, sim).spawn().unwrap();
+    let pid = child.id().unwrap();
+    runtime.first_next(Duration::from_secs(60)).await;
+    let started = Instant::now();
+    let answer = runtime.answer(limit).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak_mb, cpu_ms) = (status_mb(pid, "VmHWM:"), process_cpu_ms(pid));
+    let _ = child.kill().await;
+    let report = answer
+        .strip_prefix("response: ")
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    FirstRun {
+        report,
+        seconds,
+        peak_mb,
+        cpu_ms,
+    }
 }
 
 /// The fetch function's process, configured for moto's stores and the simulator.
