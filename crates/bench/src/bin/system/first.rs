@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bench::{FETCH_RSS_LIMIT_MB, Row, median};
+use delivery::fetch::{Outcome, RunReport};
 use ebox_sim::data::Scenario;
 use serde_json::json;
 use testkit::fault_proxy::FaultProxy;
@@ -21,7 +22,7 @@ use crate::process::fetch_command;
 use crate::procfs::{process_cpu_ms, status_mb};
 use crate::quota::CpuQuota;
 use crate::reference::{self, ScriptRun};
-use crate::runtime::FakeRuntime;
+use crate::runtime::{FakeRuntime, fetch_report};
 use crate::world::{ENTITY, put_on_moto, simulator};
 
 pub const TITLE: &str = "a first run of 300 messages (2 x 100 kB), e-Box 20 ms, then idle runs (fetch process, release build; moto behind a counting proxy)";
@@ -35,7 +36,8 @@ pub const LAMBDA_VCPU_256: f64 = 256.0 / 1769.0;
 
 /// What one run of the process took.
 struct Measured {
-    answer: serde_json::Value,
+    /// `None` when the function answered with an error.
+    report: Option<RunReport>,
     cpu_ms: f64,
     wall_ms: f64,
     peak_mb: f64,
@@ -113,9 +115,8 @@ async fn one_process(moto: &testkit::MotoServer, profiled: bool) -> Process {
         let log: Vec<(String, usize)> = proxy.log().into_iter().map(|e| (e.operation, e.items)).collect();
         let (now_cpu, now_requests) = (process_cpu_ms(pid), sim.shared().requests_of(ENTITY));
         let now_logged = output.bytes.load(Ordering::Relaxed);
-        let body = answer.strip_prefix("response: ").unwrap_or_default();
         runs.push(Measured {
-            answer: serde_json::from_str(body).unwrap_or_default(),
+            report: fetch_report(&answer),
             cpu_ms: now_cpu - cpu,
             wall_ms,
             peak_mb: status_mb(pid, "VmHWM:"),
@@ -151,9 +152,7 @@ async fn in_lambda_share(moto: &testkit::MotoServer) -> Option<f64> {
     let answer = runtime.answer(Duration::from_secs(900)).await;
     let seconds = at.elapsed().as_secs_f64();
     let _ = child.kill().await;
-    let body: serde_json::Value =
-        serde_json::from_str(answer.strip_prefix("response: ").unwrap_or_default()).unwrap_or_default();
-    let delivered = body["delivered"].as_u64().unwrap_or(0);
+    let delivered = fetch_report(&answer).map_or(0, |r| r.delivered);
     (moved.is_ok() && delivered == MESSAGES as u64).then(|| delivered as f64 / seconds)
 }
 
@@ -232,10 +231,10 @@ fn spread<P>(processes: &[P], figure: impl Fn(&P) -> f64) -> (f64, String) {
 }
 
 fn report(processes: &[Process], scripts: &[Result<ScriptRun, String>], throttled: Option<f64>) -> Vec<Row> {
-    let delivered_of = |p: &Process| p.runs[0].answer["delivered"].as_u64().unwrap_or(0);
-    let complete = processes
-        .iter()
-        .all(|p| delivered_of(p) == MESSAGES as u64 && p.runs[0].answer["outcome"] == "ok");
+    let delivered_of = |p: &Process| p.runs[0].report.as_ref().map_or(0, |r| r.delivered);
+    let complete = processes.iter().all(|p| {
+        (p.runs[0].report.as_ref()).is_some_and(|r| r.delivered == MESSAGES as u64 && r.outcome == Outcome::Ok)
+    });
     let cpu_per_message = |p: &Process| p.runs[0].cpu_ms / delivered_of(p).max(1) as f64;
     let (per_message, cpu_range) = spread(processes, cpu_per_message);
     let (peak_mb, peak_range) = spread(processes, |p| p.runs[0].peak_mb);
@@ -253,7 +252,10 @@ fn report(processes: &[Process], scripts: &[Result<ScriptRun, String>], throttle
         Row::figure(
             format!(
                 "first run: delivered, outcome {} (the fewest of the processes)",
-                first.answer["outcome"]
+                first
+                    .report
+                    .as_ref()
+                    .map_or("none (an error answer)".into(), |r| r.outcome.to_string())
             ),
             format!("{}", processes.iter().map(delivered_of).min().unwrap_or(0)),
         )

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use bench::{FETCH_RSS_LIMIT_MB, Row, scopes};
 use delivery::config::{FETCH_MALLOC_TUNABLES, StorageNames};
+use delivery::fetch::Outcome;
 use ebox_sim::Simulator;
 use serde_json::json;
 
 use crate::procfs::{process_cpu_ms, status_mb};
-use crate::runtime::{FakeRuntime, function_command, shipped};
+use crate::runtime::{FakeRuntime, fetch_report, function_command, shipped};
 use crate::world::{ENTITY, add_big_message, put_on_moto, simulator};
 
 pub const TITLE: &str = "the fetch process itself (release build for this machine; moto and the simulator outside it)";
@@ -63,7 +64,8 @@ async fn after_each_run(runtime: &mut FakeRuntime, pid: u32) -> Vec<AfterRun> {
 
 /// A fresh fetch process's first run: its report, and what it took.
 pub struct FirstRun {
-    pub report: serde_json::Value,
+    /// `None` when the function answered with an error.
+    pub report: Option<delivery::fetch::RunReport>,
     /// From the process's first request for an event to its answer.
     pub seconds: f64,
     pub peak_mb: f64,
@@ -72,12 +74,12 @@ pub struct FirstRun {
 
 impl FirstRun {
     pub fn delivered(&self) -> u64 {
-        self.report["delivered"].as_u64().unwrap_or(0)
+        self.report.as_ref().map_or(0, |r| r.delivered)
     }
 
     /// Whether all of `messages` were delivered, outcome ok.
     pub fn complete(&self, messages: usize) -> bool {
-        self.delivered() == messages as u64 && self.report["outcome"] == "ok"
+        (self.report.as_ref()).is_some_and(|r| r.delivered == messages as u64 && r.outcome == Outcome::Ok)
     }
 }
 
@@ -93,12 +95,8 @@ pub async fn first_run(moto_url: &str, names: &StorageNames, sim: &Simulator, li
     let seconds = started.elapsed().as_secs_f64();
     let (peak_mb, cpu_ms) = (status_mb(pid, "VmHWM:"), process_cpu_ms(pid));
     let _ = child.kill().await;
-    let report = answer
-        .strip_prefix("response: ")
-        .and_then(|body| serde_json::from_str(body).ok())
-        .unwrap_or_default();
     FirstRun {
-        report,
+        report: fetch_report(&answer),
         seconds,
         peak_mb,
         cpu_ms,

@@ -81,6 +81,12 @@ impl FakeRuntime {
     }
 }
 
+/// The report of a fetch run in its function's answer (`response: {report}`); `None` for
+/// an error answer, or a body that is not a fetch run's report.
+pub fn fetch_report(answer: &str) -> Option<delivery::fetch::RunReport> {
+    serde_json::from_str(answer.strip_prefix("response: ")?).ok()
+}
+
 impl Drop for FakeRuntime {
     fn drop(&mut self) {
         self.server.abort();

@@ -13,7 +13,8 @@ use testkit::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::process::{FirstRun, first_run};
 use crate::world::{ENTITY, put_on_moto, simulator};
 
-/// Bytes a second at which S3 takes each upload's body.
+/// Bytes a second at which the proxy takes each request's body (the uploads' matter; the
+/// other requests' bodies are of a few kB).
 const INTAKE: u64 = 2_000_000;
 /// How late S3 answers each upload, once it has the whole body.
 const LATE: Duration = Duration::from_millis(100);
@@ -43,7 +44,7 @@ pub async fn rows() -> Vec<Row> {
             .at_most(MESSAGES.saturating_sub(slow.delivered() as usize) as f64, 0.0)
             .provided(slow_complete),
         Row::figure(
-            format!("into a slow S3 (each upload taken at {mb_s} MB/s, answered {late} ms late): peak RSS"),
+            format!("into a slow S3 (request bodies taken at {mb_s} MB/s, uploads answered {late} ms late): peak RSS"),
             format!("{:.1} MB", slow.peak_mb),
         )
         .goal(format!("<= {FETCH_RSS_LIMIT_MB} MB"))
@@ -75,7 +76,7 @@ pub async fn rows() -> Vec<Row> {
 }
 
 /// A fresh process's first run, its AWS requests through a proxy that is slow when
-/// `slow`: S3's uploads taken at [`INTAKE`] and answered [`LATE`].
+/// `slow`: request bodies taken at [`INTAKE`], S3's uploads answered [`LATE`].
 async fn into_s3(moto: &testkit::MotoServer, slow: bool) -> FirstRun {
     let (sim, key) = simulator().await;
     sim.generate(&Scenario::of(23, ENTITY, MESSAGES, 2, ATTACHMENT_BYTES));
