@@ -47,8 +47,10 @@ pub enum EboxError {
         expected: String,
         actual: String,
     },
-    #[error("attachment {attachment}: body is short ({actual} bytes, {expected} expected)")]
-    ShortBody {
+    #[error(
+        "attachment {attachment}: body is not of the announced length ({expected} bytes announced, {actual} arrived)"
+    )]
+    WrongLength {
         attachment: String,
         expected: u64,
         actual: u64,
@@ -70,7 +72,7 @@ impl EboxError {
                 | EboxError::Unavailable { .. }
                 | EboxError::Timeout { .. }
                 | EboxError::Transport { .. }
-                | EboxError::ShortBody { .. }
+                | EboxError::WrongLength { .. }
                 | EboxError::Unauthorized { .. }
         )
     }

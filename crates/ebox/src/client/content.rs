@@ -175,7 +175,8 @@ impl AttachmentDownload {
 /// An attachment's chunks, checked as they flow (see [`AttachmentDownload::from_chunks`]).
 struct Check {
     body: BoxStream<'static, Result<Bytes, EboxError>>,
-    /// The last chunk read, passed on once the next one arrives or the body checks out.
+    /// The chunk that may be the last, passed on once the next one arrives or the body
+    /// checks out. With a known length only the chunk that completes it is held.
     held: Option<Bytes>,
     hasher: sha2::Sha256,
     count: u64,
@@ -191,11 +192,24 @@ impl Check {
     async fn next(mut self) -> Next {
         loop {
             match self.body.next().await {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
                 Some(Ok(chunk)) => {
                     self.hasher.update(&chunk);
                     self.count += chunk.len() as u64;
-                    if let Some(previous) = self.held.replace(chunk) {
-                        return Some((Ok(previous), Some(self)));
+                    match self.content_length {
+                        // Short of the announced length it is not the last chunk: passed on
+                        // at once, as a chunk held back keeps the buffer it was read into
+                        // (up to 400 kB of the connection's) from being reused meanwhile.
+                        Some(length) if self.count < length => return Some((Ok(chunk), Some(self))),
+                        Some(length) if self.count > length => {
+                            return Some((Err(self.wrong_length(length)), None));
+                        }
+                        // The last chunk, or perhaps the last: held until the body ends.
+                        _ => {
+                            if let Some(previous) = self.held.replace(chunk) {
+                                return Some((Ok(previous), Some(self)));
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) => return Some((Err(e), None)),
@@ -204,15 +218,19 @@ impl Check {
         }
     }
 
+    fn wrong_length(&self, expected: u64) -> EboxError {
+        EboxError::WrongLength {
+            attachment: self.name.clone(),
+            expected,
+            actual: self.count,
+        }
+    }
+
     /// The body ended: its last chunk when length and digest check out, else the error.
-    fn finish(self) -> Next {
-        let actual: [u8; 32] = self.hasher.finalize().into();
+    fn finish(mut self) -> Next {
+        let actual: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         let error = match (self.content_length, self.expected.filter(|e| *e != actual)) {
-            (Some(expected), _) if self.count != expected => EboxError::ShortBody {
-                attachment: self.name,
-                expected,
-                actual: self.count,
-            },
+            (Some(expected), _) if self.count != expected => self.wrong_length(expected),
             (_, Some(expected_sha)) => EboxError::DigestMismatch {
                 attachment: self.name,
                 expected: hex::encode(expected_sha),
@@ -234,6 +252,80 @@ mod tests {
 
     fn attachment(v: serde_json::Value) -> Attachment {
         Attachment::read(0, &v)
+    }
+
+    fn with_digest_of(bytes: &[u8]) -> Attachment {
+        use base64::Engine;
+        use sha2::Digest;
+        let value = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes));
+        attachment(json!({"attachmentId": "a-1", "digest": {"digestMethod": "SHA-256", "digestValue": value}}))
+    }
+
+    /// A download fed by hand, one chunk at a time.
+    fn fed(
+        length: Option<u64>,
+        a: &Attachment,
+    ) -> (futures::channel::mpsc::UnboundedSender<Bytes>, AttachmentDownload) {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
+        (tx, AttachmentDownload::from_chunks(length, a, rx.map(Ok).boxed()))
+    }
+
+    #[tokio::test]
+    async fn with_a_known_length_only_the_chunk_that_completes_it_waits_for_the_check() {
+        use futures::FutureExt;
+        let body = vec![7u8; 30];
+        let (tx, mut d) = fed(Some(30), &with_digest_of(&body));
+        tx.unbounded_send(Bytes::copy_from_slice(&body[..10])).unwrap();
+        // Passed on before the next chunk has come: a chunk held back keeps its read buffer.
+        let first = d
+            .chunks
+            .next()
+            .now_or_never()
+            .expect("the first chunk waits for the second");
+        assert_eq!(first.unwrap().unwrap().len(), 10);
+        tx.unbounded_send(Bytes::new()).unwrap();
+        tx.unbounded_send(Bytes::copy_from_slice(&body[10..])).unwrap();
+        // The chunk that completes the length waits for the body's end, and the check.
+        assert!(
+            d.chunks.next().now_or_never().is_none(),
+            "the last chunk came before the end"
+        );
+        drop(tx);
+        assert_eq!(d.chunks.next().await.unwrap().unwrap().len(), 20);
+        assert!(d.chunks.next().await.is_none());
+        assert!(d.sha256.get().is_some());
+
+        // A body past its length ends in an error, and its announced length is never passed on whole.
+        let (tx, mut d) = fed(Some(30), &with_digest_of(&body));
+        tx.unbounded_send(Bytes::copy_from_slice(&body[..20])).unwrap();
+        tx.unbounded_send(Bytes::copy_from_slice(&body[..20])).unwrap();
+        assert_eq!(d.chunks.next().await.unwrap().unwrap().len(), 20);
+        let err = d.chunks.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EboxError::WrongLength {
+                    expected: 30,
+                    actual: 40,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(d.chunks.next().await.is_none());
+
+        // Without a length, every chunk may be the last: each waits for the next.
+        let (tx, mut d) = fed(None, &with_digest_of(&body));
+        tx.unbounded_send(Bytes::copy_from_slice(&body[..10])).unwrap();
+        assert!(
+            d.chunks.next().now_or_never().is_none(),
+            "a chunk that may be the last was passed on"
+        );
+        tx.unbounded_send(Bytes::copy_from_slice(&body[10..])).unwrap();
+        assert_eq!(d.chunks.next().await.unwrap().unwrap().len(), 10);
+        drop(tx);
+        assert_eq!(d.chunks.next().await.unwrap().unwrap().len(), 20);
+        assert!(d.chunks.next().await.is_none());
     }
 
     #[test]
