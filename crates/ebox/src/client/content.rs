@@ -295,12 +295,19 @@ mod tests {
         assert!(d.chunks.next().await.is_none());
         assert!(d.sha256.get().is_some());
 
-        // A body past its length ends in an error, and its announced length is never passed on whole.
+        // A body past its length is refused as soon as it passes it, before the body ends,
+        // and its announced length is never passed on whole.
         let (tx, mut d) = fed(Some(30), &with_digest_of(&body));
         tx.unbounded_send(Bytes::copy_from_slice(&body[..20])).unwrap();
         tx.unbounded_send(Bytes::copy_from_slice(&body[..20])).unwrap();
         assert_eq!(d.chunks.next().await.unwrap().unwrap().len(), 20);
-        let err = d.chunks.next().await.unwrap().unwrap_err();
+        let err = d
+            .chunks
+            .next()
+            .now_or_never()
+            .expect("a body past its length waited for its end")
+            .unwrap()
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -313,6 +320,7 @@ mod tests {
             "{err}"
         );
         assert!(d.chunks.next().await.is_none());
+        drop(tx);
 
         // Without a length, every chunk may be the last: each waits for the next.
         let (tx, mut d) = fed(None, &with_digest_of(&body));
