@@ -100,7 +100,7 @@ impl System {
     }
 
     pub fn objects(&self) -> S3Objects {
-        S3Objects::new(self.clients.s3.clone(), &self.names.verdeelbak_bucket)
+        S3Objects::new(&self.clients, &self.names.verdeelbak_bucket)
     }
 
     /// The name of an entity's own secret.

@@ -130,7 +130,7 @@ async fn delivered_mail_is_announced_never_lost_and_replayable() {
     }
 
     // Each carries what a router needs, as message.json says it, and nothing secret.
-    let objects = S3Objects::new(system.clients.s3.clone(), &system.names.verdeelbak_bucket);
+    let objects = S3Objects::new(&system.clients, &system.names.verdeelbak_bucket);
     for e in &events {
         assert_eq!(e["source"], "digipost-ebox");
         assert_eq!(e["detail-type"], "e-Box message delivered");

@@ -32,7 +32,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let id = EntityId::parse_lenient(&entity)
         .with_context(|| format!("entity {entity:?} is not a valid enterprise number"))?;
     let ctx = Context::from_env().await?;
-    let objects = S3Objects::new(ctx.clients.s3.clone(), &ctx.names.verdeelbak_bucket);
+    let objects = S3Objects::new(&ctx.clients, &ctx.names.verdeelbak_bucket);
     let bus = EventBridgeBus::new(ctx.clients.events.clone(), &ctx.names.event_bus);
     let since = since.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     let report = delivery::events::replay(ctx.state.as_ref(), &objects, &bus, &id, since)

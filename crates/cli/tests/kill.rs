@@ -138,7 +138,7 @@ impl Rig {
     async fn assert_all_delivered_once(&self) -> usize {
         let entity = EntityId::parse(A).unwrap();
         let prefix = Connection::default_prefix(&entity);
-        let objects = S3Objects::new(self.clients.s3.clone(), &self.names.verdeelbak_bucket);
+        let objects = S3Objects::new(&self.clients, &self.names.verdeelbak_bucket);
         let mut stored = BTreeMap::new();
         for meta in objects.list(&prefix).await.unwrap() {
             let bytes = objects.get(&meta.key).await.unwrap().unwrap();

@@ -16,7 +16,7 @@ pub fn fetcher(clients: &AwsClients, config: &FetchConfig) -> Result<Fetcher, eb
     Ok(Fetcher {
         connections: Arc::new(connections),
         stores: Stores::aws(clients, names),
-        objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
+        objects: Arc::new(S3Objects::new(clients, &names.verdeelbak_bucket)),
         secrets: Arc::new(CachedSecrets::new(secrets, config.secrets_cache_ttl)),
         ebox: Arc::new(ebox::Ebox::new(config.ebox.clone())?),
         events: Arc::new(EventBridgeBus::new(clients.events.clone(), &names.event_bus)),

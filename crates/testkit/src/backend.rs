@@ -166,7 +166,7 @@ impl Backend {
             stores: Stores::of(state.clone()),
             answers: state.clone(),
             inspect: state,
-            objects: Arc::new(S3Objects::new(clients.s3.clone(), &names.verdeelbak_bucket)),
+            objects: Arc::new(S3Objects::new(&clients, &names.verdeelbak_bucket)),
             secrets: Secrets::Moto(clients),
             secret_prefix: crate::unique_name("t") + "/",
             moto: Some(moto),

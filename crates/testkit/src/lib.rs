@@ -38,21 +38,6 @@ pub async fn sdk_for(endpoint_url: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// The same clients, each with an interceptor added (the benchmarks count requests).
-pub fn with_interceptor(clients: &AwsClients, i: aws_sdk_dynamodb::config::SharedInterceptor) -> AwsClients {
-    AwsClients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            clients.dynamodb.config().to_builder().interceptor(i.clone()).build(),
-        ),
-        s3: aws_sdk_s3::Client::from_conf(clients.s3.config().to_builder().interceptor(i.clone()).build()),
-        secrets: aws_sdk_secretsmanager::Client::from_conf(
-            clients.secrets.config().to_builder().interceptor(i.clone()).build(),
-        ),
-        lambda: aws_sdk_lambda::Client::from_conf(clients.lambda.config().to_builder().interceptor(i.clone()).build()),
-        events: aws_sdk_eventbridge::Client::from_conf(clients.events.config().to_builder().interceptor(i).build()),
-    }
-}
-
 /// The workspace root, found from this crate's manifest directory.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -141,6 +126,13 @@ impl MotoServer {
 
     /// A new server of this test's own, stopped by its pid when dropped.
     pub fn start_own() -> Self {
+        Self::start_own_with(&[])
+    }
+
+    /// A new server of this test's own with `env` set for it (moto's settings, such as
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which makes it check every later request's
+    /// signature), stopped by its pid when dropped.
+    pub fn start_own_with(env: &[(&str, &str)]) -> Self {
         let python = venv_bin("python");
         let mut last_error = String::new();
         // A port found free can be taken by another test before moto binds it; try again.
@@ -150,6 +142,7 @@ impl MotoServer {
                 .arg("-c")
                 .arg(MOTO_LAUNCHER)
                 .arg(port.to_string())
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

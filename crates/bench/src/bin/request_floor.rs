@@ -2,9 +2,11 @@
 //! call through the SDK as the functions build it (a DynamoDB PutItem, signed), and a
 //! plain HTTP POST (reqwest, as the e-Box client sends), both to a local server on
 //! another thread that answers at once. Times the requests a message needs, this is the
-//! floor of a message's CPU before any of its bytes are moved.
+//! floor of a message's CPU before any of its bytes are moved. And an attachment's
+//! `PutObject` both ways: through the SDK, and as the S3 adapter sends it.
 
 use bench::{Row, print_rows};
+use futures::StreamExt;
 
 /// Requests in a round; the median of the rounds is reported.
 const REQUESTS: u32 = 2_000;
@@ -52,6 +54,67 @@ async fn per_request<F: std::future::Future<Output = ()>>(mut request: impl FnMu
     rounds[ROUNDS / 2]
 }
 
+/// 100 kB in two chunks, as an attachment arrives from e-Box.
+fn attachment(data: &bytes::Bytes) -> futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>> {
+    Box::pin(futures::stream::iter([
+        Ok(data.slice(..65_536)),
+        Ok(data.slice(65_536..)),
+    ]))
+}
+
+/// Microseconds of CPU a PutObject of an attachment: through the SDK as the S3 adapter
+/// once sent it, and through the adapter as it is.
+async fn s3_puts(clients: &delivery::aws::AwsClients) -> (f64, f64) {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    use delivery::ports::{ObjectBody, ObjectStore, PutObject, sha256_of};
+    let data = bytes::Bytes::from(vec![7u8; 100_000]);
+    let sha256 = sha256_of(&data);
+    let checksum = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha256);
+    let key = |i: u32| format!("verdeelbak/0403170701/ebox/m{i}/attachments/a1/brief.pdf");
+    let through_sdk = per_request(|i| {
+        let frames = attachment(&data).map(|c| c.map(http_body::Frame::data));
+        let body = ByteStream::from_body_1_x(http_body_util::StreamBody::new(sync_wrapper::SyncStream::new(frames)));
+        let put = clients
+            .s3
+            .put_object()
+            .bucket("verdeelbak")
+            .key(key(i))
+            .body(body)
+            .content_length(100_000)
+            .content_type("application/pdf")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&checksum)
+            .if_none_match("*")
+            .metadata("message-id", format!("m{i}"));
+        async move {
+            put.send().await.expect("the local server answers");
+        }
+    })
+    .await;
+    let objects = delivery::aws::S3Objects::new(clients, "verdeelbak");
+    let direct = per_request(|i| {
+        let put = PutObject {
+            key: key(i),
+            body: ObjectBody::Stream {
+                length: 100_000,
+                chunks: attachment(&data),
+                checked: true,
+            },
+            sha256,
+            content_type: "application/pdf".into(),
+            if_absent: true,
+            metadata: vec![("message-id".into(), format!("m{i}"))],
+        };
+        let objects = &objects;
+        async move {
+            objects.put(put).await.expect("the local server answers");
+        }
+    })
+    .await;
+    (through_sdk, direct)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -74,6 +137,8 @@ async fn main() {
         }
     })
     .await;
+    let clients = delivery::aws::AwsClients::new(&sdk);
+    let (sdk_put, direct_put) = s3_puts(&clients).await;
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/");
     let plain = per_request(|_| {
@@ -91,6 +156,15 @@ async fn main() {
         ),
         Row::figure("a plain HTTP request (reqwest POST)", format!("{plain:.0} us"))
             .goal("times a message's requests: its CPU floor"),
+        Row::figure(
+            "an S3 PutObject of 100 kB, streamed in two chunks, through the SDK",
+            format!("{sdk_put:.0} us"),
+        ),
+        Row::figure(
+            "  the same write as the S3 adapter sends it (signed by aws-sigv4, past the SDK's pipeline)",
+            format!("{direct_put:.0} us"),
+        )
+        .goal("a message stores 3-4 objects"),
     ];
     print_rows(
         &format!(

@@ -101,6 +101,9 @@ pub struct AwsClients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// The configuration's credentials, for the S3 writes sent without the SDK's pipeline
+    /// ([`S3Objects`]).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl AwsClients {
@@ -136,6 +139,7 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
             events: aws_sdk_eventbridge::Client::from_conf(events.build()),
+            credentials: sdk.credentials_provider(),
         }
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::SharedInterceptor;
 use bench::{Key, scopes};
 use delivery::EntityId;
 use delivery::aws::AwsClients;
@@ -27,7 +26,8 @@ const SECRETS_CACHE_TTL: Duration = Duration::from_secs(300);
 pub struct World {
     pub sim: Simulator,
     pub fetcher: Fetcher,
-    pub backend: Backend,
+    /// Kept for the scenario's length: its moto server stops with it.
+    _backend: Backend,
     /// The AWS requests the fetcher made (on moto; none in memory). The setup's are not
     /// among them.
     pub requests: Requests,
@@ -42,11 +42,10 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
             serde_json::from_value(json!({"route": "any", "kind": {"type": "latency", "ms": latency_ms}})).unwrap(),
         );
     }
-    let requests = Requests::default();
-    let backend = if on_moto {
-        moto_backend(&requests).await
+    let (backend, requests) = if on_moto {
+        moto_backend().await
     } else {
-        Backend::memory().await
+        (Backend::memory().await, Requests::default())
     };
     let secret_id = backend.secret_name("bench");
     put_entity(&backend.secrets, &*backend.connections, &secret_id, &key).await;
@@ -79,17 +78,18 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
     World {
         sim,
         fetcher,
-        backend,
+        _backend: backend,
         requests,
     }
 }
 
-/// The stores on a moto server of their own, through clients that count their requests.
-async fn moto_backend(requests: &Requests) -> Backend {
+/// The stores on a moto server of their own, through a proxy that counts their requests.
+async fn moto_backend() -> (Backend, Requests) {
     let moto = testkit::MotoServer::start();
-    let clients = AwsClients::new(&testkit::sdk_for(&moto.url).await);
-    let counted = testkit::with_interceptor(&clients, SharedInterceptor::new(requests.clone()));
-    Backend::with_clients(moto, counted).await
+    let requests = Requests::through(testkit::fault_proxy::FaultProxy::start(&moto.url));
+    let url = requests.url().expect("a proxy");
+    let clients = AwsClients::new(&testkit::sdk_for(&url).await);
+    (Backend::with_clients(moto, clients).await, requests)
 }
 
 /// The simulator in this process, with the benchmark client registered for the entity.

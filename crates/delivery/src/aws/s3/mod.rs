@@ -1,3 +1,7 @@
+//! The verdeelbak bucket: objects written, read back and listed.
+
+mod direct;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -8,21 +12,40 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::StreamBody;
 
+use std::sync::Arc;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use direct::Direct;
+
 use super::store_error;
 use crate::ports::*;
 
 /// The verdeelbak bucket.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct S3Objects {
     client: Client,
     bucket: String,
+    credentials: Option<SharedCredentialsProvider>,
+    /// Writes without the SDK's pipeline, learnt at the first write ([`direct`]); `None`
+    /// where the SDK must send them.
+    direct: Arc<tokio::sync::OnceCell<Option<Direct>>>,
+}
+
+impl std::fmt::Debug for S3Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Objects")
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3Objects {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+    pub fn new(clients: &super::AwsClients, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            client: clients.s3.clone(),
             bucket: bucket.into(),
+            credentials: clients.credentials.clone(),
+            direct: Arc::default(),
         }
     }
 
@@ -46,6 +69,64 @@ fn decode_sha256(b64: &str) -> Option<Sha256> {
     STANDARD.decode(b64).ok()?.try_into().ok()
 }
 
+/// One object to write, by either path.
+struct Write<'a> {
+    key: &'a str,
+    body: Payload,
+    length: u64,
+    /// Base64 of the body's SHA-256, which S3 checks the bytes against.
+    sha256: String,
+    content_type: &'a str,
+    if_absent: bool,
+    metadata: &'a [(String, String)],
+}
+
+enum Payload {
+    /// Held whole: can be sent again.
+    Bytes(Bytes),
+    /// Sent once, as it arrives.
+    Stream(futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>),
+}
+
+impl S3Objects {
+    /// A write through the SDK's pipeline, where the direct path is not taken ([`direct`]).
+    async fn put_through_sdk(&self, write: Write<'_>) -> Result<Insert, StoreError> {
+        let body = match write.body {
+            Payload::Bytes(b) => ByteStream::from(b),
+            Payload::Stream(chunks) => {
+                let frames = chunks.map(|c| c.map(http_body::Frame::data));
+                // The SDK wants a `Sync` body; the stream is only ever polled from one task.
+                let frames = sync_wrapper::SyncStream::new(frames);
+                ByteStream::from_body_1_x(StreamBody::new(frames))
+            }
+        };
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(write.key)
+            .body(body)
+            .content_length(i64::try_from(write.length).unwrap_or(i64::MAX))
+            .content_type(write.content_type)
+            // S3 verifies the bytes against this and refuses the write if they differ.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(write.sha256);
+        if write.if_absent {
+            request = request.if_none_match("*");
+        }
+        for (name, value) in write.metadata {
+            request = request.metadata(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(Insert::Inserted),
+            Err(e) if write.if_absent && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                Ok(Insert::AlreadyExists)
+            }
+            Err(e) => Err(store_error("put object", write.key, e)),
+        }
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3Objects {
     async fn put(&self, object: PutObject) -> Result<Insert, StoreError> {
@@ -53,14 +134,14 @@ impl ObjectStore for S3Objects {
         // that a store which does not (an emulator) cannot hold a wrong object either.
         const OP: &str = "put object";
         let mut fault = None;
-        let (body, length) = match object.body {
+        let (payload, length) = match object.body {
             ObjectBody::Bytes(b) => {
                 if sha256_of(&b) != object.sha256 {
                     let message = "content does not match its SHA-256 checksum";
                     return Err(StoreError::new(OP, &object.key, message));
                 }
                 let len = b.len() as u64;
-                (ByteStream::from(b), len)
+                (Payload::Bytes(b), len)
             }
             ObjectBody::Stream {
                 length,
@@ -75,39 +156,30 @@ impl ObjectStore for S3Objects {
                     fault = Some(body_fault);
                     chunks
                 };
-                let frames = chunks.map(|c| c.map(http_body::Frame::data));
-                // The SDK wants a `Sync` body; the stream is only ever polled from one task.
-                let frames = sync_wrapper::SyncStream::new(frames);
-                (ByteStream::from_body_1_x(StreamBody::new(frames)), length)
+                (Payload::Stream(chunks), length)
             }
         };
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&object.key)
-            .body(body)
-            .content_length(i64::try_from(length).unwrap_or(i64::MAX))
-            .content_type(&object.content_type)
-            // S3 verifies the bytes against this and refuses the write if they differ.
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(STANDARD.encode(object.sha256));
-        if object.if_absent {
-            request = request.if_none_match("*");
-        }
-        for (name, value) in &object.metadata {
-            request = request.metadata(name, value);
-        }
-        match request.send().await {
-            Ok(_) => Ok(Insert::Inserted),
-            Err(e) if object.if_absent && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
-                Ok(Insert::AlreadyExists)
-            }
-            Err(e) => match fault.as_ref().and_then(|f| f.get()) {
-                Some(body_fault) => Err(StoreError::new(OP, &object.key, body_fault.clone())),
-                None => Err(store_error(OP, &object.key, e)),
-            },
-        }
+        let direct = self
+            .direct
+            .get_or_init(|| Direct::learn(&self.client, &self.bucket, self.credentials.clone()))
+            .await;
+        let write = Write {
+            key: &object.key,
+            body: payload,
+            length,
+            sha256: STANDARD.encode(object.sha256),
+            content_type: &object.content_type,
+            if_absent: object.if_absent,
+            metadata: &object.metadata,
+        };
+        let written = match direct {
+            Some(direct) => direct.put(write).await,
+            None => self.put_through_sdk(write).await,
+        };
+        written.map_err(|e| match fault.as_ref().and_then(|f| f.get()) {
+            Some(body_fault) => StoreError::new(OP, &object.key, body_fault.clone()),
+            None => e,
+        })
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
