@@ -22,18 +22,19 @@
 //! - **Stalls:** an upload S3 stops taking, or a request it does not answer, fails after
 //!   [`STALL`]. A body waiting on its own source (e-Box) is that source's to time out.
 //!
-//! Where the endpoint rules name anything but SigV4 on a plain URL (a directory bucket's
-//! session auth, an access point's SigV4a), or the endpoint cannot be learnt, the SDK sends
-//! the call as before.
+//! Where the endpoint rules name anything but SigV4 for `s3` on a plain URL (a directory
+//! bucket's session auth, an access point's SigV4a), the SDK sends every write as before;
+//! while the endpoint cannot be learnt (the credentials not there yet), it sends this one,
+//! and the next write tries again. As with the SDK, a redirect is an answer, not followed.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
     sign,
@@ -71,16 +72,23 @@ pub(super) struct Direct {
 impl Direct {
     /// The direct path for `bucket`, or `None` when the SDK's endpoint for it is not SigV4
     /// on a plain URL, or cannot be learnt (the SDK then sends every write).
+    /// The direct path for `bucket`: `Ok(None)` when the SDK's endpoint for it is not
+    /// SigV4 on a plain URL (the SDK then sends every write); `Err` when it could not be
+    /// learnt this time (no credentials yet, say), to be tried again at the next write.
     pub(super) async fn learn(
         client: &aws_sdk_s3::Client,
         bucket: &str,
         credentials: Option<SharedCredentialsProvider>,
-    ) -> Option<Self> {
+    ) -> Result<Option<Self>, ()> {
         match Self::try_learn(client, bucket, credentials).await {
-            Ok(direct) => Some(direct),
-            Err(why) => {
+            Ok(direct) => Ok(Some(direct)),
+            Err(Unlearnt::Here(why)) => {
                 tracing::info!(bucket, reason = %why, "S3 writes go through the SDK's pipeline");
-                None
+                Ok(None)
+            }
+            Err(Unlearnt::Yet(why)) => {
+                tracing::info!(bucket, reason = %why, "this S3 write goes through the SDK's pipeline");
+                Err(())
             }
         }
     }
@@ -89,30 +97,35 @@ impl Direct {
         client: &aws_sdk_s3::Client,
         bucket: &str,
         credentials: Option<SharedCredentialsProvider>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Unlearnt> {
         use aws_sdk_s3::presigning::PresigningConfig;
-        let provider = credentials.ok_or("no credentials provider")?;
-        let presigning = PresigningConfig::expires_in(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+        let provider = credentials.ok_or(Unlearnt::Here("no credentials provider".into()))?;
+        let presigning =
+            PresigningConfig::expires_in(Duration::from_secs(60)).map_err(|e| Unlearnt::Here(e.to_string()))?;
+        // Presigning asks the provider for credentials, which can fail for a while.
         let presigned = client
             .put_object()
             .bucket(bucket)
             .key(PROBE_KEY)
             .presigned(presigning)
             .await
-            .map_err(|e| format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))?;
-        let target = Target::from_presigned(presigned.uri())?;
+            .map_err(|e| Unlearnt::Yet(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()))?;
+        let target = Target::from_presigned(presigned.uri()).map_err(Unlearnt::Here)?;
         let roots = ebox::roots::system();
         if roots.is_empty() && target.base.starts_with("https:") {
-            return Err("no trusted root certificates".to_owned());
+            return Err(Unlearnt::Here("no trusted root certificates".into()));
         }
         let http = reqwest::Client::builder()
             .tls_certs_only(roots.iter().filter_map(|c| reqwest::Certificate::from_der(c).ok()))
             .http1_only()
+            // As the SDK: an answer that redirects is an error, not a PUT sent elsewhere
+            // (nor, after a 303, a GET reported as the write).
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(ebox::USER_AGENT)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Unlearnt::Here(e.to_string()))?;
         Ok(Self {
             http,
             base: target.base,
@@ -218,6 +231,9 @@ impl Direct {
             request = request.header(name, value);
         }
         for (name, value) in signature.headers() {
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|e| unsigned(&e))?;
+            // Never printed, should a request be shown (`authorization`, the session token).
+            value.set_sensitive(name == "authorization" || name == "x-amz-security-token");
             request = request.header(name, value);
         }
         Ok(request)
@@ -244,6 +260,10 @@ impl Direct {
             let body = answer.bytes().await.unwrap_or_default();
             Err(answer_error(key, status, &body, request_id))
         };
+        // From here: the credentials' fetch before it is not S3's to answer for.
+        if let Some(progress) = &progress {
+            progress.record(Progress::TAKING);
+        }
         let stalled = async {
             match &progress {
                 Some(progress) => progress.stalled(self.stall).await,
@@ -328,6 +348,12 @@ fn transport_error(key: &str, err: &reqwest::Error) -> StoreError {
     }
 }
 
+/// Why the direct path is not taken: for this bucket and process (`Here`), or not yet.
+enum Unlearnt {
+    Here(String),
+    Yet(String),
+}
+
 /// Where the presigned `PutObject` of [`PROBE_KEY`] says a write goes and how it is signed.
 #[derive(Debug, PartialEq)]
 struct Target {
@@ -350,6 +376,10 @@ impl Target {
         let (mut algorithm, mut scope, mut kept) = (None, None, Vec::new());
         for (name, value) in parsed.query_pairs() {
             match name.as_ref() {
+                // A directory bucket's session: its own auth, which the SDK keeps.
+                n if n.eq_ignore_ascii_case("X-Amz-S3session-Token") => {
+                    return Err("the endpoint is a directory bucket's session".to_owned());
+                }
                 "X-Amz-Algorithm" => algorithm = Some(value.into_owned()),
                 "X-Amz-Credential" => scope = Some(value.into_owned()),
                 n if n.starts_with("X-Amz-") || n.starts_with("x-amz-") => {}
@@ -368,6 +398,9 @@ impl Target {
         let [_, _, region, service, "aws4_request"] = parts.as_slice() else {
             return Err("the presigned URL's credential scope is not SigV4's".to_owned());
         };
+        if *service != "s3" {
+            return Err(format!("the endpoint is signed for {service}, not s3"));
+        }
         // Kept as the SDK sent them: the query of every write.
         let query = query
             .split('&')
@@ -415,10 +448,9 @@ impl CredentialCache {
                 Ok(credentials)
             }
             Err(e) => {
-                let retryable = matches!(
-                    e,
-                    CredentialsError::ProviderTimedOut(_) | CredentialsError::ProviderError(_)
-                );
+                // As through the SDK, whose failure to load credentials is a dispatch
+                // failure: worth another try (the next run's, if not this one's).
+                let retryable = true;
                 let message = format!(
                     "no credentials: {}",
                     aws_smithy_types::error::display::DisplayErrorContext(&e)
@@ -432,42 +464,44 @@ impl CredentialCache {
     }
 }
 
-/// What an upload's body was last doing.
+/// What an upload's body was last doing, and when: one word, so that the two are always
+/// read together.
 struct Progress {
     started: Instant,
-    /// Milliseconds after `started` of the last poll.
+    /// Milliseconds after `started` of the last poll, shifted left by two, and the state.
     last: AtomicU64,
-    state: AtomicU8,
 }
 
 impl Progress {
     /// A chunk was handed on: S3 is to take the next.
-    const TAKING: u8 = 0;
+    const TAKING: u64 = 0;
     /// The body's source has nothing yet: its own timeouts govern.
-    const WAITING_ON_SOURCE: u8 = 1;
+    const WAITING_ON_SOURCE: u64 = 1;
     /// The body ended: S3 is to answer.
-    const SENT: u8 = 2;
+    const SENT: u64 = 2;
 
     fn new() -> Self {
         Self {
             started: Instant::now(),
-            last: AtomicU64::new(0),
-            state: AtomicU8::new(Self::TAKING),
+            last: AtomicU64::new(Self::TAKING),
         }
     }
 
-    fn record(&self, state: u8) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.last.store(now, Ordering::Relaxed);
-        self.state.store(state, Ordering::Relaxed);
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn record(&self, state: u64) {
+        self.last.store((self.now_ms() << 2) | state, Ordering::Relaxed);
     }
 
     /// Ends once S3 has neither taken more of the body nor answered for `limit`.
     async fn stalled(&self, limit: Duration) {
         let limit_ms = limit.as_millis() as u64;
         loop {
-            let idle = (self.started.elapsed().as_millis() as u64).saturating_sub(self.last.load(Ordering::Relaxed));
-            if self.state.load(Ordering::Relaxed) != Self::WAITING_ON_SOURCE && idle >= limit_ms {
+            let last = self.last.load(Ordering::Relaxed);
+            let idle = self.now_ms().saturating_sub(last >> 2);
+            if last & 3 != Self::WAITING_ON_SOURCE && idle >= limit_ms {
                 return;
             }
             let left = limit_ms.saturating_sub(idle).max(limit_ms / 4).max(1);
@@ -534,6 +568,21 @@ mod tests {
             Target::from_presigned(sigv4a)
                 .unwrap_err()
                 .contains("AWS4-ECDSA-P256-SHA256")
+        );
+        let directory = "https://b--euw1-az1--x-s3.s3express-euw1-az1.eu-west-1.amazonaws.com/probe?x-id=PutObject\
+                         &X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-S3session-Token=t\
+                         &X-Amz-Credential=x%2F20261206%2Feu-west-1%2Fs3express%2Faws4_request";
+        assert!(
+            Target::from_presigned(directory)
+                .unwrap_err()
+                .contains("directory bucket")
+        );
+        let other_service = "https://b.example.com/probe?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                             &X-Amz-Credential=x%2F20261206%2Feu-west-1%2Fs3-object-lambda%2Faws4_request";
+        assert!(
+            Target::from_presigned(other_service)
+                .unwrap_err()
+                .contains("s3-object-lambda")
         );
         let unsigned = "https://b.s3.eu-west-1.amazonaws.com/probe";
         assert!(Target::from_presigned(unsigned).is_err());
@@ -631,6 +680,7 @@ mod tests {
             .expect("the bucket, signed by the SDK");
         let direct = Direct::learn(&aws.s3, bucket, aws.credentials.clone())
             .await
+            .unwrap()
             .expect("moto's endpoint is SigV4 on a plain URL");
         let metadata = [("message-id".to_owned(), "m 1+2=3".to_owned())];
         let keys = [
@@ -675,6 +725,7 @@ mod tests {
         let wrong = clients(&moto.url, &id, "not-the-secret").await;
         let forged = Direct::learn(&wrong.s3, bucket, wrong.credentials.clone())
             .await
+            .unwrap()
             .unwrap();
         for streamed in [false, true] {
             let refused = forged

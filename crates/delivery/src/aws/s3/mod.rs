@@ -161,8 +161,10 @@ impl ObjectStore for S3Objects {
         };
         let direct = self
             .direct
-            .get_or_init(|| Direct::learn(&self.client, &self.bucket, self.credentials.clone()))
-            .await;
+            .get_or_try_init(|| Direct::learn(&self.client, &self.bucket, self.credentials.clone()))
+            .await
+            .ok()
+            .and_then(Option::as_ref);
         let write = Write {
             key: &object.key,
             body: payload,
