@@ -8,7 +8,7 @@ use delivery::fetch::Outcome;
 use ebox_sim::data::Scenario;
 
 use crate::procfs::{connections_to, cpu_ms};
-use crate::world::{ENTITY, World, request, world};
+use crate::world::{ENTITY, Stores, World, request, world};
 
 pub const TITLE: &str = "idle entity, warm process, moto stores";
 
@@ -45,7 +45,7 @@ impl Idle {
 }
 
 pub async fn rows() -> Vec<Row> {
-    let w = world(true, 0).await;
+    let w = world(Stores::MotoCounted, 0).await;
     w.sim.generate(&Scenario {
         seed: 3,
         enterprises: vec![ENTITY.into()],

@@ -2,12 +2,12 @@
 
 use bench::{Row, peak_rss, rss};
 
-use crate::world::{add_big_message, request, world};
+use crate::world::{Stores, add_big_message, request, world};
 
 pub const TITLE: &str = "fetch memory (moto S3, simulator in-process)";
 
 pub async fn rows() -> Vec<Row> {
-    let w = world(true, 0).await;
+    let w = world(Stores::Moto, 0).await;
     add_big_message(&w.sim);
     let before = rss();
     let report = w.fetcher.run(&request(), None).await;

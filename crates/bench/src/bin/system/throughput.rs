@@ -7,7 +7,7 @@ use bench::Row;
 use delivery::fetch::Outcome;
 use ebox_sim::data::Scenario;
 
-use crate::world::{CONCURRENCY, ENTITY, request, world};
+use crate::world::{CONCURRENCY, ENTITY, Stores, request, world};
 
 pub const TITLE: &str = "fetch throughput (one entity, two 100 kB attachments a message, 8 in flight; median of 3)";
 
@@ -67,7 +67,8 @@ fn median_run(mut runs: Vec<Throughput>) -> Throughput {
 }
 
 async fn throughput_once(on_moto: bool, messages: usize, latency_ms: u64) -> Throughput {
-    let w = world(on_moto, latency_ms).await;
+    let stores = if on_moto { Stores::Moto } else { Stores::Memory };
+    let w = world(stores, latency_ms).await;
     w.sim.generate(&Scenario {
         seed: 3,
         enterprises: vec![ENTITY.into()],
@@ -103,7 +104,7 @@ pub async fn rows() -> Vec<Row> {
 /// come inline (every other message that has one) and with every body asked for.
 async fn requests_per_message(inline: bool) -> (f64, f64) {
     const MESSAGES: usize = 200;
-    let w = world(false, 0).await;
+    let w = world(Stores::Memory, 0).await;
     w.sim.generate(&Scenario {
         seed: 5,
         enterprises: vec![ENTITY.into()],

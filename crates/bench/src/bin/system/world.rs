@@ -28,24 +28,38 @@ pub struct World {
     pub fetcher: Fetcher,
     /// Kept for the scenario's length: its moto server stops with it.
     _backend: Backend,
-    /// The AWS requests the fetcher made (on moto; none in memory). The setup's are not
-    /// among them.
+    /// The AWS requests the fetcher made ([`Stores::MotoCounted`]; none counted
+    /// otherwise). The setup's are not among them.
     pub requests: Requests,
+}
+
+/// Where a world's stores are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stores {
+    Memory,
+    Moto,
+    /// On moto, through a proxy that counts every request (and, in this process, holds
+    /// each request's body whole while it looks at it: not for measures of memory or rate).
+    MotoCounted,
 }
 
 /// A simulator answering every request `latency_ms` late, stores that hold the benchmark
 /// entity's connection and key material, and a fetcher over both.
-pub async fn world(on_moto: bool, latency_ms: u64) -> World {
+pub async fn world(stores: Stores, latency_ms: u64) -> World {
     let (sim, key) = simulator().await;
     if latency_ms > 0 {
         sim.add_fault(
             serde_json::from_value(json!({"route": "any", "kind": {"type": "latency", "ms": latency_ms}})).unwrap(),
         );
     }
-    let (backend, requests) = if on_moto {
-        moto_backend().await
-    } else {
-        (Backend::memory().await, Requests::default())
+    let (backend, requests) = match stores {
+        Stores::Memory => (Backend::memory().await, Requests::default()),
+        Stores::Moto => {
+            let moto = testkit::MotoServer::start();
+            let clients = AwsClients::new(&testkit::sdk_for(&moto.url).await);
+            (Backend::with_clients(moto, clients).await, Requests::default())
+        }
+        Stores::MotoCounted => counted_moto_backend().await,
     };
     let secret_id = backend.secret_name("bench");
     put_entity(&backend.secrets, &*backend.connections, &secret_id, &key).await;
@@ -84,7 +98,7 @@ pub async fn world(on_moto: bool, latency_ms: u64) -> World {
 }
 
 /// The stores on a moto server of their own, through a proxy that counts their requests.
-async fn moto_backend() -> (Backend, Requests) {
+async fn counted_moto_backend() -> (Backend, Requests) {
     let moto = testkit::MotoServer::start();
     let requests = Requests::through(testkit::fault_proxy::FaultProxy::start(&moto.url));
     let url = requests.url().expect("a proxy");
