@@ -71,6 +71,9 @@ fn shared_https_client(
 /// jitter, so a few seconds of throttling or 5xx are ridden out inside the call (about 6 s
 /// at most), within the short calls' 30 s operation timeout (see [`AwsClients`]).
 pub const MAX_ATTEMPTS: u32 = 8;
+/// The first pause between attempts, and the longest (see [`MAX_ATTEMPTS`]).
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 fn retry_config() -> RetryConfig {
     // Standard, not adaptive: adaptive mode's rate limiter assumes one resource per client,
@@ -78,8 +81,8 @@ fn retry_config() -> RetryConfig {
     // lease renewals among them, which a run needs most when the store is slow.
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_secs(2))
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
 }
 
 /// The SDK configuration's loader with this project's retry and timeout policy, before

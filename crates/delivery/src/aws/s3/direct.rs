@@ -44,12 +44,12 @@ use futures::Stream;
 use futures::stream::BoxStream;
 
 use super::{Payload, Write};
-use crate::aws::{MAX_ATTEMPTS, retryable_answer};
+use crate::aws::{INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, retryable_answer};
 use crate::ports::{Insert, StoreError};
 
 /// How long an upload may go without S3 taking any of it, or a request without its
 /// answer, before it fails (retryable).
-pub(crate) const STALL: Duration = Duration::from_secs(20);
+const STALL: Duration = Duration::from_secs(20);
 
 const OP: &str = "put object";
 
@@ -70,8 +70,6 @@ pub(super) struct Direct {
 }
 
 impl Direct {
-    /// The direct path for `bucket`, or `None` when the SDK's endpoint for it is not SigV4
-    /// on a plain URL, or cannot be learnt (the SDK then sends every write).
     /// The direct path for `bucket`: `Ok(None)` when the SDK's endpoint for it is not
     /// SigV4 on a plain URL (the SDK then sends every write); `Err` when it could not be
     /// learnt this time (no credentials yet, say), to be tried again at the next write.
@@ -175,8 +173,8 @@ impl Direct {
                 (|| attempt(reqwest::Body::from(bytes.clone()), None))
                     .retry(
                         ExponentialBuilder::default()
-                            .with_min_delay(Duration::from_millis(100))
-                            .with_max_delay(Duration::from_secs(2))
+                            .with_min_delay(INITIAL_BACKOFF)
+                            .with_max_delay(MAX_BACKOFF)
                             .with_max_times(MAX_ATTEMPTS as usize - 1)
                             .with_jitter(),
                     )
